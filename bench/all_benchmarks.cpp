@@ -1,0 +1,7 @@
+#include "bench_families.hpp"
+
+namespace wflops {
+
+void register_all_benchmarks(Registry& registry) { add_matmul_benchmarks(registry); }
+
+}  // namespace wflops

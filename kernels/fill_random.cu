@@ -1,0 +1,64 @@
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include "fill_random.cuh"
+
+namespace wflops::kernels {
+
+namespace {
+
+__device__ __forceinline__ float uniform_pm1(std::uint64_t seed, std::size_t i) {
+  // splitmix64 of (seed, i): statistically good, stateless, one value per thread.
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (static_cast<std::uint64_t>(i) + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  return static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;  // 24 random bits -> [-1, 1)
+}
+
+template <typename T>
+__device__ __forceinline__ T convert(float x);
+template <>
+__device__ __forceinline__ float convert<float>(float x) { return x; }
+template <>
+__device__ __forceinline__ __half convert<__half>(float x) { return __float2half_rn(x); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 convert<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <>
+__device__ __forceinline__ __nv_fp8_e4m3 convert<__nv_fp8_e4m3>(float x) { return __nv_fp8_e4m3(x); }
+
+template <typename T>
+__global__ void fill_kernel(T* data, std::size_t count, std::uint64_t seed, bool tf32_exact) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    float x = uniform_pm1(seed, i);
+    if (tf32_exact) x = __uint_as_float(__float_as_uint(x) & 0xFFFFE000u);
+    data[i] = convert<T>(x);
+  }
+}
+
+template <typename T>
+cudaError_t launch(T* data, std::size_t count, std::uint64_t seed, bool tf32_exact, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  const int threads = 256;
+  const std::size_t wanted = (count + threads - 1) / threads;
+  const int blocks = static_cast<int>(wanted < 65536 ? wanted : 65536);
+  fill_kernel<T><<<blocks, threads, 0, stream>>>(data, count, seed, tf32_exact);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t fill_random(DType dtype, void* data, std::size_t count, std::uint64_t seed, cudaStream_t stream) {
+  switch (dtype) {
+    case DType::fp32: return launch(static_cast<float*>(data), count, seed, false, stream);
+    case DType::tf32: return launch(static_cast<float*>(data), count, seed, true, stream);
+    case DType::fp16: return launch(static_cast<__half*>(data), count, seed, false, stream);
+    case DType::bf16: return launch(static_cast<__nv_bfloat16*>(data), count, seed, false, stream);
+    case DType::fp8_e4m3: return launch(static_cast<__nv_fp8_e4m3*>(data), count, seed, false, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace wflops::kernels

@@ -1,0 +1,79 @@
+// `wflops list`: every registered benchmark (or one suite's) with its shape, dtype, FLOPs, bytes
+// and the least time it could take at the peaks of a named GPU. Needs no GPU.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "errors.hpp"
+#include "peaks.hpp"
+#include "registry.hpp"
+
+namespace wflops::cli {
+
+namespace {
+
+struct ListOptions {
+  std::string suite = "full";
+  std::string gpu = "h100-sxm";
+  bool json = false;
+};
+
+// The least time one iteration can take: limited by the dtype's peak FLOP/s or by the memory
+// bandwidth, whichever binds. Empty when the GPU lacks the dtype.
+std::optional<double> min_time_s(const BenchSpec& s, const Peaks& p) {
+  const auto peak = p.peak(s.dtype);
+  if (!peak) return std::nullopt;
+  double t = s.flops / (*peak * 1e12);
+  if (s.bytes > 0 && p.gbps > 0) t = std::max(t, s.bytes / (p.gbps * 1e9));
+  return t;
+}
+
+int list_benchmarks(const ListOptions& o) {
+  Registry registry;
+  register_all_benchmarks(registry);
+  if (!registry.suite_names().count(o.suite)) throw UserError(fmt::format("unknown suite '{}'", o.suite));
+  const auto peaks = peaks_by_slug(o.gpu);
+  if (!peaks) {
+    std::string known;
+    for (const Peaks& p : peak_table()) known += (known.empty() ? "" : ", ") + p.slug;
+    throw UserError(fmt::format("unknown GPU '{}' (known: {})", o.gpu, known));
+  }
+  const auto specs = registry.suite(o.suite);
+  if (o.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const BenchSpec* s : specs) {
+      const auto t = min_time_s(*s, *peaks);
+      out.push_back({{"name", s->name}, {"family", s->family}, {"implementation", s->impl},
+                     {"dtype", dtype_name(s->dtype)}, {"shape", s->shape}, {"flops", s->flops},
+                     {"bytes", s->bytes}, {"min_time_s", t ? nlohmann::json(*t) : nlohmann::json(nullptr)},
+                     {"gpu", o.gpu}, {"suites", s->suites}, {"label", s->label}});
+    }
+    fmt::print("{}\n", out.dump(2));
+    return kExitOk;
+  }
+  fmt::print("{:<64} {:>6} {:>12} {:>12} {:>14}  {}\n", "benchmark", "dtype", "GFLOP", "MB",
+             fmt::format("min us @{}", o.gpu), "label");
+  for (const BenchSpec* s : specs) {
+    const auto t = min_time_s(*s, *peaks);
+    fmt::print("{:<64} {:>6} {:>12.3f} {:>12.3f} {:>14}  {}\n", s->name, dtype_name(s->dtype), s->flops / 1e9,
+               s->bytes / 1e6, t ? fmt::format("{:.2f}", *t * 1e6) : "n/a", s->label);
+  }
+  fmt::print("{} benchmarks in suite '{}'\n", specs.size(), o.suite);
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_list_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<ListOptions>();
+  CLI::App* cmd = app.add_subcommand("list", "List benchmarks with shape, dtype, FLOPs, bytes and least time (no GPU needed)");
+  cmd->add_option("--suite", o->suite, "Only this suite (default: full, every benchmark)");
+  cmd->add_option("--gpu", o->gpu, "GPU slug whose peaks give the least time (default h100-sxm)");
+  cmd->add_flag("--json", o->json, "Print a JSON array");
+  cmd->callback([o, &exit_code] { exit_code = list_benchmarks(*o); });
+}
+
+}  // namespace wflops::cli

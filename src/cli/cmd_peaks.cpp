@@ -1,0 +1,56 @@
+// `wflops peaks`: the datasheet peak table (dense TFLOP/s per dtype, memory bandwidth).
+#include <fmt/core.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "errors.hpp"
+#include "peaks.hpp"
+
+namespace wflops::cli {
+
+namespace {
+
+nlohmann::json peaks_json(const Peaks& p) {
+  nlohmann::json tf = nlohmann::json::object();
+  for (DType t : peak_dtypes()) {
+    const auto v = p.peak(t);
+    tf[std::string(dtype_name(t))] = v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  }
+  return {{"slug", p.slug}, {"model", p.model}, {"sm_count", p.sm_count}, {"tflops", tf},
+          {"gbps", p.gbps}, {"source", p.source}, {"note", p.note}};
+}
+
+int print_peaks(bool json) {
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const Peaks& p : peak_table()) out.push_back(peaks_json(p));
+    fmt::print("{}\n", out.dump(2));
+    return kExitOk;
+  }
+  fmt::print("Dense datasheet peaks, TFLOP/s (int8: TOPS); memory GB/s. '-': the GPU lacks the dtype.\n");
+  fmt::print("{:<16} {:>4} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}\n", "gpu", "SMs", "fp64", "fp32", "tf32",
+             "fp16", "bf16", "fp8", "int8", "GB/s");
+  for (const Peaks& p : peak_table()) {
+    std::string line = fmt::format("{:<16} {:>4}", p.slug, p.sm_count);
+    for (DType t : peak_dtypes()) {
+      const auto v = p.peak(t);
+      line += v ? fmt::format(" {:>7.4g}", *v) : fmt::format(" {:>7}", "-");
+    }
+    fmt::print("{} {:>7.0f}\n", line, p.gbps);
+  }
+  fmt::print("GPUs not listed get peaks derived from SMs x clock x FLOP/clock/SM (marked 'derived').\n");
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_peaks_command(CLI::App& app, int& exit_code) {
+  auto json = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand("peaks", "Print the datasheet peak table");
+  cmd->add_flag("--json", *json, "Print JSON");
+  cmd->callback([json, &exit_code] { exit_code = print_peaks(*json); });
+}
+
+}  // namespace wflops::cli

@@ -1,0 +1,340 @@
+#include "cuda/gemm.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "count_nonfinite.cuh"
+#include "cuda/cuda_check.hpp"
+#include "cuda/device_buffer.hpp"
+#include "fill_random.cuh"
+#include "flops.hpp"
+#include "matmul_wmma.cuh"
+#include "numeric_formats.hpp"
+
+namespace wflops {
+
+namespace {
+
+// cuBLASLt on Hopper wants up to 32 MiB of workspace for its fastest kernels.
+constexpr std::size_t kWorkspaceBytes = 32u << 20;
+constexpr int kAutotuneCandidates = 8;
+
+cudaDataType_t cuda_type(DType t) {
+  switch (t) {
+    case DType::fp64: return CUDA_R_64F;
+    case DType::fp32:
+    case DType::tf32: return CUDA_R_32F;
+    case DType::fp16: return CUDA_R_16F;
+    case DType::bf16: return CUDA_R_16BF;
+    case DType::fp8_e4m3: return CUDA_R_8F_E4M3;
+    case DType::int8: return CUDA_R_8I;
+  }
+  return CUDA_R_32F;
+}
+
+cublasComputeType_t compute_type(DType t) {
+  return t == DType::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+}
+
+// One cuBLAS and one cuBLASLt handle with a shared workspace for the whole process. They are
+// deliberately never destroyed: tearing them down after the CUDA runtime at exit is a known crash.
+struct Handles {
+  cublasHandle_t blas = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  void* workspace = nullptr;
+};
+
+Handles& handles() {
+  static Handles h = [] {
+    Handles x;
+    CUBLAS_CHECK(cublasCreate(&x.blas));
+    CUBLAS_CHECK(cublasLtCreate(&x.lt));
+    CUDA_CHECK(cudaMalloc(&x.workspace, kWorkspaceBytes));
+    CUBLAS_CHECK(cublasSetWorkspace(x.blas, x.workspace, kWorkspaceBytes));
+    return x;
+  }();
+  return h;
+}
+
+std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
+
+class GemmWorkload final : public Workload {
+ public:
+  GemmWorkload(GemmImpl impl, DType dtype, GemmShape shape) : impl_(impl), dtype_(dtype), shape_(shape) {
+    const std::size_t e = dtype_bytes(dtype_);
+    a_bytes_ = static_cast<std::size_t>(shape_.m) * shape_.k * e;
+    b_bytes_ = static_cast<std::size_t>(shape_.n) * shape_.k * e;
+    c_bytes_ = static_cast<std::size_t>(shape_.m) * shape_.n * dtype_bytes(gemm_output_type(dtype_));
+    a_stride_ = round_up(a_bytes_, 256);
+    b_stride_ = round_up(b_bytes_, 256);
+  }
+  ~GemmWorkload() override {
+    if (pref_) cublasLtMatmulPreferenceDestroy(pref_);
+    if (layout_a_) cublasLtMatrixLayoutDestroy(layout_a_);
+    if (layout_b_) cublasLtMatrixLayoutDestroy(layout_b_);
+    if (layout_c_) cublasLtMatrixLayoutDestroy(layout_c_);
+    if (desc_) cublasLtMatmulDescDestroy(desc_);
+  }
+
+  double input_bytes() const override { return static_cast<double>(a_bytes_ + b_bytes_); }
+  double device_bytes(int sets) const override {
+    return static_cast<double>(sets) * static_cast<double>(a_stride_ + b_stride_) + static_cast<double>(c_bytes_) +
+           kWorkspaceBytes;
+  }
+
+  void allocate(int sets, cudaStream_t stream) override {
+    const std::string why = gemm_unsupported_reason(impl_, dtype_, shape_);
+    if (!why.empty()) throw std::runtime_error(why);
+    sets_ = sets;
+    a_ = DeviceBuffer(a_stride_ * sets);
+    b_ = DeviceBuffer(b_stride_ * sets);
+    c_ = DeviceBuffer(c_bytes_);
+    for (int s = 0; s < sets; ++s) {
+      CUDA_CHECK(kernels::fill_random(dtype_, a(s), a_bytes_ / dtype_bytes(dtype_), fresh_seed(), stream));
+      CUDA_CHECK(kernels::fill_random(dtype_, b(s), b_bytes_ / dtype_bytes(dtype_), fresh_seed(), stream));
+    }
+    (void)handles();
+    if (impl_ == GemmImpl::cublaslt || impl_ == GemmImpl::cublaslt_auto) create_lt(stream);
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+
+  void tune(cudaStream_t stream) override {
+    if (impl_ != GemmImpl::cublaslt && impl_ != GemmImpl::cublaslt_auto) return;
+    const int wanted = impl_ == GemmImpl::cublaslt ? 1 : kAutotuneCandidates;
+    std::vector<cublasLtMatmulHeuristicResult_t> results(wanted);
+    int returned = 0;
+    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handles().lt, desc_, layout_a_, layout_b_, layout_c_, layout_c_,
+                                                pref_, wanted, results.data(), &returned));
+    if (returned == 0) throw std::runtime_error("cuBLASLt's heuristic offers no algorithm for this problem");
+    candidates_ = returned;
+    chosen_index_ = 0;
+    algo_ = results[0].algo;
+    if (impl_ == GemmImpl::cublaslt || returned == 1) return;
+    // Autotune: time every candidate on the same data and keep the fastest.
+    cudaEvent_t start, stop;
+    CUDA_CHECK(cudaEventCreate(&start));
+    CUDA_CHECK(cudaEventCreate(&stop));
+    float best = 0;
+    bool have_best = false;
+    for (int i = 0; i < returned; ++i) {
+      algo_ = results[i].algo;
+      try {
+        for (int w = 0; w < 2; ++w) launch(stream, w % sets_);
+        CUDA_CHECK(cudaEventRecord(start, stream));
+        for (int r = 0; r < 5; ++r) launch(stream, r % sets_);
+        CUDA_CHECK(cudaEventRecord(stop, stream));
+        CUDA_CHECK(cudaEventSynchronize(stop));
+      } catch (const CudaError&) {
+        continue;  // a candidate that cannot run this problem is skipped
+      }
+      float ms = 0;
+      CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      if (!have_best || ms < best) {
+        best = ms;
+        have_best = true;
+        chosen_index_ = i;
+      }
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    if (!have_best) throw std::runtime_error("none of cuBLASLt's candidate algorithms ran");
+    algo_ = results[chosen_index_].algo;
+  }
+
+  Verification verify(cudaStream_t stream) override {
+    CUDA_CHECK(cudaMemsetAsync(c_.get(), 0xFF, c_bytes_, stream));  // NaN in every float format
+    CUDA_CHECK(kernels::fill_random(dtype_, a(0), a_bytes_ / dtype_bytes(dtype_), fresh_seed(), stream));
+    CUDA_CHECK(kernels::fill_random(dtype_, b(0), b_bytes_ / dtype_bytes(dtype_), fresh_seed(), stream));
+    launch(stream, 0);
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    return verify_gemm_tn(dtype_, gemm_output_type(dtype_), a(0), b(0), c_.get(), shape_, dtype_tolerance(dtype_),
+                          stream);
+  }
+
+  void launch(cudaStream_t stream, int set) override {
+    const float alpha = 1.0f, beta = 0.0f;
+    const int m = static_cast<int>(shape_.m), n = static_cast<int>(shape_.n), k = static_cast<int>(shape_.k);
+    switch (impl_) {
+      case GemmImpl::cublas: {
+        Handles& h = handles();
+        CUBLAS_CHECK(cublasSetStream(h.blas, stream));
+        CUBLAS_CHECK(cublasGemmEx(h.blas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha, a(set), cuda_type(dtype_), k,
+                                  b(set), cuda_type(dtype_), k, &beta, c_.get(), cuda_type(gemm_output_type(dtype_)), m,
+                                  compute_type(dtype_), CUBLAS_GEMM_DEFAULT));
+        break;
+      }
+      case GemmImpl::cublaslt:
+      case GemmImpl::cublaslt_auto:
+        CUBLAS_CHECK(cublasLtMatmul(handles().lt, desc_, &alpha, a(set), layout_a_, b(set), layout_b_, &beta,
+                                    c_.get(), layout_c_, c_.get(), layout_c_, &algo_, handles().workspace,
+                                    kWorkspaceBytes, stream));
+        break;
+      case GemmImpl::wmma:
+        CUDA_CHECK(kernels::matmul_wmma(dtype_, a(set), b(set), c_.get(), shape_.m, shape_.n, shape_.k, stream));
+        break;
+    }
+  }
+
+  std::string describe() const override {
+    if (impl_ == GemmImpl::cublaslt_auto) {
+      return fmt::format("algorithm {} of the heuristic's top {} (fastest timed)", chosen_index_ + 1, candidates_);
+    }
+    return "";
+  }
+
+ private:
+  void* a(int set) const { return static_cast<char*>(a_.get()) + a_stride_ * static_cast<std::size_t>(set); }
+  void* b(int set) const { return static_cast<char*>(b_.get()) + b_stride_ * static_cast<std::size_t>(set); }
+
+  void create_lt(cudaStream_t stream) {
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc_, compute_type(dtype_), CUDA_R_32F));
+    const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb));
+    if (dtype_ == DType::fp8_e4m3) {
+      // fp8 GEMMs take per-tensor scales through device pointers; ours are 1 (inputs in [-1, 1)).
+      scales_ = DeviceBuffer(2 * sizeof(float));
+      const float ones[2] = {1.0f, 1.0f};
+      CUDA_CHECK(cudaMemcpyAsync(scales_.get(), ones, sizeof ones, cudaMemcpyHostToDevice, stream));
+      const float* sa = scales_.as<float>();
+      const float* sb = scales_.as<float>() + 1;
+      CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &sa, sizeof sa));
+      CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sb, sizeof sb));
+    }
+    // Column-major layouts: A is stored K x M (op T makes it M x K), B is K x N, C is M x N.
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout_a_, cuda_type(dtype_), shape_.k, shape_.m, shape_.k));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout_b_, cuda_type(dtype_), shape_.k, shape_.n, shape_.k));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout_c_, cuda_type(gemm_output_type(dtype_)), shape_.m, shape_.n,
+                                            shape_.m));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref_));
+    const std::uint64_t ws = kWorkspaceBytes;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+  }
+
+  GemmImpl impl_;
+  DType dtype_;
+  GemmShape shape_;
+  std::size_t a_bytes_ = 0, b_bytes_ = 0, c_bytes_ = 0, a_stride_ = 0, b_stride_ = 0;
+  int sets_ = 1;
+  DeviceBuffer a_, b_, c_, scales_;
+  cublasLtMatmulDesc_t desc_ = nullptr;
+  cublasLtMatrixLayout_t layout_a_ = nullptr, layout_b_ = nullptr, layout_c_ = nullptr;
+  cublasLtMatmulPreference_t pref_ = nullptr;
+  cublasLtMatmulAlgo_t algo_{};
+  int candidates_ = 0;
+  int chosen_index_ = 0;
+};
+
+// Rows (or columns) to compare: the first, the last and up to `count` random ones.
+std::vector<long> sample_indices(long extent, int count, std::mt19937_64& rng) {
+  std::set<long> picked = {0, extent - 1};
+  std::uniform_int_distribution<long> pick(0, extent - 1);
+  while (static_cast<long>(picked.size()) < std::min<long>(extent, count + 2)) picked.insert(pick(rng));
+  return {picked.begin(), picked.end()};
+}
+
+}  // namespace
+
+std::string gemm_impl_name(GemmImpl impl) {
+  switch (impl) {
+    case GemmImpl::cublas: return "cublas";
+    case GemmImpl::cublaslt: return "cublaslt";
+    case GemmImpl::cublaslt_auto: return "cublaslt_auto";
+    case GemmImpl::wmma: return "wmma";
+  }
+  return "?";
+}
+
+bool gemm_impl_supports(GemmImpl impl, DType dtype) {
+  switch (impl) {
+    case GemmImpl::cublas:
+      return dtype == DType::fp32 || dtype == DType::tf32 || dtype == DType::fp16 || dtype == DType::bf16;
+    case GemmImpl::cublaslt:
+    case GemmImpl::cublaslt_auto:
+      return dtype == DType::fp32 || dtype == DType::tf32 || dtype == DType::fp16 || dtype == DType::bf16 ||
+             dtype == DType::fp8_e4m3;
+    case GemmImpl::wmma: return dtype == DType::fp16 || dtype == DType::bf16;
+  }
+  return false;
+}
+
+DType gemm_output_type(DType dtype) { return dtype == DType::fp8_e4m3 ? DType::bf16 : dtype; }
+
+std::string gemm_unsupported_reason(GemmImpl impl, DType dtype, const GemmShape& s) {
+  if (!gemm_impl_supports(impl, dtype)) {
+    return fmt::format("{} has no {} GEMM", gemm_impl_name(impl), dtype_name(dtype));
+  }
+  if (s.m < 1 || s.n < 1 || s.k < 1 || s.m > INT32_MAX || s.n > INT32_MAX || s.k > INT32_MAX) {
+    return fmt::format("shape m:{} n:{} k:{} is outside 1..2^31-1", s.m, s.n, s.k);
+  }
+  if (dtype == DType::fp8_e4m3 && (s.m % 16 || s.n % 16 || s.k % 16)) {
+    return fmt::format("fp8 GEMMs need m, n and k to be multiples of 16 (m:{} n:{} k:{})", s.m, s.n, s.k);
+  }
+  if (impl == GemmImpl::wmma) return kernels::matmul_wmma_unsupported_reason(dtype, s.m, s.n, s.k);
+  return "";
+}
+
+std::unique_ptr<Workload> make_gemm_workload(GemmImpl impl, DType dtype, const GemmShape& shape) {
+  return std::make_unique<GemmWorkload>(impl, dtype, shape);
+}
+
+Verification verify_gemm_tn(DType in, DType out, const void* a, const void* b, const void* c,
+                            const GemmShape& shape, double tolerance, cudaStream_t stream) {
+  Verification v;
+  v.tolerance = tolerance;
+  // 1. Every output element written and finite.
+  DeviceBuffer count(sizeof(unsigned long long));
+  CUDA_CHECK(cudaMemsetAsync(count.get(), 0, count.bytes(), stream));
+  const std::size_t c_elems = static_cast<std::size_t>(shape.m) * shape.n;
+  CUDA_CHECK(kernels::count_nonfinite(out, c, c_elems, count.as<unsigned long long>(), stream));
+  unsigned long long bad = 0;
+  CUDA_CHECK(cudaMemcpyAsync(&bad, count.get(), sizeof bad, cudaMemcpyDeviceToHost, stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (bad) {
+    v.detail = fmt::format("{} of {} outputs are NaN or Inf (unwritten or overflowed)", bad, c_elems);
+    return v;
+  }
+  // 2. Sampled rows x columns against an fp64 reference on the exact stored inputs.
+  std::mt19937_64 rng(fresh_seed());
+  const std::vector<long> rows = sample_indices(shape.m, 30, rng);
+  const std::vector<long> cols = sample_indices(shape.n, 30, rng);
+  const std::size_t ein = dtype_bytes(in), eout = dtype_bytes(out);
+  const std::size_t k = static_cast<std::size_t>(shape.k);
+  std::vector<unsigned char> a_rows(rows.size() * k * ein), b_rows(cols.size() * k * ein),
+      c_cols(cols.size() * shape.m * eout);
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    CUDA_CHECK(cudaMemcpy(a_rows.data() + r * k * ein, static_cast<const char*>(a) + rows[r] * k * ein, k * ein,
+                          cudaMemcpyDeviceToHost));
+  }
+  for (std::size_t j = 0; j < cols.size(); ++j) {
+    CUDA_CHECK(cudaMemcpy(b_rows.data() + j * k * ein, static_cast<const char*>(b) + cols[j] * k * ein, k * ein,
+                          cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(c_cols.data() + j * shape.m * eout,
+                          static_cast<const char*>(c) + cols[j] * static_cast<std::size_t>(shape.m) * eout,
+                          shape.m * eout, cudaMemcpyDeviceToHost));
+  }
+  double err2 = 0, ref2 = 0;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    for (std::size_t j = 0; j < cols.size(); ++j) {
+      double ref = 0;
+      for (std::size_t kk = 0; kk < k; ++kk) {
+        ref += decode_element(in, a_rows.data(), r * k + kk) * decode_element(in, b_rows.data(), j * k + kk);
+      }
+      const double got = decode_element(out, c_cols.data(), j * shape.m + rows[r]);
+      err2 += (got - ref) * (got - ref);
+      ref2 += ref * ref;
+    }
+  }
+  v.rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
+  v.ok = std::isfinite(v.rel_err) && v.rel_err < tolerance && ref2 > 0;
+  v.detail = fmt::format("relative error {:.3g} (tolerance {:.0e}) over {} x {} sampled outputs, all {} finite",
+                         v.rel_err, tolerance, rows.size(), cols.size(), c_elems);
+  return v;
+}
+
+}  // namespace wflops

@@ -1,0 +1,280 @@
+#include "cuda/harness.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <optional>
+
+#include "blocking_kernel.cuh"
+#include "cuda/cuda_check.hpp"
+#include "cuda/nvml.hpp"
+
+namespace wflops {
+
+namespace {
+
+// Inputs are replicated until one pass over all sets reads this many times the L2 size.
+constexpr double kL2Multiple = 4.0;
+constexpr int kMaxInputSets = 64;
+// Never use more than this share of free memory for the rotation copies.
+constexpr double kRotationMemoryShare = 0.8;
+// Warm-up: at least this much GPU time before measuring.
+constexpr double kWarmupSeconds = 0.05;
+// A batch aims at this much GPU time (event resolution is ~0.5 us) and at most this many launches
+// (more could fill the launch queue while the blocking kernel holds the stream).
+constexpr double kBatchSeconds = 1e-3;
+constexpr int kMaxBatch = 256;
+constexpr unsigned long long kBlockTimeoutNs = 5'000'000'000ULL;
+
+struct Prepared {
+  std::string name;
+  std::unique_ptr<Workload> workload;
+  std::string error;
+  int input_sets = 1;
+  int batch = 1;
+  int rotation = 0;
+  double verify_rel_err = 0;
+};
+
+struct Harness {
+  bool ready = false;
+  DeviceDescription device;
+  Peaks peaks;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  volatile int* flags = nullptr;  // [0]: release, [1]: timed out (host-mapped, pinned)
+  nvml::Device* nvml_device = nullptr;
+  Prepared current;
+};
+
+Harness& harness() {
+  static Harness h;
+  return h;
+}
+
+struct BatchSample {
+  double seconds = 0;
+  std::optional<unsigned> sm_clock_mhz;
+  std::uint64_t reasons = 0;
+};
+
+// Holds the stream with the blocking kernel, enqueues `count` launches between two events,
+// releases the stream and waits: the measured time is the GPU's, launches back to back.
+class Batch {
+ public:
+  explicit Batch(Harness& h) : h_(h) {
+    h_.flags[0] = 0;
+    h_.flags[1] = 0;
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    CUDA_CHECK(kernels::launch_blocking_kernel(h_.flags, h_.flags + 1, kBlockTimeoutNs, h_.stream));
+    CUDA_CHECK(cudaEventRecord(h_.start, h_.stream));
+  }
+  // Releases the stream even when a launch threw, so nothing stays blocked.
+  ~Batch() {
+    if (!closed_) {
+      release();
+      cudaStreamSynchronize(h_.stream);
+    }
+  }
+  BatchSample close() {
+    CUDA_CHECK(cudaEventRecord(h_.stop, h_.stream));
+    release();
+    closed_ = true;
+    BatchSample s;
+    // Sample the clocks while the batch runs, not after it, when the GPU is idling down.
+    if (h_.nvml_device) {
+      s.sm_clock_mhz = nvml::sm_clock_mhz(h_.nvml_device);
+      s.reasons = nvml::throttle_reasons(h_.nvml_device).value_or(0);
+    }
+    CUDA_CHECK(cudaEventSynchronize(h_.stop));
+    if (h_.flags[1]) {
+      throw std::runtime_error("timing invalid: the blocking kernel timed out (a launch synchronised "
+                               "with the stream, or enqueueing took over 5 s)");
+    }
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, h_.start, h_.stop));
+    s.seconds = ms / 1e3;
+    return s;
+  }
+
+ private:
+  void release() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    h_.flags[0] = 1;
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  Harness& h_;
+  bool closed_ = false;
+};
+
+double time_launches(Harness& h, Prepared& p, int count) {
+  Batch batch(h);
+  for (int i = 0; i < count; ++i) p.workload->launch(h.stream, p.rotation++ % p.input_sets);
+  return batch.close().seconds;
+}
+
+int choose_input_sets(const Workload& w, double l2_bytes, double free_bytes) {
+  int sets = 1;
+  if (w.input_bytes() > 0 && l2_bytes > 0) {
+    sets = static_cast<int>(std::ceil(kL2Multiple * l2_bytes / w.input_bytes()));
+    sets = std::clamp(sets, 1, kMaxInputSets);
+  }
+  while (sets > 1 && w.device_bytes(sets) > kRotationMemoryShare * free_bytes) --sets;
+  return sets;
+}
+
+std::string gib(double bytes) { return fmt::format("{:.2f} GiB", bytes / (1024.0 * 1024.0 * 1024.0)); }
+
+void prepare(Harness& h, Prepared& p, const WorkloadFactory& make) {
+  p.workload = make();
+  std::size_t free_bytes = 0, total_bytes = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  const double needed = p.workload->device_bytes(1);
+  if (needed > static_cast<double>(free_bytes)) {
+    p.error = fmt::format("out of memory: this shape needs {} of device memory, {} of {} are free",
+                          gib(needed), gib(static_cast<double>(free_bytes)), gib(static_cast<double>(total_bytes)));
+    return;
+  }
+  p.input_sets = choose_input_sets(*p.workload, h.device.l2_bytes, static_cast<double>(free_bytes));
+  p.workload->allocate(p.input_sets, h.stream);
+  p.workload->tune(h.stream);
+  const Verification v = p.workload->verify(h.stream);
+  if (!v.ok) {
+    p.error = "verification failed: " + v.detail;
+    return;
+  }
+  p.verify_rel_err = v.rel_err;
+  // Warm-up (clocks up, caches and cuBLAS state settled), growing the batch to estimate one
+  // launch's time, from which the measuring batch size follows.
+  double spent = 0, per_launch = 0;
+  for (int count = 1; spent < kWarmupSeconds || count == 1;) {
+    const double s = time_launches(h, p, count);
+    spent += s;
+    per_launch = s / count;
+    if (count < kMaxBatch) count = std::min(count * 2, kMaxBatch);
+  }
+  p.batch = std::clamp(static_cast<int>(std::ceil(kBatchSeconds / std::max(per_launch, 1e-9))), 1, kMaxBatch);
+}
+
+}  // namespace
+
+void harness_init(const DeviceDescription& device, const Peaks& peaks) {
+  Harness& h = harness();
+  h.device = device;
+  h.peaks = peaks;
+  CUDA_CHECK(cudaSetDevice(device.index));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&h.stream, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaEventCreate(&h.start));
+  CUDA_CHECK(cudaEventCreate(&h.stop));
+  void* flags = nullptr;
+  CUDA_CHECK(cudaHostAlloc(&flags, 2 * sizeof(int), cudaHostAllocMapped));
+  h.flags = static_cast<volatile int*>(flags);
+  h.nvml_device = device.nvml ? nvml::device_by_pci_bus_id(device.pci_bus_id) : nullptr;
+  h.ready = true;
+}
+
+void harness_release() {
+  Harness& h = harness();
+  if (!h.ready) return;
+  h.current = Prepared{};
+  cudaEventDestroy(h.start);
+  cudaEventDestroy(h.stop);
+  cudaStreamDestroy(h.stream);
+  cudaFreeHost(const_cast<int*>(h.flags));
+  h.ready = false;
+}
+
+std::string l2_policy() {
+  return fmt::format("inputs replicated and rotated launch by launch until a pass reads >= {}x the L2 size "
+                     "(at most {} sets, within {:.0f}% of free memory); counter l2_rotation = sets used",
+                     kL2Multiple, kMaxInputSets, kRotationMemoryShare * 100);
+}
+
+std::uint64_t fresh_seed() {
+  static std::uint64_t counter = 0;
+  const auto now = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return now ^ (0x9E3779B97F4A7C15ULL * ++counter);
+}
+
+void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFactory& make) {
+  Harness& h = harness();
+  if (!h.ready) {
+    state.SkipWithError("internal error: the measuring harness was not initialised");
+    return;
+  }
+  Prepared& p = h.current;
+  if (p.name != spec.name) {
+    p = Prepared{};  // frees the previous benchmark's memory first
+    p.name = spec.name;
+    try {
+      prepare(h, p, make);
+    } catch (const CudaError& e) {
+      p.error = e.out_of_memory() ? std::string("out of memory: ") + e.what() : e.what();
+    } catch (const std::exception& e) {
+      p.error = e.what();
+    }
+    if (!p.error.empty()) p.workload.reset();
+  }
+  if (!p.error.empty()) {
+    state.SkipWithError(p.error.c_str());
+    return;
+  }
+
+  double total_seconds = 0;
+  long launches = 0;
+  unsigned min_clock = UINT_MAX;
+  std::uint64_t reasons = 0;
+  try {
+    std::optional<Batch> batch;
+    for (auto _ : state) {
+      if (!batch) batch.emplace(h);
+      p.workload->launch(h.stream, p.rotation++ % p.input_sets);
+      ++launches;
+      if (launches % p.batch == 0 || launches == static_cast<long>(state.max_iterations)) {
+        const BatchSample s = batch->close();
+        batch.reset();
+        state.SetIterationTime(s.seconds);
+        total_seconds += s.seconds;
+        if (s.sm_clock_mhz) min_clock = std::min(min_clock, *s.sm_clock_mhz);
+        reasons |= s.reasons;
+      } else {
+        state.SetIterationTime(0.0);  // booked with the batch's last launch
+      }
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  if (launches == 0 || total_seconds <= 0) return;
+
+  const double per_launch = total_seconds / static_cast<double>(launches);
+  state.counters["flops"] = spec.flops;
+  state.counters["tflops"] = spec.flops / per_launch / 1e12;
+  if (const auto peak = h.peaks.peak(spec.dtype)) {
+    state.counters["pct_peak"] = 100.0 * spec.flops / per_launch / 1e12 / *peak;
+  }
+  if (spec.bytes > 0) {
+    state.counters["bytes"] = spec.bytes;
+    state.counters["gbps"] = spec.bytes / per_launch / 1e9;
+  }
+  state.counters["l2_rotation"] = p.input_sets;
+  state.counters["batch"] = p.batch;
+  state.counters["verify_rel_err"] = p.verify_rel_err;
+  if (h.nvml_device && min_clock != UINT_MAX) {
+    const bool slow = h.device.sm_clock_max_mhz > 0 && min_clock < 0.9 * h.device.sm_clock_max_mhz;
+    const bool capped = (reasons & nvml::kPowerOrThermalReasons) != 0;
+    state.counters["throttled"] = (slow || capped) ? 1 : 0;
+    state.counters["sm_clock_mhz"] = min_clock;
+    state.counters["throttle_reasons"] = static_cast<double>(reasons);
+  }
+  std::string label = spec.label;
+  const std::string chosen = p.workload->describe();
+  if (!chosen.empty()) label += (label.empty() ? "" : "; ") + chosen;
+  if (!label.empty()) state.SetLabel(label);
+}
+
+}  // namespace wflops

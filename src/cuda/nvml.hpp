@@ -1,0 +1,32 @@
+// NVML, loaded at run time with dlopen("libnvidia-ml.so.1"): never linked, because machines
+// without a GPU driver have no NVML and the test binaries must still start there. Everything
+// degrades to "unknown" when it is absent.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace wflops::nvml {
+
+// Throttle ("clocks event") reasons that mean the GPU slowed itself for power or heat.
+inline constexpr std::uint64_t kPowerOrThermalReasons =
+    0x4ULL     /* SW power cap */ | 0x8ULL /* HW slowdown */ | 0x20ULL /* SW thermal */ |
+    0x40ULL    /* HW thermal */ | 0x80ULL /* HW power brake */;
+
+struct Device;  // opaque NVML handle
+
+bool available();  // libnvidia-ml loaded and initialised
+std::string driver_version();  // "" when unknown
+
+// The NVML device of a CUDA device, matched by PCI bus id (right under CUDA_VISIBLE_DEVICES).
+Device* device_by_pci_bus_id(const std::string& pci_bus_id);
+
+std::optional<unsigned> sm_clock_mhz(Device* d);
+std::optional<unsigned> sm_clock_max_mhz(Device* d);
+std::optional<unsigned> mem_clock_mhz(Device* d);
+std::optional<unsigned> mem_clock_max_mhz(Device* d);
+std::optional<double> power_limit_w(Device* d);
+std::optional<std::uint64_t> throttle_reasons(Device* d);
+std::optional<unsigned> index(Device* d);
+
+}  // namespace wflops::nvml

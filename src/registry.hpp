@@ -1,0 +1,45 @@
+// Every benchmark wflops knows, described by data: its name (family/impl/dtype/shape), dtype,
+// FLOP model count, least bytes moved, suites, and the function that measures it. `list` reads
+// the descriptions without a GPU; `run` hands the selected ones to Google Benchmark.
+#pragma once
+#include <benchmark/benchmark.h>
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dtype.hpp"
+
+namespace wflops {
+
+struct BenchSpec {
+  std::string name;    // "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096"
+  std::string family;  // "matmul"
+  std::string impl;    // "cublaslt_auto"
+  DType dtype = DType::bf16;  // also the peak that pct_peak is measured against
+  std::string shape;   // "m:4096/n:8192/k:4096"
+  double flops = 0;    // FLOPs of one iteration (FLOP model)
+  double bytes = 0;    // least bytes one iteration moves
+  std::set<std::string> suites;
+  std::string label;   // what the shape stands for, e.g. "h=4096 MLP up-projection"
+  std::function<void(benchmark::State&, const BenchSpec&)> body;
+};
+
+class Registry {
+ public:
+  // Adds a benchmark; a name already present only gains the new suites and label.
+  void add(BenchSpec spec);
+  const std::vector<BenchSpec>& all() const { return specs_; }
+  // The benchmarks of a suite ("full" holds every benchmark).
+  std::vector<const BenchSpec*> suite(const std::string& name) const;
+  std::set<std::string> suite_names() const;
+
+ private:
+  std::vector<BenchSpec> specs_;
+};
+
+// Fills a registry with every benchmark family (bench/all_benchmarks.cpp).
+void register_all_benchmarks(Registry& registry);
+
+}  // namespace wflops

@@ -1,0 +1,160 @@
+#include "result_reporter.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+
+#include "result_file.hpp"
+
+namespace wflops {
+
+namespace {
+
+// Splits "family/impl/dtype/key:value/..." into its parts.
+std::vector<std::string> name_parts(const std::string& name) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const auto slash = name.find('/', start);
+    parts.push_back(name.substr(start, slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return parts;
+}
+
+double counter(const benchmark::BenchmarkReporter::Run& run, const char* key, double fallback = -1) {
+  auto it = run.counters.find(key);
+  return it == run.counters.end() ? fallback : static_cast<double>(it->second.value);
+}
+
+const benchmark::BenchmarkReporter::Run* find_aggregate(const std::vector<benchmark::BenchmarkReporter::Run>& runs,
+                                                         const char* name) {
+  for (const auto& r : runs) {
+    if (r.run_type == benchmark::BenchmarkReporter::Run::RT_Aggregate && r.aggregate_name == name) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+ResultReporter::ResultReporter(std::filesystem::path path, nlohmann::json context, std::FILE* table)
+    : path_(std::move(path)), context_(std::move(context)), table_(table) {
+  gb_.SetOutputStream(&gb_json_);
+  gb_.SetErrorStream(&gb_errors_);
+}
+
+
+bool ResultReporter::ReportContext(const Context& context) {
+  gb_.ReportContext(context);
+  if (table_) {
+    const auto& c = context_;
+    fmt::print(table_, "GPU {}: {} ({} SMs, cc {}, {:.1f} GiB), driver {}, CUDA {}, cuBLAS {}\n",
+               c.value("gpu_index", 0), c.value("gpu_name", "?"), c.value("sm_count", 0),
+               c.value("cc", "?"), c.value("mem_gib", 0.0), c["driver"].is_string() ? c["driver"].get<std::string>() : "?",
+               c["cuda_runtime"].is_string() ? c["cuda_runtime"].get<std::string>() : "?",
+               c["cublas"].is_string() ? c["cublas"].get<std::string>() : "?");
+    if (path_.empty()) {
+      fmt::print(table_, "results: not written (no file)\n");
+    } else {
+      fmt::print(table_, "results: {}\n", path_.string());
+    }
+    fmt::print(table_, "{:<64} {:>10} {:>9} {:>7} {:>6}  {}\n", "benchmark", "time/ms", "TFLOP/s", "%peak",
+               "cv%", "notes");
+    std::fflush(table_);
+  }
+  write();
+  return true;
+}
+
+void ResultReporter::print_row(const std::vector<Run>& runs) {
+  if (runs.empty()) return;
+  const Run* errored = nullptr;
+  for (const auto& r : runs) {
+    if (r.error_occurred) errored = &r;
+  }
+  const std::string name = runs.front().run_name.str();
+  if (errored) {
+    ++errors_;
+    if (table_) fmt::print(table_, "{:<64} ERROR: {}\n", name, errored->error_message);
+    return;
+  }
+  // With repetitions, the median (and its coefficient of variation) stands for the benchmark.
+  const Run* median = find_aggregate(runs, "median");
+  const Run* cv = find_aggregate(runs, "cv");
+  const Run& shown = median ? *median : runs.front();
+  bool throttled = false;
+  for (const auto& r : runs) {
+    if (r.run_type == Run::RT_Iteration && counter(r, "throttled", 0) > 0) throttled = true;
+  }
+  if (throttled) ++throttled_;
+  if (!table_) return;
+  const double tflops = counter(shown, "tflops");
+  const double pct = counter(shown, "pct_peak");
+  const double gbps = counter(shown, "gbps");
+  std::string notes;
+  if (throttled) notes += "THROTTLED ";
+  if (gbps >= 0) notes += fmt::format("{:.0f} GB/s ", gbps);
+  if (!shown.report_label.empty()) notes += shown.report_label;
+  // A percentage aggregate keeps its fraction in real_accumulated_time (not scaled by time unit).
+  const std::string cv_text = cv ? fmt::format("{:.1f}", cv->real_accumulated_time * 100.0) : "-";
+  // GetAdjustedRealTime is in the run's time unit; the benchmarks use milliseconds.
+  fmt::print(table_, "{:<64} {:>10.4f} {:>9} {:>7} {:>6}  {}\n", name, shown.GetAdjustedRealTime(),
+             tflops >= 0 ? fmt::format("{:.1f}", tflops) : "-", pct >= 0 ? fmt::format("{:.1f}", pct) : "-",
+             cv_text, notes);
+  std::fflush(table_);
+}
+
+void ResultReporter::ReportRuns(const std::vector<Run>& runs) {
+  gb_.ReportRuns(runs);
+  print_row(runs);
+  write();
+}
+
+void ResultReporter::Finalize() {
+  finished_ = true;
+  write();
+}
+
+nlohmann::json ResultReporter::document() const {
+  // Google Benchmark's JSON so far, closed the way its Finalize() would close it.
+  std::string text = gb_json_.str();
+  if (text.empty()) {
+    text = "{\"context\": {}, \"benchmarks\": []}";
+  } else {
+    text += "\n  ]\n}\n";
+  }
+  nlohmann::json doc = nlohmann::json::parse(text);
+  for (auto it = context_.begin(); it != context_.end(); ++it) doc["context"][it.key()] = it.value();
+  doc["context"]["interrupted"] = !finished_;
+  doc["summary"] = nlohmann::json::object();
+  const nlohmann::json ceiling = matmul_ceiling(doc["benchmarks"]);
+  if (!ceiling.empty()) doc["summary"]["matmul_max_tflops"] = ceiling;
+  return doc;
+}
+
+void ResultReporter::write() const {
+  if (path_.empty()) return;
+  write_file_atomically(path_, document().dump(2) + "\n");
+}
+
+nlohmann::json matmul_ceiling(const nlohmann::json& benchmarks) {
+  nlohmann::json best = nlohmann::json::object();
+  for (const auto& b : benchmarks) {
+    if (b.value("error_occurred", false) || !b.contains("tflops")) continue;
+    // One figure per benchmark: its median aggregate, or its only run without repetitions.
+    const bool aggregate = b.value("run_type", "") == "aggregate";
+    if (aggregate ? b.value("aggregate_name", "") != "median" : b.value("repetitions", 1) > 1) continue;
+    const std::string run_name = b.value("run_name", b.value("name", ""));
+    const auto parts = name_parts(run_name);
+    if (parts.size() < 3 || (parts[0] != "matmul" && parts[0] != "matmul_max")) continue;
+    const double tflops = b["tflops"].get<double>();
+    const std::string& dtype = parts[2];
+    if (!best.contains(dtype) || best[dtype]["tflops"].get<double>() < tflops) {
+      best[dtype] = {{"tflops", tflops}, {"benchmark", run_name}};
+    }
+  }
+  return best;
+}
+
+}  // namespace wflops

@@ -1,0 +1,49 @@
+// The reporter of `wflops run`: prints a readable table (benchmark, time, TFLOP/s, % of peak) and
+// keeps the result file up to date after every benchmark, so a run cut short (Ctrl-C, a
+// scheduler's SIGTERM, a crash) leaves valid JSON holding every benchmark that finished, with
+// context.interrupted = true. The JSON is Google Benchmark's own (its JSONReporter writes it),
+// with wflops' typed context keys and a summary merged in.
+#pragma once
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace wflops {
+
+class ResultReporter : public benchmark::BenchmarkReporter {
+ public:
+  // `path` empty: no file is written. `context`: from make_context(). `table`: where the table goes.
+  ResultReporter(std::filesystem::path path, nlohmann::json context, std::FILE* table);
+
+  bool ReportContext(const Context& context) override;
+  void ReportRuns(const std::vector<Run>& runs) override;
+  void Finalize() override;
+
+  // The result document as it stands (what the file holds).
+  nlohmann::json document() const;
+  int errors() const { return errors_; }
+  int throttled() const { return throttled_; }
+
+ private:
+  void write() const;
+  void print_row(const std::vector<Run>& runs);
+
+  std::filesystem::path path_;
+  nlohmann::json context_;
+  std::FILE* table_;
+  std::ostringstream gb_json_;  // Google Benchmark's JSON, as far as it has been written
+  std::ostringstream gb_errors_;
+  benchmark::JSONReporter gb_;
+  bool finished_ = false;
+  int errors_ = 0;
+  int throttled_ = 0;
+};
+
+// The best TFLOP/s per dtype over the matmul benchmarks of a result document: the measured
+// ceiling that later benchmarks quote beside the datasheet peak. {"bf16": {"tflops", "benchmark"}}.
+nlohmann::json matmul_ceiling(const nlohmann::json& benchmarks);
+
+}  // namespace wflops
