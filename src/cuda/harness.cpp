@@ -27,7 +27,7 @@ constexpr double kWarmupSeconds = 0.05;
 // A batch aims at this much GPU time (event resolution is ~0.5 us) and at most this many launches
 // (more could fill the launch queue while the blocking kernel holds the stream).
 constexpr double kBatchSeconds = 1e-3;
-constexpr int kMaxBatch = 256;
+constexpr int kMaxBatch = 128;
 constexpr unsigned long long kBlockTimeoutNs = 5'000'000'000ULL;
 
 struct Prepared {
