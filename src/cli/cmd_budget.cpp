@@ -1,0 +1,144 @@
+// wflops budget: how long a training run takes on K GPUs at a given or measured tau, or how many
+// FLOPs K GPUs deliver in X days (tau * T = C, CONVENTIONS.md).
+#include <fmt/core.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "budget.hpp"
+#include "cli/commands.hpp"
+#include "cli/model_options.hpp"
+#include "errors.hpp"
+#include "flops.hpp"
+#include "flops_transformer.hpp"
+#include "result_reader.hpp"
+
+namespace wflops::cli {
+
+namespace {
+
+struct BudgetArgs {
+  double params = 0, tokens = 0, gpus = 0, tflops = 0, days = 0;
+  std::string results, benchmark;
+  ModelOptions model;
+  bool json = false;
+  CLI::Option* params_opt = nullptr;
+  CLI::Option* tokens_opt = nullptr;
+  CLI::Option* gpus_opt = nullptr;
+  CLI::Option* tflops_opt = nullptr;
+  CLI::Option* days_opt = nullptr;
+  CLI::Option* results_opt = nullptr;
+  CLI::Option* benchmark_opt = nullptr;
+};
+
+struct Tau {
+  double tflops = 0;
+  std::string source;  // "--tflops" or "<benchmark> in <file>"
+};
+
+// tau per GPU: given (--tflops) or measured (--results FILE --benchmark NAME), exactly one.
+Tau resolve_tau(const BudgetArgs& a) {
+  if (a.tflops_opt->count() && a.results_opt->count()) {
+    throw UserError("give either --tflops or --results (with --benchmark), not both");
+  }
+  if (a.tflops_opt->count()) {
+    budget::require_positive(a.tflops, "--tflops");
+    return {a.tflops, "--tflops"};
+  }
+  if (a.results_opt->count()) {
+    if (!a.benchmark_opt->count()) throw UserError("--results needs --benchmark NAME: which benchmark's tau to use");
+    const ResultFile file = read_result_file(a.results);
+    return {measured_tflops(file, a.benchmark), fmt::format("{} in {}", a.benchmark, a.results)};
+  }
+  throw UserError("give the TFLOP/s per GPU: --tflops T, or --results FILE --benchmark NAME");
+}
+
+// FLOPs per token of the model: 6N from --params, or the params command's figure from a shape.
+struct PerToken {
+  double flops = 0;
+  std::string what;
+};
+std::optional<PerToken> per_token(const BudgetArgs& a) {
+  const bool shape = a.model.given();
+  if (shape && a.params_opt->count()) throw UserError("give either --params or a model shape (--hidden ...), not both");
+  if (a.params_opt->count()) {
+    budget::require_positive(a.params, "--params");
+    return PerToken{flops::training_run(a.params, 1.0), fmt::format("6N, N = {:.4g}", a.params)};
+  }
+  if (shape) {
+    return PerToken{flops::transformer_flops_per_token(a.model.shape()).total, "the model's training FLOPs per token"};
+  }
+  return std::nullopt;
+}
+
+void run_budget(const BudgetArgs& a) {
+  nlohmann::json out;
+  budget::require_positive(a.gpus, "--gpus");
+  const Tau tau = resolve_tau(a);
+  const auto model = per_token(a);
+  out["gpus"] = a.gpus;
+  out["tflops_per_gpu"] = tau.tflops;
+  out["tflops_source"] = tau.source;
+
+  if (a.days_opt->count()) {
+    // Budget: what K GPUs at tau deliver in X days.
+    if (a.tokens_opt->count()) throw UserError("--days asks for the FLOPs of a time budget; --tokens asks for the time of a run: give one");
+    const double flops = budget::flops_for_time(a.gpus, a.days, tau.tflops);
+    out["flops"] = flops;
+    out["days"] = a.days;
+    out["gpu_hours"] = a.gpus * a.days * 24.0;
+    if (model) out["tokens"] = flops / model->flops;
+    if (a.json) {
+      fmt::print("{}\n", out.dump(2));
+      return;
+    }
+    fmt::print("{} GPUs x {} days at {:.1f} TFLOP/s per GPU ({}):\n", a.gpus, a.days, tau.tflops, tau.source);
+    fmt::print("  {:.4g} FLOPs ({:.4g} TFLOPs), {:.0f} GPU-hours\n", flops, flops / budget::kTera, a.gpus * a.days * 24.0);
+    if (model) fmt::print("  enough for {:.4g} tokens ({})\n", flops / model->flops, model->what);
+    return;
+  }
+
+  // Time: the run's FLOPs on K GPUs at tau.
+  if (!model) throw UserError("give the model: --params N (C = 6ND) or its shape (--hidden --layers --vocab --seq)");
+  if (!a.tokens_opt->count()) throw UserError("give the training tokens: --tokens D (or --days X for a time budget)");
+  budget::require_positive(a.tokens, "--tokens");
+  const budget::TimeEstimate t = budget::time_for_flops(model->flops * a.tokens, tau.tflops, a.gpus);
+  out["flops"] = t.flops;
+  out["days"] = t.days;
+  out["gpu_hours"] = t.gpu_hours;
+  out["seconds"] = t.seconds;
+  out["tokens"] = a.tokens;
+  out["flops_per_token"] = model->flops;
+  if (a.json) {
+    fmt::print("{}\n", out.dump(2));
+    return;
+  }
+  fmt::print("{:.4g} tokens x {:.4g} FLOPs per token ({}) = {:.4g} FLOPs\n", a.tokens, model->flops, model->what, t.flops);
+  fmt::print("on {} GPUs at {:.1f} TFLOP/s per GPU ({}):\n", a.gpus, tau.tflops, tau.source);
+  fmt::print("  {:.3f} days ({:.1f} hours), {:.0f} GPU-hours\n", t.days, t.seconds / budget::kSecondsPerHour, t.gpu_hours);
+}
+
+}  // namespace
+
+void add_budget_command(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<BudgetArgs>();
+  auto* cmd = app.add_subcommand(
+      "budget",
+      "training time of a run (--params/--tokens/--gpus) or FLOPs of a GPU budget (--gpus/--days), at --tflops or a "
+      "measured tau (--results FILE --benchmark NAME)");
+  a->params_opt = cmd->add_option("--params", a->params, "non-embedding parameters N (C = 6ND)");
+  a->tokens_opt = cmd->add_option("--tokens", a->tokens, "training tokens D");
+  a->gpus_opt = cmd->add_option("--gpus", a->gpus, "number of GPUs K")->required();
+  a->tflops_opt = cmd->add_option("--tflops", a->tflops, "achieved TFLOP/s per GPU (tau)");
+  a->results_opt = cmd->add_option("--results", a->results, "result file to take tau from");
+  a->benchmark_opt = cmd->add_option("--benchmark", a->benchmark, "benchmark of --results whose tau to use");
+  a->days_opt = cmd->add_option("--days", a->days, "time budget in days: print the FLOPs it buys");
+  a->model.add_to(cmd);
+  cmd->add_flag("--json", a->json, "print JSON (flops, days, gpu_hours, ...)");
+  cmd->callback([a, &exit_code] {
+    run_budget(*a);
+    exit_code = 0;
+  });
+}
+
+}  // namespace wflops::cli

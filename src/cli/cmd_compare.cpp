@@ -1,0 +1,54 @@
+// wflops compare A.json B.json [more.json ...]: the same benchmarks in several result files.
+#include <fmt/core.h>
+
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "compare.hpp"
+#include "result_reader.hpp"
+
+namespace wflops::cli {
+
+namespace {
+
+struct CompareArgs {
+  std::vector<std::string> files;
+  std::string format = "table";
+  compare::Options options;
+};
+
+void run_compare(const CompareArgs& a) {
+  const compare::Format format = compare::parse_format(a.format);
+  std::vector<ResultFile> files;
+  for (const auto& path : a.files) files.push_back(read_result_file(path));
+  const compare::Report report = compare::compare_results(files, a.options);
+  fmt::print("{}", compare::render(report, format));
+  // With machine-readable output on stdout, warnings also go to stderr where a person sees them.
+  if (format == compare::Format::csv) {
+    for (const auto& w : report.warnings) fmt::print(stderr, "wflops: warning: {}\n", w);
+  }
+}
+
+}  // namespace
+
+void add_compare_command(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<CompareArgs>();
+  auto* cmd = app.add_subcommand(
+      "compare", "compare result files: tau and % of peak per benchmark, ratio to the first file, outlier GPUs");
+  cmd->add_option("files", a->files, "result files (JSON) written by wflops run or a peer script")
+      ->required()
+      ->expected(2, -1);
+  cmd->add_option("--format", a->format, "table, markdown, csv or json")->capture_default_str();
+  cmd->add_flag("--ignore-impl", a->options.ignore_implementation,
+                "match benchmarks whose names differ only in the implementation part (wflops against a PyTorch peer)");
+  cmd->add_option("--noise-sigmas", a->options.noise_sigmas,
+                  "a difference is beyond noise when larger than this many combined standard deviations")->capture_default_str();
+  cmd->add_option("--outlier-pct", a->options.outlier_pct,
+                  "cluster mode (>= 3 files, one GPU model): flag GPUs this many percent below the median")->capture_default_str();
+  cmd->callback([a, &exit_code] {
+    run_compare(*a);
+    exit_code = 0;
+  });
+}
+
+}  // namespace wflops::cli

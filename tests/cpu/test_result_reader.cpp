@@ -1,0 +1,214 @@
+// Reading result files: the hand-made fixtures of tests/data, clear errors for files that are not
+// JSON or not wflops results, and a round trip through the writer of `wflops run`
+// (ResultReporter), so the reader reads exactly what wflops writes.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "context.hpp"
+#include "errors.hpp"
+#include "peaks.hpp"
+#include "result_reader.hpp"
+#include "result_reporter.hpp"
+
+namespace {
+
+using namespace wflops;
+
+const std::string kData = WFLOPS_SOURCE_DIR "/tests/data/";
+
+std::string error_of(const std::string& text, const std::string& path = "x.json") {
+  try {
+    parse_result_text(text, path);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(ResultReader, RepetitionsFoldToTheMedian) {
+  const ResultFile f = read_result_file(kData + "a100.json");
+  ASSERT_EQ(f.benchmarks.size(), 5u);  // repetitions and aggregates are one benchmark each
+  const BenchmarkResult* b = f.find("matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->repetitions, 3);
+  EXPECT_DOUBLE_EQ(*b->tflops, 250.0);          // median of 250, 252, 248
+  EXPECT_DOUBLE_EQ(*b->tflops_stddev, 2.0);     // the stddev aggregate
+  EXPECT_NEAR(*b->pct_peak, 250.0 / 312 * 100, 1e-9);
+  EXPECT_DOUBLE_EQ(*b->flops, 2.0 * 4096 * 8192 * 4096);
+  EXPECT_EQ(b->repetition_tflops, (std::vector<double>{250, 252, 248}));
+  EXPECT_EQ(f.context_text("gpu_name"), "NVIDIA A100-SXM4-80GB");
+  EXPECT_EQ(f.label(), "NVIDIA A100-SXM4-80GB (dgx-a1 #0)");
+  EXPECT_EQ(*f.context_number("peak_tflops_bf16"), 312.0);
+}
+
+TEST(ResultReader, SingleRunsAndFailures) {
+  const ResultFile f = read_result_file(kData + "a100.json");
+  const BenchmarkResult* single = f.find("matmul/cublaslt_auto/tf32/m:8192/n:8192/k:8192");
+  ASSERT_NE(single, nullptr);
+  EXPECT_EQ(single->repetitions, 1);
+  EXPECT_DOUBLE_EQ(*single->tflops, 140.0);
+  EXPECT_FALSE(single->tflops_stddev.has_value());
+  const BenchmarkResult* failed = f.find("matmul/wmma/bf16/m:4096/n:4096/k:4096");
+  ASSERT_NE(failed, nullptr);
+  EXPECT_TRUE(failed->failed);
+  EXPECT_FALSE(failed->tflops.has_value());
+  EXPECT_NE(failed->error_message.find("verification failed"), std::string::npos);
+  EXPECT_DOUBLE_EQ(measured_tflops(f, "matmul/cublaslt_auto/tf32/m:8192/n:8192/k:8192"), 140.0);
+  EXPECT_THROW(measured_tflops(f, "matmul/wmma/bf16/m:4096/n:4096/k:4096"), UserError);
+  EXPECT_THROW(measured_tflops(f, "matmul/cublaslt_auto/bf16/m:1/n:1/k:1"), UserError);
+}
+
+TEST(ResultReader, MedianAndSpreadWithoutAggregates) {
+  // Repetitions written without aggregates: the reader takes their median and sample stddev.
+  const std::string text = R"({"context": {"source": "pytorch", "gpu_name": "NVIDIA H100 80GB HBM3"},
+    "benchmarks": [
+      {"name": "matmul/torch_eager/bf16/m:8192/n:8192/k:8192", "tflops": 760},
+      {"name": "matmul/torch_eager/bf16/m:8192/n:8192/k:8192", "tflops": 790},
+      {"name": "matmul/torch_eager/bf16/m:8192/n:8192/k:8192", "tflops": 770}]})";
+  const ResultFile f = parse_result_text(text, "peer.json");
+  ASSERT_EQ(f.benchmarks.size(), 1u);
+  EXPECT_DOUBLE_EQ(*f.benchmarks[0].tflops, 770.0);
+  // mean 773.33; deviations -13.33, 16.67, -3.33; sum of squares 466.67 / 2 = 233.33; sqrt 15.275.
+  EXPECT_NEAR(*f.benchmarks[0].tflops_stddev, 15.2753, 1e-4);
+  EXPECT_EQ(f.benchmarks[0].repetitions, 3);
+}
+
+TEST(ResultReader, ClearErrors) {
+  EXPECT_THROW(read_result_file(kData + "malformed.json"), UserError);
+  try {
+    read_result_file(kData + "malformed.json");
+  } catch (const UserError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("malformed.json"), std::string::npos) << what;
+    EXPECT_NE(what.find("not valid JSON"), std::string::npos) << what;
+    EXPECT_NE(what.find("line 5"), std::string::npos) << what;
+  }
+  try {
+    read_result_file(kData + "not_wflops.json");
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("not_wflops.json' is not a wflops result file"), std::string::npos) << what;
+    EXPECT_NE(what.find("'source'"), std::string::npos) << what;
+  }
+  try {
+    read_result_file(kData + "no_such_file.json");
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("no such file"), std::string::npos) << e.what();
+  }
+  EXPECT_NE(error_of("[1, 2]").find("top level is a JSON array"), std::string::npos);
+  EXPECT_NE(error_of(R"({"benchmarks": []})").find("no 'context' object"), std::string::npos);
+  EXPECT_NE(error_of(R"({"context": {"source": "wflops", "gpu_name": "x", "wflops_version": "0.1.0"}})")
+                .find("no 'benchmarks' array"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"context": {"source": "other", "gpu_name": "x"}, "benchmarks": []})").find("'source' is \"other\""),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"context": {"source": "wflops", "gpu_name": "x"}, "benchmarks": []})").find("wflops_version"),
+            std::string::npos);
+  const std::string bad_counter = R"({"context": {"source": "pytorch", "gpu_name": "x"},
+      "benchmarks": [{"name": "matmul/a/bf16", "tflops": "fast"}]})";
+  EXPECT_NE(error_of(bad_counter).find("benchmarks[0] ('matmul/a/bf16'): counter 'tflops' is a string"),
+            std::string::npos)
+      << error_of(bad_counter);
+  EXPECT_NE(error_of(R"({"context": {"source": "pytorch", "gpu_name": "x", "peak_gbps": "fast"}, "benchmarks": []})")
+                .find("'peak_gbps' is a string"),
+            std::string::npos);
+}
+
+TEST(BenchmarkNames, Split) {
+  const auto n = parse_benchmark_name("moe_step/grouped/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice");
+  EXPECT_EQ(n.family, "moe_step");
+  EXPECT_EQ(n.implementation, "grouped");
+  EXPECT_EQ(n.dtype, "bf16");
+  EXPECT_EQ(*n.number("G"), 8.0);
+  EXPECT_EQ(*n.param("route"), "expert_choice");
+  EXPECT_FALSE(n.number("route").has_value());
+  EXPECT_FALSE(n.param("k").has_value());
+  const auto cast = parse_benchmark_name("cast/vec16/fp32_bf16/n:268435456");
+  EXPECT_EQ(cast.dtype, "fp32_bf16");
+  EXPECT_EQ(*cast.number("n"), 268435456.0);
+}
+
+benchmark::BenchmarkReporter::Run make_run(const std::string& name, double tflops, int index) {
+  benchmark::BenchmarkReporter::Run r;
+  r.run_name.function_name = name;
+  r.family_index = 0;
+  r.per_family_instance_index = 0;
+  r.repetition_index = index;
+  r.repetitions = 3;
+  r.iterations = 10;
+  r.time_unit = benchmark::kMillisecond;
+  const double flops = 2.0 * 4096 * 8192 * 4096;
+  r.real_accumulated_time = 10 * flops / (tflops * 1e12);
+  r.cpu_accumulated_time = r.real_accumulated_time;
+  r.counters["flops"] = benchmark::Counter(flops);
+  r.counters["tflops"] = benchmark::Counter(tflops);
+  r.counters["pct_peak"] = benchmark::Counter(tflops / 989 * 100);
+  r.counters["throttled"] = benchmark::Counter(0);
+  return r;
+}
+
+// What ResultReporter writes (the writer of `wflops run`) reads back. The schema test
+// (tests/scripts/check_schema.py) runs this test with WFLOPS_WRITTEN_RESULT set and validates the
+// file it leaves there against docs/result.schema.json.
+TEST(ResultWriter, RoundTrip) {
+  namespace fs = std::filesystem;
+  const char* env = std::getenv("WFLOPS_WRITTEN_RESULT");
+  const fs::path path = env ? fs::path(env) : fs::temp_directory_path() / "wflops_written_result_test.json";
+  DeviceDescription dev;
+  dev.name = "NVIDIA H100 80GB HBM3";
+  dev.sm_count = 132;
+  dev.cc_major = 9;
+  dev.mem_bytes = 80.0 * (1ull << 30);
+  dev.l2_bytes = 50.0 * (1 << 20);
+  dev.driver = "580.65.06";
+  dev.cuda_runtime = "13.0";
+  dev.cublas = "13.0.0";
+  const auto peaks = peaks_by_slug("h100-sxm");
+  ASSERT_TRUE(peaks.has_value());
+  RunInfo info;
+  info.host = "testhost";
+  info.suite = "quick";
+  info.l2_policy = "none";
+
+  benchmark::BenchmarkReporter::Context::executable_name = "wflops_cpu_tests";
+  {
+    ResultReporter reporter(path, make_context(dev, *peaks, info), nullptr);
+    ASSERT_TRUE(reporter.ReportContext(benchmark::BenchmarkReporter::Context()));
+    const std::string name = "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096";
+    std::vector<benchmark::BenchmarkReporter::Run> runs = {make_run(name, 700, 0), make_run(name, 710, 1),
+                                                           make_run(name, 690, 2)};
+    auto median = make_run(name, 700, 0);
+    median.run_type = benchmark::BenchmarkReporter::Run::RT_Aggregate;
+    median.aggregate_name = "median";
+    auto stddev = make_run(name, 10, 0);
+    stddev.run_type = benchmark::BenchmarkReporter::Run::RT_Aggregate;
+    stddev.aggregate_name = "stddev";
+    runs.push_back(median);
+    runs.push_back(stddev);
+    reporter.ReportRuns(runs);
+    auto broken = make_run("matmul/wmma/bf16/m:64/n:64/k:64", 1, 0);
+    broken.repetitions = 1;
+    broken.error_occurred = true;
+    broken.error_message = "verification failed";
+    broken.counters.clear();
+    reporter.ReportRuns({broken});
+    reporter.Finalize();
+  }
+  const ResultFile f = read_result_file(path);
+  EXPECT_EQ(f.context_text("source"), "wflops");
+  EXPECT_EQ(f.context_text("gpu_slug"), "h100-sxm");
+  EXPECT_EQ(f.context_text("interrupted"), "false");
+  ASSERT_EQ(f.benchmarks.size(), 2u);
+  EXPECT_DOUBLE_EQ(*f.benchmarks[0].tflops, 700.0);
+  EXPECT_DOUBLE_EQ(*f.benchmarks[0].tflops_stddev, 10.0);
+  EXPECT_EQ(f.benchmarks[0].repetitions, 3);
+  EXPECT_TRUE(f.benchmarks[1].failed);
+  if (!env) fs::remove(path);
+}
+
+}  // namespace

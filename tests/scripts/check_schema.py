@@ -1,0 +1,62 @@
+#!/usr/bin/python3
+"""Checks docs/result.schema.json against result files.
+
+usage: check_schema.py SOURCE_DIR CPU_TEST_BINARY
+
+1. Runs the ResultWriter.RoundTrip test of the C++ tests, which writes a result file through the
+   writer of `wflops run` (ResultReporter), and validates that file: the schema describes what
+   wflops really writes.
+2. Validates the hand-made fixtures of tests/data that are results, and checks that the ones
+   that are not (not_wflops.json) are rejected.
+Needs python3-jsonschema (Debian's package).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import jsonschema
+
+
+def main():
+    source_dir, test_binary = sys.argv[1], sys.argv[2]
+    with open(os.path.join(source_dir, "docs", "result.schema.json")) as f:
+        schema = json.load(f)
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
+    failures = 0
+
+    def check(path, expect_valid):
+        nonlocal failures
+        with open(path) as f:
+            doc = json.load(f)
+        errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+        if bool(errors) == expect_valid:
+            failures += 1
+            what = "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:3]) or "it validated"
+            print(f"FAIL {path}: expected {'valid' if expect_valid else 'invalid'}: {what}")
+        else:
+            print(f"ok   {path} ({'valid' if expect_valid else 'rejected'})")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        written = os.path.join(tmp, "written.json")
+        env = dict(os.environ, WFLOPS_WRITTEN_RESULT=written)
+        run = subprocess.run([test_binary, "--gtest_filter=ResultWriter.RoundTrip"], env=env,
+                             capture_output=True, text=True)
+        if run.returncode != 0 or not os.path.exists(written):
+            print(run.stdout, run.stderr)
+            print("FAIL the writer test did not leave a result file")
+            return 1
+        check(written, True)
+
+    data = os.path.join(source_dir, "tests", "data")
+    for name in ["a100.json", "h100.json", "moe_h100.json"] + \
+            [os.path.join("cluster", n) for n in sorted(os.listdir(os.path.join(data, "cluster")))]:
+        check(os.path.join(data, name), True)
+    check(os.path.join(data, "not_wflops.json"), False)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
