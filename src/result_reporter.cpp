@@ -5,23 +5,11 @@
 #include <algorithm>
 
 #include "result_file.hpp"
+#include "result_reader.hpp"
 
 namespace wflops {
 
 namespace {
-
-// Splits "family/impl/dtype/key:value/..." into its parts.
-std::vector<std::string> name_parts(const std::string& name) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  while (true) {
-    const auto slash = name.find('/', start);
-    parts.push_back(name.substr(start, slash - start));
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  return parts;
-}
 
 double counter(const benchmark::BenchmarkReporter::Run& run, const char* key, double fallback = -1) {
   auto it = run.counters.find(key);
@@ -146,10 +134,10 @@ nlohmann::json matmul_ceiling(const nlohmann::json& benchmarks) {
     const bool aggregate = b.value("run_type", "") == "aggregate";
     if (aggregate ? b.value("aggregate_name", "") != "median" : b.value("repetitions", 1) > 1) continue;
     const std::string run_name = b.value("run_name", b.value("name", ""));
-    const auto parts = name_parts(run_name);
-    if (parts.size() < 3 || (parts[0] != "matmul" && parts[0] != "matmul_max")) continue;
+    const BenchmarkName parsed = parse_benchmark_name(run_name);
+    if (parsed.family != "matmul" || parsed.dtype.empty()) continue;
     const double tflops = b["tflops"].get<double>();
-    const std::string& dtype = parts[2];
+    const std::string& dtype = parsed.dtype;
     if (!best.contains(dtype) || best[dtype]["tflops"].get<double>() < tflops) {
       best[dtype] = {{"tflops", tflops}, {"benchmark", run_name}};
     }
