@@ -30,6 +30,7 @@ ResultReporter::ResultReporter(std::filesystem::path path, nlohmann::json contex
     : path_(std::move(path)), context_(std::move(context)), table_(table) {
   gb_.SetOutputStream(&gb_json_);
   gb_.SetErrorStream(&gb_errors_);
+  write();  // valid JSON (context, no benchmarks yet) from the first moment the file exists
 }
 
 

@@ -130,10 +130,14 @@ int run_benchmarks(const RunOptions& o) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   harness_init(dev, peaks);
-  benchmark::RunSpecifiedBenchmarks(&reporter);
+  const std::size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter);
   harness_release();
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  if (ran == 0) {
+    std::filesystem::remove(path);  // ours, created above and holding no result
+    throw UserError(fmt::format("no benchmark of suite '{}' matches the --benchmark_filter given", o.suite));
+  }
 
   const nlohmann::json doc = reporter.document();
   if (doc["summary"].contains("matmul_max_tflops")) {

@@ -147,6 +147,13 @@ TEST(ResultReporter, FileIsValidAfterEveryBenchmarkAndSaysWhenInterrupted) {
   const auto path = dir / "r.json";
   const DeviceDescription d = h100();
   ResultReporter rep(path, make_context(d, peaks_for_device(d), RunInfo{"h", "quick", "p"}), nullptr);
+  {
+    // Valid from the moment it exists, before any benchmark ran.
+    std::ifstream in(path);
+    const auto doc = nlohmann::json::parse(in);
+    EXPECT_EQ(doc["context"]["interrupted"], true);
+    EXPECT_TRUE(doc["benchmarks"].empty());
+  }
   benchmark::BenchmarkReporter::Context ctx;
   ASSERT_TRUE(rep.ReportContext(ctx));
   rep.ReportRuns({make_run("matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096", 700.0, 0)});
