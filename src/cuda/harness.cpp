@@ -151,7 +151,7 @@ void prepare(Harness& h, Prepared& p, const WorkloadFactory& make) {
   // Warm-up (clocks up, caches and cuBLAS state settled), growing the batch to estimate one
   // launch's time, from which the measuring batch size follows.
   double spent = 0, per_launch = 0;
-  for (int count = 1; spent < kWarmupSeconds || count == 1;) {
+  for (int count = 1; spent < kWarmupSeconds;) {
     const double s = time_launches(h, p, count);
     spent += s;
     per_launch = s / count;

@@ -1,43 +1,30 @@
 // The `wflops` program as a user meets it, on a machine without a GPU.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
+#include <unistd.h>
 
-#include <cstdio>
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cuda/device_info.hpp"
+#include "program_run.hpp"
+
 namespace {
 
-struct Result {
-  int code;
-  std::string out;  // stdout and stderr
-};
-
-Result run(const std::string& args) {
-  const std::string cmd = std::string(WFLOPS_BINARY) + " " + args + " 2>&1";
-  Result r{-1, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+wflops::testing::ProgramRun run(const std::string& args) { return wflops::testing::run_wflops(args); }
 
 std::string json_part(const std::string& out) { return out.substr(out.find_first_of("[{")); }
 
-bool have_gpu() { return std::getenv("WFLOPS_TEST_HAS_GPU") != nullptr; }
+bool have_gpu() { return wflops::gpu_unavailable_reason().empty(); }
 
 }  // namespace
 
 TEST(Cli, RunWithoutGpuSaysSoExitsTwoAndWritesNothing) {
-  if (have_gpu()) GTEST_SKIP() << "WFLOPS_TEST_HAS_GPU is set: this machine has a GPU";
+  if (have_gpu()) GTEST_SKIP() << "this machine has a GPU: run would measure, not refuse";
   const auto dir = std::filesystem::temp_directory_path() / ("wflops-cli-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  const Result r = run("run --suite quick --results-dir " + dir.string());
+  const auto r = run("run --suite quick --results-dir " + dir.string());
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("no usable GPU"), std::string::npos) << r.out;
   // One clear line naming the cause.
@@ -46,7 +33,7 @@ TEST(Cli, RunWithoutGpuSaysSoExitsTwoAndWritesNothing) {
 }
 
 TEST(Cli, BadArgumentsGiveAClearErrorAndNonZeroExit) {
-  Result r = run("run --suite nosuchsuite");
+  auto r = run("run --suite nosuchsuite");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find("unknown suite 'nosuchsuite'"), std::string::npos) << r.out;
   r = run("run --frobnicate");
@@ -64,7 +51,7 @@ TEST(Cli, BadArgumentsGiveAClearErrorAndNonZeroExit) {
 }
 
 TEST(Cli, ListJsonCountsFlopsAsRunDoes) {
-  const Result r = run("list --json --gpu h100-sxm");
+  const auto r = run("list --json --gpu h100-sxm");
   ASSERT_EQ(r.code, 0) << r.out;
   const auto list = nlohmann::json::parse(json_part(r.out));
   ASSERT_TRUE(list.is_array());
@@ -85,7 +72,7 @@ TEST(Cli, ListJsonCountsFlopsAsRunDoes) {
 }
 
 TEST(Cli, ListSuitesAndGpusWithoutADtype) {
-  Result r = run("list --json --suite quick --gpu a100-sxm4-80gb");
+  auto r = run("list --json --suite quick --gpu a100-sxm4-80gb");
   ASSERT_EQ(r.code, 0) << r.out;
   const auto quick = nlohmann::json::parse(json_part(r.out));
   EXPECT_GT(quick.size(), 10u);
@@ -103,7 +90,7 @@ TEST(Cli, ListSuitesAndGpusWithoutADtype) {
 }
 
 TEST(Cli, PeaksTableAndJson) {
-  Result r = run("peaks");
+  auto r = run("peaks");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("h100-sxm"), std::string::npos);
   r = run("peaks --json");

@@ -1,35 +1,21 @@
 // The params, budget, plan and compare subcommands as a user meets them: exit codes, JSON keys
 // and the hand-checked figures of issue 6, by running the built program.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "program_run.hpp"
+
 namespace {
 
-struct Outcome {
-  int code = -1;
-  std::string out;  // stdout only
-  std::string all;  // stdout and stderr
-};
+using wflops::testing::ProgramRun;
 
-Outcome wflops(const std::string& args, bool with_stderr = false) {
-  const std::string cmd = std::string(WFLOPS_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  Outcome r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.all = r.out;
-  return r;
+ProgramRun wflops(const std::string& args, bool with_stderr = false) {
+  return wflops::testing::run_wflops(args, with_stderr);
 }
 
-nlohmann::json json_of(const Outcome& o) { return nlohmann::json::parse(o.out); }
+nlohmann::json json_of(const ProgramRun& o) { return nlohmann::json::parse(o.out); }
 
 const std::string kData = WFLOPS_SOURCE_DIR "/tests/data/";
 
@@ -52,7 +38,7 @@ TEST(CliParams, MoeAndErrors) {
   EXPECT_NE(wflops("params --hidden 768 --layers 12 --vocab 50257").code, 0);  // --seq missing
   const auto bad = wflops("params --hidden -768 --layers 12 --vocab 50257 --seq 1024", true);
   EXPECT_EQ(bad.code, 1);
-  EXPECT_NE(bad.all.find("--hidden must be a positive number"), std::string::npos) << bad.all;
+  EXPECT_NE(bad.out.find("--hidden must be a positive number"), std::string::npos) << bad.out;
   EXPECT_EQ(wflops("params --hidden 768 --layers 12 --vocab 50257 --seq 1024 --granularity 4").code, 1);
 }
 
@@ -86,7 +72,7 @@ TEST(CliBudget, MeasuredTauAndModelShape) {
 TEST(CliBudget, Errors) {
   const auto missing = wflops("budget --params 82e9 --tokens 150e9 --gpus 1024", true);
   EXPECT_EQ(missing.code, 1);
-  EXPECT_NE(missing.all.find("--tflops"), std::string::npos) << missing.all;
+  EXPECT_NE(missing.out.find("--tflops"), std::string::npos) << missing.out;
   EXPECT_EQ(wflops("budget --params 82e9 --tokens 150e9 --gpus 1024 --tflops 312 --results x.json --benchmark y").code, 1);
   EXPECT_EQ(wflops("budget --params 82e9 --tokens 0 --gpus 8 --tflops 312").code, 1);
   EXPECT_EQ(wflops("budget --params 82e9 --tokens 1e9 --gpus 8 --tflops 312 --days 3").code, 1);
@@ -94,10 +80,10 @@ TEST(CliBudget, Errors) {
                                  "a100.json --benchmark matmul/wmma/bf16/m:4096/n:4096/k:4096",
                              true);
   EXPECT_EQ(absent.code, 1);
-  EXPECT_NE(absent.all.find("failed"), std::string::npos) << absent.all;
+  EXPECT_NE(absent.out.find("failed"), std::string::npos) << absent.out;
   const auto bad_file = wflops("budget --params 1e9 --tokens 1e9 --gpus 8 --results " + kData + "malformed.json --benchmark x", true);
   EXPECT_EQ(bad_file.code, 1);
-  EXPECT_NE(bad_file.all.find("malformed.json' is not valid JSON"), std::string::npos) << bad_file.all;
+  EXPECT_NE(bad_file.out.find("malformed.json' is not valid JSON"), std::string::npos) << bad_file.out;
 }
 
 TEST(CliPlan, JsonKeys) {
@@ -155,7 +141,7 @@ TEST(CliCompare, FormatsAndErrors) {
   EXPECT_NE(wflops("compare " + kData + "a100.json").code, 0);  // one file
   const auto bad = wflops("compare " + kData + "a100.json " + kData + "not_wflops.json", true);
   EXPECT_EQ(bad.code, 1);
-  EXPECT_NE(bad.all.find("not_wflops.json' is not a wflops result file"), std::string::npos) << bad.all;
+  EXPECT_NE(bad.out.find("not_wflops.json' is not a wflops result file"), std::string::npos) << bad.out;
 }
 
 TEST(CliCompare, ClusterFlagsTheSlowNode) {
