@@ -2,6 +2,11 @@
 
 namespace wflops {
 
-void register_all_benchmarks(Registry& registry) { add_matmul_benchmarks(registry); }
+void register_all_benchmarks(Registry& registry) {
+  add_matmul_benchmarks(registry);
+  add_mlp_benchmarks(registry);
+  add_attention_benchmarks(registry);
+  add_moe_benchmarks(registry);
+}
 
 }  // namespace wflops

@@ -1,7 +1,22 @@
-// One function per benchmark family; register_all_benchmarks() calls them all.
+// One function per benchmark family; register_all_benchmarks() calls them all, in this order
+// (Google Benchmark runs them in registration order, so a baseline runs before what is read
+// against it: matmuls first, then MLP steps, then attention and MoE).
 #pragma once
+#include <set>
+#include <string>
+
 #include "registry.hpp"
 
 namespace wflops {
-void add_matmul_benchmarks(Registry& r);  // matmul_bench.cpp
+void add_matmul_benchmarks(Registry& r);     // matmul_bench.cpp
+void add_mlp_benchmarks(Registry& r);        // mlp_bench.cpp: mlp_step, mlp_fwd, cast, optimizer
+void add_attention_benchmarks(Registry& r);  // attention_bench.cpp: attention_fwd, attention_bwd
+void add_moe_benchmarks(Registry& r);        // moe_bench.cpp: moe_step and its stages
+
+// The dense MLP training step (d -> d_ff -> d, bias + GELU, the fused cuBLASLt-epilogue
+// implementation) that other families read themselves against (an MoE layer with the same active
+// weights). Registers it (or adds `suites` to it) and returns its benchmark name, for
+// BenchSpec::baseline. Defined in mlp_bench.cpp.
+std::string add_dense_mlp_baseline(Registry& r, DType dtype, long d, long d_ff, long tokens,
+                                   const std::set<std::string>& suites);
 }  // namespace wflops

@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,6 +24,13 @@ struct BenchSpec {
   double bytes = 0;    // least bytes one iteration moves
   std::set<std::string> suites;
   std::string label;   // what the shape stands for, e.g. "h=4096 MLP up-projection"
+  // Another benchmark this one is read against (e.g. the linear MLP step for a fused step, the
+  // dense MLP step for an MoE layer): the reporter adds pct_baseline = 100 * tflops / its
+  // tflops when both ran. It must be registered earlier and belong to the same suites.
+  std::string baseline;
+  // Further FLOP-model figures of one iteration, written as counters beside flops: attn_flops,
+  // routing_flops (CONVENTIONS.md), or the FLOPs under a second convention.
+  std::map<std::string, double> counters;
   std::function<void(benchmark::State&, const BenchSpec&)> body;
 };
 

@@ -46,11 +46,25 @@ double sample_stddev(const std::vector<double>& v) {
   return std::sqrt(ss / static_cast<double>(v.size() - 1));
 }
 
-// A benchmark registered with ->Repetitions(n) carries "/repeats:n" in its run name; the same
-// benchmark run with another repetition count is still the same benchmark for comparison.
-std::string strip_repeats(std::string name) {
-  const auto pos = name.rfind("/repeats:");
-  if (pos != std::string::npos && name.find('/', pos + 1) == std::string::npos) name.erase(pos);
+// Google Benchmark appends its own parts to a run name: "/repeats:n" for ->Repetitions(n) and
+// "/manual_time" or "/real_time" for the timing mode (the reporter drops the latter, files written
+// before it did still carry it). The same benchmark measured either way is still the same one.
+std::string strip_runner_suffixes(std::string name) {
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const char* suffix : {"/manual_time", "/real_time"}) {
+      const std::string s = suffix;
+      if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
+        name.erase(name.size() - s.size());
+        changed = true;
+      }
+    }
+    const auto pos = name.rfind("/repeats:");
+    if (pos != std::string::npos && name.find('/', pos + 1) == std::string::npos) {
+      name.erase(pos);
+      changed = true;
+    }
+  }
   return name;
 }
 
@@ -209,7 +223,7 @@ ResultFile parse_result_text(const std::string& text, const std::string& path) {
                                        entry["name"].get<std::string>(), key, type_name(entry[key])));
       }
     }
-    const std::string run_name = strip_repeats(entry.value("run_name", entry["name"].get<std::string>()));
+    const std::string run_name = strip_runner_suffixes(entry.value("run_name", entry["name"].get<std::string>()));
     if (!groups.count(run_name)) order.push_back(run_name);
     Group& g = groups[run_name];
     if (entry.value("error_occurred", false)) {

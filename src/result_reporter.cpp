@@ -94,7 +94,39 @@ void ResultReporter::print_row(const std::vector<Run>& runs) {
   std::fflush(table_);
 }
 
-void ResultReporter::ReportRuns(const std::vector<Run>& runs) {
+void ResultReporter::add_relative_counters(std::vector<Run>& runs) {
+  if (runs.empty()) return;
+  const std::string name = runs.front().run_name.str();
+  const BenchmarkName parsed = parse_benchmark_name(name);
+  const Run* median = find_aggregate(runs, "median");
+  const Run& shown = median ? *median : runs.front();
+  const double tflops = shown.error_occurred ? -1 : counter(shown, "tflops");
+  if (tflops <= 0) return;
+  double best_gemm = 0, baseline = 0;
+  if (parsed.family != "matmul" && best_gemm_tflops_.count(parsed.dtype)) best_gemm = best_gemm_tflops_[parsed.dtype];
+  const auto base = baselines_.find(name);
+  if (base != baselines_.end() && measured_tflops_.count(base->second)) baseline = measured_tflops_[base->second];
+  // Scaling tflops by a constant: iterations, mean, median and stddev scale; cv does not.
+  for (Run& r : runs) {
+    const auto it = r.counters.find("tflops");
+    if (r.error_occurred || it == r.counters.end()) continue;
+    const bool ratio = r.run_type == Run::RT_Aggregate && r.aggregate_name == "cv";
+    const double value = static_cast<double>(it->second.value);
+    if (best_gemm > 0) r.counters["pct_best_gemm"] = ratio ? value : 100.0 * value / best_gemm;
+    if (baseline > 0) r.counters["pct_baseline"] = ratio ? value : 100.0 * value / baseline;
+  }
+  measured_tflops_[name] = tflops;
+  if (parsed.family == "matmul" && !parsed.dtype.empty() && tflops > best_gemm_tflops_[parsed.dtype]) {
+    best_gemm_tflops_[parsed.dtype] = tflops;
+  }
+}
+
+void ResultReporter::ReportRuns(const std::vector<Run>& reported) {
+  std::vector<Run> runs = reported;
+  // Benchmark names are wflops' own: Google Benchmark's "/manual_time" suffix is dropped, so the
+  // names in the file are the ones `list`, `compare` and the peer scripts use.
+  for (Run& r : runs) r.run_name.time_type.clear();
+  add_relative_counters(runs);
   gb_.ReportRuns(runs);
   print_row(runs);
   write();

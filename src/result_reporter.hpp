@@ -8,6 +8,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <string>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -17,6 +19,9 @@ class ResultReporter : public benchmark::BenchmarkReporter {
  public:
   // `path` empty: no file is written. `context`: from make_context(). `table`: where the table goes.
   ResultReporter(std::filesystem::path path, nlohmann::json context, std::FILE* table);
+
+  // name -> the benchmark it is read against (BenchSpec::baseline), for pct_baseline.
+  void set_baselines(std::map<std::string, std::string> baselines) { baselines_ = std::move(baselines); }
 
   bool ReportContext(const Context& context) override;
   void ReportRuns(const std::vector<Run>& runs) override;
@@ -30,6 +35,9 @@ class ResultReporter : public benchmark::BenchmarkReporter {
  private:
   void write() const;
   void print_row(const std::vector<Run>& runs);
+  // Adds the counters that compare a benchmark with others of the same run: pct_best_gemm (τ over
+  // the best matmul τ of its dtype measured so far) and pct_baseline; remembers matmul ceilings.
+  void add_relative_counters(std::vector<Run>& runs);
 
   std::filesystem::path path_;
   nlohmann::json context_;
@@ -40,6 +48,9 @@ class ResultReporter : public benchmark::BenchmarkReporter {
   bool finished_ = false;
   int errors_ = 0;
   int throttled_ = 0;
+  std::map<std::string, std::string> baselines_;
+  std::map<std::string, double> measured_tflops_;  // name -> median τ of each finished benchmark
+  std::map<std::string, double> best_gemm_tflops_;  // dtype -> best matmul median τ so far
 };
 
 // The best TFLOP/s per dtype over the matmul benchmarks of a result document: the measured

@@ -49,7 +49,9 @@ int list_benchmarks(const ListOptions& o) {
       out.push_back({{"name", s->name}, {"family", s->family}, {"implementation", s->impl},
                      {"dtype", dtype_name(s->dtype)}, {"shape", s->shape}, {"flops", s->flops},
                      {"bytes", s->bytes}, {"min_time_s", t ? nlohmann::json(*t) : nlohmann::json(nullptr)},
-                     {"gpu", o.gpu}, {"suites", s->suites}, {"label", s->label}});
+                     {"gpu", o.gpu}, {"suites", s->suites}, {"label", s->label},
+                     {"baseline", s->baseline.empty() ? nlohmann::json(nullptr) : nlohmann::json(s->baseline)},
+                     {"counters", s->counters}});
     }
     fmt::print("{}\n", out.dump(2));
     return kExitOk;

@@ -127,6 +127,11 @@ int run_benchmarks(const RunOptions& o) {
   for (const auto& [key, value] : context_as_strings(context)) benchmark::AddCustomContext(key, value);
 
   ResultReporter reporter(path, context, stdout);
+  std::map<std::string, std::string> baselines;
+  for (const BenchSpec& spec : registry.all()) {
+    if (!spec.baseline.empty()) baselines[spec.name] = spec.baseline;
+  }
+  reporter.set_baselines(std::move(baselines));
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   harness_init(dev, peaks);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <map>
 #include <cmath>
 #include <optional>
 
@@ -63,14 +64,17 @@ struct BatchSample {
 };
 
 // Holds the stream with the blocking kernel, enqueues `count` launches between two events,
-// releases the stream and waits: the measured time is the GPU's, launches back to back.
+// releases the stream and waits: the measured time is the GPU's, launches back to back. A workload
+// that synchronises inside its launch cannot be held back; its batch is timed without the block.
 class Batch {
  public:
-  explicit Batch(Harness& h) : h_(h) {
-    h_.flags[0] = 0;
-    h_.flags[1] = 0;
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    CUDA_CHECK(kernels::launch_blocking_kernel(h_.flags, h_.flags + 1, kBlockTimeoutNs, h_.stream));
+  Batch(Harness& h, bool block) : h_(h), block_(block) {
+    if (block_) {
+      h_.flags[0] = 0;
+      h_.flags[1] = 0;
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      CUDA_CHECK(kernels::launch_blocking_kernel(h_.flags, h_.flags + 1, kBlockTimeoutNs, h_.stream));
+    }
     CUDA_CHECK(cudaEventRecord(h_.start, h_.stream));
   }
   // Releases the stream even when a launch threw, so nothing stays blocked.
@@ -91,7 +95,7 @@ class Batch {
       s.reasons = nvml::throttle_reasons(h_.nvml_device).value_or(0);
     }
     CUDA_CHECK(cudaEventSynchronize(h_.stop));
-    if (h_.flags[1]) {
+    if (block_ && h_.flags[1]) {
       throw std::runtime_error("timing invalid: the blocking kernel timed out (a launch synchronised "
                                "with the stream, or enqueueing took over 5 s)");
     }
@@ -103,19 +107,95 @@ class Batch {
 
  private:
   void release() {
+    if (!block_) return;
     std::atomic_thread_fence(std::memory_order_seq_cst);
     h_.flags[0] = 1;
     std::atomic_thread_fence(std::memory_order_seq_cst);
   }
   Harness& h_;
+  bool block_;
   bool closed_ = false;
 };
 
 double time_launches(Harness& h, Prepared& p, int count) {
-  Batch batch(h);
+  Batch batch(h, !p.workload->synchronizes());
   for (int i = 0; i < count; ++i) p.workload->launch(h.stream, p.rotation++ % p.input_sets);
   return batch.close().seconds;
 }
+
+// Iterations recorded with events between their parts, for the time split of a step.
+constexpr int kPhaseRuns = 9;
+
+}  // namespace
+
+// Runs kPhaseRuns marked iterations back to back (behind the blocking kernel, like a timed
+// batch) and returns each part's median time in milliseconds, in the order the parts first appear.
+class PhaseRecording {
+ public:
+  explicit PhaseRecording(Harness& h) : h_(h) {}
+  ~PhaseRecording() {
+    for (cudaEvent_t e : events_) cudaEventDestroy(e);
+  }
+  std::vector<std::pair<std::string, double>> run(Prepared& p) {
+    std::vector<std::vector<std::pair<std::string, cudaEvent_t>>> marks(kPhaseRuns);
+    std::vector<cudaEvent_t> begins(kPhaseRuns);
+    for (cudaEvent_t& b : begins) b = new_event();
+    {
+      Batch batch(h_, !p.workload->synchronizes());
+      for (int i = 0; i < kPhaseRuns; ++i) {
+        PhaseMarks m;
+        m.stream_ = h_.stream;
+        m.marks_ = &marks[i];
+        m.pool_ = &events_;
+        CUDA_CHECK(cudaEventRecord(begins[i], h_.stream));
+        p.workload->launch_marked(h_.stream, p.rotation++ % p.input_sets, m);
+      }
+      batch.close();
+    }
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<double>> samples;
+    for (int i = 0; i < kPhaseRuns; ++i) {
+      std::map<std::string, double> sum;
+      cudaEvent_t previous = begins[i];
+      for (const auto& [phase, event] : marks[i]) {
+        float ms = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, previous, event));
+        if (!samples.count(phase) && !sum.count(phase)) order.push_back(phase);
+        sum[phase] += ms;
+        previous = event;
+      }
+      for (const auto& [phase, ms] : sum) samples[phase].push_back(ms);
+    }
+    std::vector<std::pair<std::string, double>> medians;
+    for (const std::string& phase : order) {
+      std::vector<double>& v = samples[phase];
+      std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+      medians.emplace_back(phase, v[v.size() / 2]);
+    }
+    return medians;
+  }
+
+ private:
+  cudaEvent_t new_event() {
+    cudaEvent_t e = nullptr;
+    CUDA_CHECK(cudaEventCreate(&e));
+    events_.push_back(e);
+    return e;
+  }
+  Harness& h_;
+  std::vector<cudaEvent_t> events_;
+};
+
+void PhaseMarks::mark(const char* phase) {
+  if (!stream_) return;
+  cudaEvent_t e = nullptr;
+  CUDA_CHECK(cudaEventCreate(&e));
+  pool_->push_back(e);
+  CUDA_CHECK(cudaEventRecord(e, stream_));
+  marks_->emplace_back(phase, e);
+}
+
+namespace {
 
 int choose_input_sets(const Workload& w, double l2_bytes, double free_bytes) {
   int sets = 1;
@@ -231,7 +311,7 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
   try {
     std::optional<Batch> batch;
     for (auto _ : state) {
-      if (!batch) batch.emplace(h);
+      if (!batch) batch.emplace(h, !p.workload->synchronizes());
       p.workload->launch(h.stream, p.rotation++ % p.input_sets);
       ++launches;
       if (launches % p.batch == 0 || launches == static_cast<long>(state.max_iterations)) {
@@ -250,9 +330,19 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
     return;
   }
   if (launches == 0 || total_seconds <= 0) return;
+  std::vector<std::pair<std::string, double>> phases;
+  if (p.workload->has_phases()) {
+    try {
+      phases = PhaseRecording(h).run(p);
+    } catch (const std::exception& e) {
+      state.SkipWithError((std::string("recording the time split: ") + e.what()).c_str());
+      return;
+    }
+  }
 
   const double per_launch = total_seconds / static_cast<double>(launches);
   state.counters["flops"] = spec.flops;
+  for (const auto& [key, value] : spec.counters) state.counters[key] = value;
   state.counters["tflops"] = spec.flops / per_launch / 1e12;
   if (const auto peak = h.peaks.peak(spec.dtype)) {
     state.counters["pct_peak"] = 100.0 * spec.flops / per_launch / 1e12 / *peak;
@@ -260,6 +350,12 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
   if (spec.bytes > 0) {
     state.counters["bytes"] = spec.bytes;
     state.counters["gbps"] = spec.bytes / per_launch / 1e9;
+  }
+  double phased_ms = 0;
+  for (const auto& [phase, ms] : phases) phased_ms += ms;
+  for (const auto& [phase, ms] : phases) {
+    state.counters["phase_ms_" + phase] = ms;
+    if (phased_ms > 0) state.counters["phase_pct_" + phase] = 100.0 * ms / phased_ms;
   }
   state.counters["l2_rotation"] = p.input_sets;
   state.counters["batch"] = p.batch;

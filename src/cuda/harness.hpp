@@ -10,7 +10,11 @@
 //    the GPU runs them back to back; each Google Benchmark iteration is one launch, and the
 //    batch's GPU time is booked to the batch's last iteration (manual time);
 //  - throttling: NVML's SM clock and throttle reasons sampled while each batch runs;
-//  - counters: flops, tflops, pct_peak, bytes, gbps, throttled, sm_clock_mhz, l2_rotation.
+//  - counters: flops, tflops, pct_peak, bytes, gbps, throttled, sm_clock_mhz, l2_rotation;
+//  - the time split of a multi-part workload (a training step: GEMMs, elementwise, cast,
+//    optimizer): after the timed batches, a few extra iterations are run with a CUDA event
+//    between the parts (PhaseMarks), and each part's median time becomes the counters
+//    phase_ms_<part> and phase_pct_<part> (its share of the step).
 #pragma once
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
@@ -18,6 +22,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "device_description.hpp"
 #include "peaks.hpp"
@@ -30,6 +36,22 @@ struct Verification {
   double rel_err = 0;    // ||out - ref|| / ||ref|| over the compared elements
   double tolerance = 0;
   std::string detail;    // why it failed, or what was compared
+};
+
+// Where one iteration's time goes. A workload that has parts calls mark("gemm") after enqueuing
+// each part: the GPU time since the previous mark is booked to that part; parts with the same name
+// add up. When the harness is not recording (every timed launch), mark() does nothing.
+class PhaseMarks {
+ public:
+  PhaseMarks() = default;  // not recording
+  void mark(const char* phase);
+  bool recording() const { return stream_ != nullptr; }
+
+ private:
+  friend class PhaseRecording;
+  cudaStream_t stream_ = nullptr;
+  std::vector<std::pair<std::string, cudaEvent_t>>* marks_ = nullptr;
+  std::vector<cudaEvent_t>* pool_ = nullptr;
 };
 
 class Workload {
@@ -47,6 +69,16 @@ class Workload {
   virtual Verification verify(cudaStream_t stream) = 0;
   // Enqueues one iteration reading input set `set`; must not synchronise.
   virtual void launch(cudaStream_t stream, int set) = 0;
+  // Workloads made of parts (training steps) override both: launch_marked() enqueues the same work
+  // as launch(), calling marks.mark(part) after each part; launch() may simply call it with a
+  // PhaseMarks that does not record.
+  virtual bool has_phases() const { return false; }
+  virtual void launch_marked(cudaStream_t stream, int set, PhaseMarks& /*marks*/) { launch(stream, set); }
+  // True when launch() waits for the GPU (e.g. copies data-dependent sizes to the host, as token
+  // choice routing must before a grouped GEMM with host-side problem sizes). The harness then
+  // times its batches without holding the stream behind the blocking kernel, so the measured
+  // time includes the host round trips, as it would in training.
+  virtual bool synchronizes() const { return false; }
   // What was chosen (e.g. "algo 2 of 8"), appended to the benchmark's label.
   virtual std::string describe() const { return ""; }
 };

@@ -136,6 +136,7 @@ TEST(BenchmarkNames, Split) {
 benchmark::BenchmarkReporter::Run make_run(const std::string& name, double tflops, int index) {
   benchmark::BenchmarkReporter::Run r;
   r.run_name.function_name = name;
+  r.run_name.time_type = "manual_time";  // what UseManualTime() adds; the reporter drops it
   r.family_index = 0;
   r.per_family_instance_index = 0;
   r.repetition_index = index;
@@ -197,14 +198,24 @@ TEST(ResultWriter, RoundTrip) {
     broken.error_message = "verification failed";
     broken.counters.clear();
     reporter.ReportRuns({broken});
+    // Read against the matmul above: its best bf16 tau (700) and its named baseline.
+    const std::string step = "mlp_step/fused_gelu/bf16/d:1600/ff:6400/tok:8192";
+    reporter.set_baselines({{step, name}});
+    auto step_run = make_run(step, 560, 0);
+    step_run.repetitions = 1;
+    reporter.ReportRuns({step_run});
     reporter.Finalize();
   }
   const ResultFile f = read_result_file(path);
   EXPECT_EQ(f.context_text("source"), "wflops");
   EXPECT_EQ(f.context_text("gpu_slug"), "h100-sxm");
   EXPECT_EQ(f.context_text("interrupted"), "false");
-  ASSERT_EQ(f.benchmarks.size(), 2u);
+  ASSERT_EQ(f.benchmarks.size(), 3u);
+  EXPECT_EQ(f.benchmarks[0].name, "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096");  // no /manual_time
   EXPECT_DOUBLE_EQ(*f.benchmarks[0].tflops, 700.0);
+  EXPECT_EQ(f.benchmarks[0].counters.count("pct_best_gemm"), 0u);  // a matmul is the ceiling itself
+  EXPECT_DOUBLE_EQ(f.benchmarks[2].counters.at("pct_best_gemm"), 80.0);  // 560 / 700
+  EXPECT_DOUBLE_EQ(f.benchmarks[2].counters.at("pct_baseline"), 80.0);
   EXPECT_DOUBLE_EQ(*f.benchmarks[0].tflops_stddev, 10.0);
   EXPECT_EQ(f.benchmarks[0].repetitions, 3);
   EXPECT_TRUE(f.benchmarks[1].failed);

@@ -6,7 +6,9 @@ usage: check_schema.py SOURCE_DIR CPU_TEST_BINARY
 1. Runs the ResultWriter.RoundTrip test of the C++ tests, which writes a result file through the
    writer of `wflops run` (ResultReporter), and validates that file: the schema describes what
    wflops really writes.
-2. Validates the hand-made fixtures of tests/data that are results, and checks that the ones
+2. Writes a result file through scripts/peers/wflops_peer.py (the PyTorch peers' writer) with
+   made-up timings, validates it, and has `wflops compare` read it beside a wflops fixture.
+3. Validates the hand-made fixtures of tests/data that are results, and checks that the ones
    that are not (not_wflops.json) are rejected.
 Needs python3-jsonschema (Debian's package).
 """
@@ -51,6 +53,39 @@ def main():
         check(written, True)
 
     data = os.path.join(source_dir, "tests", "data")
+    sys.path.insert(0, os.path.join(source_dir, "scripts", "peers"))
+    import wflops_peer
+    with tempfile.TemporaryDirectory() as tmp:
+        peer = os.path.join(tmp, "peer.json")
+        results = wflops_peer.PeerResults(peer, context_from=os.path.join(data, "h100.json"))
+        name = wflops_peer.peer_name("matmul/cublas/bf16/m:4096/n:8192/k:4096", "torch_eager")
+        results.add(name, "bf16", [4e-4, 4.1e-4, 3.9e-4], flops=2.0 * 4096 * 8192 * 4096)
+        results.add_error(wflops_peer.peer_name("matmul/cublas/fp8/m:4096/n:8192/k:4096", "torch_eager"),
+                          "fp8 needs torch._scaled_mm")
+        try:
+            wflops_peer.PeerResults(peer)
+            print(f"FAIL the peer writer overwrote {peer}")
+            failures += 1
+        except FileExistsError:
+            print("ok   the peer writer refuses to overwrite an existing file")
+        results.close()
+        check(peer, True)
+        with open(peer) as f:
+            doc = json.load(f)
+        median = [b for b in doc["benchmarks"] if b.get("aggregate_name") == "median"][0]
+        if abs(median["tflops"] - 2.0 * 4096 * 8192 * 4096 / 4e-4 / 1e12) > 1e-6 or doc["context"]["source"] != "pytorch":
+            print(f"FAIL peer median tflops {median['tflops']} or source {doc['context']['source']}")
+            failures += 1
+        wflops = os.path.join(os.path.dirname(test_binary), "wflops")
+        run = subprocess.run([wflops, "compare", os.path.join(data, "h100.json"), peer, "--ignore-impl"],
+                             capture_output=True, text=True)
+        # The peer's median, 2*4096*8192*4096 FLOPs in 0.4 ms = 687.2 TFLOP/s, paired with wflops'.
+        if run.returncode != 0 or "687.2" not in run.stdout:
+            print(run.stdout, run.stderr)
+            print("FAIL wflops compare did not read the peer file")
+            failures += 1
+        else:
+            print("ok   wflops compare reads the peer file")
     for name in ["a100.json", "h100.json", "moe_h100.json"] + \
             [os.path.join("cluster", n) for n in sorted(os.listdir(os.path.join(data, "cluster")))]:
         check(os.path.join(data, name), True)
