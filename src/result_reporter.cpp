@@ -100,15 +100,20 @@ void ResultReporter::add_relative_counters(std::vector<Run>& runs) {
   const BenchmarkName parsed = parse_benchmark_name(name);
   const Run* median = find_aggregate(runs, "median");
   const Run& shown = median ? *median : runs.front();
-  const double tflops = shown.error_occurred ? -1 : counter(shown, "tflops");
+  // τ for FLOP-counting benchmarks; GB/s for memory-bound ones (no tflops counter), whose
+  // pct_baseline then compares bandwidths (a cast against a device copy).
+  const char* measure = counter(shown, "tflops") > 0 ? "tflops" : "gbps";
+  const double tflops = shown.error_occurred ? -1 : counter(shown, measure);
   if (tflops <= 0) return;
   double best_gemm = 0, baseline = 0;
-  if (parsed.family != "matmul" && best_gemm_tflops_.count(parsed.dtype)) best_gemm = best_gemm_tflops_[parsed.dtype];
+  if (parsed.family != "matmul" && measure == std::string("tflops") && best_gemm_tflops_.count(parsed.dtype)) {
+    best_gemm = best_gemm_tflops_[parsed.dtype];
+  }
   const auto base = baselines_.find(name);
   if (base != baselines_.end() && measured_tflops_.count(base->second)) baseline = measured_tflops_[base->second];
   // Scaling tflops by a constant: iterations, mean, median and stddev scale; cv does not.
   for (Run& r : runs) {
-    const auto it = r.counters.find("tflops");
+    const auto it = r.counters.find(measure);
     if (r.error_occurred || it == r.counters.end()) continue;
     const bool ratio = r.run_type == Run::RT_Aggregate && r.aggregate_name == "cv";
     const double value = static_cast<double>(it->second.value);
@@ -116,7 +121,8 @@ void ResultReporter::add_relative_counters(std::vector<Run>& runs) {
     if (baseline > 0) r.counters["pct_baseline"] = ratio ? value : 100.0 * value / baseline;
   }
   measured_tflops_[name] = tflops;
-  if (parsed.family == "matmul" && !parsed.dtype.empty() && tflops > best_gemm_tflops_[parsed.dtype]) {
+  if (parsed.family == "matmul" && measure == std::string("tflops") && !parsed.dtype.empty() &&
+      tflops > best_gemm_tflops_[parsed.dtype]) {
     best_gemm_tflops_[parsed.dtype] = tflops;
   }
 }

@@ -49,7 +49,7 @@ class ResultReporter : public benchmark::BenchmarkReporter {
   int errors_ = 0;
   int throttled_ = 0;
   std::map<std::string, std::string> baselines_;
-  std::map<std::string, double> measured_tflops_;  // name -> median τ of each finished benchmark
+  std::map<std::string, double> measured_tflops_;  // name -> median τ (GB/s if memory-bound) so far
   std::map<std::string, double> best_gemm_tflops_;  // dtype -> best matmul median τ so far
 };
 

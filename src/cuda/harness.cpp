@@ -341,15 +341,20 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
   }
 
   const double per_launch = total_seconds / static_cast<double>(launches);
-  state.counters["flops"] = spec.flops;
-  for (const auto& [key, value] : spec.counters) state.counters[key] = value;
-  state.counters["tflops"] = spec.flops / per_launch / 1e12;
-  if (const auto peak = h.peaks.peak(spec.dtype)) {
-    state.counters["pct_peak"] = 100.0 * spec.flops / per_launch / 1e12 / *peak;
+  // A memory-bound benchmark (a cast, a copy) counts no FLOPs: it reports bytes/s, and its share
+  // of the datasheet bandwidth as pct_peak_bw, instead of TFLOP/s.
+  if (spec.flops > 0) {
+    state.counters["flops"] = spec.flops;
+    state.counters["tflops"] = spec.flops / per_launch / 1e12;
+    if (const auto peak = h.peaks.peak(spec.dtype)) {
+      state.counters["pct_peak"] = 100.0 * spec.flops / per_launch / 1e12 / *peak;
+    }
   }
+  for (const auto& [key, value] : spec.counters) state.counters[key] = value;
   if (spec.bytes > 0) {
     state.counters["bytes"] = spec.bytes;
     state.counters["gbps"] = spec.bytes / per_launch / 1e9;
+    if (h.peaks.gbps > 0) state.counters["pct_peak_bw"] = 100.0 * spec.bytes / per_launch / 1e9 / h.peaks.gbps;
   }
   double phased_ms = 0;
   for (const auto& [phase, ms] : phases) phased_ms += ms;
