@@ -1,9 +1,132 @@
-// PLACEHOLDER: replaced by the mlp family's registrations.
+// MLP training steps (mlp_step) and their forward passes (mlp_fwd): the linear MLP, mixed precision,
+// and the activation + bias (+ residual) MLP unfused and fused, at the reference configuration of
+// the A100 table (d = 1600, d_ff = 6400, 8192 tokens) and the MLPs of h = 768 ... 8192 (d_ff = 4h)
+// at 2k to 64k tokens. Every step is read against the linear step of its dtype and shape
+// (pct_baseline); the reporter adds pct_best_gemm. Then the cast benchmarks (bench/cast_bench.cpp).
+#include <fmt/core.h>
+
+#include <set>
+#include <stdexcept>
+#include <string>
+
 #include "bench_families.hpp"
+#include "cast_bench.hpp"
+#include "cuda/mlp_step.hpp"
+#include "flops.hpp"
 
 namespace wflops {
-void add_mlp_benchmarks(Registry&) {}
-}  // namespace wflops
-namespace wflops {
-std::string add_dense_mlp_baseline(Registry&, DType, long, long, long, const std::set<std::string>&) { return ""; }
+
+namespace {
+
+constexpr long kRefD = 1600, kRefFf = 6400, kRefTokens = 8192;
+
+std::string mlp_name(const std::string& family, const std::string& word, DType dtype, long d, long d_ff,
+                     long tokens) {
+  return fmt::format("{}/{}/{}/d:{}/ff:{}/tok:{}", family, word, dtype_name(dtype), d, d_ff, tokens);
+}
+
+std::string describe(const MlpVariant& v) {
+  if (v.word == "linear") return "linear MLP (two GEMMs, no bias or activation)";
+  if (v.word == "mixed_linear") return "linear MLP, fp32 master weights cast each step, fp32 gradients, AdamW";
+  std::string s = fmt::format("{} + bias{}", kernels::activation_name(v.act), v.residual ? " + residual" : "");
+  if (v.mixed) s += ", fp32 master weights cast each step, fp32 gradients, AdamW";
+  return s + (v.fused ? ", cuBLASLt epilogues" : ", cuBLAS GEMMs + our elementwise kernels");
+}
+
+bool registered(const Registry& r, const std::string& name) {
+  for (const BenchSpec& s : r.all()) {
+    if (s.name == name) return true;
+  }
+  return false;
+}
+
+// Registers one step (or forward pass); returns its name.
+std::string add_mlp(Registry& r, bool forward_only, const MlpVariant& v, DType dtype, long d, long d_ff,
+                    long tokens, std::set<std::string> suites, const std::string& label) {
+  BenchSpec spec;
+  spec.family = forward_only ? "mlp_fwd" : "mlp_step";
+  spec.impl = v.word;
+  spec.dtype = dtype;
+  spec.shape = fmt::format("d:{}/ff:{}/tok:{}", d, d_ff, tokens);
+  spec.name = mlp_name(spec.family, v.word, dtype, d, d_ff, tokens);
+  spec.flops = forward_only ? flops::mlp_forward(d, d_ff, tokens) : flops::mlp_training_step(d, d_ff, tokens);
+  spec.bytes = 0;  // a step's least traffic is not one figure; the FLOP model counts it per pass
+  spec.suites = std::move(suites);
+  spec.label = fmt::format("{}: {}", label, describe(v));
+  const std::string linear = mlp_name(spec.family, "linear", dtype, d, d_ff, tokens);
+  if (v.word != "linear" && registered(r, linear)) spec.baseline = linear;
+  MlpConfig config{v, dtype, d, d_ff, tokens, forward_only, false};
+  spec.body = [config](benchmark::State& state, const BenchSpec& me) {
+    measure(state, me, [&] { return make_mlp_workload(config); });
+  };
+  const std::string name = spec.name;
+  r.add(std::move(spec));
+  return name;
+}
+
+const MlpVariant& variant(const char* word) {
+  for (const MlpVariant& v : mlp_variants()) {
+    if (v.word == word) return v;
+  }
+  throw std::logic_error(std::string("no MLP variant ") + word);
+}
+
+// Every variant at one shape into `suites`: the linear steps first (the baselines), then mixed
+// precision in fp16 and bf16, the activation variants in bf16 (and fp16 at the reference), and the
+// forward passes of the linear, unfused and fused GELU + residual MLPs in bf16.
+void add_shape(Registry& r, long d, long d_ff, long tokens, const std::set<std::string>& suites,
+               const std::string& label, bool reference) {
+  for (DType t : {DType::fp16, DType::bf16}) add_mlp(r, false, variant("linear"), t, d, d_ff, tokens, suites, label);
+  for (DType t : {DType::fp16, DType::bf16}) {
+    add_mlp(r, false, variant("mixed_linear"), t, d, d_ff, tokens, suites, label);
+  }
+  for (const MlpVariant& v : mlp_variants()) {
+    if (v.word == "linear" || v.word == "mixed_linear") continue;
+    if (v.word == "mixed_unfused_relu_residual") {
+      add_mlp(r, false, v, DType::fp16, d, d_ff, tokens, suites, label);
+      continue;
+    }
+    add_mlp(r, false, v, DType::bf16, d, d_ff, tokens, suites, label);
+    if (reference) add_mlp(r, false, v, DType::fp16, d, d_ff, tokens, suites, label);
+  }
+  for (const char* word : {"linear", "unfused_gelu_residual", "fused_gelu_residual"}) {
+    add_mlp(r, true, variant(word), DType::bf16, d, d_ff, tokens, suites, label);
+  }
+}
+
+}  // namespace
+
+std::string add_dense_mlp_baseline(Registry& r, DType dtype, long d, long d_ff, long tokens,
+                                   const std::set<std::string>& suites) {
+  // Its own baseline, the linear step of the same shape, runs in the same suites (pct_baseline).
+  const std::string label = fmt::format("dense MLP d={} d_ff={} T={}", d, d_ff, tokens);
+  add_mlp(r, false, variant("linear"), dtype, d, d_ff, tokens, suites, label);
+  return add_mlp(r, false, variant("fused_gelu"), dtype, d, d_ff, tokens, suites, label);
+}
+
+void add_mlp_benchmarks(Registry& r) {
+  const std::string ref_label = fmt::format("reference MLP d={} d_ff={} T={}", kRefD, kRefFf, kRefTokens);
+  // The seed suite: the A100 table's three MLP rows (its matmul row is in matmul_bench.cpp).
+  add_mlp(r, false, variant("linear"), DType::fp16, kRefD, kRefFf, kRefTokens, {"mlp", "seed"}, ref_label);
+  add_mlp(r, false, variant("mixed_linear"), DType::fp16, kRefD, kRefFf, kRefTokens, {"mlp", "seed"}, ref_label);
+  add_mlp(r, false, variant("mixed_unfused_relu_residual"), DType::fp16, kRefD, kRefFf, kRefTokens, {"mlp", "seed"},
+          ref_label);
+  // The quick suite: bf16 at the reference configuration.
+  for (const char* word : {"linear", "unfused_gelu_residual", "fused_gelu_residual", "mixed_linear"}) {
+    add_mlp(r, false, variant(word), DType::bf16, kRefD, kRefFf, kRefTokens, {"mlp", "quick"}, ref_label);
+  }
+  for (const char* word : {"linear", "fused_gelu_residual"}) {
+    add_mlp(r, true, variant(word), DType::bf16, kRefD, kRefFf, kRefTokens, {"mlp", "quick"}, ref_label);
+  }
+  add_shape(r, kRefD, kRefFf, kRefTokens, {"mlp"}, ref_label, true);
+  // Transformer MLPs, d_ff = 4h.
+  for (long h : {768L, 1600L, 2048L, 4096L, 8192L}) {
+    for (long tokens : {2048L, 8192L, 32768L, 65536L}) {
+      if (h == kRefD && 4 * h == kRefFf && tokens == kRefTokens) continue;  // the reference, above
+      add_shape(r, h, 4 * h, tokens, {"mlp"}, fmt::format("MLP h={} d_ff={} T={}", h, 4 * h, tokens), false);
+    }
+  }
+  add_cast_benchmarks(r);
+}
+
 }  // namespace wflops

@@ -1,6 +1,83 @@
-// PLACEHOLDER: replaced by the moe family's registrations.
+// MoE layer benchmarks (moe_step): a whole fine-grained MoE layer's training step (router,
+// routing, permutation, expert MLPs, combine, and their backward) in bf16, across granularity G,
+// so that tau(G) shows what many small experts cost beyond their FLOPs. tau counts the expert
+// weight FLOPs only (6 * 8d^2 * T, what the planner divides by); the c_r routing FLOPs are the
+// counter routing_flops. Each step is read against the dense MLP step with the same active weights
+// (d -> 4d -> d), registered by the MLP family (pct_baseline).
+#include <fmt/core.h>
+
 #include "bench_families.hpp"
+#include "cuda/moe_layer.hpp"
+#include "flops.hpp"
 
 namespace wflops {
-void add_moe_benchmarks(Registry&) {}
+
+namespace {
+
+const std::vector<long> kGranularities = {1, 2, 4, 8, 16, 32, 64};
+
+void add_moe(Registry& r, const MoeConfig& c, std::set<std::string> suites) {
+  // A configuration the workload refuses (e.g. 4d/G not a multiple of 8) is never registered.
+  if (!moe_unsupported_reason(c).empty()) return;
+  BenchSpec spec;
+  spec.family = "moe_step";
+  spec.impl = moe_gemm_impl_name(c.impl);
+  spec.dtype = DType::bf16;
+  spec.shape = moe_shape(c);
+  spec.name = fmt::format("{}/{}/bf16/{}", spec.family, spec.impl, spec.shape);
+  spec.flops = flops::moe_expert_weight_flops(c.d, c.tokens);
+  spec.bytes = flops::moe_step_bytes(c.d, c.experts, c.granularity, c.tokens, dtype_bytes(DType::bf16));
+  spec.counters["routing_flops"] = flops::moe_routing_flops(c.d, c.experts, c.granularity, c.tokens);
+  spec.baseline = add_dense_mlp_baseline(r, DType::bf16, c.d, 4 * c.d, c.tokens, suites);
+  spec.label = fmt::format("{} experts of hidden {} ({} routing, {} expert GEMMs)", c.experts * c.granularity,
+                           4 * c.d / c.granularity, moe::routing_name(c.routing), spec.impl);
+  spec.suites = std::move(suites);
+  spec.body = [c](benchmark::State& state, const BenchSpec& me) {
+    measure(state, me, [&] { return make_moe_workload(c); });
+  };
+  r.add(std::move(spec));
+}
+
+MoeConfig config(long d, long e, long g, long tokens, moe::Routing routing, MoeGemmImpl impl) {
+  MoeConfig c;
+  c.d = d;
+  c.experts = e;
+  c.granularity = g;
+  c.tokens = tokens;
+  c.routing = routing;
+  c.impl = impl;
+  return c;
+}
+
+}  // namespace
+
+void add_moe_benchmarks(Registry& r) {
+  using moe::Routing;
+  // The quick suite: the performance targets (d = 2048, E = 64, 32k tokens, G = 1 and 8).
+  for (long g : {1L, 8L}) {
+    add_moe(r, config(2048, 64, g, 32768, Routing::expert_choice, MoeGemmImpl::grouped), {"quick", "moe"});
+  }
+  // The granularity sweep, expert choice with grouped GEMMs.
+  for (long d : {768L, 2048L, 4096L}) {
+    for (long e : {8L, 16L, 64L}) {
+      std::vector<long> token_counts = {8192, 32768};
+      if (d == 2048 && e == 64) token_counts.push_back(65536);
+      for (long tokens : token_counts) {
+        for (long g : kGranularities) {
+          add_moe(r, config(d, e, g, tokens, Routing::expert_choice, MoeGemmImpl::grouped), {"moe"});
+        }
+      }
+    }
+  }
+  // The implementations side by side, and token choice, at the reference shape.
+  for (long g : kGranularities) {
+    for (MoeGemmImpl impl : {MoeGemmImpl::loop, MoeGemmImpl::padded}) {
+      add_moe(r, config(2048, 64, g, 32768, Routing::expert_choice, impl), {"moe"});
+    }
+    for (MoeGemmImpl impl : {MoeGemmImpl::grouped, MoeGemmImpl::loop}) {
+      add_moe(r, config(2048, 64, g, 32768, Routing::token_choice, impl), {"moe"});
+    }
+  }
+}
+
 }  // namespace wflops

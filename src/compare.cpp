@@ -13,12 +13,17 @@ namespace wflops::compare {
 
 namespace {
 
-std::string match_key(const std::string& name, bool ignore_implementation) {
-  if (!ignore_implementation) return name;
+std::string match_key(const std::string& name, const Options& options) {
   const auto first = name.find('/');
   if (first == std::string::npos) return name;
   const auto second = name.find('/', first + 1);
-  return name.substr(0, first) + "/*" + (second == std::string::npos ? "" : name.substr(second));
+  const std::string rest = second == std::string::npos ? "" : name.substr(second);
+  if (options.ignore_implementation) return name.substr(0, first) + "/*" + rest;
+  const std::string impl = name.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
+  for (const auto& [theirs, ours] : options.implementation_pairs) {
+    if (impl == theirs) return name.substr(0, first + 1) + ours + rest;
+  }
+  return name;
 }
 
 std::optional<double> tau(const Cell& c) {
@@ -133,7 +138,7 @@ Report compare_results(const std::vector<ResultFile>& files, const Options& opti
     report.paths.push_back(files[i].path);
     report.labels.push_back(files[i].label());
     for (const auto& b : files[i].benchmarks) {
-      const std::string key = match_key(b.name, options.ignore_implementation);
+      const std::string key = match_key(b.name, options);
       auto [it, inserted] = row_of.emplace(key, report.rows.size());
       if (inserted) {
         Row row;
@@ -143,7 +148,7 @@ Report compare_results(const std::vector<ResultFile>& files, const Options& opti
       }
       Cell& cell = report.rows[it->second].cells[i];
       if (cell.present) {
-        // Only possible when implementations are ignored: two implementations of one benchmark.
+        // Only possible when implementations are ignored or paired: two names for one benchmark.
         report.warnings.push_back(fmt::format("[{}] {}: '{}' and '{}' both match '{}'; using the first", i + 1,
                                               files[i].path, cell.result->name, b.name, key));
         continue;

@@ -16,6 +16,11 @@ struct Options {
   // Match "matmul/cublaslt_auto/bf16/..." with "matmul/torch_eager/bf16/...": the implementation
   // part of the name is ignored (to pair wflops with a PyTorch peer's file). Off by default.
   bool ignore_implementation = false;
+  // Pairs of implementation words that stand for the same benchmark, "theirs=ours" (e.g.
+  // "torch_compile_gelu_residual=fused_gelu_residual"): a benchmark named with the first is
+  // matched as if named with the second. Finer than ignore_implementation when a file holds
+  // several implementations of one shape (each MLP variant is an implementation word).
+  std::vector<std::pair<std::string, std::string>> implementation_pairs;
   // A ratio is "beyond noise" when |tau_i - tau_1| > noise_sigmas * sqrt(s_1^2 + s_i^2), s the
   // standard deviation of tau over each file's repetitions.
   double noise_sigmas = 2.0;

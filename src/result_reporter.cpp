@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <map>
 
 #include "result_file.hpp"
 #include "result_reader.hpp"
@@ -84,6 +85,13 @@ void ResultReporter::print_row(const std::vector<Run>& runs) {
   std::string notes;
   if (throttled) notes += "THROTTLED ";
   if (gbps >= 0) notes += fmt::format("{:.0f} GB/s ", gbps);
+  const double vs_baseline = counter(shown, "pct_baseline");
+  if (vs_baseline >= 0) notes += fmt::format("{:.0f}% of baseline ", vs_baseline);
+  std::string split;
+  for (const auto& [key, value] : shown.counters) {
+    if (key.rfind("phase_pct_", 0) == 0) split += fmt::format(" {} {:.0f}%", key.substr(10), static_cast<double>(value));
+  }
+  if (!split.empty()) notes += "[" + split.substr(1) + "] ";
   if (!shown.report_label.empty()) notes += shown.report_label;
   // A percentage aggregate keeps its fraction in real_accumulated_time (not scaled by time unit).
   const std::string cv_text = cv ? fmt::format("{:.1f}", cv->real_accumulated_time * 100.0) : "-";
@@ -157,6 +165,8 @@ nlohmann::json ResultReporter::document() const {
   doc["summary"] = nlohmann::json::object();
   const nlohmann::json ceiling = matmul_ceiling(doc["benchmarks"]);
   if (!ceiling.empty()) doc["summary"]["matmul_max_tflops"] = ceiling;
+  const nlohmann::json curves = moe_tau_curves(doc["benchmarks"]);
+  if (!curves.empty()) doc["summary"]["moe_tau_by_granularity"] = curves;
   return doc;
 }
 
@@ -165,23 +175,59 @@ void ResultReporter::write() const {
   write_file_atomically(path_, document().dump(2) + "\n");
 }
 
-nlohmann::json matmul_ceiling(const nlohmann::json& benchmarks) {
-  nlohmann::json best = nlohmann::json::object();
+namespace {
+
+// Calls fn(run_name, parsed name, entry) once per successful benchmark with a tflops counter: for
+// its median aggregate, or its only run when it had no repetitions.
+template <typename Fn>
+void for_each_measured(const nlohmann::json& benchmarks, Fn fn) {
   for (const auto& b : benchmarks) {
     if (b.value("error_occurred", false) || !b.contains("tflops")) continue;
-    // One figure per benchmark: its median aggregate, or its only run without repetitions.
     const bool aggregate = b.value("run_type", "") == "aggregate";
     if (aggregate ? b.value("aggregate_name", "") != "median" : b.value("repetitions", 1) > 1) continue;
     const std::string run_name = b.value("run_name", b.value("name", ""));
-    const BenchmarkName parsed = parse_benchmark_name(run_name);
-    if (parsed.family != "matmul" || parsed.dtype.empty()) continue;
+    fn(run_name, parse_benchmark_name(run_name), b);
+  }
+}
+
+}  // namespace
+
+nlohmann::json matmul_ceiling(const nlohmann::json& benchmarks) {
+  nlohmann::json best = nlohmann::json::object();
+  for_each_measured(benchmarks, [&](const std::string& run_name, const BenchmarkName& parsed, const nlohmann::json& b) {
+    if (parsed.family != "matmul" || parsed.dtype.empty()) return;
     const double tflops = b["tflops"].get<double>();
     const std::string& dtype = parsed.dtype;
     if (!best.contains(dtype) || best[dtype]["tflops"].get<double>() < tflops) {
       best[dtype] = {{"tflops", tflops}, {"benchmark", run_name}};
     }
-  }
+  });
   return best;
+}
+
+nlohmann::json moe_tau_curves(const nlohmann::json& benchmarks) {
+  // configuration -> G -> the fastest implementation's point
+  std::map<std::string, std::map<double, nlohmann::json>> curves;
+  for_each_measured(benchmarks, [&](const std::string& run_name, const BenchmarkName& parsed, const nlohmann::json& b) {
+    if (parsed.family != "moe_step") return;
+    const auto g = parsed.number("G");
+    if (!g) return;
+    std::string config = parsed.dtype;
+    for (const auto& [key, value] : parsed.params) {
+      if (key != "G") config += "/" + key + ":" + value;
+    }
+    const double tflops = b["tflops"].get<double>();
+    nlohmann::json& point = curves[config][*g];
+    if (!point.is_null() && point["tflops"].get<double>() >= tflops) return;
+    point = {{"G", *g}, {"tflops", tflops}, {"benchmark", run_name}};
+    if (b.contains("pct_baseline")) point["pct_baseline"] = b["pct_baseline"];
+  });
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [config, points] : curves) {
+    nlohmann::json& curve = out[config] = nlohmann::json::array();
+    for (const auto& [g, point] : points) curve.push_back(point);
+  }
+  return out;
 }
 
 }  // namespace wflops

@@ -57,4 +57,10 @@ class ResultReporter : public benchmark::BenchmarkReporter {
 // ceiling that later benchmarks quote beside the datasheet peak. {"bf16": {"tflops", "benchmark"}}.
 nlohmann::json matmul_ceiling(const nlohmann::json& benchmarks);
 
+// The curve tau(G) of the MoE layer: per configuration (dtype and every name part but G, e.g.
+// "bf16/d:2048/E:64/tok:32768/route:expert_choice"), one point per granularity G, the fastest
+// implementation's {"G", "tflops", "benchmark", "pct_baseline" (vs the dense MLP step, if
+// measured)}, sorted by G. The planner reads the same benchmarks (wflops plan --results).
+nlohmann::json moe_tau_curves(const nlohmann::json& benchmarks);
+
 }  // namespace wflops

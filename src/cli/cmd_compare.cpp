@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "compare.hpp"
+#include "errors.hpp"
 #include "result_reader.hpp"
 
 namespace wflops::cli {
@@ -15,9 +16,18 @@ struct CompareArgs {
   std::vector<std::string> files;
   std::string format = "table";
   compare::Options options;
+  std::vector<std::string> pairs;  // "THEIRS=OURS"
 };
 
-void run_compare(const CompareArgs& a) {
+void run_compare(const CompareArgs& given) {
+  CompareArgs a = given;
+  for (const std::string& p : a.pairs) {
+    const auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == p.size() || p.find('/') != std::string::npos) {
+      throw UserError(fmt::format("--pair '{}': expected THEIRS=OURS, two implementation words", p));
+    }
+    a.options.implementation_pairs.emplace_back(p.substr(0, eq), p.substr(eq + 1));
+  }
   const compare::Format format = compare::parse_format(a.format);
   std::vector<ResultFile> files;
   for (const auto& path : a.files) files.push_back(read_result_file(path));
@@ -41,6 +51,9 @@ void add_compare_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--format", a->format, "table, markdown, csv or json")->capture_default_str();
   cmd->add_flag("--ignore-impl", a->options.ignore_implementation,
                 "match benchmarks whose names differ only in the implementation part (wflops against a PyTorch peer)");
+  cmd->add_option("--pair", a->pairs,
+                  "THEIRS=OURS: match implementation THEIRS with OURS (repeatable), e.g. "
+                  "--pair torch_compile_gelu_residual=fused_gelu_residual");
   cmd->add_option("--noise-sigmas", a->options.noise_sigmas,
                   "a difference is beyond noise when larger than this many combined standard deviations")->capture_default_str();
   cmd->add_option("--outlier-pct", a->options.outlier_pct,

@@ -93,6 +93,23 @@ TEST(Compare, IgnoringTheImplementation) {
   EXPECT_FALSE(has_warning(r, "both match"));
 }
 
+TEST(Compare, PairingImplementations) {
+  // A peer file holding two variants of one shape: --ignore-impl would collide them; --pair maps
+  // each peer implementation onto the wflops one it stands for.
+  const std::string peer = R"({"context": {"source": "pytorch", "gpu_name": "NVIDIA A100-SXM4-80GB"},
+    "benchmarks": [{"name": "matmul/torch_eager/bf16/m:4096/n:8192/k:4096", "tflops": 200},
+                   {"name": "matmul/torch_compile/bf16/m:4096/n:8192/k:4096", "tflops": 225}]})";
+  const std::vector<ResultFile> files = {read_result_file(kData + "a100.json"), parse_result_text(peer, "peer.json")};
+  Options o;
+  o.implementation_pairs = {{"torch_compile", "cublaslt_auto"}};
+  const Report r = compare_results(files, o);
+  const Row& mm = row(r, "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096");
+  EXPECT_DOUBLE_EQ(*mm.ratio[1], 0.9);  // 225 / 250
+  EXPECT_FALSE(has_warning(r, "both match"));
+  // The unpaired eager peer stays a row of its own.
+  EXPECT_EQ(row(r, "matmul/torch_eager/bf16/m:4096/n:8192/k:4096").present_in, 1u);
+}
+
 TEST(Compare, Rendering) {
   const std::vector<ResultFile> files = {read_result_file(kData + "a100.json"), read_result_file(kData + "h100.json")};
   const Report r = compare_results(files, Options{});

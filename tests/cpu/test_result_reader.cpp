@@ -204,13 +204,32 @@ TEST(ResultWriter, RoundTrip) {
     auto step_run = make_run(step, 560, 0);
     step_run.repetitions = 1;
     reporter.ReportRuns({step_run});
+    // Two granularities of one MoE configuration, and a slower implementation at G = 8.
+    for (const auto& [moe, tflops] : std::vector<std::pair<std::string, double>>{
+             {"moe_step/grouped/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice", 400},
+             {"moe_step/loop/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice", 300},
+             {"moe_step/grouped/bf16/d:2048/E:64/G:1/tok:32768/route:expert_choice", 500}}) {
+      auto moe_run = make_run(moe, tflops, 0);
+      moe_run.repetitions = 1;
+      reporter.ReportRuns({moe_run});
+    }
     reporter.Finalize();
   }
   const ResultFile f = read_result_file(path);
   EXPECT_EQ(f.context_text("source"), "wflops");
   EXPECT_EQ(f.context_text("gpu_slug"), "h100-sxm");
   EXPECT_EQ(f.context_text("interrupted"), "false");
-  ASSERT_EQ(f.benchmarks.size(), 3u);
+  ASSERT_EQ(f.benchmarks.size(), 6u);
+  // The tau(G) curve: sorted by G, the fastest implementation at each G.
+  std::ifstream in(path);
+  const nlohmann::json doc = nlohmann::json::parse(in);
+  const nlohmann::json& curve = doc["summary"]["moe_tau_by_granularity"]["bf16/d:2048/E:64/tok:32768/route:expert_choice"];
+  ASSERT_EQ(curve.size(), 2u);
+  EXPECT_EQ(curve[0]["G"], 1.0);
+  EXPECT_EQ(curve[0]["tflops"], 500.0);
+  EXPECT_EQ(curve[1]["G"], 8.0);
+  EXPECT_EQ(curve[1]["tflops"], 400.0);
+  EXPECT_EQ(curve[1]["benchmark"], "moe_step/grouped/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice");
   EXPECT_EQ(f.benchmarks[0].name, "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096");  // no /manual_time
   EXPECT_DOUBLE_EQ(*f.benchmarks[0].tflops, 700.0);
   EXPECT_EQ(f.benchmarks[0].counters.count("pct_best_gemm"), 0u);  // a matmul is the ceiling itself

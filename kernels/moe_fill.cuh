@@ -1,0 +1,12 @@
+// Crafted inputs for the MoE tests: one column of a row-major bf16 matrix set to a value (a
+// constant feature of every token, or a router weight that makes one expert win every token).
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+namespace wflops::kernels {
+
+// a[r, col] = value for every row r < rows (a is rows x cols, row-major).
+cudaError_t moe_set_column(__nv_bfloat16* a, int rows, int cols, int col, float value, cudaStream_t stream);
+
+}  // namespace wflops::kernels

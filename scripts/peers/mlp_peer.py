@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""PyTorch peer of wflops' MLP steps: the same steps as mlp_step/<impl>/... timed eagerly
+(torch_eager: nn.Linear, F.relu / F.gelu(approximate="tanh"), residual, autograd) and under
+torch.compile (torch_compile), written in wflops' result format so `wflops compare` pairs them
+with wflops' unfused and fused steps.
+
+A step is forward + backward from a fixed random dy (parameter gradients and the input gradient);
+FLOPs from wflops' FLOP model: 6 x (2 d d_ff) x tokens, forward-only 2 x (2 d d_ff) x tokens.
+Before timing, each configuration is checked against an fp64 computation on a reduced token count.
+
+    python3 scripts/peers/mlp_peer.py --out results/pytorch-mlp.json \\
+        --context-from results/<wflops result>.json --sizes reference --dtype bf16
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wflops_peer  # noqa: E402
+
+REFERENCE = (1600, 6400, 8192)
+SWEEP_H = (768, 1600, 2048, 4096, 8192)
+SWEEP_TOKENS = (2048, 8192, 32768, 65536)
+# wflops implementation word -> (activation, bias, residual)
+VARIANTS = {
+    "linear": (None, False, False),
+    "relu": ("relu", True, False),
+    "gelu": ("gelu", True, False),
+    "relu_residual": ("relu", True, True),
+    "gelu_residual": ("gelu", True, True),
+}
+CHECK_TOKENS = 256  # reduced shape of the fp64 check
+TOLERANCE = 1e-2    # fp16/bf16 (CONVENTIONS.md)
+
+
+def mlp_weights(d, d_ff):
+    return 2.0 * d * d_ff  # src/flops_mlp.hpp
+
+
+def step_flops(d, d_ff, tokens, forward_only):
+    return (2.0 if forward_only else 6.0) * mlp_weights(d, d_ff) * tokens
+
+
+def shapes(sizes):
+    if sizes == "reference":
+        return [REFERENCE]
+    out = [REFERENCE]
+    for h in SWEEP_H:
+        for t in SWEEP_TOKENS:
+            if (h, 4 * h, t) != REFERENCE:
+                out.append((h, 4 * h, t))
+    return out
+
+
+def build(torch, d, d_ff, variant, dtype, device):
+    act, bias, residual = VARIANTS[variant]
+    nn, F = torch.nn, torch.nn.functional
+
+    class Mlp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(d, d_ff, bias=bias)
+            self.fc2 = nn.Linear(d_ff, d, bias=bias)
+
+        def forward(self, x):
+            h = self.fc1(x)
+            if act == "relu":
+                h = F.relu(h)
+            elif act == "gelu":
+                h = F.gelu(h, approximate="tanh")
+            y = self.fc2(h)
+            return y + x if residual else y
+
+    m = Mlp().to(device=device, dtype=dtype)
+    with torch.no_grad():  # uniform in [-1, 1), as wflops fills its buffers
+        for p in m.parameters():
+            p.uniform_(-1, 1)
+    return m
+
+
+def check(torch, module, forward, d, variant, dtype, device):
+    """Relative errors of y, dx and the parameter gradients of forward (the module, eager or
+    compiled) against fp64 on CHECK_TOKENS tokens."""
+    x = (torch.rand(CHECK_TOKENS, d, device=device) * 2 - 1).to(dtype).requires_grad_(True)
+    dy = (torch.rand(CHECK_TOKENS, d, device=device) * 2 - 1).to(dtype)
+    module.zero_grad(set_to_none=True)
+    y = forward(x)
+    y.backward(dy)
+    ref = build(torch, d, module.fc1.out_features, variant, torch.float64, device)
+    ref.load_state_dict({k: v.to(torch.float64) for k, v in module.state_dict().items()})
+    x64 = x.detach().to(torch.float64).requires_grad_(True)
+    y64 = ref(x64)
+    y64.backward(dy.to(torch.float64))
+    errors = {"y": wflops_peer.relative_error(y, y64), "dx": wflops_peer.relative_error(x.grad, x64.grad)}
+    for (name, p), (_, p64) in zip(module.named_parameters(), ref.named_parameters()):
+        errors["d" + name] = wflops_peer.relative_error(p.grad, p64.grad)
+    module.zero_grad(set_to_none=True)
+    return errors
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", help="result file (default results/pytorch-mlp-<time>.json); never overwritten")
+    ap.add_argument("--context-from", help="a wflops result file of this machine: GPU context and peaks")
+    ap.add_argument("--sizes", choices=["reference", "all"], default="reference",
+                    help="the reference d=1600 d_ff=6400 T=8192 only, or also h=768..8192 at 2k..64k tokens")
+    ap.add_argument("--dtype", choices=["bf16", "fp16"], action="append",
+                    help="repeatable; default bf16")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: " + ",".join(VARIANTS))
+    ap.add_argument("--no-compile", action="store_true", help="torch_eager only")
+    ap.add_argument("--forward-only", action="store_true", help="also time the forward passes (mlp_fwd)")
+    ap.add_argument("--min-time", type=float, default=0.5, help="seconds of timed calls per benchmark")
+    ap.add_argument("--repetitions", type=int, default=5)
+    args = ap.parse_args()
+
+    import torch  # only now, so --help works without PyTorch
+
+    if not torch.cuda.is_available():
+        print("mlp_peer: no CUDA device", file=sys.stderr)
+        return 2
+    device = "cuda"
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    out = args.out or wflops_peer.default_output("results", "mlp")
+    results = wflops_peer.PeerResults(out, args.context_from, {"peer": "mlp_peer.py"})
+    variants = [v for v in args.variants.split(",") if v]
+    for v in variants:
+        if v not in VARIANTS:
+            ap.error(f"unknown variant {v}")
+    implementations = ["torch_eager"] + ([] if args.no_compile else ["torch_compile"])
+    for dname in args.dtype or ["bf16"]:
+        dtype = dtypes[dname]
+        for d, d_ff, tokens in shapes(args.sizes):
+            for variant in variants:
+                for impl in implementations:
+                    for forward_only in ([False, True] if args.forward_only else [False]):
+                        family = "mlp_fwd" if forward_only else "mlp_step"
+                        # Implementation word: <impl>_<variant> (torch_eager_linear beside wflops'
+                        # linear, torch_compile_gelu_residual beside fused_gelu_residual, ...), so
+                        # `wflops compare --pair torch_compile_gelu_residual=fused_gelu_residual`
+                        # pairs exactly one peer step with one wflops step.
+                        name = f"{family}/{impl}_{variant}/{dname}/d:{d}/ff:{d_ff}/tok:{tokens}"
+                        try:
+                            module = build(torch, d, d_ff, variant, dtype, device)
+                            fn = torch.compile(module) if impl == "torch_compile" else module
+                            errors = check(torch, module, fn, d, variant, dtype, device)
+                            bad = {k: e for k, e in errors.items() if not e < TOLERANCE}
+                            if bad:
+                                results.add_error(name, f"verification failed: {bad}")
+                                continue
+                            x = (torch.rand(tokens, d, device=device) * 2 - 1).to(dtype).requires_grad_(True)
+                            dy = (torch.rand(tokens, d, device=device) * 2 - 1).to(dtype)
+
+                            def run():
+                                if forward_only:
+                                    with torch.no_grad():
+                                        fn(x)
+                                else:  # fresh gradients each step, as after zero_grad()
+                                    module.zero_grad(set_to_none=True)
+                                    x.grad = None
+                                    fn(x).backward(dy)
+
+                            seconds = wflops_peer.time_cuda(run, args.min_time, args.repetitions)
+                            results.add(name, dname, seconds, step_flops(d, d_ff, tokens, forward_only),
+                                        counters={"verify_rel_err": max(errors.values())},
+                                        label=f"PyTorch {impl} {variant} MLP d={d} d_ff={d_ff} T={tokens}")
+                            print(f"{name}: {step_flops(d, d_ff, tokens, forward_only) / min(seconds) / 1e12:.1f} "
+                                  f"TFLOP/s", flush=True)
+                        except torch.cuda.OutOfMemoryError as e:
+                            results.add_error(name, f"out of memory: {e}")
+                        finally:
+                            torch.cuda.empty_cache()
+    results.close()
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

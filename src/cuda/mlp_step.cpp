@@ -1,0 +1,378 @@
+#include "cuda/mlp_step.hpp"
+
+#include <fmt/core.h>
+
+#include <climits>
+#include <optional>
+#include <vector>
+#include <stdexcept>
+#include <utility>
+
+#include "activation.cuh"
+#include "adamw.cuh"
+#include "bias_add.cuh"
+#include "bias_grad.cuh"
+#include "cast.cuh"
+#include "cuda/cuda_check.hpp"
+#include "cuda/device_buffer.hpp"
+#include "cuda/mlp_check.hpp"
+#include "cuda/mlp_gemm.hpp"
+#include "fill_random.cuh"
+#include "residual_add.cuh"
+
+namespace wflops {
+
+namespace {
+
+using kernels::Activation;
+
+std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
+
+// The parameters live in one buffer, [W1 | W2 | b1 | b2], each region starting on a 256-byte
+// boundary (64 elements), so that mixed precision casts and updates all of them in one pass each.
+struct ParamLayout {
+  std::size_t w1 = 0, w2 = 0, b1 = 0, b2 = 0, total = 0;  // element offsets, total with padding
+  ParamLayout(long d, long d_ff, bool bias) {
+    const std::size_t w = static_cast<std::size_t>(d) * d_ff;
+    w2 = round_up(w, 64);
+    b1 = w2 + round_up(w, 64);
+    b2 = b1 + (bias ? round_up(d_ff, 64) : 0);
+    total = b2 + (bias ? round_up(d, 64) : 0);
+  }
+};
+
+char* at(const DeviceBuffer& b, std::size_t elements, DType t) {
+  return b.as<char>() + elements * dtype_bytes(t);
+}
+
+class MlpStepWorkload final : public Workload {
+ public:
+  explicit MlpStepWorkload(MlpConfig c)
+      : c_(std::move(c)), v_(c_.variant), layout_(c_.d, c_.d_ff, v_.bias),
+        grad_dtype_(v_.mixed ? DType::fp32 : c_.dtype) {
+    const std::size_t e = dtype_bytes(c_.dtype);
+    td_ = static_cast<std::size_t>(c_.tokens) * c_.d;
+    tf_ = static_cast<std::size_t>(c_.tokens) * c_.d_ff;
+    io_stride_ = round_up(td_ * e, 256);
+    relu_aux_ = v_.fused && v_.act == Activation::relu;
+    if (v_.fused) aux_ld_ = lt_aux_ld(relu_aux_, c_.d_ff);
+    // h: the pre-activation (unfused; the fused GELU aux), or the ReLU bitmask (bits, whole bytes).
+    h_bytes_ = v_.fused ? (relu_aux_ ? static_cast<std::size_t>(c_.tokens) * aux_ld_ / 8
+                                     : static_cast<std::size_t>(c_.tokens) * aux_ld_ * e)
+                        : tf_ * e;
+  }
+
+  double input_bytes() const override {
+    return static_cast<double>(io_stride_) * (c_.forward_only ? 1 : 2);
+  }
+
+  double device_bytes(int sets) const override { return input_bytes() * sets + static_cast<double>(fixed_bytes()); }
+
+  void allocate(int sets, cudaStream_t stream) override {
+    const std::string why = mlp_unsupported_reason(c_);
+    if (!why.empty()) throw std::runtime_error(why);
+    const std::size_t e = dtype_bytes(c_.dtype);
+    x_ = DeviceBuffer(io_stride_ * sets);
+    if (!c_.forward_only) dy_ = DeviceBuffer(io_stride_ * sets);
+    params_ = DeviceBuffer(layout_.total * e);
+    h_ = DeviceBuffer(h_bytes_);
+    if (has_separate_activation()) a_ = DeviceBuffer(tf_ * e);
+    y_ = DeviceBuffer(td_ * e);
+    if (!c_.forward_only) {
+      dh_ = DeviceBuffer(tf_ * e);
+      dx_ = DeviceBuffer(td_ * e);
+      grads_ = DeviceBuffer(layout_.total * dtype_bytes(grad_dtype_));
+      CUDA_CHECK(cudaMemsetAsync(grads_.get(), 0, grads_.bytes(), stream));  // padding stays finite
+    }
+    if (v_.mixed) {
+      master_ = DeviceBuffer(layout_.total * sizeof(float));
+      m_ = DeviceBuffer(layout_.total * sizeof(float));
+      v2_ = DeviceBuffer(layout_.total * sizeof(float));
+    }
+    fill_inputs(sets, stream);
+    if (v_.fused) plan_fused();
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+
+  Verification verify(cudaStream_t stream) override {
+    fill_inputs(1, stream);
+    poison(stream);
+    step_ = 0;
+    MasterSample masters;
+    if (v_.mixed) {
+      CUDA_CHECK(cudaStreamSynchronize(stream));
+      masters = sample_masters(master_.as<float>(), param_regions(), 6);
+    }
+    launch(stream, 0);
+    if (c_.corrupt_input_after_step) {
+      CUDA_CHECK(kernels::fill_random(c_.dtype, x(0), td_, fresh_seed(), stream));
+    }
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    MlpDeviceView view;
+    view.config = c_;
+    view.x = x(0);
+    view.dy = c_.forward_only ? nullptr : dy(0);
+    view.w1 = param(layout_.w1);
+    view.w2 = param(layout_.w2);
+    view.b1 = v_.bias ? param(layout_.b1) : nullptr;
+    view.b2 = v_.bias ? param(layout_.b2) : nullptr;
+    view.y = y_.get();
+    view.dh = dh_.get();
+    view.dx = dx_.get();
+    view.grad_dtype = grad_dtype_;
+    if (!c_.forward_only) {
+      view.dw1 = grad(layout_.w1);
+      view.dw2 = grad(layout_.w2);
+      view.db1 = v_.bias ? grad(layout_.b1) : nullptr;
+      view.db2 = v_.bias ? grad(layout_.b2) : nullptr;
+    }
+    Verification result = check_mlp_step(view, stream);
+    if (result.ok && v_.mixed && !c_.forward_only) {
+      const Verification update = check_master_update(masters, adamw_, c_.dtype, params_.get(), master_.as<float>(),
+                                                      m_.as<float>(), v2_.as<float>(), grads_.as<float>());
+      result.ok = update.ok;
+      result.detail += "; " + update.detail;
+    }
+    return result;
+  }
+
+  void launch(cudaStream_t stream, int set) override {
+    PhaseMarks none;
+    launch_marked(stream, set, none);
+  }
+
+  bool has_phases() const override { return true; }
+
+  void launch_marked(cudaStream_t stream, int set, PhaseMarks& marks) override {
+    if (v_.mixed) {
+      // fp32 masters -> the GEMMs' weights, every step.
+      CUDA_CHECK(kernels::cast(DType::fp32, master_.get(), c_.dtype, params_.get(), layout_.total, stream));
+      marks.mark("cast");
+    }
+    if (v_.fused) {
+      forward_fused(stream, set, marks);
+      if (!c_.forward_only) backward_fused(stream, set, marks);
+    } else {
+      forward_unfused(stream, set, marks);
+      if (!c_.forward_only) backward_unfused(stream, set, marks);
+    }
+    if (v_.mixed && !c_.forward_only) {
+      CUDA_CHECK(kernels::adamw_step(adamw_, ++step_, master_.as<float>(), grads_.as<float>(), m_.as<float>(),
+                                     v2_.as<float>(), layout_.total, stream));
+      marks.mark("optimizer");
+    }
+  }
+
+  std::string describe() const override {
+    if (!v_.fused) return "cuBLAS cublasGemmEx (default algorithm)";
+    return "cuBLASLt epilogues, the heuristic's first algorithm for each GEMM";
+  }
+
+ private:
+  // Linear: a = h, no second buffer.
+  bool has_separate_activation() const { return v_.act != Activation::none || v_.bias; }
+
+  std::size_t fixed_bytes() const {
+    const std::size_t e = dtype_bytes(c_.dtype);
+    std::size_t bytes = layout_.total * e + h_bytes_ + td_ * e + mlp_workspace_bytes();
+    if (has_separate_activation()) bytes += tf_ * e;
+    if (!c_.forward_only) bytes += tf_ * e + td_ * e + layout_.total * dtype_bytes(grad_dtype_);
+    if (v_.mixed) bytes += 3 * layout_.total * sizeof(float);
+    return bytes;
+  }
+
+  void* x(int set) const { return x_.as<char>() + io_stride_ * static_cast<std::size_t>(set); }
+  void* dy(int set) const { return dy_.as<char>() + io_stride_ * static_cast<std::size_t>(set); }
+  void* param(std::size_t offset) const { return at(params_, offset, c_.dtype); }
+  void* grad(std::size_t offset) const { return at(grads_, offset, grad_dtype_); }
+  void* activation_out() const { return has_separate_activation() ? a_.get() : h_.get(); }
+
+  std::vector<std::pair<std::size_t, std::size_t>> param_regions() const {
+    const std::size_t w = static_cast<std::size_t>(c_.d) * c_.d_ff;
+    std::vector<std::pair<std::size_t, std::size_t>> r = {{layout_.w1, w}, {layout_.w2, w}};
+    if (v_.bias) {
+      r.push_back({layout_.b1, static_cast<std::size_t>(c_.d_ff)});
+      r.push_back({layout_.b2, static_cast<std::size_t>(c_.d)});
+    }
+    return r;
+  }
+
+  // Random x and dy in the first `sets` input sets, random weights and biases (fp32 masters with
+  // zero AdamW moments for mixed precision).
+  void fill_inputs(int sets, cudaStream_t stream) {
+    for (int s = 0; s < sets; ++s) {
+      CUDA_CHECK(kernels::fill_random(c_.dtype, x(s), td_, fresh_seed(), stream));
+      if (!c_.forward_only) CUDA_CHECK(kernels::fill_random(c_.dtype, dy(s), td_, fresh_seed(), stream));
+    }
+    if (v_.mixed) {
+      CUDA_CHECK(kernels::fill_random(DType::fp32, master_.get(), layout_.total, fresh_seed(), stream));
+      CUDA_CHECK(cudaMemsetAsync(m_.get(), 0, m_.bytes(), stream));
+      CUDA_CHECK(cudaMemsetAsync(v2_.get(), 0, v2_.bytes(), stream));
+    } else {
+      CUDA_CHECK(kernels::fill_random(c_.dtype, params_.get(), layout_.total, fresh_seed(), stream));
+    }
+  }
+
+  // NaN (all bits set, in every float format) in everything a step must write.
+  void poison(cudaStream_t stream) {
+    auto nan = [&](const DeviceBuffer& b) {
+      if (b.get()) CUDA_CHECK(cudaMemsetAsync(b.get(), 0xFF, b.bytes(), stream));
+    };
+    nan(y_);
+    nan(dh_);
+    nan(dx_);
+    if (!relu_aux_) nan(h_);  // (a ReLU bitmask has no NaN)
+    nan(a_);
+    if (v_.mixed) CUDA_CHECK(cudaMemsetAsync(params_.get(), 0xFF, params_.bytes(), stream));
+    if (!c_.forward_only) {
+      for (const auto& [first, count] : param_regions()) {
+        CUDA_CHECK(cudaMemsetAsync(grad(first), 0xFF, count * dtype_bytes(grad_dtype_), stream));
+      }
+    }
+  }
+
+  // ---- unfused: cuBLAS GEMMs, our elementwise kernels between them ----------------------------
+  void forward_unfused(cudaStream_t stream, int set, PhaseMarks& marks) {
+    const DType t = c_.dtype;
+    const long T = c_.tokens, d = c_.d, ff = c_.d_ff;
+    gemm_rm({false, true, T, ff, d}, t, x(set), param(layout_.w1), t, h_.get(), 0.0f, stream);  // h = x W1^T
+    marks.mark("gemm");
+    if (has_separate_activation()) {
+      if (v_.bias) CUDA_CHECK(kernels::bias_add(t, h_.get(), param(layout_.b1), h_.get(), T, ff, stream));
+      CUDA_CHECK(kernels::activation_forward(t, v_.act, h_.get(), a_.get(), tf_, stream));
+      marks.mark("elementwise");
+    }
+    gemm_rm({false, true, T, d, ff}, t, activation_out(), param(layout_.w2), t, y_.get(), 0.0f, stream);  // a W2^T
+    marks.mark("gemm");
+    if (v_.bias || v_.residual) {
+      if (v_.bias) CUDA_CHECK(kernels::bias_add(t, y_.get(), param(layout_.b2), y_.get(), T, d, stream));
+      if (v_.residual) CUDA_CHECK(kernels::residual_add(t, y_.get(), x(set), y_.get(), td_, stream));
+      marks.mark("elementwise");
+    }
+  }
+
+  void backward_unfused(cudaStream_t stream, int set, PhaseMarks& marks) {
+    const DType t = c_.dtype, g = grad_dtype_;
+    const long T = c_.tokens, d = c_.d, ff = c_.d_ff;
+    gemm_rm({true, false, d, ff, T}, t, dy(set), activation_out(), g, grad(layout_.w2), 0.0f, stream);  // dy^T a
+    marks.mark("gemm");
+    if (v_.bias) {
+      CUDA_CHECK(kernels::bias_grad(t, dy(set), g, grad(layout_.b2), T, d, stream));
+      marks.mark("elementwise");
+    }
+    gemm_rm({false, false, T, ff, d}, t, dy(set), param(layout_.w2), t, dh_.get(), 0.0f, stream);  // da = dy W2
+    marks.mark("gemm");
+    if (v_.act != Activation::none || v_.bias) {
+      if (v_.act != Activation::none) {
+        CUDA_CHECK(kernels::activation_backward(t, v_.act, dh_.get(), h_.get(), dh_.get(), tf_, stream));
+      }
+      if (v_.bias) CUDA_CHECK(kernels::bias_grad(t, dh_.get(), g, grad(layout_.b1), T, ff, stream));
+      marks.mark("elementwise");
+    }
+    gemm_rm({true, false, ff, d, T}, t, dh_.get(), x(set), g, grad(layout_.w1), 0.0f, stream);  // dW1 = dh^T x
+    gemm_rm({false, false, T, d, ff}, t, dh_.get(), param(layout_.w1), t, dx_.get(), 0.0f, stream);  // dx = dh W1
+    marks.mark("gemm");
+    if (v_.residual) {
+      CUDA_CHECK(kernels::residual_add(t, dx_.get(), dy(set), dx_.get(), td_, stream));
+      marks.mark("elementwise");
+    }
+  }
+
+  // ---- fused: cuBLASLt epilogues ---------------------------------------------------------------
+  void plan_fused() {
+    const DType t = c_.dtype;
+    const long T = c_.tokens, d = c_.d, ff = c_.d_ff;
+    const bool relu = v_.act == Activation::relu;
+    fwd1_.plan({{false, true, T, ff, d}, t, relu ? CUBLASLT_EPILOGUE_RELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX_BIAS,
+                param(layout_.b1), h_.get(), aux_ld_, "forward GEMM a = act(x W1^T + b1)"});
+    fwd2_.plan({{false, true, T, d, ff}, t, CUBLASLT_EPILOGUE_BIAS, param(layout_.b2), nullptr, 0,
+                "forward GEMM y = a W2^T + b2 (+ x)"});
+    if (c_.forward_only) return;
+    // dW2 = dy^T a; its bias gradient db2 = sum over tokens of dy, the reduction over k of
+    // cuBLASLt's B operand (our A = dy, see mlp_gemm.hpp): BGRADB.
+    dw2_.plan({{true, false, d, ff, T}, t, CUBLASLT_EPILOGUE_BGRADB, grad(layout_.b2), nullptr, 0,
+               "weight-gradient GEMM dW2 = dy^T a with db2"});
+    da_.plan({{false, false, T, ff, d}, t, relu ? CUBLASLT_EPILOGUE_DRELU_BGRAD : CUBLASLT_EPILOGUE_DGELU_BGRAD,
+              grad(layout_.b1), h_.get(), aux_ld_, "input-gradient GEMM dh = (dy W2) * act'(h) with db1"});
+    dx_plan_.plan({{false, false, T, d, ff}, t, CUBLASLT_EPILOGUE_DEFAULT, nullptr, nullptr, 0,
+                   "input-gradient GEMM dx = dh W1 (+ dy)"});
+  }
+
+  void forward_fused(cudaStream_t stream, int set, PhaseMarks& marks) {
+    fwd1_.run(x(set), param(layout_.w1), nullptr, a_.get(), 0.0f, stream);
+    marks.mark("gemm");
+    fwd2_.run(a_.get(), param(layout_.w2), v_.residual ? x(set) : nullptr, y_.get(), 1.0f, stream);
+    marks.mark("gemm");
+  }
+
+  void backward_fused(cudaStream_t stream, int set, PhaseMarks& marks) {
+    const DType t = c_.dtype;
+    dw2_.run(dy(set), a_.get(), nullptr, grad(layout_.w2), 0.0f, stream);
+    da_.run(dy(set), param(layout_.w2), nullptr, dh_.get(), 0.0f, stream);
+    gemm_rm({true, false, c_.d_ff, c_.d, c_.tokens}, t, dh_.get(), x(set), t, grad(layout_.w1), 0.0f, stream);
+    dx_plan_.run(dh_.get(), param(layout_.w1), v_.residual ? dy(set) : nullptr, dx_.get(), 1.0f, stream);
+    marks.mark("gemm");
+  }
+
+  MlpConfig c_;
+  MlpVariant v_;
+  ParamLayout layout_;
+  DType grad_dtype_;
+  std::size_t td_ = 0, tf_ = 0, io_stride_ = 0, h_bytes_ = 0;
+  bool relu_aux_ = false;
+  long aux_ld_ = 0;
+  int step_ = 0;
+  kernels::AdamW adamw_{};
+  DeviceBuffer x_, dy_, params_, h_, a_, y_, dh_, dx_, grads_, master_, m_, v2_;
+  LtGemm fwd1_, fwd2_, dw2_, da_, dx_plan_;
+};
+
+MlpVariant variant(const char* word, bool mixed, bool fused, Activation act, bool bias, bool residual) {
+  return {word, mixed, fused, act, bias, residual};
+}
+
+}  // namespace
+
+const std::vector<MlpVariant>& mlp_variants() {
+  static const std::vector<MlpVariant> all = {
+      variant("linear", false, false, Activation::none, false, false),
+      variant("mixed_linear", true, false, Activation::none, false, false),
+      variant("unfused_relu", false, false, Activation::relu, true, false),
+      variant("unfused_gelu", false, false, Activation::gelu, true, false),
+      variant("unfused_relu_residual", false, false, Activation::relu, true, true),
+      variant("unfused_gelu_residual", false, false, Activation::gelu, true, true),
+      variant("fused_relu", false, true, Activation::relu, true, false),
+      variant("fused_gelu", false, true, Activation::gelu, true, false),
+      variant("fused_relu_residual", false, true, Activation::relu, true, true),
+      variant("fused_gelu_residual", false, true, Activation::gelu, true, true),
+      variant("mixed_unfused_relu_residual", true, false, Activation::relu, true, true),
+  };
+  return all;
+}
+
+std::optional<MlpVariant> mlp_variant(const std::string& word) {
+  for (const MlpVariant& v : mlp_variants()) {
+    if (v.word == word) return v;
+  }
+  return std::nullopt;
+}
+
+std::string mlp_unsupported_reason(const MlpConfig& c) {
+  if (c.dtype != DType::fp16 && c.dtype != DType::bf16) {
+    return fmt::format("the MLP step runs in fp16 or bf16, not {}", dtype_name(c.dtype));
+  }
+  if (c.d < 1 || c.d_ff < 1 || c.tokens < 1) {
+    return fmt::format("d ({}), d_ff ({}) and tokens ({}) must be positive", c.d, c.d_ff, c.tokens);
+  }
+  if (c.d > INT_MAX || c.d_ff > INT_MAX || c.tokens > INT_MAX) {
+    return fmt::format("d ({}), d_ff ({}) and tokens ({}) must fit cuBLAS's 32-bit dimensions", c.d, c.d_ff, c.tokens);
+  }
+  if (c.variant.fused && (!c.variant.bias || c.variant.act == Activation::none)) {
+    return "the fused MLP step needs an activation and biases (its epilogues are ACT_AUX_BIAS / DACT_BGRAD)";
+  }
+  return "";
+}
+
+std::unique_ptr<Workload> make_mlp_workload(const MlpConfig& c) { return std::make_unique<MlpStepWorkload>(c); }
+
+}  // namespace wflops

@@ -1,0 +1,144 @@
+#include "cuda/moe_expert_gemm.hpp"
+
+#include <map>
+#include <stdexcept>
+
+#include "cuda/cuda_check.hpp"
+
+namespace wflops {
+
+namespace {
+constexpr std::size_t kBf16 = 2;
+}  // namespace
+
+ExpertGemmRunner::ExpertGemmRunner(MoeGemmImpl impl, int experts, int slots, int gemms_per_slot)
+    : impl_(impl), experts_(experts), slots_(slots), per_slot_(gemms_per_slot) {
+  grouped_.resize(static_cast<std::size_t>(slots_) * per_slot_);
+  if (impl_ == MoeGemmImpl::grouped) {
+    pointers_ = DeviceBuffer(static_cast<std::size_t>(slots_) * per_slot_ * 3 * experts_ * sizeof(void*));
+  }
+}
+
+void ExpertGemmRunner::set_routing(const std::vector<int>& counts, const std::vector<int>& offsets) {
+  if (static_cast<int>(counts.size()) != experts_ || static_cast<int>(offsets.size()) < experts_) {
+    throw std::runtime_error("expert GEMMs: counts/offsets do not match the expert count");
+  }
+  counts_ = counts;
+  offsets_ = offsets;
+}
+
+const void* ExpertGemmRunner::pointer(const ExpertOperand& o, int e) const {
+  const std::size_t elems = o.rows ? static_cast<std::size_t>(offsets_[e]) * o.row_elems
+                                   : static_cast<std::size_t>(e) * o.expert_elems;
+  return static_cast<const char*>(o.base) + elems * kBf16;
+}
+
+void ExpertGemmRunner::zero_c(const ExpertGemm& g, int e, cudaStream_t stream) const {
+  // Only weight-shaped outputs (k = token count) can be non-empty with no token: their gradient is 0.
+  const std::size_t elems = static_cast<std::size_t>(g.ldc) * size(g.n, e);
+  CUDA_CHECK(cudaMemsetAsync(const_cast<void*>(pointer(g.c, e)), 0, elems * kBf16, stream));
+}
+
+void ExpertGemmRunner::prepare(int slot, const std::vector<ExpertGemm>& gemms, cudaStream_t stream) {
+  if (impl_ != MoeGemmImpl::grouped) return;
+  if (slot < 0 || slot >= slots_ || static_cast<int>(gemms.size()) > per_slot_) {
+    throw std::runtime_error("expert GEMMs: slot out of range");
+  }
+  std::vector<const void*> host(static_cast<std::size_t>(per_slot_) * 3 * experts_, nullptr);
+  for (std::size_t i = 0; i < gemms.size(); ++i) {
+    const ExpertGemm& g = gemms[i];
+    Grouped& gr = grouped_[static_cast<std::size_t>(slot) * per_slot_ + i];
+    gr = Grouped{};
+    // Experts with the same token count share every size: one group each.
+    std::map<int, std::vector<int>> by_count;
+    for (int e = 0; e < experts_; ++e) {
+      if (counts_[e] > 0) {
+        by_count[counts_[e]].push_back(e);
+      } else if (g.k == kExpertTokens) {
+        gr.empty_experts.push_back(e);
+      }
+    }
+    const void** a = &host[(i * 3 + 0) * experts_];
+    const void** b = &host[(i * 3 + 1) * experts_];
+    const void** c = &host[(i * 3 + 2) * experts_];
+    int next = 0;
+    for (const auto& [count, experts] : by_count) {
+      const int e0 = experts.front();
+      gr.ta.push_back(g.ta);
+      gr.tb.push_back(g.tb);
+      gr.m.push_back(size(g.m, e0));
+      gr.n.push_back(size(g.n, e0));
+      gr.k.push_back(size(g.k, e0));
+      gr.lda.push_back(g.lda);
+      gr.ldb.push_back(g.ldb);
+      gr.ldc.push_back(g.ldc);
+      gr.alpha.push_back(1.0f);
+      gr.beta.push_back(0.0f);
+      gr.group_size.push_back(static_cast<int>(experts.size()));
+      for (int e : experts) {
+        a[next] = pointer(g.a, e);
+        b[next] = pointer(g.b, e);
+        c[next] = pointer(g.c, e);
+        ++next;
+      }
+    }
+  }
+  char* dst =
+      pointers_.as<char>() + static_cast<std::size_t>(slot) * per_slot_ * 3 * experts_ * sizeof(void*);
+  CUDA_CHECK(cudaMemcpyAsync(dst, host.data(), host.size() * sizeof(void*), cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));  // `host` goes out of scope
+}
+
+void ExpertGemmRunner::run(int slot, int index, const ExpertGemm& g, cublasHandle_t handle,
+                           cudaStream_t stream) {
+  CUBLAS_CHECK(cublasSetStream(handle, stream));
+  const float alpha = 1.0f, beta = 0.0f;
+  switch (impl_) {
+    case MoeGemmImpl::grouped: {
+      const Grouped& gr = grouped_[static_cast<std::size_t>(slot) * per_slot_ + index];
+      for (int e : gr.empty_experts) zero_c(g, e, stream);
+      if (gr.group_size.empty()) return;
+      void** base =
+          pointers_.as<void*>() + (static_cast<std::size_t>(slot) * per_slot_ + index) * 3 * experts_;
+      CUBLAS_CHECK(cublasGemmGroupedBatchedEx(
+          handle, gr.ta.data(), gr.tb.data(), gr.m.data(), gr.n.data(), gr.k.data(), gr.alpha.data(), base,
+          CUDA_R_16BF, gr.lda.data(), base + experts_, CUDA_R_16BF, gr.ldb.data(), gr.beta.data(),
+          base + 2 * experts_, CUDA_R_16BF, gr.ldc.data(), static_cast<int>(gr.group_size.size()),
+          gr.group_size.data(), CUBLAS_COMPUTE_32F));
+      return;
+    }
+    case MoeGemmImpl::loop:
+      for (int e = 0; e < experts_; ++e) {
+        if (counts_[e] == 0) {
+          if (g.k == kExpertTokens) zero_c(g, e, stream);
+          continue;
+        }
+        CUBLAS_CHECK(cublasGemmEx(handle, g.ta, g.tb, size(g.m, e), size(g.n, e), size(g.k, e), &alpha,
+                                  pointer(g.a, e), CUDA_R_16BF, g.lda, pointer(g.b, e), CUDA_R_16BF, g.ldb,
+                                  &beta, const_cast<void*>(pointer(g.c, e)), CUDA_R_16BF, g.ldc,
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      }
+      return;
+    case MoeGemmImpl::padded: {
+      // Every expert has `capacity` rows, stored capacity rows apart.
+      const int capacity = counts_[0];
+      for (int e = 1; e < experts_; ++e) {
+        if (counts_[e] != capacity || offsets_[e] != e * capacity) {
+          throw std::runtime_error("padded expert GEMMs need the same token count for every expert");
+        }
+      }
+      auto stride = [&](const ExpertOperand& o) {
+        return static_cast<long long>(o.rows ? static_cast<std::size_t>(capacity) * o.row_elems
+                                             : o.expert_elems);
+      };
+      CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+          handle, g.ta, g.tb, size(g.m, 0), size(g.n, 0), size(g.k, 0), &alpha, pointer(g.a, 0), CUDA_R_16BF,
+          g.lda, stride(g.a), pointer(g.b, 0), CUDA_R_16BF, g.ldb, stride(g.b), &beta,
+          const_cast<void*>(pointer(g.c, 0)), CUDA_R_16BF, g.ldc, stride(g.c), experts_, CUBLAS_COMPUTE_32F,
+          CUBLAS_GEMM_DEFAULT));
+      return;
+    }
+  }
+}
+
+}  // namespace wflops

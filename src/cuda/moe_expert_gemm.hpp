@@ -1,0 +1,73 @@
+// The per-expert GEMMs of an MoE layer (expert e multiplies its own rows of the permuted buffer by
+// its own weights), run three ways:
+//   grouped: one cublasGemmGroupedBatchedEx call; experts with the same token count form one group
+//            (problem sizes on the host, pointer arrays on the device);
+//   loop:    one cublasGemmEx per expert;
+//   padded:  one cublasGemmStridedBatchedEx at the expert capacity (every expert the same number
+//            of rows, stored `capacity` rows apart); used with expert choice, whose capacity T/E is
+//            exact, so no padding rows are computed.
+// Sizes are in cuBLAS's column-major terms (see moe_layer.cpp for how each GEMM is laid out).
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "cuda/device_buffer.hpp"
+
+namespace wflops {
+
+enum class MoeGemmImpl { grouped, loop, padded };
+
+// One operand: weights (expert e's matrix at base + e * expert_elems) or token rows (expert e's
+// rows start at its row offset, row_elems elements per row). bf16 elements.
+struct ExpertOperand {
+  const void* base = nullptr;
+  std::size_t expert_elems = 0;
+  std::size_t row_elems = 0;
+  bool rows = false;
+};
+
+// A size that is the expert's token count rather than a fixed number.
+inline constexpr int kExpertTokens = -1;
+
+// C_e = op(A_e) op(B_e) + beta C_e for every expert e, C_e m x n, op(A_e) m x k (column-major).
+struct ExpertGemm {
+  cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
+  int m = 0, n = 0, k = 0;  // or kExpertTokens
+  ExpertOperand a, b, c;
+  int lda = 0, ldb = 0, ldc = 0;
+};
+
+class ExpertGemmRunner {
+ public:
+  ExpertGemmRunner(MoeGemmImpl impl, int experts, int slots, int gemms_per_slot);
+  // The per-expert token counts and row offsets (host) the next prepare()/run() calls use.
+  void set_routing(const std::vector<int>& counts, const std::vector<int>& offsets);
+  // Builds and uploads the grouped call's pointer arrays of `gemms` into `slot` (synchronous copy
+  // from the host: call it outside timed launches, or after the launch has synchronised).
+  void prepare(int slot, const std::vector<ExpertGemm>& gemms, cudaStream_t stream);
+  // Enqueues gemm `index` of `slot` (as prepared, for grouped).
+  void run(int slot, int index, const ExpertGemm& g, cublasHandle_t handle, cudaStream_t stream);
+
+ private:
+  struct Grouped {  // the host-side arrays of one grouped call
+    std::vector<cublasOperation_t> ta, tb;
+    std::vector<int> m, n, k, lda, ldb, ldc, group_size;
+    std::vector<float> alpha, beta;
+    std::vector<int> empty_experts;  // experts with no token whose C must be zeroed (k = count)
+  };
+  const void* pointer(const ExpertOperand& o, int e) const;
+  int size(int s, int e) const { return s == kExpertTokens ? counts_[e] : s; }
+  void zero_c(const ExpertGemm& g, int e, cudaStream_t stream) const;
+
+  MoeGemmImpl impl_;
+  int experts_, slots_, per_slot_;
+  std::vector<int> counts_, offsets_;
+  std::vector<Grouped> grouped_;  // [slot * per_slot + index]
+  DeviceBuffer pointers_;         // [slot][index][A, B, C][experts]
+};
+
+}  // namespace wflops

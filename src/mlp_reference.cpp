@@ -1,0 +1,167 @@
+#include "mlp_reference.hpp"
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+namespace wflops::mlp_ref {
+
+namespace {
+
+constexpr double kSqrt2OverPi = 0.7978845608028654;  // sqrt(2 / pi)
+constexpr double kGeluCubic = 0.044715;
+
+std::size_t at(long row, long cols, long col) {
+  return static_cast<std::size_t>(row) * static_cast<std::size_t>(cols) + static_cast<std::size_t>(col);
+}
+
+bool has_bias(const MlpHost& m) { return !m.b1.empty(); }
+
+// h[t, j] = x_t . W1[j, :] + b1[j]
+double pre_activation(const MlpHost& m, long t, long j) {
+  double s = has_bias(m) ? m.b1[j] : 0.0;
+  const float* x = &m.x[at(t, m.d, 0)];
+  const float* w = &m.w1[at(j, m.d, 0)];
+  for (long k = 0; k < m.d; ++k) s += static_cast<double>(x[k]) * w[k];
+  return s;
+}
+
+// Column i of W2 (the weights hidden unit i feeds), gathered once: da[t, i] = dy_t . W2[:, i].
+std::vector<double> w2_column(const MlpHost& m, long i) {
+  std::vector<double> c(m.d);
+  for (long k = 0; k < m.d; ++k) c[k] = m.w2[at(k, m.d_ff, i)];
+  return c;
+}
+
+}  // namespace
+
+double activation(Act act, double x) {
+  switch (act) {
+    case Act::none: return x;
+    case Act::relu: return x > 0 ? x : 0.0;
+    case Act::gelu: return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
+  }
+  return x;
+}
+
+double activation_derivative(Act act, double x) {
+  switch (act) {
+    case Act::none: return 1.0;
+    case Act::relu: return x > 0 ? 1.0 : 0.0;  // 0 at exactly 0, as cuBLASLt's DRELU bitmask
+    case Act::gelu: {
+      // d/dx of 0.5 x (1 + tanh(u)), u = c (x + 0.044715 x^3): 0.5 (1 + tanh u) + 0.5 x sech^2(u) u'
+      const double u = kSqrt2OverPi * (x + kGeluCubic * x * x * x);
+      const double t = std::tanh(u);
+      const double du = kSqrt2OverPi * (1.0 + 3.0 * kGeluCubic * x * x);
+      return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
+    }
+  }
+  return 1.0;
+}
+
+TokenRow token_row(const MlpHost& m, long t) {
+  TokenRow r;
+  r.h.resize(m.d_ff);
+  r.a.resize(m.d_ff);
+  r.dh.resize(m.d_ff);
+  r.da.assign(m.d_ff, 0.0);
+  for (long k = 0; k < m.d; ++k) {  // da = dy_t W2, walking W2 by rows (contiguous)
+    const double dyk = m.dy[at(t, m.d, k)];
+    const float* w2 = &m.w2[at(k, m.d_ff, 0)];
+    for (long j = 0; j < m.d_ff; ++j) r.da[j] += dyk * w2[j];
+  }
+  for (long j = 0; j < m.d_ff; ++j) {
+    r.h[j] = pre_activation(m, t, j);
+    r.a[j] = activation(m.act, r.h[j]);
+    r.dh[j] = r.da[j] * activation_derivative(m.act, r.h[j]);
+  }
+  r.y.assign(m.d, 0.0);
+  r.dx.assign(m.d, 0.0);
+  for (long k = 0; k < m.d; ++k) {
+    double y = has_bias(m) ? m.b2[k] : 0.0;
+    const float* w2 = &m.w2[at(k, m.d_ff, 0)];
+    for (long j = 0; j < m.d_ff; ++j) y += r.a[j] * w2[j];
+    if (m.residual) y += m.x[at(t, m.d, k)];
+    r.y[k] = y;
+  }
+  for (long j = 0; j < m.d_ff; ++j) {
+    const float* w1 = &m.w1[at(j, m.d, 0)];
+    for (long k = 0; k < m.d; ++k) r.dx[k] += r.dh[j] * w1[k];
+  }
+  if (m.residual) {
+    for (long k = 0; k < m.d; ++k) r.dx[k] += m.dy[at(t, m.d, k)];
+  }
+  return r;
+}
+
+void hidden_column(const MlpHost& m, long j, std::vector<double>& h, std::vector<double>& a) {
+  h.resize(m.tokens);
+  a.resize(m.tokens);
+  for (long t = 0; t < m.tokens; ++t) {
+    h[t] = pre_activation(m, t, j);
+    a[t] = activation(m.act, h[t]);
+  }
+}
+
+std::vector<double> dh_column(const MlpHost& m, long i) {
+  const std::vector<double> w2 = w2_column(m, i);
+  std::vector<double> dh(m.tokens);
+  for (long t = 0; t < m.tokens; ++t) {
+    const float* dy = &m.dy[at(t, m.d, 0)];
+    double da = 0;
+    for (long k = 0; k < m.d; ++k) da += dy[k] * w2[k];
+    dh[t] = da * activation_derivative(m.act, pre_activation(m, t, i));
+  }
+  return dh;
+}
+
+std::vector<double> dw2_column(const MlpHost& m, long j, const std::vector<long>& rows) {
+  std::vector<double> h, a;
+  hidden_column(m, j, h, a);
+  std::vector<double> out(rows.size(), 0.0);
+  for (long t = 0; t < m.tokens; ++t) {
+    for (std::size_t r = 0; r < rows.size(); ++r) out[r] += m.dy[at(t, m.d, rows[r])] * a[t];
+  }
+  return out;
+}
+
+std::vector<double> dw1_row(const MlpHost& m, long i, const std::vector<long>& cols, double* db1_i) {
+  const std::vector<double> dh = dh_column(m, i);
+  std::vector<double> out(cols.size(), 0.0);
+  double bias = 0;
+  for (long t = 0; t < m.tokens; ++t) {
+    for (std::size_t c = 0; c < cols.size(); ++c) out[c] += dh[t] * m.x[at(t, m.d, cols[c])];
+    bias += dh[t];
+  }
+  if (db1_i) *db1_i = bias;
+  return out;
+}
+
+std::vector<double> db2(const MlpHost& m) {
+  std::vector<double> out(m.d, 0.0);
+  for (long t = 0; t < m.tokens; ++t) {
+    for (long k = 0; k < m.d; ++k) out[k] += m.dy[at(t, m.d, k)];
+  }
+  return out;
+}
+
+double loss(const MlpHost& m) {
+  double l = 0;
+  for (long t = 0; t < m.tokens; ++t) {
+    const TokenRow r = token_row(m, t);
+    for (long k = 0; k < m.d; ++k) l += m.dy[at(t, m.d, k)] * r.y[k];
+  }
+  return l;
+}
+
+double relative_error(const std::vector<double>& got, const std::vector<double>& ref) {
+  if (got.size() != ref.size()) return std::numeric_limits<double>::quiet_NaN();
+  double err2 = 0, ref2 = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    err2 += (got[i] - ref[i]) * (got[i] - ref[i]);
+    ref2 += ref[i] * ref[i];
+  }
+  return ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
+}
+
+}  // namespace wflops::mlp_ref
