@@ -13,5 +13,6 @@ void add_compare_command(CLI::App& app, int& exit_code);  // cmd_compare.cpp
 void add_params_command(CLI::App& app, int& exit_code);   // cmd_params.cpp
 void add_budget_command(CLI::App& app, int& exit_code);   // cmd_budget.cpp
 void add_plan_command(CLI::App& app, int& exit_code);     // cmd_plan.cpp
+void add_attention_share_command(CLI::App& app, int& exit_code);  // cmd_attention_share.cpp
 
 }  // namespace wflops::cli

@@ -1,0 +1,383 @@
+#include "cuda/attention_workload.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <vector>
+
+#include "attention_reference.hpp"
+#include "count_nonfinite.cuh"
+#include "cuda/attention_unfused.hpp"
+#include "cuda/cuda_check.hpp"
+#include "cuda/device_buffer.hpp"
+#include "fill_random.cuh"
+#include "flash_attention_bwd.cuh"
+#include "flash_attention_fwd.cuh"
+#include "flops.hpp"
+#include "numeric_formats.hpp"
+
+namespace wflops {
+
+namespace {
+
+std::size_t round_up(std::size_t v) { return (v + 255) / 256 * 256; }
+
+// Up to this sequence length the verification recomputes whole (batch, head) slices on the host;
+// above it, sampled rows (the first, the last and random ones).
+constexpr long kFullReferenceSeq = 512;
+constexpr int kSampledRows = 40;
+
+std::vector<long> sample_rows(long seq, std::mt19937_64& rng) {
+  std::set<long> picked = {0, seq - 1};
+  if (seq <= kFullReferenceSeq) {
+    for (long i = 0; i < seq; ++i) picked.insert(i);
+  } else {
+    std::uniform_int_distribution<long> pick(0, seq - 1);
+    while (static_cast<long>(picked.size()) < kSampledRows + 2) picked.insert(pick(rng));
+  }
+  return {picked.begin(), picked.end()};
+}
+
+// Elements of a device array as doubles.
+std::vector<double> to_host(DType dtype, const void* data, std::size_t offset, std::size_t count) {
+  const std::size_t e = dtype_bytes(dtype);
+  std::vector<unsigned char> raw(count * e);
+  CUDA_CHECK(cudaMemcpy(raw.data(), static_cast<const char*>(data) + offset * e, raw.size(),
+                        cudaMemcpyDeviceToHost));
+  std::vector<double> out(count);
+  for (std::size_t i = 0; i < count; ++i) out[i] = decode_element(dtype, raw.data(), i);
+  return out;
+}
+
+// Rows `rows` of a [seq][width] slice held in `all`.
+std::vector<double> pick_rows(const std::vector<double>& all, const std::vector<long>& rows, long width) {
+  std::vector<double> out;
+  out.reserve(rows.size() * static_cast<std::size_t>(width));
+  for (long r : rows) out.insert(out.end(), all.begin() + r * width, all.begin() + (r + 1) * width);
+  return out;
+}
+
+void append(std::vector<double>& to, const std::vector<double>& from) {
+  to.insert(to.end(), from.begin(), from.end());
+}
+
+class AttentionWorkload final : public Workload {
+ public:
+  explicit AttentionWorkload(const AttentionCase& c) : c_(c) {
+    const auto& d = c_.dims;
+    elems_ = static_cast<std::size_t>(d.rows()) * static_cast<std::size_t>(d.head_dim);
+    tensor_ = round_up(elems_ * dtype_bytes(c_.dtype));
+    stats_ = round_up(static_cast<std::size_t>(d.rows()) * sizeof(float));
+    // One input set: Q, K, V (+ dO, and the forward's O and L for a backward).
+    set_bytes_ = backward() ? 5 * tensor_ + stats_ : 3 * tensor_;
+  }
+
+  double input_bytes() const override { return static_cast<double>(set_bytes_); }
+  double device_bytes(int sets) const override {
+    return static_cast<double>(sets) * static_cast<double>(set_bytes_) + static_cast<double>(fixed_bytes());
+  }
+
+  void allocate(int sets, cudaStream_t stream) override {
+    const std::string why = attention_unsupported_reason(c_);
+    if (!why.empty()) throw std::runtime_error(why);
+    sets_ = sets;
+    inputs_ = DeviceBuffer(set_bytes_ * static_cast<std::size_t>(sets));
+    if (backward()) {
+      grads_ = DeviceBuffer(3 * tensor_);
+    } else {
+      out_ = DeviceBuffer(tensor_);
+      lse_ = DeviceBuffer(stats_);
+    }
+    if (c_.impl == AttentionImpl::unfused) {
+      const std::size_t score = round_up(static_cast<std::size_t>(c_.dims.rows()) *
+                                         static_cast<std::size_t>(c_.dims.seq) * dtype_bytes(c_.dtype));
+      scores_ = DeviceBuffer(score);
+      probs_ = DeviceBuffer(score);
+      row_dot_ = DeviceBuffer(stats_);
+      if (backward()) unfused_lse_ = DeviceBuffer(stats_);
+    } else if (backward()) {
+      workspace_ = DeviceBuffer(kernels::flash_attention_backward_workspace_bytes(c_.dims));
+    }
+    for (int s = 0; s < sets; ++s) fill_inputs(s, stream);
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+
+  Verification verify(cudaStream_t stream) override {
+    fill_inputs(0, stream);
+    if (backward()) {
+      CUDA_CHECK(cudaMemsetAsync(grads_.get(), 0xFF, grads_.bytes(), stream));  // NaN
+    } else {
+      CUDA_CHECK(cudaMemsetAsync(out_.get(), 0xFF, out_.bytes(), stream));
+      CUDA_CHECK(cudaMemsetAsync(lse_.get(), 0xFF, lse_.bytes(), stream));
+    }
+    launch(stream, 0);
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    return backward() ? check_backward(stream) : check_forward(stream);
+  }
+
+  void launch(cudaStream_t stream, int set) override {
+    PhaseMarks none;
+    launch_marked(stream, set, none);
+  }
+  bool has_phases() const override { return c_.impl == AttentionImpl::unfused; }
+  void launch_marked(cudaStream_t stream, int set, PhaseMarks& marks) override {
+    if (backward()) {
+      run_backward(stream, set, marks);
+    } else {
+      run_forward(stream, q(set), k(set), v(set), out_.get(), lse_.as<float>(), marks);
+    }
+  }
+
+  std::string describe() const override {
+    if (c_.impl == AttentionImpl::unfused && backward() && sets_ > 1) {
+      return "every input set reuses the probabilities P of set 0";
+    }
+    return "";
+  }
+
+ private:
+  bool backward() const { return c_.pass == AttentionPass::backward; }
+
+  // Device memory besides the input sets.
+  std::size_t fixed_bytes() const {
+    std::size_t bytes = backward() ? 3 * tensor_ : tensor_ + stats_;
+    if (c_.impl == AttentionImpl::unfused) {
+      bytes += 2 * round_up(static_cast<std::size_t>(c_.dims.rows()) * static_cast<std::size_t>(c_.dims.seq) *
+                            dtype_bytes(c_.dtype));
+      bytes += stats_ * (backward() ? 2 : 1);
+    } else if (backward()) {
+      bytes += kernels::flash_attention_backward_workspace_bytes(c_.dims);
+    }
+    return bytes;
+  }
+
+  char* set_base(int set) const {
+    return static_cast<char*>(inputs_.get()) + set_bytes_ * static_cast<std::size_t>(set);
+  }
+  void* q(int set) const { return set_base(set); }
+  void* k(int set) const { return set_base(set) + tensor_; }
+  void* v(int set) const { return set_base(set) + 2 * tensor_; }
+  void* d_o(int set) const { return set_base(set) + 3 * tensor_; }
+  void* o(int set) const { return set_base(set) + 4 * tensor_; }  // the forward's output (backward only)
+  float* lse(int set) const { return reinterpret_cast<float*>(set_base(set) + 5 * tensor_); }
+  void* dq() const { return grads_.get(); }
+  void* dk() const { return static_cast<char*>(grads_.get()) + tensor_; }
+  void* dv() const { return static_cast<char*>(grads_.get()) + 2 * tensor_; }
+
+  UnfusedScratch scratch(float* lse_out) const {
+    return {scores_.get(), probs_.get(), lse_out, row_dot_.as<float>()};
+  }
+
+  void run_forward(cudaStream_t stream, const void* qp, const void* kp, const void* vp, void* op, float* lp,
+                   PhaseMarks& marks) {
+    if (c_.impl == AttentionImpl::unfused) {
+      unfused_attention_forward(c_.dtype, qp, kp, vp, op, scratch(lp), c_.dims, stream, marks);
+    } else {
+      CUDA_CHECK(kernels::flash_attention_forward(c_.dtype, qp, kp, vp, op, lp, c_.dims, stream));
+    }
+  }
+
+  void run_backward(cudaStream_t stream, int set, PhaseMarks& marks) {
+    if (c_.impl == AttentionImpl::unfused) {
+      unfused_attention_backward(c_.dtype, q(set), k(set), v(set), o(set), d_o(set), dq(), dk(), dv(),
+                                 scratch(unfused_lse_.as<float>()), c_.dims, stream, marks);
+    } else {
+      CUDA_CHECK(kernels::flash_attention_backward(c_.dtype, q(set), k(set), v(set), o(set), d_o(set),
+                                                   lse(set), dq(), dk(), dv(), workspace_.get(), c_.dims,
+                                                   stream));
+    }
+  }
+
+  // Fresh random inputs for set `set`; for a backward, also the forward's O and L (and, for the
+  // unfused path, its P, which the backward reads; set 0's is the one kept).
+  void fill_inputs(int set, cudaStream_t stream) {
+    const int tensors = backward() ? 4 : 3;
+    for (int t = 0; t < tensors; ++t) {
+      CUDA_CHECK(kernels::fill_random(c_.dtype, set_base(set) + t * tensor_, elems_, fresh_seed(), stream));
+    }
+    if (!backward()) return;
+    PhaseMarks none;
+    float* lp = c_.impl == AttentionImpl::unfused ? unfused_lse_.as<float>() : lse(set);
+    run_forward(stream, q(set), k(set), v(set), o(set), lp, none);
+    if (c_.impl == AttentionImpl::unfused) {
+      CUDA_CHECK(cudaMemcpyAsync(lse(set), lp, stats_, cudaMemcpyDeviceToDevice, stream));
+      if (set != 0) run_forward(stream, q(0), k(0), v(0), o(0), lp, none);  // keep set 0's P
+    }
+  }
+
+  unsigned long long count_bad(DType dtype, const void* data, std::size_t count, cudaStream_t stream) {
+    DeviceBuffer counter(sizeof(unsigned long long));
+    CUDA_CHECK(cudaMemsetAsync(counter.get(), 0, counter.bytes(), stream));
+    CUDA_CHECK(kernels::count_nonfinite(dtype, data, count, counter.as<unsigned long long>(), stream));
+    unsigned long long bad = 0;
+    CUDA_CHECK(cudaMemcpyAsync(&bad, counter.get(), sizeof bad, cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    return bad;
+  }
+
+  std::vector<long> sample_slices() const {
+    std::set<long> s = {0, c_.dims.slices() - 1};
+    return {s.begin(), s.end()};
+  }
+
+  AttentionProblem problem() const {
+    return {c_.dims.seq, c_.dims.head_dim, c_.dims.causal,
+            1.0 / std::sqrt(static_cast<double>(c_.dims.head_dim))};
+  }
+
+  Verification check_forward(cudaStream_t stream) {
+    Verification result;
+    result.tolerance = dtype_tolerance(c_.dtype);
+    const std::size_t rows = static_cast<std::size_t>(c_.dims.rows());
+    const unsigned long long bad =
+        count_bad(c_.dtype, out_.get(), elems_, stream) + count_bad(DType::fp32, lse_.get(), rows, stream);
+    if (bad) {
+      result.detail = fmt::format("{} of {} outputs (O and L) are NaN or Inf", bad, elems_ + rows);
+      return result;
+    }
+    const long s = c_.dims.seq, d = c_.dims.head_dim;
+    const std::size_t slice_elems = static_cast<std::size_t>(s * d);
+    std::mt19937_64 rng(fresh_seed());
+    std::vector<double> got_o, ref_o, got_l, ref_l;
+    for (long slice : sample_slices()) {
+      const std::size_t at = static_cast<std::size_t>(slice) * slice_elems;
+      const auto hq = to_host(c_.dtype, q(0), at, slice_elems), hk = to_host(c_.dtype, k(0), at, slice_elems),
+                 hv = to_host(c_.dtype, v(0), at, slice_elems);
+      const auto o_all = to_host(c_.dtype, out_.get(), at, slice_elems);
+      const auto l_all =
+          to_host(DType::fp32, lse_.get(), static_cast<std::size_t>(slice * s), static_cast<std::size_t>(s));
+      const std::vector<long> picked = sample_rows(s, rng);
+      std::vector<double> o_ref(picked.size() * static_cast<std::size_t>(d)), l_ref(picked.size());
+      attention_forward_rows(problem(), hq.data(), hk.data(), hv.data(), picked, o_ref.data(), l_ref.data());
+      append(got_o, pick_rows(o_all, picked, d));
+      append(ref_o, o_ref);
+      append(got_l, pick_rows(l_all, picked, 1));
+      append(ref_l, l_ref);
+    }
+    const double err_o = relative_error(got_o, ref_o), err_l = relative_error(got_l, ref_l);
+    result.rel_err = std::max(err_o, err_l);
+    result.ok = result.rel_err < result.tolerance;
+    result.detail = fmt::format("O rel err {:.2e}, L rel err {:.2e} on {} rows of {} (batch, head) slices",
+                                err_o, err_l, got_l.size(), sample_slices().size());
+    return result;
+  }
+
+  Verification check_backward(cudaStream_t stream) {
+    Verification result;
+    result.tolerance = dtype_tolerance(c_.dtype);
+    const unsigned long long bad = count_bad(c_.dtype, dq(), elems_, stream) +
+                                   count_bad(c_.dtype, dk(), elems_, stream) +
+                                   count_bad(c_.dtype, dv(), elems_, stream);
+    if (bad) {
+      result.detail = fmt::format("{} of the gradient elements (dQ, dK, dV) are NaN or Inf", bad);
+      return result;
+    }
+    const long s = c_.dims.seq, d = c_.dims.head_dim;
+    const std::size_t slice_elems = static_cast<std::size_t>(s * d);
+    std::mt19937_64 rng(fresh_seed());
+    std::vector<double> got[3], ref[3], got_fwd, ref_fwd;
+    for (long slice : sample_slices()) {
+      const std::size_t at = static_cast<std::size_t>(slice) * slice_elems;
+      const auto hq = to_host(c_.dtype, q(0), at, slice_elems), hk = to_host(c_.dtype, k(0), at, slice_elems),
+                 hv = to_host(c_.dtype, v(0), at, slice_elems),
+                 hdo = to_host(c_.dtype, d_o(0), at, slice_elems);
+      std::vector<double> ho = to_host(c_.dtype, o(0), at, slice_elems);
+      std::vector<double> hl =
+          to_host(DType::fp32, lse(0), static_cast<std::size_t>(slice * s), static_cast<std::size_t>(s));
+      const std::vector<long> picked = sample_rows(s, rng);
+      if (s <= kFullReferenceSeq) {
+        // Whole slice: the host's own forward feeds the reference backward.
+        std::vector<double> o_ref(slice_elems), l_ref(static_cast<std::size_t>(s));
+        attention_forward_reference(problem(), hq.data(), hk.data(), hv.data(), o_ref.data(), l_ref.data());
+        append(got_fwd, ho);
+        append(ref_fwd, o_ref);
+        ho = o_ref;
+        hl = l_ref;
+      } else {
+        // Long sequences: the device's O and L (checked here on sampled rows) feed the backward
+        // reference of sampled rows, which would otherwise need all s rows of the forward.
+        std::vector<double> o_ref(picked.size() * static_cast<std::size_t>(d)), l_ref(picked.size());
+        attention_forward_rows(problem(), hq.data(), hk.data(), hv.data(), picked, o_ref.data(),
+                               l_ref.data());
+        append(got_fwd, pick_rows(ho, picked, d));
+        append(ref_fwd, o_ref);
+        append(got_fwd, pick_rows(hl, picked, 1));
+        append(ref_fwd, l_ref);
+      }
+      const std::size_t n = picked.size() * static_cast<std::size_t>(d);
+      std::vector<double> dq_ref(n), dk_ref(n), dv_ref(n);
+      attention_backward_rows(problem(), hq.data(), hk.data(), hv.data(), ho.data(), hl.data(), hdo.data(),
+                              picked, dq_ref.data(), picked, dk_ref.data(), dv_ref.data());
+      const void* grads[3] = {dq(), dk(), dv()};
+      for (int g = 0; g < 3; ++g) {
+        append(got[g], pick_rows(to_host(c_.dtype, grads[g], at, slice_elems), picked, d));
+      }
+      append(ref[0], dq_ref);
+      append(ref[1], dk_ref);
+      append(ref[2], dv_ref);
+    }
+    const double err_fwd = relative_error(got_fwd, ref_fwd);
+    const double err[3] = {relative_error(got[0], ref[0]), relative_error(got[1], ref[1]),
+                           relative_error(got[2], ref[2])};
+    result.rel_err = std::max({err_fwd, err[0], err[1], err[2]});
+    result.ok = result.rel_err < result.tolerance;
+    result.detail = fmt::format(
+        "rel err dQ {:.2e}, dK {:.2e}, dV {:.2e}, forward {:.2e} on {} rows of {} slices", err[0], err[1],
+        err[2], err_fwd, got[0].size() / static_cast<std::size_t>(d), sample_slices().size());
+    return result;
+  }
+
+  AttentionCase c_;
+  std::size_t elems_ = 0, tensor_ = 0, stats_ = 0, set_bytes_ = 0;
+  int sets_ = 1;
+  DeviceBuffer inputs_, out_, lse_, grads_, scores_, probs_, row_dot_, unfused_lse_, workspace_;
+};
+
+}  // namespace
+
+std::string attention_impl_name(AttentionImpl impl) {
+  return impl == AttentionImpl::unfused ? "unfused" : "fused";
+}
+
+std::string attention_unsupported_reason(const AttentionCase& c) {
+  const auto& d = c.dims;
+  if (c.dtype != DType::bf16 && c.dtype != DType::fp16) {
+    return fmt::format("attention supports bf16 and fp16, not {}", dtype_name(c.dtype));
+  }
+  if (d.batch < 1 || d.heads < 1 || d.seq < 1 || d.head_dim < 1) return "attention needs b, h, s and d >= 1";
+  if (c.impl == AttentionImpl::fused) return kernels::flash_attention_unsupported_reason(c.dtype, d);
+  if (d.head_dim % 8 != 0)
+    return fmt::format("unfused attention needs d a multiple of 8 (d = {})", d.head_dim);
+  if (d.slices() > 0x7fffffffL || d.rows() > 0x7fffffffL) return "unfused attention: b*h*s too large";
+  return "";
+}
+
+double attention_matmul_flops(const AttentionCase& c) {
+  const auto& d = c.dims;
+  const double b = static_cast<double>(d.batch), h = static_cast<double>(d.heads),
+               s = static_cast<double>(d.seq), hd = static_cast<double>(d.head_dim);
+  if (c.impl == AttentionImpl::unfused) {
+    return c.pass == AttentionPass::forward ? flops::attention_unfused_forward_matmul(b, h, s, hd)
+                                            : flops::attention_unfused_backward_matmul(b, h, s, hd);
+  }
+  return c.pass == AttentionPass::forward
+             ? flops::attention_fused_forward_matmul(b, h, s, hd, d.causal, kernels::kFlashForwardBlockQ,
+                                                     kernels::kFlashForwardBlockK)
+             : flops::attention_fused_backward_matmul(b, h, s, hd, d.causal, kernels::kFlashBackwardBlockQ,
+                                                      kernels::kFlashBackwardBlockK);
+}
+
+double attention_memory_bytes(const AttentionCase& c) {
+  const AttentionWorkload w(c);
+  return w.device_bytes(1);
+}
+
+std::unique_ptr<Workload> make_attention_workload(const AttentionCase& c) {
+  return std::make_unique<AttentionWorkload>(c);
+}
+
+}  // namespace wflops

@@ -1,0 +1,96 @@
+// Attention cases without a GPU: what each implementation refuses (with a reason), the matmul
+// FLOPs and device memory it reports, and the registered benchmark names.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "cuda/attention_workload.hpp"
+#include "flops.hpp"
+#include "registry.hpp"
+
+namespace wflops {
+
+namespace {
+AttentionCase make(AttentionImpl impl, AttentionPass pass, long b, long h, long s, long d, bool causal,
+                   DType t = DType::bf16) {
+  return {impl, pass, t, {b, h, s, d, causal}};
+}
+}  // namespace
+
+TEST(AttentionCases, UnsupportedShapesGiveReasons) {
+  EXPECT_EQ(attention_unsupported_reason(
+                make(AttentionImpl::fused, AttentionPass::forward, 4, 16, 4096, 128, false)),
+            "");
+  EXPECT_NE(
+      attention_unsupported_reason(make(AttentionImpl::fused, AttentionPass::forward, 1, 1, 64, 96, false))
+          .find("head dims 64 and 128"),
+      std::string::npos);
+  EXPECT_NE(attention_unsupported_reason(
+                make(AttentionImpl::unfused, AttentionPass::forward, 1, 1, 64, 64, false, DType::fp32)),
+            "");
+  EXPECT_NE(
+      attention_unsupported_reason(make(AttentionImpl::unfused, AttentionPass::backward, 1, 1, 0, 64, false)),
+      "");
+  EXPECT_EQ(attention_unsupported_reason(
+                make(AttentionImpl::unfused, AttentionPass::backward, 1, 1, 1000, 96, true)),
+            "");
+}
+
+TEST(AttentionCases, MatmulFlopsPerImplementation) {
+  // Unfused: the full square even when causal; b=4, h=16, s=4096, d=128 forward = 549,755,813,888.
+  EXPECT_DOUBLE_EQ(
+      attention_matmul_flops(make(AttentionImpl::unfused, AttentionPass::forward, 4, 16, 4096, 128, true)),
+      549755813888.0);
+  EXPECT_DOUBLE_EQ(
+      attention_matmul_flops(make(AttentionImpl::unfused, AttentionPass::backward, 4, 16, 4096, 128, false)),
+      2.0 * 549755813888.0);
+  // Fused causal forward in 64x64 tiles: 65/128 of the full square (see test_flops_attention).
+  EXPECT_DOUBLE_EQ(
+      attention_matmul_flops(make(AttentionImpl::fused, AttentionPass::forward, 4, 16, 4096, 128, true)),
+      549755813888.0 * 65.0 / 128.0);
+  EXPECT_DOUBLE_EQ(
+      attention_matmul_flops(make(AttentionImpl::fused, AttentionPass::backward, 4, 16, 4096, 128, false)),
+      2.5 * 549755813888.0);
+}
+
+TEST(AttentionCases, MemoryCountsTheScoreMatrices) {
+  // Unfused forward at b=4, h=16, s=4096, d=128 bf16: S and P are 2 GiB each, Q, K, V, O 64 MiB
+  // each, L 1 MiB, row dots 1 MiB.
+  const double mib = 1024.0 * 1024.0;
+  EXPECT_DOUBLE_EQ(
+      attention_memory_bytes(make(AttentionImpl::unfused, AttentionPass::forward, 4, 16, 4096, 128, false)),
+      2 * 2048 * mib + 4 * 64 * mib + 2 * mib);
+  // Fused forward: no score matrix.
+  EXPECT_DOUBLE_EQ(
+      attention_memory_bytes(make(AttentionImpl::fused, AttentionPass::forward, 4, 16, 4096, 128, false)),
+      4 * 64 * mib + 1 * mib);
+  // Fused backward: Q, K, V, dO, O, L in, dQ, dK, dV out, fp32 dQ accumulators (128 MiB) and D.
+  EXPECT_DOUBLE_EQ(
+      attention_memory_bytes(make(AttentionImpl::fused, AttentionPass::backward, 4, 16, 4096, 128, false)),
+      8 * 64 * mib + mib + 128 * mib + mib);
+}
+
+TEST(AttentionCases, RegisteredNamesAndSuites) {
+  Registry r;
+  register_all_benchmarks(r);
+  const auto quick = r.suite("quick");
+  for (const char* name : {"attention_fwd/fused/bf16/b:4/h:16/s:4096/d:128/causal:0",
+                           "attention_bwd/fused/bf16/b:4/h:16/s:4096/d:128/causal:0",
+                           "attention_fwd/unfused/bf16/b:4/h:16/s:4096/d:128/causal:0",
+                           "attention_bwd/unfused/bf16/b:4/h:16/s:4096/d:128/causal:0"}) {
+    EXPECT_TRUE(std::any_of(quick.begin(), quick.end(), [&](const BenchSpec* s) { return s->name == name; }))
+        << name;
+  }
+  int attention = 0;
+  for (const BenchSpec& s : r.all()) {
+    if (s.family != "attention_fwd" && s.family != "attention_bwd") continue;
+    ++attention;
+    EXPECT_EQ(s.counters.at("attn_flops"), s.flops) << s.name;
+    EXPECT_GT(s.counters.at("mem_bytes"), 0.0) << s.name;
+    EXPECT_TRUE(s.suites.count("attention") && s.suites.count("full")) << s.name;
+  }
+  // 2 head shapes x 6 sequences x 2 masks x (bf16, + fp16 at s=4096) x 2 impls x 2 passes.
+  EXPECT_EQ(attention, (2 * 6 * 2 + 2) * 2 * 2);
+}
+
+}  // namespace wflops
