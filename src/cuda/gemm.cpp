@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "count_nonfinite.cuh"
+#include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "fill_random.cuh"
@@ -20,8 +21,6 @@ namespace wflops {
 
 namespace {
 
-// cuBLASLt on Hopper wants up to 32 MiB of workspace for its fastest kernels.
-constexpr std::size_t kWorkspaceBytes = 32u << 20;
 constexpr int kAutotuneCandidates = 8;
 
 cudaDataType_t cuda_type(DType t) {
@@ -39,26 +38,6 @@ cudaDataType_t cuda_type(DType t) {
 
 cublasComputeType_t compute_type(DType t) {
   return t == DType::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-}
-
-// One cuBLAS and one cuBLASLt handle with a shared workspace for the whole process. They are
-// deliberately never destroyed: tearing them down after the CUDA runtime at exit is a known crash.
-struct Handles {
-  cublasHandle_t blas = nullptr;
-  cublasLtHandle_t lt = nullptr;
-  void* workspace = nullptr;
-};
-
-Handles& handles() {
-  static Handles h = [] {
-    Handles x;
-    CUBLAS_CHECK(cublasCreate(&x.blas));
-    CUBLAS_CHECK(cublasLtCreate(&x.lt));
-    CUDA_CHECK(cudaMalloc(&x.workspace, kWorkspaceBytes));
-    CUBLAS_CHECK(cublasSetWorkspace(x.blas, x.workspace, kWorkspaceBytes));
-    return x;
-  }();
-  return h;
 }
 
 std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
@@ -84,7 +63,7 @@ class GemmWorkload final : public Workload {
   double input_bytes() const override { return static_cast<double>(a_bytes_ + b_bytes_); }
   double device_bytes(int sets) const override {
     return static_cast<double>(sets) * static_cast<double>(a_stride_ + b_stride_) + static_cast<double>(c_bytes_) +
-           kWorkspaceBytes;
+           kBlasWorkspaceBytes;
   }
 
   void allocate(int sets, cudaStream_t stream) override {
@@ -98,7 +77,7 @@ class GemmWorkload final : public Workload {
       CUDA_CHECK(kernels::fill_random(dtype_, a(s), a_bytes_ / dtype_bytes(dtype_), fresh_seed(), stream));
       CUDA_CHECK(kernels::fill_random(dtype_, b(s), b_bytes_ / dtype_bytes(dtype_), fresh_seed(), stream));
     }
-    (void)handles();
+    (void)cublas_on(stream);  // created now, not inside the first timed launch
     if (impl_ == GemmImpl::cublaslt || impl_ == GemmImpl::cublaslt_auto) create_lt(stream);
     CUDA_CHECK(cudaStreamSynchronize(stream));
   }
@@ -108,7 +87,7 @@ class GemmWorkload final : public Workload {
     const int wanted = impl_ == GemmImpl::cublaslt ? 1 : kAutotuneCandidates;
     std::vector<cublasLtMatmulHeuristicResult_t> results(wanted);
     int returned = 0;
-    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handles().lt, desc_, layout_a_, layout_b_, layout_c_, layout_c_,
+    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(cublaslt_handle(), desc_, layout_a_, layout_b_, layout_c_, layout_c_,
                                                 pref_, wanted, results.data(), &returned));
     if (returned == 0) throw std::runtime_error("cuBLASLt's heuristic offers no algorithm for this problem");
     candidates_ = returned;
@@ -161,18 +140,16 @@ class GemmWorkload final : public Workload {
     const int m = static_cast<int>(shape_.m), n = static_cast<int>(shape_.n), k = static_cast<int>(shape_.k);
     switch (impl_) {
       case GemmImpl::cublas: {
-        Handles& h = handles();
-        CUBLAS_CHECK(cublasSetStream(h.blas, stream));
-        CUBLAS_CHECK(cublasGemmEx(h.blas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha, a(set), cuda_type(dtype_), k,
+        CUBLAS_CHECK(cublasGemmEx(cublas_on(stream), CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha, a(set), cuda_type(dtype_), k,
                                   b(set), cuda_type(dtype_), k, &beta, c_.get(), cuda_type(gemm_output_type(dtype_)), m,
                                   compute_type(dtype_), CUBLAS_GEMM_DEFAULT));
         break;
       }
       case GemmImpl::cublaslt:
       case GemmImpl::cublaslt_auto:
-        CUBLAS_CHECK(cublasLtMatmul(handles().lt, desc_, &alpha, a(set), layout_a_, b(set), layout_b_, &beta,
-                                    c_.get(), layout_c_, c_.get(), layout_c_, &algo_, handles().workspace,
-                                    kWorkspaceBytes, stream));
+        CUBLAS_CHECK(cublasLtMatmul(cublaslt_handle(), desc_, &alpha, a(set), layout_a_, b(set), layout_b_, &beta,
+                                    c_.get(), layout_c_, c_.get(), layout_c_, &algo_, blas_workspace(),
+                                    kBlasWorkspaceBytes, stream));
         break;
       case GemmImpl::wmma:
         CUDA_CHECK(kernels::matmul_wmma(dtype_, a(set), b(set), c_.get(), shape_.m, shape_.n, shape_.k, stream));
@@ -212,7 +189,7 @@ class GemmWorkload final : public Workload {
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout_c_, cuda_type(gemm_output_type(dtype_)), shape_.m, shape_.n,
                                             shape_.m));
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref_));
-    const std::uint64_t ws = kWorkspaceBytes;
+    const std::uint64_t ws = kBlasWorkspaceBytes;
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
   }
 

@@ -5,31 +5,12 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 
 namespace wflops {
 
 namespace {
-
-constexpr std::size_t kWorkspaceBytes = 32u << 20;  // what cuBLASLt's fastest Hopper kernels want
-
-struct Handles {
-  cublasHandle_t blas = nullptr;
-  cublasLtHandle_t lt = nullptr;
-  void* workspace = nullptr;
-};
-
-Handles& handles() {
-  static Handles h = [] {
-    Handles x;
-    CUBLAS_CHECK(cublasCreate(&x.blas));
-    CUBLAS_CHECK(cublasLtCreate(&x.lt));
-    CUDA_CHECK(cudaMalloc(&x.workspace, kWorkspaceBytes));
-    CUBLAS_CHECK(cublasSetWorkspace(x.blas, x.workspace, kWorkspaceBytes));
-    return x;
-  }();
-  return h;
-}
 
 cublasOperation_t op(bool trans) { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
@@ -56,10 +37,10 @@ bool is_gelu_aux(cublasLtEpilogue_t e) {
 
 }  // namespace
 
-cublasHandle_t mlp_cublas() { return handles().blas; }
-cublasLtHandle_t mlp_cublaslt() { return handles().lt; }
-void* mlp_workspace() { return handles().workspace; }
-std::size_t mlp_workspace_bytes() { return kWorkspaceBytes; }
+cublasHandle_t mlp_cublas() { return cublas_on(nullptr); }
+cublasLtHandle_t mlp_cublaslt() { return cublaslt_handle(); }
+void* mlp_workspace() { return blas_workspace(); }
+std::size_t mlp_workspace_bytes() { return kBlasWorkspaceBytes; }
 
 cudaDataType_t mlp_cuda_type(DType t) {
   switch (t) {
@@ -73,8 +54,7 @@ cudaDataType_t mlp_cuda_type(DType t) {
 void gemm_rm(const RowMajorGemm& g, DType in, const void* a, const void* b, DType out, void* c, float beta,
              cudaStream_t stream) {
   const float alpha = 1.0f;
-  cublasHandle_t h = mlp_cublas();
-  CUBLAS_CHECK(cublasSetStream(h, stream));
+  cublasHandle_t h = cublas_on(stream);
   // Column-major C^T[n, m] = op(B)^T op(A)^T (see the header).
   CUBLAS_CHECK(cublasGemmEx(h, op(g.trans_b), op(g.trans_a), static_cast<int>(g.n), static_cast<int>(g.m),
                             static_cast<int>(g.k), &alpha, b, mlp_cuda_type(in), static_cast<int>(g.ldb()), a,
@@ -133,7 +113,7 @@ void LtGemm::plan(const Plan& p) {
 
   cublasLtMatmulPreference_t pref = nullptr;
   CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  const std::uint64_t ws = kWorkspaceBytes;
+  const std::uint64_t ws = kBlasWorkspaceBytes;
   cublasLtMatmulHeuristicResult_t result{};
   int returned = 0;
   cublasStatus_t st =
@@ -159,7 +139,7 @@ void LtGemm::run(const void* a, const void* b, const void* c, void* d, float bet
     beta = 0.0f;
   }
   CUBLAS_CHECK(cublasLtMatmul(mlp_cublaslt(), desc_, &alpha, b, layout_a_, a, layout_b_, &beta, c, layout_d_, d,
-                              layout_d_, &algo_, mlp_workspace(), kWorkspaceBytes, stream));
+                              layout_d_, &algo_, mlp_workspace(), kBlasWorkspaceBytes, stream));
 }
 
 }  // namespace wflops
