@@ -2,7 +2,9 @@
 // and the activation + bias (+ residual) MLP unfused and fused, at the reference configuration of
 // the A100 table (d = 1600, d_ff = 6400, 8192 tokens) and the MLPs of h = 768 ... 8192 (d_ff = 4h)
 // at 2k to 64k tokens. Every step is read against the linear step of its dtype and shape
-// (pct_baseline); the reporter adds pct_best_gemm. Then the cast benchmarks (bench/cast_bench.cpp).
+// (pct_baseline); the reporter adds pct_best_gemm. The gated MLP (SwiGLU, d_ff = 8/3 d rounded to
+// 64) is read against the linear step of the 4d MLP of the same d and T (other weights: tau is per
+// weight FLOP). Then the cast benchmarks (bench/cast_bench.cpp).
 #include <fmt/core.h>
 
 #include <set>
@@ -26,6 +28,10 @@ std::string mlp_name(const std::string& family, const std::string& word, DType d
 }
 
 std::string describe(const MlpVariant& v) {
+  if (v.gated) {
+    return std::string("SwiGLU, gate and up in one GEMM, no bias, ") +
+           (v.gate_fused ? "our fused SwiGLU kernels" : "eager's separate silu / multiply passes");
+  }
   if (v.word == "linear") return "linear MLP (two GEMMs, no bias or activation)";
   if (v.word == "mixed_linear") return "linear MLP, fp32 master weights cast each step, fp32 gradients, AdamW";
   std::string s = fmt::format("{} + bias{}", kernels::activation_name(v.act), v.residual ? " + residual" : "");
@@ -49,11 +55,18 @@ std::string add_mlp(Registry& r, bool forward_only, const MlpVariant& v, DType d
   spec.dtype = dtype;
   spec.shape = fmt::format("d:{}/ff:{}/tok:{}", d, d_ff, tokens);
   spec.name = mlp_name(spec.family, v.word, dtype, d, d_ff, tokens);
-  spec.flops = forward_only ? flops::mlp_forward(d, d_ff, tokens) : flops::mlp_training_step(d, d_ff, tokens);
+  if (v.gated) {  // 3 d d_ff weights (flops_mlp.hpp), 2 (forward) or 6 (step) FLOPs per weight and token
+    const double weights = flops::swiglu_weights(d, d_ff);
+    spec.flops =
+        forward_only ? flops::linear_forward(weights, tokens) : flops::linear_training_step(weights, tokens);
+  } else {
+    spec.flops = forward_only ? flops::mlp_forward(d, d_ff, tokens) : flops::mlp_training_step(d, d_ff, tokens);
+  }
   spec.bytes = 0;  // a step's least traffic is not one figure; the FLOP model counts it per pass
   spec.suites = std::move(suites);
   spec.label = fmt::format("{}: {}", label, describe(v));
-  const std::string linear = mlp_name(spec.family, "linear", dtype, d, d_ff, tokens);
+  // The gated MLP's baseline is the linear step of the 4d MLP (about the same weights).
+  const std::string linear = mlp_name(spec.family, "linear", dtype, d, v.gated ? 4 * d : d_ff, tokens);
   if (v.word != "linear" && registered(r, linear)) spec.baseline = linear;
   MlpConfig config{v, dtype, d, d_ff, tokens, forward_only, false};
   spec.body = [config](benchmark::State& state, const BenchSpec& me) {
@@ -81,7 +94,7 @@ void add_shape(Registry& r, long d, long d_ff, long tokens, const std::set<std::
     add_mlp(r, false, variant("mixed_linear"), t, d, d_ff, tokens, suites, label);
   }
   for (const MlpVariant& v : mlp_variants()) {
-    if (v.word == "linear" || v.word == "mixed_linear") continue;
+    if (v.word == "linear" || v.word == "mixed_linear" || v.gated) continue;  // gated: add_swiglu
     if (v.word == "mixed_unfused_relu_residual") {
       add_mlp(r, false, v, DType::fp16, d, d_ff, tokens, suites, label);
       continue;
@@ -90,6 +103,26 @@ void add_shape(Registry& r, long d, long d_ff, long tokens, const std::set<std::
     if (reference) add_mlp(r, false, v, DType::fp16, d, d_ff, tokens, suites, label);
   }
   for (const char* word : {"linear", "unfused_gelu_residual", "fused_gelu_residual"}) {
+    add_mlp(r, true, variant(word), DType::bf16, d, d_ff, tokens, suites, label);
+  }
+}
+
+// The gated MLP (SwiGLU, d_ff = swiglu_hidden(d)) at d and T, both variants, after the linear 4d
+// steps it is read against: the steps in fp16 and bf16, the forward passes in bf16. `quick` adds
+// the bf16 fused step to the quick suite.
+void add_swiglu(Registry& r, long d, long tokens, const std::set<std::string>& suites, bool quick) {
+  const long d_ff = static_cast<long>(flops::swiglu_hidden(static_cast<double>(d)));
+  const std::string label =
+      fmt::format("SwiGLU MLP d={} d_ff={} T={}, 3*d*d_ff = {} weights (baseline: the 4d MLP, 2*d*4d = {}; "
+                  "tau per weight)",
+                  d, d_ff, tokens, static_cast<long>(flops::swiglu_weights(d, d_ff)),
+                  static_cast<long>(flops::mlp_weights(d, 4 * d)));
+  for (const char* word : {"unfused_swiglu", "fused_swiglu"}) {
+    for (DType t : {DType::fp16, DType::bf16}) {
+      std::set<std::string> in = suites;
+      if (quick && t == DType::bf16 && std::string(word) == "fused_swiglu") in.insert("quick");
+      add_mlp(r, false, variant(word), t, d, d_ff, tokens, in, label);
+    }
     add_mlp(r, true, variant(word), DType::bf16, d, d_ff, tokens, suites, label);
   }
 }
@@ -125,6 +158,11 @@ void add_mlp_benchmarks(Registry& r) {
       if (h == kRefD && 4 * h == kRefFf && tokens == kRefTokens) continue;  // the reference, above
       add_shape(r, h, 4 * h, tokens, {"mlp"}, fmt::format("MLP h={} d_ff={} T={}", h, 4 * h, tokens), false);
     }
+  }
+  // The gated MLP at the reference d and T and at h = 2048, 4096 (after their linear baselines).
+  add_swiglu(r, kRefD, kRefTokens, {"mlp"}, true);
+  for (long h : {2048L, 4096L}) {
+    for (long tokens : {8192L, 32768L}) add_swiglu(r, h, tokens, {"mlp"}, false);
   }
   add_cast_benchmarks(r);
 }

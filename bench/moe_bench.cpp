@@ -57,6 +57,8 @@ void add_moe_benchmarks(Registry& r) {
   for (long g : {1L, 8L}) {
     add_moe(r, config(2048, 64, g, 32768, Routing::expert_choice, MoeGemmImpl::grouped), {"quick", "moe"});
   }
+  // Our own grouped GEMM (kernels/moe_grouped_gemm.cu) beside it at G = 8.
+  add_moe(r, config(2048, 64, 8, 32768, Routing::expert_choice, MoeGemmImpl::ours), {"quick", "moe", "full"});
   // The granularity sweep, expert choice with grouped GEMMs.
   for (long d : {768L, 2048L, 4096L}) {
     for (long e : {8L, 16L, 64L}) {
@@ -76,6 +78,12 @@ void add_moe_benchmarks(Registry& r) {
     }
     for (MoeGemmImpl impl : {MoeGemmImpl::grouped, MoeGemmImpl::loop}) {
       add_moe(r, config(2048, 64, g, 32768, Routing::token_choice, impl), {"moe"});
+    }
+    // Our grouped GEMM reads the expert offsets on the device: token choice without a host sync.
+    for (Routing routing : {Routing::expert_choice, Routing::token_choice}) {
+      if (g != 8 || routing != Routing::expert_choice) {  // G = 8 expert choice: registered above
+        add_moe(r, config(2048, 64, g, 32768, routing, MoeGemmImpl::ours), {"moe", "full"});
+      }
     }
   }
 }

@@ -15,9 +15,9 @@ std::size_t at(long row, long cols, long col) {
   return static_cast<std::size_t>(row) * static_cast<std::size_t>(cols) + static_cast<std::size_t>(col);
 }
 
-bool has_bias(const MlpHost& m) { return !m.b1.empty(); }
+bool has_bias(const MlpHost& m) { return !m.gated && !m.b1.empty(); }
 
-// h[t, j] = x_t . W1[j, :] + b1[j]
+// h[t, j] = x_t . W1[j, :] + b1[j] (j < w1_rows)
 double pre_activation(const MlpHost& m, long t, long j) {
   double s = has_bias(m) ? m.b1[j] : 0.0;
   const float* x = &m.x[at(t, m.d, 0)];
@@ -33,7 +33,31 @@ std::vector<double> w2_column(const MlpHost& m, long i) {
   return c;
 }
 
+// The activation and its input gradient for hidden unit j < d_ff of token t, from the row h (length
+// w1_rows) and da[t, j]: writes a[t, j] and dh[t, j] (gated also dh[t, d_ff + j]).
+void activate(const MlpHost& m, const std::vector<double>& h, long j, double da, double& a,
+              std::vector<double>& dh) {
+  if (!m.gated) {
+    a = activation(m.act, h[j]);
+    dh[j] = da * activation_derivative(m.act, h[j]);
+    return;
+  }
+  const double g = h[j], u = h[m.d_ff + j];
+  a = silu(g) * u;
+  dh[j] = da * u * silu_derivative(g);
+  dh[m.d_ff + j] = da * silu(g);
+}
+
 }  // namespace
+
+long w1_rows(const MlpHost& m) { return m.gated ? 2 * m.d_ff : m.d_ff; }
+
+double silu(double x) { return x / (1.0 + std::exp(-x)); }
+
+double silu_derivative(double x) {
+  const double s = 1.0 / (1.0 + std::exp(-x));
+  return s * (1.0 + x * (1.0 - s));
+}
 
 double activation(Act act, double x) {
   switch (act) {
@@ -61,20 +85,18 @@ double activation_derivative(Act act, double x) {
 
 TokenRow token_row(const MlpHost& m, long t) {
   TokenRow r;
-  r.h.resize(m.d_ff);
+  const long rows = w1_rows(m);
+  r.h.resize(rows);
   r.a.resize(m.d_ff);
-  r.dh.resize(m.d_ff);
+  r.dh.resize(rows);
   r.da.assign(m.d_ff, 0.0);
   for (long k = 0; k < m.d; ++k) {  // da = dy_t W2, walking W2 by rows (contiguous)
     const double dyk = m.dy[at(t, m.d, k)];
     const float* w2 = &m.w2[at(k, m.d_ff, 0)];
     for (long j = 0; j < m.d_ff; ++j) r.da[j] += dyk * w2[j];
   }
-  for (long j = 0; j < m.d_ff; ++j) {
-    r.h[j] = pre_activation(m, t, j);
-    r.a[j] = activation(m.act, r.h[j]);
-    r.dh[j] = r.da[j] * activation_derivative(m.act, r.h[j]);
-  }
+  for (long j = 0; j < rows; ++j) r.h[j] = pre_activation(m, t, j);
+  for (long j = 0; j < m.d_ff; ++j) activate(m, r.h, j, r.da[j], r.a[j], r.dh);
   r.y.assign(m.d, 0.0);
   r.dx.assign(m.d, 0.0);
   for (long k = 0; k < m.d; ++k) {
@@ -84,7 +106,7 @@ TokenRow token_row(const MlpHost& m, long t) {
     if (m.residual) y += m.x[at(t, m.d, k)];
     r.y[k] = y;
   }
-  for (long j = 0; j < m.d_ff; ++j) {
+  for (long j = 0; j < rows; ++j) {
     const float* w1 = &m.w1[at(j, m.d, 0)];
     for (long k = 0; k < m.d; ++k) r.dx[k] += r.dh[j] * w1[k];
   }
@@ -99,18 +121,24 @@ void hidden_column(const MlpHost& m, long j, std::vector<double>& h, std::vector
   a.resize(m.tokens);
   for (long t = 0; t < m.tokens; ++t) {
     h[t] = pre_activation(m, t, j);
-    a[t] = activation(m.act, h[t]);
+    a[t] = m.gated ? silu(h[t]) * pre_activation(m, t, m.d_ff + j) : activation(m.act, h[t]);
   }
 }
 
 std::vector<double> dh_column(const MlpHost& m, long i) {
-  const std::vector<double> w2 = w2_column(m, i);
+  const long j = m.gated ? i % m.d_ff : i;  // the hidden unit (gated: gate row j or up row d_ff + j)
+  const std::vector<double> w2 = w2_column(m, j);
   std::vector<double> dh(m.tokens);
   for (long t = 0; t < m.tokens; ++t) {
     const float* dy = &m.dy[at(t, m.d, 0)];
     double da = 0;
     for (long k = 0; k < m.d; ++k) da += dy[k] * w2[k];
-    dh[t] = da * activation_derivative(m.act, pre_activation(m, t, i));
+    if (!m.gated) {
+      dh[t] = da * activation_derivative(m.act, pre_activation(m, t, i));
+      continue;
+    }
+    const double g = pre_activation(m, t, j), u = pre_activation(m, t, m.d_ff + j);
+    dh[t] = i < m.d_ff ? da * u * silu_derivative(g) : da * silu(g);
   }
   return dh;
 }

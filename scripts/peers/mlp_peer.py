@@ -2,10 +2,13 @@
 """PyTorch peer of wflops' MLP steps: the same steps as mlp_step/<impl>/... timed eagerly
 (torch_eager: nn.Linear, F.relu / F.gelu(approximate="tanh"), residual, autograd) and under
 torch.compile (torch_compile), written in wflops' result format so `wflops compare` pairs them
-with wflops' unfused and fused steps.
+with wflops' unfused and fused steps. The gated MLP (variant swiglu: one bias-free Linear d -> 2 d_ff
+whose output is chunked into gate and up, F.silu(g) * u, Linear d_ff -> d; d_ff = 8/3 d rounded up
+to 64) answers wflops' unfused_swiglu / fused_swiglu.
 
 A step is forward + backward from a fixed random dy (parameter gradients and the input gradient);
-FLOPs from wflops' FLOP model: 6 x (2 d d_ff) x tokens, forward-only 2 x (2 d d_ff) x tokens.
+FLOPs from wflops' FLOP model: 6 x (2 d d_ff) x tokens, forward-only 2 x (2 d d_ff) x tokens
+(SwiGLU: 3 d d_ff weights instead of 2 d d_ff).
 Before timing, each configuration is checked against an fp64 computation on a reduced token count.
 
     python3 scripts/peers/mlp_peer.py --out results/pytorch-mlp.json \\
@@ -28,20 +31,34 @@ VARIANTS = {
     "gelu": ("gelu", True, False),
     "relu_residual": ("relu", True, True),
     "gelu_residual": ("gelu", True, True),
+    "swiglu": ("swiglu", False, False),
 }
+# The gated MLP's sizes (wflops' mlp_bench.cpp): the reference d and T, and h = 2048, 4096 at 8k, 32k.
+SWIGLU_H = (2048, 4096)
+SWIGLU_TOKENS = (8192, 32768)
 CHECK_TOKENS = 256  # reduced shape of the fp64 check
 TOLERANCE = 1e-2    # fp16/bf16 (CONVENTIONS.md)
 
 
-def mlp_weights(d, d_ff):
-    return 2.0 * d * d_ff  # src/flops_mlp.hpp
+def mlp_weights(d, d_ff, variant="linear"):
+    # src/flops_mlp.hpp: mlp_weights, swiglu_weights
+    return (3.0 if variant == "swiglu" else 2.0) * d * d_ff
 
 
-def step_flops(d, d_ff, tokens, forward_only):
-    return (2.0 if forward_only else 6.0) * mlp_weights(d, d_ff) * tokens
+def swiglu_hidden(d):
+    return -(-8 * d // (3 * 64)) * 64  # ceil(8 d / 3 / 64) * 64 (flops::swiglu_hidden): 1600 -> 4288
 
 
-def shapes(sizes):
+def step_flops(d, d_ff, tokens, forward_only, variant="linear"):
+    return (2.0 if forward_only else 6.0) * mlp_weights(d, d_ff, variant) * tokens
+
+
+def shapes(sizes, variant="linear"):
+    if variant == "swiglu":
+        ds = [(REFERENCE[0], REFERENCE[2])]
+        if sizes == "all":
+            ds += [(h, t) for h in SWIGLU_H for t in SWIGLU_TOKENS]
+        return [(d, swiglu_hidden(d), t) for d, t in ds]
     if sizes == "reference":
         return [REFERENCE]
     out = [REFERENCE]
@@ -59,12 +76,17 @@ def build(torch, d, d_ff, variant, dtype, device):
     class Mlp(nn.Module):
         def __init__(self):
             super().__init__()
-            self.fc1 = nn.Linear(d, d_ff, bias=bias)
+            self.d_ff = d_ff
+            # SwiGLU: one Linear gives gate and up ([2 d_ff, d], gate rows first, as wflops' W1).
+            self.fc1 = nn.Linear(d, 2 * d_ff if act == "swiglu" else d_ff, bias=bias)
             self.fc2 = nn.Linear(d_ff, d, bias=bias)
 
         def forward(self, x):
             h = self.fc1(x)
-            if act == "relu":
+            if act == "swiglu":
+                g, u = h.chunk(2, dim=-1)
+                h = F.silu(g) * u
+            elif act == "relu":
                 h = F.relu(h)
             elif act == "gelu":
                 h = F.gelu(h, approximate="tanh")
@@ -86,7 +108,7 @@ def check(torch, module, forward, d, variant, dtype, device):
     module.zero_grad(set_to_none=True)
     y = forward(x)
     y.backward(dy)
-    ref = build(torch, d, module.fc1.out_features, variant, torch.float64, device)
+    ref = build(torch, d, module.d_ff, variant, torch.float64, device)
     ref.load_state_dict({k: v.to(torch.float64) for k, v in module.state_dict().items()})
     x64 = x.detach().to(torch.float64).requires_grad_(True)
     y64 = ref(x64)
@@ -103,7 +125,8 @@ def main():
     ap.add_argument("--out", help="result file (default results/pytorch-mlp-<time>.json); never overwritten")
     ap.add_argument("--context-from", help="a wflops result file of this machine: GPU context and peaks")
     ap.add_argument("--sizes", choices=["reference", "all"], default="reference",
-                    help="the reference d=1600 d_ff=6400 T=8192 only, or also h=768..8192 at 2k..64k tokens")
+                    help="the reference d=1600 d_ff=6400 T=8192 only (SwiGLU: d_ff=4288), or also h=768..8192 at "
+                         "2k..64k tokens (SwiGLU: h=2048, 4096 at 8k, 32k)")
     ap.add_argument("--dtype", choices=["bf16", "fp16"], action="append",
                     help="repeatable; default bf16")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: " + ",".join(VARIANTS))
@@ -129,8 +152,8 @@ def main():
     implementations = ["torch_eager"] + ([] if args.no_compile else ["torch_compile"])
     for dname in args.dtype or ["bf16"]:
         dtype = dtypes[dname]
-        for d, d_ff, tokens in shapes(args.sizes):
-            for variant in variants:
+        for variant in variants:
+            for d, d_ff, tokens in shapes(args.sizes, variant):
                 for impl in implementations:
                     for forward_only in ([False, True] if args.forward_only else [False]):
                         family = "mlp_fwd" if forward_only else "mlp_step"
@@ -160,11 +183,11 @@ def main():
                                     fn(x).backward(dy)
 
                             seconds = wflops_peer.time_cuda(run, args.min_time, args.repetitions)
-                            results.add(name, dname, seconds, step_flops(d, d_ff, tokens, forward_only),
+                            flops = step_flops(d, d_ff, tokens, forward_only, variant)
+                            results.add(name, dname, seconds, flops,
                                         counters={"verify_rel_err": max(errors.values())},
                                         label=f"PyTorch {impl} {variant} MLP d={d} d_ff={d_ff} T={tokens}")
-                            print(f"{name}: {step_flops(d, d_ff, tokens, forward_only) / min(seconds) / 1e12:.1f} "
-                                  f"TFLOP/s", flush=True)
+                            print(f"{name}: {flops / min(seconds) / 1e12:.1f} TFLOP/s", flush=True)
                         except torch.cuda.OutOfMemoryError as e:
                             results.add_error(name, f"out of memory: {e}")
                         finally:

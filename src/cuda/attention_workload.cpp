@@ -13,6 +13,7 @@
 #include "count_nonfinite.cuh"
 #include "cuda/attention_unfused.hpp"
 #include "cuda/cuda_check.hpp"
+#include "cuda/cudnn_sdpa.hpp"
 #include "cuda/device_buffer.hpp"
 #include "fill_random.cuh"
 #include "flash_attention_bwd.cuh"
@@ -99,6 +100,10 @@ class AttentionWorkload final : public Workload {
       probs_ = DeviceBuffer(score);
       row_dot_ = DeviceBuffer(stats_);
       if (backward()) unfused_lse_ = DeviceBuffer(stats_);
+    } else if (c_.impl == AttentionImpl::cudnn) {
+      // Builds the graph and chooses the engine once per shape (kept across repetitions).
+      sdpa_ = std::make_unique<cudnn::SdpaForward>(c_.dtype, c_.dims);
+      workspace_ = DeviceBuffer(sdpa_->workspace_bytes());
     } else if (backward()) {
       workspace_ = DeviceBuffer(kernels::flash_attention_backward_workspace_bytes(c_.dims));
     }
@@ -133,6 +138,7 @@ class AttentionWorkload final : public Workload {
   }
 
   std::string describe() const override {
+    if (sdpa_) return sdpa_->describe();
     if (c_.impl == AttentionImpl::unfused && backward() && sets_ > 1) {
       return "every input set reuses the probabilities P of set 0";
     }
@@ -149,7 +155,7 @@ class AttentionWorkload final : public Workload {
       bytes += 2 * round_up(static_cast<std::size_t>(c_.dims.rows()) * static_cast<std::size_t>(c_.dims.seq) *
                             dtype_bytes(c_.dtype));
       bytes += stats_ * (backward() ? 2 : 1);
-    } else if (backward()) {
+    } else if (c_.impl == AttentionImpl::fused && backward()) {
       bytes += kernels::flash_attention_backward_workspace_bytes(c_.dims);
     }
     return bytes;
@@ -176,6 +182,8 @@ class AttentionWorkload final : public Workload {
                    PhaseMarks& marks) {
     if (c_.impl == AttentionImpl::unfused) {
       unfused_attention_forward(c_.dtype, qp, kp, vp, op, scratch(lp), c_.dims, stream, marks);
+    } else if (c_.impl == AttentionImpl::cudnn) {
+      sdpa_->run(stream, qp, kp, vp, op, lp, workspace_.get());
     } else {
       CUDA_CHECK(kernels::flash_attention_forward(c_.dtype, qp, kp, vp, op, lp, c_.dims, stream));
     }
@@ -335,12 +343,21 @@ class AttentionWorkload final : public Workload {
   std::size_t elems_ = 0, tensor_ = 0, stats_ = 0, set_bytes_ = 0;
   int sets_ = 1;
   DeviceBuffer inputs_, out_, lse_, grads_, scores_, probs_, row_dot_, unfused_lse_, workspace_;
+  std::unique_ptr<cudnn::SdpaForward> sdpa_;  // cudnn only: the finalized execution plan
 };
 
 }  // namespace
 
 std::string attention_impl_name(AttentionImpl impl) {
-  return impl == AttentionImpl::unfused ? "unfused" : "fused";
+  switch (impl) {
+    case AttentionImpl::unfused:
+      return "unfused";
+    case AttentionImpl::fused:
+      return "fused";
+    case AttentionImpl::cudnn:
+      return "cudnn";
+  }
+  return "?";
 }
 
 std::string attention_unsupported_reason(const AttentionCase& c) {
@@ -350,6 +367,10 @@ std::string attention_unsupported_reason(const AttentionCase& c) {
   }
   if (d.batch < 1 || d.heads < 1 || d.seq < 1 || d.head_dim < 1) return "attention needs b, h, s and d >= 1";
   if (c.impl == AttentionImpl::fused) return kernels::flash_attention_unsupported_reason(c.dtype, d);
+  if (c.impl == AttentionImpl::cudnn) {
+    if (c.pass == AttentionPass::backward) return "cuDNN attention: wflops measures the forward only";
+    return cudnn::sdpa_unsupported_reason(c.dtype, d);
+  }
   if (d.head_dim % 8 != 0)
     return fmt::format("unfused attention needs d a multiple of 8 (d = {})", d.head_dim);
   if (d.slices() > 0x7fffffffL || d.rows() > 0x7fffffffL) return "unfused attention: b*h*s too large";
@@ -363,6 +384,12 @@ double attention_matmul_flops(const AttentionCase& c) {
   if (c.impl == AttentionImpl::unfused) {
     return c.pass == AttentionPass::forward ? flops::attention_unfused_forward_matmul(b, h, s, hd)
                                             : flops::attention_unfused_backward_matmul(b, h, s, hd);
+  }
+  if (c.impl == AttentionImpl::cudnn) {
+    // cuDNN's tiling is not public: count what an exact causal skip computes (the public
+    // convention's figure), a lower bound on what its engine multiplies.
+    return c.pass == AttentionPass::forward ? flops::attention_forward(b, h, s, hd, d.causal)
+                                            : flops::attention_backward(b, h, s, hd, d.causal);
   }
   return c.pass == AttentionPass::forward
              ? flops::attention_fused_forward_matmul(b, h, s, hd, d.causal, kernels::kFlashForwardBlockQ,

@@ -1,5 +1,6 @@
-// Attention forward and backward as harness Workloads: unfused (cuBLAS + our softmax) and fused
-// (our FlashAttention-2 kernels). Q, K, V, O and gradients [b, h, s, d] row-major, bf16 or fp16,
+// Attention forward and backward as harness Workloads: unfused (cuBLAS + our softmax), fused
+// (our FlashAttention-2 kernels) and cudnn (cuDNN's fused attention through the graph API,
+// forward only; cuda/cudnn_sdpa.hpp). Q, K, V, O and gradients [b, h, s, d] row-major, bf16 or fp16,
 // softmax scale 1/sqrt(d). A backward workload times the backward alone: the forward outputs it
 // needs (O, L, and P for the unfused path) are prepared in allocate() and verify().
 #pragma once
@@ -12,7 +13,7 @@
 
 namespace wflops {
 
-enum class AttentionImpl { unfused, fused };
+enum class AttentionImpl { unfused, fused, cudnn };
 enum class AttentionPass { forward, backward };
 
 struct AttentionCase {
@@ -22,9 +23,10 @@ struct AttentionCase {
   kernels::AttentionDims dims;
 };
 
-std::string attention_impl_name(AttentionImpl impl);  // "unfused", "fused"
+std::string attention_impl_name(AttentionImpl impl);  // "unfused", "fused", "cudnn"
 
-// "" when the implementation can run the case, else why not (checked without a GPU).
+// "" when the implementation can run the case, else why not (checked without a GPU; whether cuDNN
+// is installed and accepts the shape is only known when the workload is allocated).
 std::string attention_unsupported_reason(const AttentionCase& c);
 
 // FLOPs the implementation's matrix multiplications actually perform (flops::attention_*_matmul).

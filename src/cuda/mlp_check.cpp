@@ -101,17 +101,21 @@ Verification summarize(const std::vector<Compared>& compared, const std::string&
 
 Verification check_mlp_step(const MlpDeviceView& v, cudaStream_t stream) {
   const MlpConfig& c = v.config;
-  const bool bias = c.variant.bias;
+  const bool bias = c.variant.bias, gated = c.variant.gated;
+  // Gated (SwiGLU): W1 and dW1 are [2 d_ff, d], dh = [dg | du] is [T, 2 d_ff].
+  const long w1_rows = gated ? 2 * c.d_ff : c.d_ff;
   const std::size_t td = static_cast<std::size_t>(c.tokens) * c.d;
-  const std::size_t tf = static_cast<std::size_t>(c.tokens) * c.d_ff;
+  const std::size_t th = static_cast<std::size_t>(c.tokens) * w1_rows;
   const std::size_t w = static_cast<std::size_t>(c.d) * c.d_ff;
+  const std::size_t w1_size = static_cast<std::size_t>(w1_rows) * c.d;
+  const char* dh_name = gated ? "dgu" : "dh";
 
   // 1. Everything the step writes is finite (it was poisoned with NaN before the step).
   std::vector<DeviceArray> outputs = {{"y", c.dtype, v.y, td}};
   if (!c.forward_only) {
-    outputs.push_back({"dh", c.dtype, v.dh, tf});
+    outputs.push_back({dh_name, c.dtype, v.dh, th});
     outputs.push_back({"dx", c.dtype, v.dx, td});
-    outputs.push_back({"dW1", v.grad_dtype, v.dw1, w});
+    outputs.push_back({"dW1", v.grad_dtype, v.dw1, w1_size});
     outputs.push_back({"dW2", v.grad_dtype, v.dw2, w});
     if (bias) {
       outputs.push_back({"db1", v.grad_dtype, v.db1, static_cast<std::size_t>(c.d_ff)});
@@ -134,9 +138,11 @@ Verification check_mlp_step(const MlpDeviceView& v, cudaStream_t stream) {
   m.tokens = c.tokens;
   m.act = reference_activation(c.variant.act);
   m.residual = c.variant.residual;
+  m.gated = gated;
   m.x = to_host(c.dtype, v.x, 0, td);
-  m.dy = to_host(c.dtype, v.dy, 0, td);
-  m.w1 = to_host(c.dtype, v.w1, 0, w);
+  // A forward-only step has no dy (null): zeros keep the reference's row computations in bounds.
+  m.dy = v.dy ? to_host(c.dtype, v.dy, 0, td) : std::vector<float>(td, 0.0f);
+  m.w1 = to_host(c.dtype, v.w1, 0, w1_size);
   m.w2 = to_host(c.dtype, v.w2, 0, w);
   if (bias) {
     m.b1 = to_host(c.dtype, v.b1, 0, c.d_ff);
@@ -153,7 +159,7 @@ Verification check_mlp_step(const MlpDeviceView& v, cudaStream_t stream) {
     y_got.insert(y_got.end(), y.begin(), y.end());
     y_ref.insert(y_ref.end(), r.y.begin(), r.y.end());
     if (c.forward_only) continue;
-    const std::vector<float> dh = to_host(c.dtype, v.dh, static_cast<std::size_t>(t) * c.d_ff, c.d_ff);
+    const std::vector<float> dh = to_host(c.dtype, v.dh, static_cast<std::size_t>(t) * w1_rows, w1_rows);
     const std::vector<float> dx = to_host(c.dtype, v.dx, static_cast<std::size_t>(t) * c.d, c.d);
     dh_got.insert(dh_got.end(), dh.begin(), dh.end());
     dh_ref.insert(dh_ref.end(), r.dh.begin(), r.dh.end());
@@ -163,7 +169,7 @@ Verification check_mlp_step(const MlpDeviceView& v, cudaStream_t stream) {
   std::vector<Compared> compared = {{"y", mlp_ref::relative_error(y_got, y_ref), tol}};
   std::string what = fmt::format("{} token rows", rows.size());
   if (c.forward_only) return summarize(compared, what + " of y, all outputs finite");
-  compared.push_back({"dh", mlp_ref::relative_error(dh_got, dh_ref), tol});
+  compared.push_back({dh_name, mlp_ref::relative_error(dh_got, dh_ref), tol});
   compared.push_back({"dx", mlp_ref::relative_error(dx_got, dx_ref), tol});
 
   // dW2 [d, d_ff]: sampled columns j (one hidden column each) x sampled rows.
@@ -176,10 +182,15 @@ Verification check_mlp_step(const MlpDeviceView& v, cudaStream_t stream) {
   }
   compared.push_back({"dW2", mlp_ref::relative_error(dw2_got, dw2_ref), tol});
 
-  // dW1 [d_ff, d]: sampled rows i (one dh column each) x sampled columns; db1 at the same i.
-  const std::vector<long> w1_rows = sample(c.d_ff, 4, rng), w1_cols = sample(c.d, 6, rng);
+  // dW1 [d_ff, d]: sampled rows i (one dh column each) x sampled columns; db1 at the same i. Gated
+  // ([2 d_ff, d]): sampled gate rows and, separately, sampled up rows, so both halves are checked.
+  std::vector<long> dw1_rows = sample(c.d_ff, 4, rng);
+  if (gated) {
+    for (long i : sample(c.d_ff, 4, rng)) dw1_rows.push_back(c.d_ff + i);
+  }
+  const std::vector<long> w1_cols = sample(c.d, 6, rng);
   std::vector<double> dw1_got, dw1_ref, db1_sampled_got, db1_sampled_ref;
-  for (long i : w1_rows) {
+  for (long i : dw1_rows) {
     double db1_i = 0;
     const std::vector<double> ref = mlp_ref::dw1_row(m, i, w1_cols, &db1_i);
     dw1_ref.insert(dw1_ref.end(), ref.begin(), ref.end());
@@ -190,7 +201,7 @@ Verification check_mlp_step(const MlpDeviceView& v, cudaStream_t stream) {
     }
   }
   compared.push_back({"dW1", mlp_ref::relative_error(dw1_got, dw1_ref), tol});
-  what += fmt::format(", {} x {} entries of dW2, {} x {} of dW1", w2_rows.size(), w2_cols.size(), w1_rows.size(),
+  what += fmt::format(", {} x {} entries of dW2, {} x {} of dW1", w2_rows.size(), w2_cols.size(), dw1_rows.size(),
                       w1_cols.size());
 
   if (bias) {

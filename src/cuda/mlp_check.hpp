@@ -23,6 +23,7 @@ struct MlpDeviceView {
   const void *x = nullptr, *dy = nullptr;                            // [T, d], config.dtype
   const void *w1 = nullptr, *w2 = nullptr, *b1 = nullptr, *b2 = nullptr;  // config.dtype
   const void *y = nullptr, *dh = nullptr, *dx = nullptr;             // config.dtype
+  // (gated: w1 and dw1 are [2 d_ff, d], dh is [dg | du], [T, 2 d_ff])
   DType grad_dtype = DType::bf16;                                    // fp32 with mixed precision
   const void *dw1 = nullptr, *dw2 = nullptr, *db1 = nullptr, *db2 = nullptr;
 };

@@ -19,6 +19,7 @@
 #include "cuda/mlp_gemm.hpp"
 #include "fill_random.cuh"
 #include "residual_add.cuh"
+#include "swiglu.cuh"
 
 namespace wflops {
 
@@ -30,11 +31,12 @@ std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to *
 
 // The parameters live in one buffer, [W1 | W2 | b1 | b2], each region starting on a 256-byte
 // boundary (64 elements), so that mixed precision casts and updates all of them in one pass each.
+// W1 has w1_rows rows: d_ff, or 2 d_ff for the gated MLP (gate and up stacked).
 struct ParamLayout {
   std::size_t w1 = 0, w2 = 0, b1 = 0, b2 = 0, total = 0;  // element offsets, total with padding
-  ParamLayout(long d, long d_ff, bool bias) {
+  ParamLayout(long d, long d_ff, long w1_rows, bool bias) {
     const std::size_t w = static_cast<std::size_t>(d) * d_ff;
-    w2 = round_up(w, 64);
+    w2 = round_up(static_cast<std::size_t>(w1_rows) * d, 64);
     b1 = w2 + round_up(w, 64);
     b2 = b1 + (bias ? round_up(d_ff, 64) : 0);
     total = b2 + (bias ? round_up(d, 64) : 0);
@@ -48,18 +50,20 @@ char* at(const DeviceBuffer& b, std::size_t elements, DType t) {
 class MlpStepWorkload final : public Workload {
  public:
   explicit MlpStepWorkload(MlpConfig c)
-      : c_(std::move(c)), v_(c_.variant), layout_(c_.d, c_.d_ff, v_.bias),
-        grad_dtype_(v_.mixed ? DType::fp32 : c_.dtype) {
+      : c_(std::move(c)), v_(c_.variant), w1_rows_(v_.gated ? 2 * c_.d_ff : c_.d_ff),
+        layout_(c_.d, c_.d_ff, w1_rows_, v_.bias), grad_dtype_(v_.mixed ? DType::fp32 : c_.dtype) {
     const std::size_t e = dtype_bytes(c_.dtype);
     td_ = static_cast<std::size_t>(c_.tokens) * c_.d;
     tf_ = static_cast<std::size_t>(c_.tokens) * c_.d_ff;
+    th_ = static_cast<std::size_t>(c_.tokens) * w1_rows_;
     io_stride_ = round_up(td_ * e, 256);
     relu_aux_ = v_.fused && v_.act == Activation::relu;
     if (v_.fused) aux_ld_ = lt_aux_ld(relu_aux_, c_.d_ff);
-    // h: the pre-activation (unfused; the fused GELU aux), or the ReLU bitmask (bits, whole bytes).
+    // h: the pre-activation (unfused; the fused GELU aux; gated [g | u]), or the ReLU bitmask (bits,
+    // whole bytes).
     h_bytes_ = v_.fused ? (relu_aux_ ? static_cast<std::size_t>(c_.tokens) * aux_ld_ / 8
                                      : static_cast<std::size_t>(c_.tokens) * aux_ld_ * e)
-                        : tf_ * e;
+                        : th_ * e;
   }
 
   double input_bytes() const override {
@@ -77,9 +81,12 @@ class MlpStepWorkload final : public Workload {
     params_ = DeviceBuffer(layout_.total * e);
     h_ = DeviceBuffer(h_bytes_);
     if (has_separate_activation()) a_ = DeviceBuffer(tf_ * e);
+    if (gated_unfused()) silu_ = DeviceBuffer(tf_ * e);
     y_ = DeviceBuffer(td_ * e);
     if (!c_.forward_only) {
-      dh_ = DeviceBuffer(tf_ * e);
+      dh_ = DeviceBuffer(th_ * e);
+      if (v_.gated) gated_da_ = DeviceBuffer(tf_ * e);
+      if (gated_unfused()) da_u_ = DeviceBuffer(tf_ * e);
       dx_ = DeviceBuffer(td_ * e);
       grads_ = DeviceBuffer(layout_.total * dtype_bytes(grad_dtype_));
       CUDA_CHECK(cudaMemsetAsync(grads_.get(), 0, grads_.bytes(), stream));  // padding stays finite
@@ -149,7 +156,10 @@ class MlpStepWorkload final : public Workload {
       CUDA_CHECK(kernels::cast(DType::fp32, master_.get(), c_.dtype, params_.get(), layout_.total, stream));
       marks.mark("cast");
     }
-    if (v_.fused) {
+    if (v_.gated) {
+      forward_gated(stream, set, marks);
+      if (!c_.forward_only) backward_gated(stream, set, marks);
+    } else if (v_.fused) {
       forward_fused(stream, set, marks);
       if (!c_.forward_only) backward_fused(stream, set, marks);
     } else {
@@ -164,19 +174,26 @@ class MlpStepWorkload final : public Workload {
   }
 
   std::string describe() const override {
+    if (v_.gated) {
+      return std::string("cuBLAS cublasGemmEx (default algorithm), ") +
+             (v_.gate_fused ? "our fused SwiGLU kernels" : "eager's separate silu / multiply passes");
+    }
     if (!v_.fused) return "cuBLAS cublasGemmEx (default algorithm)";
     return "cuBLASLt epilogues, the heuristic's first algorithm for each GEMM";
   }
 
  private:
   // Linear: a = h, no second buffer.
-  bool has_separate_activation() const { return v_.act != Activation::none || v_.bias; }
+  bool has_separate_activation() const { return v_.act != Activation::none || v_.bias || v_.gated; }
+  bool gated_unfused() const { return v_.gated && !v_.gate_fused; }
 
   std::size_t fixed_bytes() const {
     const std::size_t e = dtype_bytes(c_.dtype);
     std::size_t bytes = layout_.total * e + h_bytes_ + td_ * e + mlp_workspace_bytes();
     if (has_separate_activation()) bytes += tf_ * e;
-    if (!c_.forward_only) bytes += tf_ * e + td_ * e + layout_.total * dtype_bytes(grad_dtype_);
+    if (gated_unfused()) bytes += tf_ * e;  // silu(g)
+    if (!c_.forward_only) bytes += th_ * e + td_ * e + layout_.total * dtype_bytes(grad_dtype_);
+    if (!c_.forward_only && v_.gated) bytes += tf_ * e * (gated_unfused() ? 2 : 1);  // da (and da * u)
     if (v_.mixed) bytes += 3 * layout_.total * sizeof(float);
     return bytes;
   }
@@ -189,7 +206,8 @@ class MlpStepWorkload final : public Workload {
 
   std::vector<std::pair<std::size_t, std::size_t>> param_regions() const {
     const std::size_t w = static_cast<std::size_t>(c_.d) * c_.d_ff;
-    std::vector<std::pair<std::size_t, std::size_t>> r = {{layout_.w1, w}, {layout_.w2, w}};
+    const std::size_t w1 = static_cast<std::size_t>(w1_rows_) * c_.d;
+    std::vector<std::pair<std::size_t, std::size_t>> r = {{layout_.w1, w1}, {layout_.w2, w}};
     if (v_.bias) {
       r.push_back({layout_.b1, static_cast<std::size_t>(c_.d_ff)});
       r.push_back({layout_.b2, static_cast<std::size_t>(c_.d)});
@@ -223,6 +241,9 @@ class MlpStepWorkload final : public Workload {
     nan(dx_);
     if (!relu_aux_) nan(h_);  // (a ReLU bitmask has no NaN)
     nan(a_);
+    nan(silu_);
+    nan(gated_da_);
+    nan(da_u_);
     if (v_.mixed) CUDA_CHECK(cudaMemsetAsync(params_.get(), 0xFF, params_.bytes(), stream));
     if (!c_.forward_only) {
       for (const auto& [first, count] : param_regions()) {
@@ -278,6 +299,51 @@ class MlpStepWorkload final : public Workload {
     }
   }
 
+  // ---- gated (SwiGLU): one GEMM for gate and up, our kernels between the GEMMs ------------------
+  // h = [g | u] [T, 2 d_ff]; dh = [dg | du] of the same layout (kernels/swiglu.cuh).
+  void forward_gated(cudaStream_t stream, int set, PhaseMarks& marks) {
+    const DType t = c_.dtype;
+    const long T = c_.tokens, d = c_.d, ff = c_.d_ff;
+    const std::size_t f = static_cast<std::size_t>(ff), rows = static_cast<std::size_t>(T);
+    gemm_rm({false, true, T, 2 * ff, d}, t, x(set), param(layout_.w1), t, h_.get(), 0.0f, stream);  // [g | u]
+    marks.mark("gemm");
+    if (v_.gate_fused) {
+      CUDA_CHECK(kernels::swiglu_forward(t, h_.get(), a_.get(), rows, f, stream));
+    } else {  // eager: s = silu(g), then a = s * u
+      CUDA_CHECK(kernels::silu_forward_2d(t, h_.get(), 2 * f, silu_.get(), f, rows, f, stream));
+      CUDA_CHECK(kernels::multiply_2d(t, silu_.get(), f, up(h_), 2 * f, a_.get(), f, rows, f, stream));
+    }
+    marks.mark("elementwise");
+    gemm_rm({false, true, T, d, ff}, t, a_.get(), param(layout_.w2), t, y_.get(), 0.0f, stream);  // a W2^T
+    marks.mark("gemm");
+  }
+
+  void backward_gated(cudaStream_t stream, int set, PhaseMarks& marks) {
+    const DType t = c_.dtype, g = grad_dtype_;
+    const long T = c_.tokens, d = c_.d, ff = c_.d_ff;
+    const std::size_t f = static_cast<std::size_t>(ff), rows = static_cast<std::size_t>(T);
+    void* da = gated_da_.get();
+    gemm_rm({true, false, d, ff, T}, t, dy(set), a_.get(), g, grad(layout_.w2), 0.0f, stream);  // dW2 = dy^T a
+    gemm_rm({false, false, T, ff, d}, t, dy(set), param(layout_.w2), t, da, 0.0f, stream);  // da = dy W2
+    marks.mark("gemm");
+    if (v_.gate_fused) {
+      CUDA_CHECK(kernels::swiglu_backward(t, da, h_.get(), dh_.get(), rows, f, stream));
+    } else {
+      // Eager's multiply backward (da * u, du = da * s), then silu's backward dg = (da * u) silu'(g),
+      // each straight into its half of dh (eager's chunk backward would add a concatenating copy).
+      CUDA_CHECK(kernels::multiply_2d(t, da, f, up(h_), 2 * f, da_u_.get(), f, rows, f, stream));
+      CUDA_CHECK(kernels::multiply_2d(t, da, f, silu_.get(), f, up(dh_), 2 * f, rows, f, stream));
+      CUDA_CHECK(kernels::silu_backward_2d(t, da_u_.get(), f, h_.get(), 2 * f, dh_.get(), 2 * f, rows, f, stream));
+    }
+    marks.mark("elementwise");
+    gemm_rm({true, false, 2 * ff, d, T}, t, dh_.get(), x(set), g, grad(layout_.w1), 0.0f, stream);  // dh^T x
+    gemm_rm({false, false, T, d, 2 * ff}, t, dh_.get(), param(layout_.w1), t, dx_.get(), 0.0f, stream);  // dh W1
+    marks.mark("gemm");
+  }
+
+  // The up half of a [T, 2 d_ff] buffer: d_ff elements into its first row.
+  void* up(const DeviceBuffer& b) const { return at(b, static_cast<std::size_t>(c_.d_ff), c_.dtype); }
+
   // ---- fused: cuBLASLt epilogues ---------------------------------------------------------------
   void plan_fused() {
     const DType t = c_.dtype;
@@ -316,19 +382,28 @@ class MlpStepWorkload final : public Workload {
 
   MlpConfig c_;
   MlpVariant v_;
+  long w1_rows_;
   ParamLayout layout_;
   DType grad_dtype_;
-  std::size_t td_ = 0, tf_ = 0, io_stride_ = 0, h_bytes_ = 0;
+  std::size_t td_ = 0, tf_ = 0, th_ = 0, io_stride_ = 0, h_bytes_ = 0;
   bool relu_aux_ = false;
   long aux_ld_ = 0;
   int step_ = 0;
   kernels::AdamW adamw_{};
   DeviceBuffer x_, dy_, params_, h_, a_, y_, dh_, dx_, grads_, master_, m_, v2_;
+  DeviceBuffer silu_, gated_da_, da_u_;  // gated: silu(g) (unfused), da = dy W2, da * u (unfused)
   LtGemm fwd1_, fwd2_, dw2_, da_, dx_plan_;
 };
 
 MlpVariant variant(const char* word, bool mixed, bool fused, Activation act, bool bias, bool residual) {
   return {word, mixed, fused, act, bias, residual};
+}
+
+MlpVariant gated(const char* word, bool gate_fused) {
+  MlpVariant v = variant(word, false, false, Activation::none, false, false);
+  v.gated = true;
+  v.gate_fused = gate_fused;
+  return v;
 }
 
 }  // namespace
@@ -346,6 +421,8 @@ const std::vector<MlpVariant>& mlp_variants() {
       variant("fused_relu_residual", false, true, Activation::relu, true, true),
       variant("fused_gelu_residual", false, true, Activation::gelu, true, true),
       variant("mixed_unfused_relu_residual", true, false, Activation::relu, true, true),
+      gated("unfused_swiglu", false),
+      gated("fused_swiglu", true),
   };
   return all;
 }
@@ -366,6 +443,13 @@ std::string mlp_unsupported_reason(const MlpConfig& c) {
   }
   if (c.d > INT_MAX || c.d_ff > INT_MAX || c.tokens > INT_MAX) {
     return fmt::format("d ({}), d_ff ({}) and tokens ({}) must fit cuBLAS's 32-bit dimensions", c.d, c.d_ff, c.tokens);
+  }
+  if (c.variant.gated && 2 * c.d_ff > INT_MAX) {
+    return fmt::format("the gated MLP's 2 d_ff ({}) must fit cuBLAS's 32-bit dimensions", 2 * c.d_ff);
+  }
+  if (c.variant.gated && (c.variant.fused || c.variant.bias || c.variant.residual ||
+                          c.variant.act != Activation::none)) {
+    return "the gated (SwiGLU) MLP step has no biases, residual, other activation or cuBLASLt epilogues";
   }
   if (c.variant.fused && (!c.variant.bias || c.variant.act == Activation::none)) {
     return "the fused MLP step needs an activation and biases (its epilogues are ACT_AUX_BIAS / DACT_BGRAD)";

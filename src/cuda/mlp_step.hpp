@@ -1,8 +1,9 @@
 // MLP training steps (d -> d_ff -> d on T tokens) and their forward passes, as Workloads for the
 // harness: the linear MLP, mixed precision (fp32 master weights, cast, AdamW), and the activation +
 // bias (+ residual) MLP unfused (cuBLAS GEMMs with our elementwise kernels between them) and fused
-// (cuBLASLt epilogues). The reference and the layout are in src/mlp_reference.hpp; the GEMMs'
-// row-major to column-major mapping in src/cuda/mlp_gemm.hpp.
+// (cuBLASLt epilogues), and the gated MLP (SwiGLU, one GEMM for gate and up) with our fused SwiGLU
+// kernel or eager's separate passes. The reference and the layout are in src/mlp_reference.hpp; the
+// GEMMs' row-major to column-major mapping in src/cuda/mlp_gemm.hpp.
 #pragma once
 #include <memory>
 #include <optional>
@@ -23,6 +24,10 @@ struct MlpVariant {
   kernels::Activation act = kernels::Activation::none;
   bool bias = false;         // nn.Linear biases (every variant with an activation has them)
   bool residual = false;     // y = MLP(x) + x
+  // SwiGLU: W1 [2 d_ff, d] stacks gate and up (one GEMM), a = silu(gate) * up, no biases
+  // (kernels/swiglu.cuh). fused stays false: it means cuBLASLt epilogues, which have no SwiGLU.
+  bool gated = false;
+  bool gate_fused = false;   // gated: our one-pass SwiGLU kernels (else eager's silu, multiply passes)
 };
 
 // Every variant the benchmarks register, in registration order (linear first).

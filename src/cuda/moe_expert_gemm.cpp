@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "cuda/cuda_check.hpp"
+#include "moe_grouped_gemm.cuh"
 
 namespace wflops {
 
@@ -25,6 +26,62 @@ void ExpertGemmRunner::set_routing(const std::vector<int>& counts, const std::ve
   }
   counts_ = counts;
   offsets_ = offsets;
+}
+
+void ExpertGemmRunner::set_device_offsets(const int* offsets, long total_rows) {
+  if (impl_ != MoeGemmImpl::ours) return;
+  if (offsets == nullptr || total_rows < 0) throw std::runtime_error("expert GEMMs: no device offsets");
+  device_offsets_ = offsets;
+  max_tiles_ = kernels::moe_grouped_max_tiles(total_rows, experts_);
+  tile_map_ =
+      DeviceBuffer(static_cast<std::size_t>(kernels::moe_grouped_tile_map_ints(max_tiles_)) * sizeof(int));
+}
+
+void ExpertGemmRunner::build_tile_map(cudaStream_t stream) {
+  if (impl_ != MoeGemmImpl::ours) return;
+  if (device_offsets_ == nullptr) throw std::runtime_error("expert GEMMs: set_device_offsets was not called");
+  CUDA_CHECK(
+      kernels::moe_grouped_tile_map(device_offsets_, experts_, tile_map_.as<int>(), max_tiles_, stream));
+}
+
+// The layer describes its GEMMs in cuBLAS's column-major terms; our kernels take row-major operands.
+// A column-major m x n matrix with leading dimension m is the row-major n x m matrix, so:
+//   n = token count (forward, input grad): C[r, :m] = X[r, :k] op(W), X = operand b, W = operand a
+//     (ta = T: W_e is row-major [m, k], lda = k; ta = N: W_e is row-major [k, m], lda = m);
+//   k = token count (weight grad): C_e (row-major [n, m]) = sum over rows r of B[r, :n]^T A[r, :m].
+void ExpertGemmRunner::run_ours(const ExpertGemm& g, cudaStream_t stream) const {
+  if (device_offsets_ == nullptr) throw std::runtime_error("expert GEMMs: set_device_offsets was not called");
+  const auto unsupported = [] {
+    return std::runtime_error(
+        "our grouped GEMM runs the MoE layer's shapes only (token rows x weights, or rows^T x rows)");
+  };
+  if (g.k == kExpertTokens) {
+    const bool ok = g.ta == CUBLAS_OP_N && g.tb == CUBLAS_OP_T && g.a.rows && g.b.rows && !g.c.rows &&
+                    g.m > 0 && g.n > 0 && g.lda == g.m && g.ldb == g.n && g.ldc == g.m &&
+                    g.a.row_elems == static_cast<std::size_t>(g.m) &&
+                    g.b.row_elems == static_cast<std::size_t>(g.n) &&
+                    g.c.expert_elems == static_cast<std::size_t>(g.m) * static_cast<std::size_t>(g.n);
+    if (!ok) throw unsupported();
+    const std::string why =
+        kernels::moe_grouped_gemm_unsupported_reason(kernels::GroupedGemmKind::wgrad, g.n, g.m, experts_, 0);
+    if (!why.empty()) throw std::runtime_error(why);
+    CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(g.b.base, g.a.base, const_cast<void*>(g.c.base),
+                                               device_offsets_, g.n, g.m, experts_, stream));
+    return;
+  }
+  const bool transposed = g.ta == CUBLAS_OP_T;
+  const bool ok = g.n == kExpertTokens && g.tb == CUBLAS_OP_N && !g.a.rows && g.b.rows && g.c.rows &&
+                  g.m > 0 && g.k > 0 && g.lda == (transposed ? g.k : g.m) && g.ldb == g.k && g.ldc == g.m &&
+                  g.b.row_elems == static_cast<std::size_t>(g.k) &&
+                  g.c.row_elems == static_cast<std::size_t>(g.m) &&
+                  g.a.expert_elems == static_cast<std::size_t>(g.m) * static_cast<std::size_t>(g.k);
+  if (!ok) throw unsupported();
+  const auto kind = transposed ? kernels::GroupedGemmKind::rows_x_wt : kernels::GroupedGemmKind::rows_x_w;
+  const std::string why = kernels::moe_grouped_gemm_unsupported_reason(kind, g.k, g.m, experts_, max_tiles_);
+  if (!why.empty()) throw std::runtime_error(why);
+  CUDA_CHECK(kernels::moe_grouped_gemm_rows(kind, g.b.base, g.a.base, static_cast<long>(g.a.expert_elems),
+                                            const_cast<void*>(g.c.base), device_offsets_, tile_map_.as<int>(),
+                                            max_tiles_, g.m, g.k, experts_, stream));
 }
 
 const void* ExpertGemmRunner::pointer(const ExpertOperand& o, int e) const {
@@ -91,6 +148,10 @@ void ExpertGemmRunner::prepare(int slot, const std::vector<ExpertGemm>& gemms, c
 
 void ExpertGemmRunner::run(int slot, int index, const ExpertGemm& g, cublasHandle_t handle,
                            cudaStream_t stream) {
+  if (impl_ == MoeGemmImpl::ours) {  // no cuBLAS, no host-side sizes
+    run_ours(g, stream);
+    return;
+  }
   CUBLAS_CHECK(cublasSetStream(handle, stream));
   const float alpha = 1.0f, beta = 0.0f;
   switch (impl_) {
@@ -138,6 +199,7 @@ void ExpertGemmRunner::run(int slot, int index, const ExpertGemm& g, cublasHandl
           CUBLAS_GEMM_DEFAULT));
       return;
     }
+    case MoeGemmImpl::ours: return;  // handled above
   }
 }
 

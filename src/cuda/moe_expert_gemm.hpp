@@ -5,7 +5,10 @@
 //   loop:    one cublasGemmEx per expert;
 //   padded:  one cublasGemmStridedBatchedEx at the expert capacity (every expert the same number
 //            of rows, stored `capacity` rows apart); used with expert choice, whose capacity T/E is
-//            exact, so no padding rows are computed.
+//            exact, so no padding rows are computed;
+//   ours:    our own grouped GEMM kernels (kernels/moe_grouped_gemm.cu), which read the experts' row
+//            offsets from device memory: no size ever goes through the host, so token choice runs
+//            without a sync (the tile map is rebuilt on the device from the offsets each step).
 // Sizes are in cuBLAS's column-major terms (see moe_layer.cpp for how each GEMM is laid out).
 #pragma once
 #include <cublas_v2.h>
@@ -19,7 +22,7 @@
 
 namespace wflops {
 
-enum class MoeGemmImpl { grouped, loop, padded };
+enum class MoeGemmImpl { grouped, loop, padded, ours };
 
 // One operand: weights (expert e's matrix at base + e * expert_elems) or token rows (expert e's
 // rows start at its row offset, row_elems elements per row). bf16 elements.
@@ -49,6 +52,12 @@ class ExpertGemmRunner {
   // Builds and uploads the grouped call's pointer arrays of `gemms` into `slot` (synchronous copy
   // from the host: call it outside timed launches, or after the launch has synchronised).
   void prepare(int slot, const std::vector<ExpertGemm>& gemms, cudaStream_t stream);
+  // ours: the experts' row offsets (experts + 1 ints, device memory, filled before build_tile_map)
+  // and the total row count; allocates the tile map. Call outside timed launches.
+  void set_device_offsets(const int* offsets, long total_rows);
+  // ours: rebuilds the tile map from the device offsets (one small kernel, nothing comes back to the
+  // host). Call after the offsets change and before run(); a no-op for the other implementations.
+  void build_tile_map(cudaStream_t stream);
   // Enqueues gemm `index` of `slot` (as prepared, for grouped).
   void run(int slot, int index, const ExpertGemm& g, cublasHandle_t handle, cudaStream_t stream);
 
@@ -62,12 +71,16 @@ class ExpertGemmRunner {
   const void* pointer(const ExpertOperand& o, int e) const;
   int size(int s, int e) const { return s == kExpertTokens ? counts_[e] : s; }
   void zero_c(const ExpertGemm& g, int e, cudaStream_t stream) const;
+  void run_ours(const ExpertGemm& g, cudaStream_t stream) const;
 
   MoeGemmImpl impl_;
   int experts_, slots_, per_slot_;
   std::vector<int> counts_, offsets_;
-  std::vector<Grouped> grouped_;  // [slot * per_slot + index]
-  DeviceBuffer pointers_;         // [slot][index][A, B, C][experts]
+  std::vector<Grouped> grouped_;         // [slot * per_slot + index]
+  DeviceBuffer pointers_;                // [slot][index][A, B, C][experts]
+  const int* device_offsets_ = nullptr;  // ours: [experts + 1] on the device
+  long max_tiles_ = 0;                   // ours: the grid's row tiles (worst split of the rows)
+  DeviceBuffer tile_map_;                // ours: see kernels::moe_grouped_tile_map
 };
 
 }  // namespace wflops

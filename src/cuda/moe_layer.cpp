@@ -22,6 +22,7 @@
 #include "moe_fill.cuh"
 #include "moe_gather.cuh"
 #include "moe_gelu.cuh"
+#include "moe_grouped_gemm.cuh"
 #include "moe_permute.cuh"
 #include "moe_softmax.cuh"
 #include "moe_topk.cuh"
@@ -76,6 +77,7 @@ std::string moe_gemm_impl_name(MoeGemmImpl impl) {
     case MoeGemmImpl::grouped: return "grouped";
     case MoeGemmImpl::loop: return "loop";
     case MoeGemmImpl::padded: return "padded";
+    case MoeGemmImpl::ours: return "ours_grouped";
   }
   return "?";
 }
@@ -101,6 +103,20 @@ std::string moe_unsupported_reason(const MoeConfig& c) {
            "would "
            "need token dropping)";
   }
+  if (c.impl == MoeGemmImpl::ours) {
+    // Our kernels' limits, for each of the shapes the layer runs (row products and weight gradient).
+    using kernels::GroupedGemmKind;
+    const int ni = static_cast<int>(n);
+    const long tiles = kernels::moe_grouped_max_tiles(c.tokens * c.granularity, ni);
+    const long f = 4 * c.d / c.granularity;
+    for (const std::string& r :
+         {kernels::moe_grouped_gemm_unsupported_reason(GroupedGemmKind::rows_x_wt, c.d, f, ni, tiles),
+          kernels::moe_grouped_gemm_unsupported_reason(GroupedGemmKind::rows_x_wt, f, c.d, ni, tiles),
+          kernels::moe_grouped_gemm_unsupported_reason(GroupedGemmKind::wgrad, f, c.d, ni, 0),
+          kernels::moe_grouped_gemm_unsupported_reason(GroupedGemmKind::wgrad, c.d, f, ni, 0)}) {
+      if (!r.empty()) return r;
+    }
+  }
   if (c.dominant_expert >= n)
     return fmt::format("dominant expert {} is not one of the {} experts", c.dominant_expert, n);
   return "";
@@ -116,6 +132,7 @@ struct MoeLayerWorkload::State {
   MoeConfig c;
   long d, f, n, T, A;  // model width, expert hidden, experts, tokens, assignments (T*G)
   bool token_choice;
+  bool ours;  // our grouped GEMM: expert sizes stay on the device
   // Inputs of one set, at these byte offsets inside the set: x, dy [T,d]; wr [N,d]; w1 [N,f,d]; w2 [N,d,f].
   std::size_t off_x = 0, off_dy = 0, off_wr = 0, off_w1 = 0, off_w2 = 0, set_bytes = 0;
   int sets = 1;
@@ -124,6 +141,7 @@ struct MoeLayerWorkload::State {
   DeviceBuffer assign_expert, assign_score, iota, sort_keys, sort_values;  // [A]
   DeviceBuffer row_token, row_score, row_expert, d_score, token_rows;      // [A]
   DeviceBuffer expert_counts, token_counts, token_offsets;
+  DeviceBuffer expert_offsets;  // ours: [N + 1] row offsets the grouped kernels read on the device
   DeviceBuffer temp;
   std::size_t temp_bytes = 0;
   DeviceBuffer xp, h, act, dact, eo, deo;  // permuted rows: [A,d] or [A,f]
@@ -204,15 +222,21 @@ void MoeLayerWorkload::State::route_and_permute(cudaStream_t stream, int set, Ph
   if (token_choice) {
     CUDA_CHECK(kernels::moe_top_k(probs.as<float>(), Ti, Ni, static_cast<int>(c.granularity),
                                   assign_expert.as<int>(), assign_score.as<float>(), stream));
-    // The grouped and looped GEMMs take their sizes on the host: bring the counts back (a sync).
     CUDA_CHECK(kernels::moe_histogram(assign_expert.as<int>(), Ai, Ni, expert_counts.as<int>(), stream));
-    CUDA_CHECK(cudaMemcpyAsync(counts_host.data(), expert_counts.get(), counts_host.size() * sizeof(int),
-                               cudaMemcpyDeviceToHost, stream));
-    CUDA_CHECK(cudaStreamSynchronize(stream));
-    offsets_host[0] = 0;
-    for (long e = 0; e < n; ++e) offsets_host[e + 1] = offsets_host[e] + counts_host[e];
-    runner->set_routing(counts_host, offsets_host);
-    runner->prepare(0, gemms(set), stream);
+    if (ours) {
+      // Our kernels read the offsets on the device: a scan of the counts, and no host round trip.
+      CUDA_CHECK(kernels::moe_offsets(temp.get(), &temp_bytes, expert_counts.as<int>(),
+                                      expert_offsets.as<int>(), Ni, stream));
+    } else {
+      // The grouped and looped GEMMs take their sizes on the host: bring the counts back (a sync).
+      CUDA_CHECK(cudaMemcpyAsync(counts_host.data(), expert_counts.get(), counts_host.size() * sizeof(int),
+                                 cudaMemcpyDeviceToHost, stream));
+      CUDA_CHECK(cudaStreamSynchronize(stream));
+      offsets_host[0] = 0;
+      for (long e = 0; e < n; ++e) offsets_host[e + 1] = offsets_host[e] + counts_host[e];
+      runner->set_routing(counts_host, offsets_host);
+      runner->prepare(0, gemms(set), stream);
+    }
     marks.mark("routing");
     // Stable radix sort by expert: within an expert, assignments stay in token order.
     CUDA_CHECK(kernels::moe_sort_pairs(temp.get(), &temp_bytes, assign_expert.as<int>(), row_expert.as<int>(),
@@ -256,6 +280,7 @@ void MoeLayerWorkload::State::run(cudaStream_t stream, int set, PhaseMarks& mark
   const int slot = token_choice ? 0 : set;
   const std::vector<ExpertGemm> g = gemms(set);
   const std::size_t hidden_elems = static_cast<std::size_t>(A) * f;
+  runner->build_tile_map(stream);  // ours: the row tiles of this step's routing (others: nothing)
   runner->run(slot, 0, g[0], hb, stream);
   CUDA_CHECK(kernels::moe_gelu_forward(h.as<bf16>(), act.as<bf16>(), hidden_elems, stream));
   runner->run(slot, 1, g[1], hb, stream);
@@ -304,6 +329,7 @@ MoeLayerWorkload::MoeLayerWorkload(const MoeConfig& config) : s_(std::make_uniqu
   s.T = config.tokens;
   s.A = config.tokens * config.granularity;
   s.token_choice = config.routing == moe::Routing::token_choice;
+  s.ours = config.impl == MoeGemmImpl::ours;
   std::size_t off = 0;
   auto place = [&](std::size_t& at, std::size_t elems) {
     at = off;
@@ -331,8 +357,12 @@ double MoeLayerWorkload::device_bytes(int input_sets) const {
   const double outputs = (2 * T * d + n * d + 2 * n * f * d) * 2;  // y, dx, dwr, dw1, dw2
   const double temp = 64.0 * (1 << 20) + A * 16;                   // CUB scratch (generous)
   const double pointers = 3.0 * kExpertGemms * n * 8 * std::max(1, input_sets);
+  const double tile_map =
+      s.ours ? (n + 1) * 4.0 + 4.0 * static_cast<double>(kernels::moe_grouped_tile_map_ints(
+                                         kernels::moe_grouped_max_tiles(s.A, static_cast<int>(s.n))))
+             : 0.0;
   return static_cast<double>(input_sets) * static_cast<double>(s.set_bytes) + per_token_expert + ints + rows +
-         outputs + temp + pointers + kWorkspaceBytes;
+         outputs + temp + pointers + tile_map + kWorkspaceBytes;
 }
 
 void MoeLayerWorkload::allocate(int input_sets, cudaStream_t stream) {
@@ -367,6 +397,8 @@ void MoeLayerWorkload::allocate(int input_sets, cudaStream_t stream) {
   need = std::max(need, b);
   CUDA_CHECK(kernels::moe_offsets(nullptr, &b, nullptr, nullptr, Ti, stream));
   need = std::max(need, b);
+  CUDA_CHECK(kernels::moe_offsets(nullptr, &b, nullptr, nullptr, Ni, stream));  // ours: expert offsets
+  need = std::max(need, b);
   s.temp_bytes = need;
   s.temp = DeviceBuffer(need);
   s.xp = DeviceBuffer(A * d * kBf16);
@@ -387,10 +419,18 @@ void MoeLayerWorkload::allocate(int input_sets, cudaStream_t stream) {
   const int slots = s.token_choice ? 1 : input_sets;
   s.runner = std::make_unique<ExpertGemmRunner>(s.c.impl, Ni, slots, kExpertGemms);
   (void)blas();
+  if (s.ours) {
+    s.expert_offsets = DeviceBuffer((n + 1) * sizeof(int));
+    s.runner->set_device_offsets(s.expert_offsets.as<int>(), s.A);
+  }
   if (!s.token_choice) {
     s.fixed_routing();
     s.runner->set_routing(s.counts_host, s.offsets_host);
     for (int set = 0; set < input_sets; ++set) s.runner->prepare(set, s.gemms(set), stream);
+    if (s.ours) {  // fixed: uploaded once (token choice scans the counts on the device each step)
+      CUDA_CHECK(cudaMemcpyAsync(s.expert_offsets.get(), s.offsets_host.data(), (n + 1) * sizeof(int),
+                                 cudaMemcpyHostToDevice, stream));
+    }
   }
   CUDA_CHECK(cudaStreamSynchronize(stream));
 }
@@ -404,7 +444,8 @@ void MoeLayerWorkload::launch_marked(cudaStream_t stream, int set, PhaseMarks& m
   s_->run(stream, set, marks);
 }
 
-bool MoeLayerWorkload::synchronizes() const { return s_->token_choice; }
+// Token choice copies the counts to the host each step, except with our grouped GEMM.
+bool MoeLayerWorkload::synchronizes() const { return s_->token_choice && !s_->ours; }
 
 const std::vector<int>& MoeLayerWorkload::expert_counts() const { return s_->verified_counts; }
 
@@ -417,9 +458,9 @@ std::string MoeLayerWorkload::describe() const {
   const State& s = *s_;
   std::string out;
   if (s.token_choice && !s.verified_counts.empty()) {
-    out =
-        fmt::format("load imbalance (max/mean tokens per expert) {:.3f}; counts copied to the host each step",
-                    load_imbalance());
+    out = fmt::format(
+        "load imbalance (max/mean tokens per expert) {:.3f}; {}", load_imbalance(),
+        s.ours ? "counts stay on the device (no host round trip)" : "counts copied to the host each step");
   } else if (!s.token_choice) {
     out = fmt::format("expert choice: {} tokens per expert", s.T / s.c.experts);
   }
@@ -460,6 +501,20 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
   s.fill_set(0, stream);
   launch(stream, 0);
   CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (s.ours && s.token_choice) {
+    // The sizes our kernels were given never reached the host during the step: fetch them now, so
+    // that the checks below compare the GEMMs' offsets with the routing.
+    const auto offsets = fetch<int>(s.expert_offsets.get(), 0, n + 1);
+    if (offsets[0] != 0) {
+      v.detail = fmt::format("the device expert offsets start at {}, not 0", offsets[0]);
+      return v;
+    }
+    for (std::size_t e = 0; e < n; ++e) {
+      s.offsets_host[e] = offsets[e];
+      s.counts_host[e] = offsets[e + 1] - offsets[e];
+    }
+    s.offsets_host[n] = offsets[n];
+  }
 
   // 1. Finite.
   DeviceBuffer count(sizeof(unsigned long long));

@@ -1,7 +1,7 @@
 // The Mixture-of-Experts layer's training step (forward and backward, bf16) as a Workload:
 // router GEMM (fp32 logits) and softmax, routing (token choice top-G or expert choice), the
 // permutation into expert-contiguous order, the expert MLPs (GEMM, GELU, GEMM) through one of
-// three GEMM implementations, the weighted combine, and the backward of all of it including the
+// four GEMM implementations, the weighted combine, and the backward of all of it including the
 // router's weight gradient. Its parts are timed separately (PhaseMarks): router, routing, permute,
 // expert_gemm, combine, combine_bwd, expert_gemm_bwd, permute_bwd, router_bwd.
 #pragma once
@@ -28,7 +28,7 @@ struct MoeConfig {
   long dominant_expert = -1;
 };
 
-std::string moe_gemm_impl_name(MoeGemmImpl impl);  // "grouped", "loop", "padded"
+std::string moe_gemm_impl_name(MoeGemmImpl impl);  // "grouped", "loop", "padded", "ours_grouped"
 // "" when the workload can run `c`, else a sentence saying why not.
 std::string moe_unsupported_reason(const MoeConfig& c);
 // "d:2048/E:64/G:8/tok:32768/route:expert_choice"

@@ -77,7 +77,8 @@ TEST(AttentionCases, RegisteredNamesAndSuites) {
   for (const char* name : {"attention_fwd/fused/bf16/b:4/h:16/s:4096/d:128/causal:0",
                            "attention_bwd/fused/bf16/b:4/h:16/s:4096/d:128/causal:0",
                            "attention_fwd/unfused/bf16/b:4/h:16/s:4096/d:128/causal:0",
-                           "attention_bwd/unfused/bf16/b:4/h:16/s:4096/d:128/causal:0"}) {
+                           "attention_bwd/unfused/bf16/b:4/h:16/s:4096/d:128/causal:0",
+                           "attention_fwd/cudnn/bf16/b:4/h:16/s:4096/d:128/causal:0"}) {
     EXPECT_TRUE(std::any_of(quick.begin(), quick.end(), [&](const BenchSpec* s) { return s->name == name; }))
         << name;
   }
@@ -89,8 +90,9 @@ TEST(AttentionCases, RegisteredNamesAndSuites) {
     EXPECT_GT(s.counters.at("mem_bytes"), 0.0) << s.name;
     EXPECT_TRUE(s.suites.count("attention") && s.suites.count("full")) << s.name;
   }
-  // 2 head shapes x 6 sequences x 2 masks x (bf16, + fp16 at s=4096) x 2 impls x 2 passes.
-  EXPECT_EQ(attention, (2 * 6 * 2 + 2) * 2 * 2);
+  // 2 head shapes x 6 sequences x 2 masks x (bf16, + fp16 at s=4096) x (2 impls x 2 passes + the
+  // cuDNN forward).
+  EXPECT_EQ(attention, (2 * 6 * 2 + 2) * (2 * 2 + 1));
 }
 
 }  // namespace wflops

@@ -1,5 +1,6 @@
 // The moe_step registrations: names, suites, FLOP counts, refused configurations, and a result
 // file with these names read by the planner's measured_tau (the tau(G) curve it plans with).
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -38,14 +39,29 @@ TEST(MoeBench, Registrations) {
   EXPECT_NE(find(r, "moe_step/grouped/bf16/d:2048/E:64/G:16/tok:32768/route:token_choice"), nullptr);
   EXPECT_NE(find(r, "moe_step/grouped/bf16/d:2048/E:64/G:4/tok:65536/route:expert_choice"), nullptr);
   EXPECT_EQ(find(r, "moe_step/padded/bf16/d:2048/E:64/G:1/tok:32768/route:token_choice"), nullptr);
+  // Our grouped GEMM: every G, both routings, in the moe and full suites; G = 8 expert choice is quick.
+  for (long g : {1L, 2L, 4L, 8L, 16L, 32L, 64L}) {
+    for (const char* route : {"expert_choice", "token_choice"}) {
+      const std::string name =
+          fmt::format("moe_step/ours_grouped/bf16/d:2048/E:64/G:{}/tok:32768/route:{}", g, route);
+      const BenchSpec* ours = find(r, name);
+      ASSERT_NE(ours, nullptr) << name;
+      EXPECT_EQ(ours->impl, "ours_grouped");
+      EXPECT_TRUE(ours->suites.count("moe") && ours->suites.count("full")) << name;
+      EXPECT_EQ(ours->suites.count("quick"), g == 8 && std::string(route) == "expert_choice" ? 1u : 0u)
+          << name;
+      EXPECT_DOUBLE_EQ(ours->flops, 6.0 * 8 * 2048.0 * 2048 * 32768);
+      EXPECT_FALSE(ours->baseline.empty());
+    }
+  }
   int quick = 0;
   for (const BenchSpec* s : r.suite("quick")) quick += s->family == "moe_step";
-  EXPECT_EQ(quick, 2);
+  EXPECT_EQ(quick, 3);
   // Grouped expert choice: 3 d x 3 E x 2 T (+ 64k tokens at d = 2048, E = 64) x 7 G = 133; loop and
-  // padded 14; token choice grouped and loop 14.
+  // padded 14; token choice grouped and loop 14; ours_grouped 7 G x 2 routings = 14.
   int moe = 0;
   for (const BenchSpec* s : r.suite("moe")) moe += s->family == "moe_step";
-  EXPECT_EQ(moe, 161);
+  EXPECT_EQ(moe, 175);
 }
 
 TEST(MoeBench, RefusesBadConfigurations) {
@@ -72,6 +88,31 @@ TEST(MoeBench, RefusesBadConfigurations) {
   EXPECT_EQ(moe_unsupported_reason(c), "");
   c.routing = moe::Routing::expert_choice;
   EXPECT_NE(moe_unsupported_reason(c).find("multiple of 256"), std::string::npos);
+  // Our grouped GEMM runs both routings (token choice with no host sync).
+  c.impl = MoeGemmImpl::ours;
+  c.tokens = 8192;
+  EXPECT_EQ(moe_unsupported_reason(c), "");
+  c.routing = moe::Routing::token_choice;
+  EXPECT_EQ(moe_unsupported_reason(c), "");
+  EXPECT_EQ(moe_gemm_impl_name(MoeGemmImpl::ours), "ours_grouped");
+}
+
+// Token choice waits for the counts on the host with cuBLAS's grouped GEMM, never with ours (which
+// reads the expert offsets on the device); expert choice never does. (No GPU needed: the workload's
+// constructor only sizes its buffers.)
+TEST(MoeBench, OnlyHostSizedTokenChoiceSynchronises) {
+  MoeConfig c;
+  c.d = 64;
+  c.experts = 2;
+  c.granularity = 2;
+  c.tokens = 256;
+  c.routing = moe::Routing::token_choice;
+  c.impl = MoeGemmImpl::grouped;
+  EXPECT_TRUE(MoeLayerWorkload(c).synchronizes());
+  c.impl = MoeGemmImpl::ours;
+  EXPECT_FALSE(MoeLayerWorkload(c).synchronizes());
+  c.routing = moe::Routing::expert_choice;
+  EXPECT_FALSE(MoeLayerWorkload(c).synchronizes());
 }
 
 // A result file holding this family's benchmark names (as `wflops run` would write them) goes

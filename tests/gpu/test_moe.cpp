@@ -1,6 +1,7 @@
 // The MoE layer workload on small configurations: every GEMM implementation with both routings
 // passes its verification (fp64 reference on sampled tokens, exact routing, sampled weight
 // gradients), and crafted router weights give an expert with no token and one with all of them.
+// ours_grouped (our kernel, device-side offsets) runs every case the grouped cuBLAS call runs.
 // Skipped with a reason where there is no GPU.
 #include <gtest/gtest.h>
 
@@ -74,7 +75,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{MoeGemmImpl::grouped, moe::Routing::expert_choice, 96, 16, 1, 768},
                       Case{MoeGemmImpl::grouped, moe::Routing::token_choice, 64, 2, 2, 300},
                       Case{MoeGemmImpl::loop, moe::Routing::token_choice, 64, 2, 2, 300},
-                      Case{MoeGemmImpl::grouped, moe::Routing::token_choice, 128, 4, 8, 200}),
+                      Case{MoeGemmImpl::grouped, moe::Routing::token_choice, 128, 4, 8, 200},
+                      Case{MoeGemmImpl::ours, moe::Routing::expert_choice, 64, 2, 2, 512},
+                      Case{MoeGemmImpl::ours, moe::Routing::expert_choice, 128, 8, 4, 256},
+                      Case{MoeGemmImpl::ours, moe::Routing::expert_choice, 96, 16, 1, 768},
+                      Case{MoeGemmImpl::ours, moe::Routing::token_choice, 64, 2, 2, 300},
+                      Case{MoeGemmImpl::ours, moe::Routing::token_choice, 128, 4, 8, 200}),
     case_name);
 
 // Token choice, G = 1: expert 2 wins every token, experts 0, 1 and 3 get none (their weight
@@ -83,7 +89,7 @@ TEST(MoeLayerCrafted, OneExpertTakesAllOthersNone) {
   WFLOPS_REQUIRE_GPU();
   cudaStream_t stream;
   CUDA_CHECK(cudaStreamCreate(&stream));
-  for (MoeGemmImpl impl : {MoeGemmImpl::grouped, MoeGemmImpl::loop}) {
+  for (MoeGemmImpl impl : {MoeGemmImpl::grouped, MoeGemmImpl::loop, MoeGemmImpl::ours}) {
     SCOPED_TRACE(moe_gemm_impl_name(impl));
     MoeLayerWorkload w(config(Case{impl, moe::Routing::token_choice, 64, 4, 1, 300}, 2));
     w.allocate(1, stream);
@@ -93,11 +99,14 @@ TEST(MoeLayerCrafted, OneExpertTakesAllOthersNone) {
     EXPECT_DOUBLE_EQ(w.load_imbalance(), 4.0);
   }
   // G = 2 of 8 experts: expert 5 is in every token's top 2.
-  MoeLayerWorkload w(config(Case{MoeGemmImpl::grouped, moe::Routing::token_choice, 64, 4, 2, 300}, 5));
-  w.allocate(1, stream);
-  const Verification v = w.verify(stream);
-  EXPECT_TRUE(v.ok) << v.detail;
-  EXPECT_EQ(w.expert_counts()[5], 300);
+  for (MoeGemmImpl impl : {MoeGemmImpl::grouped, MoeGemmImpl::ours}) {
+    SCOPED_TRACE(moe_gemm_impl_name(impl));
+    MoeLayerWorkload w(config(Case{impl, moe::Routing::token_choice, 64, 4, 2, 300}, 5));
+    w.allocate(1, stream);
+    const Verification v = w.verify(stream);
+    EXPECT_TRUE(v.ok) << v.detail;
+    EXPECT_EQ(w.expert_counts()[5], 300);
+  }
   CUDA_CHECK(cudaStreamDestroy(stream));
 }
 

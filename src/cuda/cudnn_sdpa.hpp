@@ -1,0 +1,105 @@
+// cuDNN's fused scaled-dot-product attention (forward) through the cuDNN 9 graph (backend) API:
+// the vendor reference beside our kernels. The operation graph is the pattern cuDNN's fused
+// attention engines recognise:
+//   S = Q Kᵀ → ·scale → [causal: GEN_INDEX row, col; row >= col; BINARY_SELECT(S, -inf)]
+//   → m = max over keys → exp(S − m) → l = sum over keys → Stats = m + log l → P = exp / l → O = P V
+// with Q, K, V, O bf16/fp16 [b, h, s, d] (explicit strides, K read transposed through its strides),
+// every intermediate a virtual fp32 tensor, and Stats a real fp32 [b, h, s, 1] output: the natural
+// log-sum-exp of the scaled scores, which is wflops' L convention unchanged.
+//
+// The graph is first described as plain data (SdpaGraph, testable without a GPU), then lowered to
+// backend descriptors; every cuDNN call is checked and a failure names the call, the status and
+// cuDNN's last error message.
+#pragma once
+#include <cuda_runtime.h>
+#include <cudnn_graph.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attention_dims.cuh"
+#include "dtype.hpp"
+
+namespace wflops::cudnn {
+
+// Unique ids of the graph's real (non-virtual) tensors: the variant pack binds pointers to them.
+enum SdpaUid : int64_t {
+  kUidQ = 1,
+  kUidK = 2,
+  kUidV = 3,
+  kUidO = 4,
+  kUidStats = 5,
+  kUidScale = 6,
+  kUidNegInf = 7,
+  kFirstVirtualUid = 100
+};
+
+struct TensorSpec {
+  int64_t uid = 0;
+  std::string name;
+  cudnnDataType_t type = CUDNN_DATA_FLOAT;
+  std::vector<int64_t> dims, strides;
+  bool is_virtual = false;
+  bool by_value = false;  // a host scalar passed by value in the variant pack
+};
+
+enum class OpKind { matmul, pointwise, reduction };
+
+struct OpSpec {
+  OpKind kind = OpKind::pointwise;
+  std::string name;
+  cudnnPointwiseMode_t pointwise = CUDNN_POINTWISE_ADD;       // kind == pointwise
+  cudnnReduceTensorOp_t reduction = CUDNN_REDUCE_TENSOR_ADD;  // kind == reduction
+  cudnnDataType_t compute = CUDNN_DATA_FLOAT;
+  int64_t axis = -1;  // GEN_INDEX only
+  // Tensor uids. matmul: a, b → y. pointwise: x[, b][, t (BINARY_SELECT's mask)] → y.
+  // reduction: x → y.
+  int64_t x = 0, b = 0, t = 0, y = 0;
+};
+
+struct SdpaGraph {
+  std::vector<TensorSpec> tensors;
+  std::vector<OpSpec> ops;
+  const TensorSpec& tensor(int64_t uid) const;  // throws std::logic_error when absent
+};
+
+// "" when the shape can be handed to cuDNN's fused attention, else why not (checked without a GPU;
+// cuDNN itself may still refuse a shape when the plan is built, with its own message).
+std::string sdpa_unsupported_reason(DType dtype, const kernels::AttentionDims& dims);
+
+// The forward graph as data. The causal mask's fill value (tensor kUidNegInf) and the scale are
+// passed by value at run time.
+SdpaGraph sdpa_forward_graph(DType dtype, const kernels::AttentionDims& dims);
+
+// Lowers every tensor and operation of `graph` to finalized backend descriptors and frees them;
+// returns how many were built. Needs cuDNN but neither a GPU nor a handle (the operation graph
+// and the plan do), so it checks the graph's attributes on any machine; throws like SdpaForward.
+std::size_t build_graph_descriptors(const SdpaGraph& graph);
+
+// The forward as a finalized execution plan on the current device (built once per shape).
+class SdpaForward {
+ public:
+  // Loads cuDNN, creates a handle, lowers the graph, asks the heuristics (mode A, then fallback)
+  // for engine configurations and keeps the first that finalizes. Throws std::runtime_error naming
+  // the cuDNN call and status (or, when no configuration finalizes, every attempt's status).
+  SdpaForward(DType dtype, const kernels::AttentionDims& dims);
+  ~SdpaForward();
+  SdpaForward(const SdpaForward&) = delete;
+  SdpaForward& operator=(const SdpaForward&) = delete;
+
+  std::size_t workspace_bytes() const;
+  std::string describe() const;  // "cuDNN 9.19.0 engine 8 (config 1 of 3, heuristics mode A)"
+
+  // Enqueues O and Stats (fp32 [b, h, s]) from Q, K, V on `stream`; `workspace` holds
+  // workspace_bytes(). Does not synchronise.
+  void run(cudaStream_t stream, const void* q, const void* k, const void* v, void* o, float* stats,
+           void* workspace);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wflops::cudnn

@@ -1,0 +1,119 @@
+// cuDNN's fused attention forward (graph API) against the fp64 host reference, through the same
+// workload verification as our kernels (NaN-poisoned O and L, fresh random inputs). Skips with
+// the loader's reason where cuDNN is not installed; a cuDNN that loads but refuses the graph fails
+// with the call, status and cuDNN's message.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cuda/attention_workload.hpp"
+#include "cuda/cuda_check.hpp"
+#include "cuda/cudnn_loader.hpp"
+#include "cuda/cudnn_sdpa.hpp"
+#include "cuda/device_buffer.hpp"
+#include "fill_random.cuh"
+#include "gpu_test_util.hpp"
+#include "numeric_formats.hpp"
+
+#define WFLOPS_REQUIRE_CUDNN()                                               \
+  do {                                                                       \
+    const std::string wflops_cudnn_ = ::wflops::cudnn::unavailable_reason(); \
+    if (!wflops_cudnn_.empty()) GTEST_SKIP() << wflops_cudnn_;               \
+  } while (0)
+
+namespace wflops {
+
+namespace {
+
+struct Case {
+  long seq, head_dim;
+  bool causal;
+  DType dtype;
+};
+
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+  const Case& c = info.param;
+  return std::string(dtype_name(c.dtype)) + "_s" + std::to_string(c.seq) + "_d" + std::to_string(c.head_dim) +
+         (c.causal ? "_causal" : "_full");
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (long s : {128L, 1000L}) {
+    for (long d : {64L, 128L}) {
+      for (bool causal : {false, true}) cases.push_back({s, d, causal, DType::bf16});
+    }
+  }
+  cases.push_back({1000, 128, true, DType::fp16});
+  return cases;
+}
+
+class CudnnSdpaTest : public ::testing::TestWithParam<Case> {};
+
+}  // namespace
+
+TEST_P(CudnnSdpaTest, ForwardVerifiesAgainstFp64Reference) {
+  WFLOPS_REQUIRE_GPU();
+  WFLOPS_REQUIRE_CUDNN();
+  const Case c = GetParam();
+  cudaStream_t stream;
+  CUDA_CHECK(cudaStreamCreate(&stream));
+  const kernels::AttentionDims dims{2, 3, c.seq, c.head_dim, c.causal};
+  auto w = make_attention_workload({AttentionImpl::cudnn, AttentionPass::forward, c.dtype, dims});
+  w->allocate(2, stream);  // two input sets: two variant packs
+  const Verification v = w->verify(stream);
+  EXPECT_TRUE(v.ok) << v.detail;
+  EXPECT_LT(v.rel_err, 1e-2) << v.detail;
+  EXPECT_NE(w->describe().find("cuDNN 9."), std::string::npos) << w->describe();
+  EXPECT_TRUE(w->verify(stream).ok);  // fresh inputs again, same plan
+  w->launch(stream, 1);
+  w->launch(stream, 0);
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudnnSdpaTest, ::testing::ValuesIn(all_cases()), case_name);
+
+// Causal row 0 sees only key 0: O row 0 = V row 0 and its Stats = that one scaled score, which
+// checks cuDNN's Stats against wflops' L convention (natural log-sum-exp of scaled scores) by hand.
+TEST(CudnnSdpa, CausalFirstRowIsFirstValueRowAndStatsIsItsScore) {
+  WFLOPS_REQUIRE_GPU();
+  WFLOPS_REQUIRE_CUDNN();
+  const kernels::AttentionDims dims{1, 1, 128, 64, true};
+  const std::size_t n = static_cast<std::size_t>(dims.rows() * dims.head_dim);
+  DeviceBuffer q(n * 2), k(n * 2), v(n * 2), o(n * 2), stats(static_cast<std::size_t>(dims.rows()) * 4);
+  for (void* p : {q.get(), k.get(), v.get()}) CUDA_CHECK(kernels::fill_random(DType::bf16, p, n, 7, nullptr));
+  cudnn::SdpaForward sdpa(DType::bf16, dims);
+  DeviceBuffer ws(sdpa.workspace_bytes());
+  sdpa.run(nullptr, q.get(), k.get(), v.get(), o.get(), stats.as<float>(), ws.get());
+  CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<std::uint16_t> ho(64), hv(64), hq(64), hk(64);
+  float l0 = 0;
+  CUDA_CHECK(cudaMemcpy(ho.data(), o.get(), 128, cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(hv.data(), v.get(), 128, cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(hq.data(), q.get(), 128, cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(hk.data(), k.get(), 128, cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(&l0, stats.get(), 4, cudaMemcpyDeviceToHost));
+  double score = 0;
+  for (int i = 0; i < 64; ++i) {
+    EXPECT_NEAR(decode_bf16(ho[i]), decode_bf16(hv[i]), 1e-2) << i;
+    score += decode_bf16(hq[i]) * decode_bf16(hk[i]);
+  }
+  EXPECT_NEAR(l0, score / 8.0, 1e-3);  // scale 1/sqrt(64)
+}
+
+TEST(CudnnSdpa, UnsupportedShapeIsAnErrorNotACrash) {
+  WFLOPS_REQUIRE_GPU();
+  auto w = make_attention_workload(
+      {AttentionImpl::cudnn, AttentionPass::forward, DType::bf16, {1, 1, 64, 60, false}});
+  try {
+    w->allocate(1, nullptr);
+    FAIL() << "d = 60 was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("multiple of 8"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace wflops

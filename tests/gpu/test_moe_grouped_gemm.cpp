@@ -1,0 +1,246 @@
+// Our grouped MoE GEMM kernels alone (kernels/moe_grouped_gemm.cu) against the fp64 host reference,
+// every output element, with ragged experts: no row, 1 row, 17 rows, 300 rows (three tiles, the last
+// partial), again no row, and exactly one tile; reduction lengths and widths that are not multiples
+// of the 32-wide k-step or the 128-wide tiles. Outputs are poisoned with NaN first and followed by a
+// guard region that must stay untouched; the device tile map must equal the host's. Skipped with a
+// reason where there is no GPU.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_check.hpp"
+#include "cuda/device_buffer.hpp"
+#include "gpu_test_util.hpp"
+#include "moe_grouped_gemm.cuh"
+#include "numeric_formats.hpp"
+
+namespace wflops {
+
+namespace {
+
+using kernels::GroupedGemmKind;
+
+const std::vector<int> kRaggedSizes = {0, 1, 17, 300, 0, 128};
+constexpr std::uint16_t kPoison = 0xFFFF;  // a NaN; no finite computation writes these bits
+constexpr std::size_t kGuardElems = 4096;  // after each output: must keep the poison
+
+std::vector<int> offsets_of(const std::vector<int>& sizes) {
+  std::vector<int> offsets = {0};
+  for (int s : sizes) offsets.push_back(offsets.back() + s);
+  return offsets;
+}
+
+// Random values j/64 with 1 <= |j| <= 64: exact in bf16 (and never zero).
+struct RandomBf16 {
+  std::vector<double> values;
+  std::vector<std::uint16_t> bits;
+};
+RandomBf16 random_bf16(std::size_t count, std::mt19937& rng) {
+  RandomBf16 r;
+  std::uniform_int_distribution<int> pick(1, 64);
+  for (std::size_t i = 0; i < count; ++i) {
+    const float v = static_cast<float>(pick(rng) * (rng() % 2 ? 1 : -1)) / 64.0f;
+    std::uint32_t u = 0;
+    std::memcpy(&u, &v, sizeof u);
+    r.values.push_back(v);
+    r.bits.push_back(static_cast<std::uint16_t>(u >> 16));  // exact: the low 16 bits are zero
+  }
+  return r;
+}
+
+DeviceBuffer upload(const void* data, std::size_t bytes) {
+  DeviceBuffer b(bytes);
+  CUDA_CHECK(cudaMemcpy(b.get(), data, bytes, cudaMemcpyHostToDevice));
+  return b;
+}
+
+// An output of `elems` bf16 values plus the guard, all poisoned.
+DeviceBuffer poisoned_output(std::size_t elems) {
+  DeviceBuffer b((elems + kGuardElems) * 2);
+  CUDA_CHECK(cudaMemset(b.get(), 0xFF, b.bytes()));
+  return b;
+}
+
+std::vector<std::uint16_t> download(const DeviceBuffer& b) {
+  std::vector<std::uint16_t> out(b.bytes() / 2);
+  CUDA_CHECK(cudaMemcpy(out.data(), b.get(), b.bytes(), cudaMemcpyDeviceToHost));
+  return out;
+}
+
+// Every element finite and within bf16 rounding of the reference (plus a little fp32 accumulation
+// error), the relative error of the whole below 1e-2, and the guard untouched.
+void expect_matches(const std::vector<std::uint16_t>& got, const std::vector<double>& ref) {
+  ASSERT_EQ(got.size(), ref.size() + kGuardElems);
+  double err2 = 0, ref2 = 0;
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const double g = decode_bf16(got[i]);
+    ASSERT_TRUE(std::isfinite(g)) << "element " << i << " not written or not finite";
+    err2 += (g - ref[i]) * (g - ref[i]);
+    ref2 += ref[i] * ref[i];
+    if (std::abs(g - ref[i]) > 4e-3 * std::abs(ref[i]) + 1e-4 && bad++ < 5) {
+      ADD_FAILURE() << "element " << i << ": " << g << " vs " << ref[i];
+    }
+  }
+  EXPECT_EQ(bad, 0u);
+  EXPECT_LT(std::sqrt(err2 / ref2), 1e-2);
+  for (std::size_t i = ref.size(); i < got.size(); ++i) {
+    ASSERT_EQ(got[i], kPoison) << "written past the output, " << i - ref.size() << " elements after its end";
+  }
+}
+
+struct RowCase {
+  GroupedGemmKind kind;
+  int k, n;
+};
+
+class GroupedRowProducts : public ::testing::TestWithParam<RowCase> {};
+
+TEST_P(GroupedRowProducts, MatchReferenceWithRaggedExperts) {
+  WFLOPS_REQUIRE_GPU();
+  const RowCase c = GetParam();
+  const std::vector<int> offsets = offsets_of(kRaggedSizes);
+  const int experts = static_cast<int>(kRaggedSizes.size());
+  const std::size_t rows = static_cast<std::size_t>(offsets.back());
+  const std::size_t k = static_cast<std::size_t>(c.k), n = static_cast<std::size_t>(c.n);
+  std::mt19937 rng(static_cast<unsigned>(c.k * 1000 + c.n));
+  const RandomBf16 x = random_bf16(rows * k, rng);
+  const RandomBf16 w = random_bf16(static_cast<std::size_t>(experts) * n * k, rng);
+  DeviceBuffer dx = upload(x.bits.data(), x.bits.size() * 2);
+  DeviceBuffer dw = upload(w.bits.data(), w.bits.size() * 2);
+  DeviceBuffer doff = upload(offsets.data(), offsets.size() * sizeof(int));
+  DeviceBuffer dc = poisoned_output(rows * n);
+  const long max_tiles = kernels::moe_grouped_max_tiles(static_cast<long>(rows), experts);
+  DeviceBuffer map(static_cast<std::size_t>(kernels::moe_grouped_tile_map_ints(max_tiles)) * sizeof(int));
+  CUDA_CHECK(cudaMemset(map.get(), 0xFF, map.bytes()));
+
+  CUDA_CHECK(kernels::moe_grouped_tile_map(doff.as<int>(), experts, map.as<int>(), max_tiles, nullptr));
+  CUDA_CHECK(kernels::moe_grouped_gemm_rows(c.kind, dx.get(), dw.get(), static_cast<long>(n * k), dc.get(),
+                                            doff.as<int>(), map.as<int>(), max_tiles, c.n, c.k, experts,
+                                            nullptr));
+  CUDA_CHECK(cudaDeviceSynchronize());
+
+  // The device's tile map is the host's.
+  std::vector<int> table(map.bytes() / sizeof(int));
+  CUDA_CHECK(cudaMemcpy(table.data(), map.get(), map.bytes(), cudaMemcpyDeviceToHost));
+  const auto want = kernels::moe_grouped_tile_map_host(offsets);
+  ASSERT_EQ(table[0], static_cast<int>(want.size()));
+  for (std::size_t t = 0; t < want.size(); ++t) {
+    EXPECT_EQ(table[1 + 2 * t], want[t].first) << "tile " << t;
+    EXPECT_EQ(table[2 + 2 * t], want[t].second) << "tile " << t;
+  }
+
+  std::vector<double> ref;
+  kernels::moe_grouped_gemm_rows_reference(c.kind, x.values, w.values, offsets, c.n, c.k, ref);
+  expect_matches(download(dc), ref);
+}
+
+// k: 72 and 264 are not multiples of the 32-wide k-step; n: 136 = one full column tile and 8 more.
+INSTANTIATE_TEST_SUITE_P(Kinds, GroupedRowProducts,
+                         ::testing::Values(RowCase{GroupedGemmKind::rows_x_wt, 72, 136},
+                                           RowCase{GroupedGemmKind::rows_x_wt, 264, 40},
+                                           RowCase{GroupedGemmKind::rows_x_w, 72, 136},
+                                           RowCase{GroupedGemmKind::rows_x_w, 264, 40}),
+                         [](const ::testing::TestParamInfo<RowCase>& p) {
+                           return std::string(p.param.kind == GroupedGemmKind::rows_x_wt ? "forward"
+                                                                                         : "input_grad") +
+                                  "_k" + std::to_string(p.param.k) + "_n" + std::to_string(p.param.n);
+                         });
+
+struct WgradCase {
+  int m, n;
+};
+
+class GroupedWeightGradient : public ::testing::TestWithParam<WgradCase> {};
+
+// The reduction runs over each expert's rows (0, 1, 17, 300, 0, 128: never a whole number of 32-row
+// steps except the last); experts without a row get exact zeros.
+TEST_P(GroupedWeightGradient, MatchesReferenceAndZeroesEmptyExperts) {
+  WFLOPS_REQUIRE_GPU();
+  const WgradCase c = GetParam();
+  const std::vector<int> offsets = offsets_of(kRaggedSizes);
+  const int experts = static_cast<int>(kRaggedSizes.size());
+  const std::size_t rows = static_cast<std::size_t>(offsets.back());
+  const std::size_t m = static_cast<std::size_t>(c.m), n = static_cast<std::size_t>(c.n);
+  std::mt19937 rng(static_cast<unsigned>(c.m * 1000 + c.n + 1));
+  const RandomBf16 x = random_bf16(rows * m, rng);
+  const RandomBf16 y = random_bf16(rows * n, rng);
+  DeviceBuffer dx = upload(x.bits.data(), x.bits.size() * 2);
+  DeviceBuffer dy = upload(y.bits.data(), y.bits.size() * 2);
+  DeviceBuffer doff = upload(offsets.data(), offsets.size() * sizeof(int));
+  DeviceBuffer dc = poisoned_output(static_cast<std::size_t>(experts) * m * n);
+
+  CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(dx.get(), dy.get(), dc.get(), doff.as<int>(), c.m, c.n, experts,
+                                             nullptr));
+  CUDA_CHECK(cudaDeviceSynchronize());
+
+  const std::vector<std::uint16_t> got = download(dc);
+  std::vector<double> ref;
+  kernels::moe_grouped_gemm_wgrad_reference(x.values, y.values, offsets, c.m, c.n, ref);
+  expect_matches(got, ref);
+  for (int e = 0; e < experts; ++e) {
+    if (kRaggedSizes[e] != 0) continue;
+    for (std::size_t i = 0; i < m * n; ++i) {
+      ASSERT_EQ(got[static_cast<std::size_t>(e) * m * n + i], 0u)
+          << "expert " << e << " (no row), element " << i;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, GroupedWeightGradient,
+                         ::testing::Values(WgradCase{136, 72}, WgradCase{40, 264}),
+                         [](const ::testing::TestParamInfo<WgradCase>& p) {
+                           return "m" + std::to_string(p.param.m) + "_n" + std::to_string(p.param.n);
+                         });
+
+// Many experts of random sizes through all three kinds: the tile map's scan over more experts than
+// threads per expert range, and tiles of many experts in one grid.
+TEST(GroupedGemmManyExperts, AllKindsMatchReference) {
+  WFLOPS_REQUIRE_GPU();
+  std::mt19937 rng(11);
+  std::vector<int> sizes;
+  for (int e = 0; e < 1500; ++e) sizes.push_back(e % 7 == 0 ? 0 : static_cast<int>(rng() % 40));
+  const std::vector<int> offsets = offsets_of(sizes);
+  const int experts = static_cast<int>(sizes.size());
+  const std::size_t rows = static_cast<std::size_t>(offsets.back());
+  const int k = 32, n = 16;
+  const RandomBf16 x = random_bf16(rows * k, rng);
+  const RandomBf16 w = random_bf16(static_cast<std::size_t>(experts) * n * k, rng);
+  const RandomBf16 y = random_bf16(rows * n, rng);
+  DeviceBuffer dx = upload(x.bits.data(), x.bits.size() * 2);
+  DeviceBuffer dw = upload(w.bits.data(), w.bits.size() * 2);
+  DeviceBuffer dy = upload(y.bits.data(), y.bits.size() * 2);
+  DeviceBuffer doff = upload(offsets.data(), offsets.size() * sizeof(int));
+  const long max_tiles = kernels::moe_grouped_max_tiles(static_cast<long>(rows), experts);
+  DeviceBuffer map(static_cast<std::size_t>(kernels::moe_grouped_tile_map_ints(max_tiles)) * sizeof(int));
+  CUDA_CHECK(kernels::moe_grouped_tile_map(doff.as<int>(), experts, map.as<int>(), max_tiles, nullptr));
+  for (GroupedGemmKind kind : {GroupedGemmKind::rows_x_wt, GroupedGemmKind::rows_x_w}) {
+    SCOPED_TRACE(kind == GroupedGemmKind::rows_x_wt ? "forward" : "input grad");
+    DeviceBuffer dc = poisoned_output(rows * n);
+    CUDA_CHECK(kernels::moe_grouped_gemm_rows(kind, dx.get(), dw.get(), static_cast<long>(n) * k, dc.get(),
+                                              doff.as<int>(), map.as<int>(), max_tiles, n, k, experts,
+                                              nullptr));
+    CUDA_CHECK(cudaDeviceSynchronize());
+    std::vector<double> ref;
+    kernels::moe_grouped_gemm_rows_reference(kind, x.values, w.values, offsets, n, k, ref);
+    expect_matches(download(dc), ref);
+  }
+  SCOPED_TRACE("weight grad");
+  DeviceBuffer dc = poisoned_output(static_cast<std::size_t>(experts) * k * n);
+  CUDA_CHECK(
+      kernels::moe_grouped_gemm_wgrad(dx.get(), dy.get(), dc.get(), doff.as<int>(), k, n, experts, nullptr));
+  CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<double> ref;
+  kernels::moe_grouped_gemm_wgrad_reference(x.values, y.values, offsets, k, n, ref);
+  expect_matches(download(dc), ref);
+}
+
+}  // namespace
+
+}  // namespace wflops
