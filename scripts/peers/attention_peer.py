@@ -66,24 +66,18 @@ def main():
     parser.add_argument("--wflops", default="build/wflops", help="the wflops binary (for names and FLOPs)")
     parser.add_argument("--suite", default="attention", help="wflops suite whose attention shapes to run")
     parser.add_argument("--filter", default="", help="regular expression on the benchmark names")
-    parser.add_argument("--out", help="result file (default results/pytorch-attention-<time>.json)")
-    parser.add_argument("--context-from", help="a wflops result file of this machine (GPU context, peaks)")
-    parser.add_argument("--min-time", type=float, default=0.5, help="seconds per benchmark")
-    parser.add_argument("--repetitions", type=int, default=5)
+    wflops_peer.add_common_arguments(parser, "attention")
     args = parser.parse_args()
 
-    import torch  # after argparse, so --help works without PyTorch
-    if not torch.cuda.is_available():
-        print("no CUDA device", file=sys.stderr)
+    torch = wflops_peer.cuda_torch("attention")
+    if torch is None:
         return 2
     specs = wflops_peer.wflops_specs(args.wflops, args.suite)
     # One wflops benchmark per shape and pass (the fused one), renamed for each PyTorch path.
     chosen = [s for s in specs.values()
               if s["family"] in ("attention_fwd", "attention_bwd") and s["implementation"] == "fused"
               and re.search(args.filter, s["name"])]
-    out = args.out or wflops_peer.default_output("results", "attention")
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    results = wflops_peer.PeerResults(out, context_from=args.context_from)
+    results, out = wflops_peer.open_results(args, "attention")
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
     checked = {}
     for spec in chosen:

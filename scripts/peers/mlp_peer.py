@@ -122,8 +122,7 @@ def check(torch, module, forward, d, variant, dtype, device):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", help="result file (default results/pytorch-mlp-<time>.json); never overwritten")
-    ap.add_argument("--context-from", help="a wflops result file of this machine: GPU context and peaks")
+    wflops_peer.add_common_arguments(ap, "mlp")
     ap.add_argument("--sizes", choices=["reference", "all"], default="reference",
                     help="the reference d=1600 d_ff=6400 T=8192 only (SwiGLU: d_ff=4288), or also h=768..8192 at "
                          "2k..64k tokens (SwiGLU: h=2048, 4096 at 8k, 32k)")
@@ -132,19 +131,14 @@ def main():
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: " + ",".join(VARIANTS))
     ap.add_argument("--no-compile", action="store_true", help="torch_eager only")
     ap.add_argument("--forward-only", action="store_true", help="also time the forward passes (mlp_fwd)")
-    ap.add_argument("--min-time", type=float, default=0.5, help="seconds of timed calls per benchmark")
-    ap.add_argument("--repetitions", type=int, default=5)
     args = ap.parse_args()
 
-    import torch  # only now, so --help works without PyTorch
-
-    if not torch.cuda.is_available():
-        print("mlp_peer: no CUDA device", file=sys.stderr)
+    torch = wflops_peer.cuda_torch("mlp")
+    if torch is None:
         return 2
     device = "cuda"
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
-    out = args.out or wflops_peer.default_output("results", "mlp")
-    results = wflops_peer.PeerResults(out, args.context_from, {"peer": "mlp_peer.py"})
+    results, out = wflops_peer.open_results(args, "mlp")
     variants = [v for v in args.variants.split(",") if v]
     for v in variants:
         if v not in VARIANTS:

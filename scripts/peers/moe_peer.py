@@ -137,27 +137,21 @@ def check(torch, routing, device):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", help="result file (default results/pytorch-moe-<time>.json); never overwritten")
-    ap.add_argument("--context-from", help="a wflops result file of this machine: GPU context and peaks")
+    wflops_peer.add_common_arguments(ap, "moe")
     ap.add_argument("--sizes", choices=["quick", "reference", "all"], default="reference",
                     help="quick: d=2048 E=64 T=32768 G=1,8 expert choice; reference: G=1..64 expert choice; "
                          "all: also token choice")
-    ap.add_argument("--min-time", type=float, default=0.5, help="seconds of timed calls per benchmark")
-    ap.add_argument("--repetitions", type=int, default=5)
     args = ap.parse_args()
 
-    import torch  # only now, so --help works without PyTorch
-
-    if not torch.cuda.is_available():
-        print("moe_peer: no CUDA device", file=sys.stderr)
+    torch = wflops_peer.cuda_torch("moe")
+    if torch is None:
         return 2
     if not hasattr(torch, "_grouped_mm"):
         print("moe_peer: this PyTorch has no torch._grouped_mm", file=sys.stderr)
         return 2
     torch.backends.cuda.matmul.allow_tf32 = True  # the fp32 router GEMM on bf16 values (exact in TF32)
     device = "cuda"
-    out = args.out or wflops_peer.default_output("results", "moe")
-    results = wflops_peer.PeerResults(out, args.context_from, {"peer": "moe_peer.py"})
+    results, out = wflops_peer.open_results(args, "moe")
     checked = {}
     for d, e, g, tokens, routing in configs(args.sizes):
         name = f"moe_step/torch_grouped_mm/bf16/d:{d}/E:{e}/G:{g}/tok:{tokens}/route:{routing}"

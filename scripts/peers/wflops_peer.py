@@ -18,6 +18,7 @@ import platform
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 
 # Context keys copied from a wflops result file of the same machine (--context-from): the GPU,
@@ -28,6 +29,35 @@ GPU_CONTEXT_KEYS = [
     "peak_source", "peak_tflops_fp64", "peak_tflops_fp32", "peak_tflops_tf32",
     "peak_tflops_fp16", "peak_tflops_bf16", "peak_tflops_fp8", "peak_tflops_int8", "peak_gbps",
 ]
+
+
+def add_common_arguments(parser, script):
+    """The options every peer takes: where to write, whose GPU context to copy, how long to time."""
+    parser.add_argument("--out", help=f"result file (default results/pytorch-{script}-<time>.json); never overwritten")
+    parser.add_argument("--context-from", help="a wflops result file of this machine: GPU context and peaks")
+    parser.add_argument("--min-time", type=float, default=0.5, help="seconds of timed calls per benchmark")
+    parser.add_argument("--repetitions", type=int, default=5)
+
+
+def cuda_torch(script):
+    """PyTorch with a CUDA device, or None after saying why. Imported only here, after argument
+    parsing, so `--help` works on a machine without PyTorch."""
+    try:
+        import torch
+    except ImportError as e:
+        print(f"{script}_peer: PyTorch is not installed: {e}", file=sys.stderr)
+        return None
+    if not torch.cuda.is_available():
+        print(f"{script}_peer: no CUDA device", file=sys.stderr)
+        return None
+    return torch
+
+
+def open_results(args, script):
+    """The peer's result file (args.out, or a new name under results/) and its path."""
+    out = args.out or default_output("results", script)
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    return PeerResults(out, args.context_from, {"peer": f"{script}_peer.py"}), out
 
 
 def wflops_specs(wflops_binary, suite="full"):

@@ -6,22 +6,12 @@
 #include <stdexcept>
 
 #include "attention_softmax.cuh"
+#include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 
 namespace wflops {
 
 namespace {
-
-// One handle for the process, never destroyed (tearing cuBLAS down after the CUDA runtime at exit
-// is a known crash; gemm.cpp does the same).
-cublasHandle_t handle() {
-  static cublasHandle_t h = [] {
-    cublasHandle_t x = nullptr;
-    CUBLAS_CHECK(cublasCreate(&x));
-    return x;
-  }();
-  return h;
-}
 
 cudaDataType_t cuda_type(DType t) { return t == DType::fp16 ? CUDA_R_16F : CUDA_R_16BF; }
 
@@ -36,9 +26,8 @@ struct Operand {
 void batched_gemm(DType dtype, long m, long n, long k, Operand a, Operand b, void* c, long ldc,
                   long long stride_c, long batch, cudaStream_t stream) {
   const float one = 1.0f, zero = 0.0f;
-  CUBLAS_CHECK(cublasSetStream(handle(), stream));
   CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-      handle(), a.op, b.op, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), &one, a.data,
+      cublas_on(stream), a.op, b.op, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), &one, a.data,
       cuda_type(dtype), static_cast<int>(a.ld), a.stride, b.data, cuda_type(dtype), static_cast<int>(b.ld),
       b.stride, &zero, c, cuda_type(dtype), static_cast<int>(ldc), stride_c, static_cast<int>(batch),
       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));

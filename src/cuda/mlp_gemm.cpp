@@ -37,10 +37,6 @@ bool is_gelu_aux(cublasLtEpilogue_t e) {
 
 }  // namespace
 
-cublasHandle_t mlp_cublas() { return cublas_on(nullptr); }
-cublasLtHandle_t mlp_cublaslt() { return cublaslt_handle(); }
-void* mlp_workspace() { return blas_workspace(); }
-std::size_t mlp_workspace_bytes() { return kBlasWorkspaceBytes; }
 
 cudaDataType_t mlp_cuda_type(DType t) {
   switch (t) {
@@ -119,7 +115,7 @@ void LtGemm::plan(const Plan& p) {
   cublasStatus_t st =
       cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
   if (st == CUBLAS_STATUS_SUCCESS) {
-    st = cublasLtMatmulAlgoGetHeuristic(mlp_cublaslt(), desc_, layout_a_, layout_b_, layout_d_, layout_d_, pref, 1,
+    st = cublasLtMatmulAlgoGetHeuristic(cublaslt_handle(), desc_, layout_a_, layout_b_, layout_d_, layout_d_, pref, 1,
                                         &result, &returned);
   }
   cublasLtMatmulPreferenceDestroy(pref);
@@ -138,8 +134,8 @@ void LtGemm::run(const void* a, const void* b, const void* c, void* d, float bet
     c = d;
     beta = 0.0f;
   }
-  CUBLAS_CHECK(cublasLtMatmul(mlp_cublaslt(), desc_, &alpha, b, layout_a_, a, layout_b_, &beta, c, layout_d_, d,
-                              layout_d_, &algo_, mlp_workspace(), kBlasWorkspaceBytes, stream));
+  CUBLAS_CHECK(cublasLtMatmul(cublaslt_handle(), desc_, &alpha, b, layout_a_, a, layout_b_, &beta, c, layout_d_, d,
+                              layout_d_, &algo_, blas_workspace(), kBlasWorkspaceBytes, stream));
 }
 
 }  // namespace wflops

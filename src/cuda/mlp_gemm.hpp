@@ -28,13 +28,6 @@ struct RowMajorGemm {
   long ldc() const { return n; }
 };
 
-// Process-wide cuBLAS and cuBLASLt handles with a shared workspace (never destroyed: tearing them
-// down after the CUDA runtime at exit is a known crash).
-cublasHandle_t mlp_cublas();
-cublasLtHandle_t mlp_cublaslt();
-void* mlp_workspace();
-std::size_t mlp_workspace_bytes();
-
 cudaDataType_t mlp_cuda_type(DType t);  // fp32, fp16, bf16
 
 // cublasGemmEx with fp32 accumulation: C (type `out`, fp32 for mixed precision's weight gradients)

@@ -13,6 +13,7 @@
 #include "bias_add.cuh"
 #include "bias_grad.cuh"
 #include "cast.cuh"
+#include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/mlp_check.hpp"
@@ -189,7 +190,7 @@ class MlpStepWorkload final : public Workload {
 
   std::size_t fixed_bytes() const {
     const std::size_t e = dtype_bytes(c_.dtype);
-    std::size_t bytes = layout_.total * e + h_bytes_ + td_ * e + mlp_workspace_bytes();
+    std::size_t bytes = layout_.total * e + h_bytes_ + td_ * e + kBlasWorkspaceBytes;
     if (has_separate_activation()) bytes += tf_ * e;
     if (gated_unfused()) bytes += tf_ * e;  // silu(g)
     if (!c_.forward_only) bytes += th_ * e + td_ * e + layout_.total * dtype_bytes(grad_dtype_);

@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "count_nonfinite.cuh"
+#include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "fill_random.cuh"
@@ -34,26 +35,12 @@ namespace {
 
 using bf16 = __nv_bfloat16;
 constexpr std::size_t kBf16 = 2;
-constexpr std::size_t kWorkspaceBytes = 32u << 20;
 constexpr int kExpertGemms = 6;
 // The dominant expert's router weight on the constant feature: its logit leads by ~64, so its
 // probability is ~1 and every other expert's ~e^-64 (still a normal fp32 number).
 constexpr float kDominantWeight = 64.0f;
 
 std::size_t align256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
-
-// One cuBLAS handle with a workspace for the MoE family, never destroyed (see gemm.cpp).
-cublasHandle_t blas() {
-  static cublasHandle_t h = [] {
-    cublasHandle_t x = nullptr;
-    CUBLAS_CHECK(cublasCreate(&x));
-    void* ws = nullptr;
-    CUDA_CHECK(cudaMalloc(&ws, kWorkspaceBytes));
-    CUBLAS_CHECK(cublasSetWorkspace(x, ws, kWorkspaceBytes));
-    return x;
-  }();
-  return h;
-}
 
 double rel(double err2, double ref2) { return ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2); }
 
@@ -265,8 +252,7 @@ void MoeLayerWorkload::State::route_and_permute(cudaStream_t stream, int set, Ph
 }
 
 void MoeLayerWorkload::State::run(cudaStream_t stream, int set, PhaseMarks& marks) {
-  cublasHandle_t hb = blas();
-  CUBLAS_CHECK(cublasSetStream(hb, stream));
+  cublasHandle_t hb = cublas_on(stream);
   const int di = static_cast<int>(d), Ti = static_cast<int>(T), Ni = static_cast<int>(n),
             Ai = static_cast<int>(A);
   const float one = 1.0f, zero = 0.0f;
@@ -362,7 +348,7 @@ double MoeLayerWorkload::device_bytes(int input_sets) const {
                                          kernels::moe_grouped_max_tiles(s.A, static_cast<int>(s.n))))
              : 0.0;
   return static_cast<double>(input_sets) * static_cast<double>(s.set_bytes) + per_token_expert + ints + rows +
-         outputs + temp + pointers + tile_map + kWorkspaceBytes;
+         outputs + temp + pointers + tile_map + kBlasWorkspaceBytes;
 }
 
 void MoeLayerWorkload::allocate(int input_sets, cudaStream_t stream) {
@@ -418,7 +404,7 @@ void MoeLayerWorkload::allocate(int input_sets, cudaStream_t stream) {
   s.offsets_host.assign(n + 1, 0);
   const int slots = s.token_choice ? 1 : input_sets;
   s.runner = std::make_unique<ExpertGemmRunner>(s.c.impl, Ni, slots, kExpertGemms);
-  (void)blas();
+  (void)cublas_on(stream);  // created now, not inside the first timed launch
   if (s.ours) {
     s.expert_offsets = DeviceBuffer((n + 1) * sizeof(int));
     s.runner->set_device_offsets(s.expert_offsets.as<int>(), s.A);
