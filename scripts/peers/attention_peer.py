@@ -13,6 +13,7 @@ import argparse
 import math
 import os
 import re
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -87,7 +88,7 @@ def main():
         forward = spec["family"] == "attention_fwd"
         for impl in IMPLS:
             name = wflops_peer.peer_name(spec["name"], impl)
-            try:
+            with results.errors_recorded(name, torch, also=(RuntimeError,)):
                 key = (impl, spec["dtype"], shape["d"], causal)
                 if key not in checked:
                     checked[key] = check(torch, impl, dtype, shape["d"], causal)
@@ -108,11 +109,7 @@ def main():
                     del o, leaves
                 results.add(name, spec["dtype"], seconds, spec["flops"], spec.get("bytes", 0.0),
                             counters={"attn_flops": spec["flops"]}, label=spec.get("label", ""))
-                print(f"{name}: {spec['flops'] / min(seconds) / 1e12:.1f} TFLOP/s")
-            except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
-                results.add_error(name, str(e).splitlines()[0] if str(e) else type(e).__name__)
-                print(f"{name}: error: {e}", file=sys.stderr)
-            torch.cuda.empty_cache()
+                print(f"{name}: {spec['flops'] / statistics.median(seconds) / 1e12:.1f} TFLOP/s", flush=True)
     results.close()
     print(f"wrote {out}")
     return 0

@@ -156,7 +156,7 @@ def main():
                         # `wflops compare --pair torch_compile_gelu_residual=fused_gelu_residual`
                         # pairs exactly one peer step with one wflops step.
                         name = f"{family}/{impl}_{variant}/{dname}/d:{d}/ff:{d_ff}/tok:{tokens}"
-                        try:
+                        with results.errors_recorded(name, torch):
                             module = build(torch, d, d_ff, variant, dtype, device)
                             fn = torch.compile(module) if impl == "torch_compile" else module
                             errors = check(torch, module, fn, d, variant, dtype, device)
@@ -176,16 +176,9 @@ def main():
                                     x.grad = None
                                     fn(x).backward(dy)
 
-                            seconds = wflops_peer.time_cuda(run, args.min_time, args.repetitions)
-                            flops = step_flops(d, d_ff, tokens, forward_only, variant)
-                            results.add(name, dname, seconds, flops,
-                                        counters={"verify_rel_err": max(errors.values())},
-                                        label=f"PyTorch {impl} {variant} MLP d={d} d_ff={d_ff} T={tokens}")
-                            print(f"{name}: {flops / min(seconds) / 1e12:.1f} TFLOP/s", flush=True)
-                        except torch.cuda.OutOfMemoryError as e:
-                            results.add_error(name, f"out of memory: {e}")
-                        finally:
-                            torch.cuda.empty_cache()
+                            results.measure(name, dname, run, step_flops(d, d_ff, tokens, forward_only, variant), args,
+                                            counters={"verify_rel_err": max(errors.values())},
+                                            label=f"PyTorch {impl} {variant} MLP d={d} d_ff={d_ff} T={tokens}")
     results.close()
     print(f"wrote {out}")
     return 0

@@ -159,7 +159,7 @@ def main():
         if why:
             results.add_error(name, why)
             continue
-        try:
+        with results.errors_recorded(name, torch):
             if routing not in checked:
                 checked[routing] = check(torch, routing, device)
             errors = checked[routing]
@@ -175,17 +175,11 @@ def main():
                 y, _ = layer(torch, x, wr, w1, w2, e, g, routing)
                 y.backward(dy)
 
-            seconds = wflops_peer.time_cuda(run, args.min_time, args.repetitions)
-            flops = expert_weight_flops(d, tokens)
-            results.add(name, "bf16", seconds, flops,
-                        counters={"routing_flops": routing_flops(d, e, g, tokens),
-                                  "verify_rel_err": max(errors.values())},
-                        label=f"PyTorch torch._grouped_mm MoE layer, {e * g} experts of hidden {4 * d // g}, {routing}")
-            print(f"{name}: {flops / min(seconds) / 1e12:.1f} TFLOP/s", flush=True)
-        except torch.cuda.OutOfMemoryError as err:
-            results.add_error(name, f"out of memory: {err}")
-        finally:
-            torch.cuda.empty_cache()
+            results.measure(name, "bf16", run, expert_weight_flops(d, tokens), args,
+                            counters={"routing_flops": routing_flops(d, e, g, tokens),
+                                      "verify_rel_err": max(errors.values())},
+                            label=f"PyTorch torch._grouped_mm MoE layer, {e * g} experts of hidden {4 * d // g}, "
+                                  f"{routing}")
     results.close()
     print(f"wrote {out}")
     return 0

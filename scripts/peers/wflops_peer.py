@@ -10,6 +10,7 @@ two sides divide the same FLOPs by their own times.
 This module imports torch only inside the functions that need it, so the writer can be tested
 on a machine without PyTorch.
 """
+import contextlib
 import datetime
 import json
 import math
@@ -189,6 +190,27 @@ class PeerResults:
             self.benchmarks += [aggregate("mean", statistics.mean), aggregate("median", statistics.median),
                                 aggregate("stddev", stdev), aggregate("cv", cv)]
         self._write(interrupted=True)
+
+    def measure(self, name, dtype, fn, flops, args, bytes_=0.0, counters=None, label=""):
+        """Times fn() (time_cuda, args.min_time and args.repetitions), adds it, prints its tau."""
+        seconds = time_cuda(fn, args.min_time, args.repetitions)
+        self.add(name, dtype, seconds, flops, bytes_, counters, label)
+        print(f"{name}: {flops / statistics.median(seconds) / 1e12:.1f} TFLOP/s", flush=True)
+
+    @contextlib.contextmanager
+    def errors_recorded(self, name, torch, also=()):
+        """Runs one benchmark: out of memory (and the exception types in `also`) becomes that
+        benchmark's error in the file instead of ending the run; frees PyTorch's cache after."""
+        try:
+            yield
+        except (torch.cuda.OutOfMemoryError, *also) as e:
+            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if isinstance(e, torch.cuda.OutOfMemoryError):
+                message = "out of memory: " + message
+            self.add_error(name, message)
+            print(f"{name}: error: {message}", file=sys.stderr)
+        finally:
+            torch.cuda.empty_cache()
 
     def add_error(self, name, message):
         self.benchmarks.append({"name": name, "run_name": name, "run_type": "iteration",

@@ -2,11 +2,33 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cuda_runtime.h>
+
 #include <string>
+
+#include "cuda/harness.hpp"
 
 namespace wflops::testing {
 // Empty when a CUDA device can be used; otherwise why not (e.g. "cudaErrorNoDevice: ...").
 std::string gpu_unavailable_reason();
+
+// A CUDA stream for one test, destroyed with it.
+class TestStream {
+ public:
+  TestStream();
+  ~TestStream();
+  TestStream(const TestStream&) = delete;
+  TestStream& operator=(const TestStream&) = delete;
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+// What the harness does before timing, on a workload of a test's own: allocates two input sets,
+// tunes, verifies (returned), then launches once on the second set and waits, so a launch that
+// fails after a passing verification fails the test too.
+Verification verify_then_launch(Workload& w, cudaStream_t stream);
 }  // namespace wflops::testing
 
 // Use as the first statement of every GPU test: it never passes silently without a GPU.

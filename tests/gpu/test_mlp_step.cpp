@@ -35,25 +35,10 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   return info.param.word + "_" + std::string(dtype_name(info.param.dtype)) + (info.param.forward_only ? "_fwd" : "");
 }
 
-class Stream {
- public:
-  Stream() { CUDA_CHECK(cudaStreamCreate(&s_)); }
-  ~Stream() { cudaStreamDestroy(s_); }
-  cudaStream_t get() const { return s_; }
+using Stream = ::wflops::testing::TestStream;
 
- private:
-  cudaStream_t s_ = nullptr;
-};
-
-// Allocates (two input sets), verifies, then runs on the second set; returns the verification.
 Verification run_once(const MlpConfig& c, cudaStream_t stream) {
-  auto w = make_mlp_workload(c);
-  w->allocate(2, stream);
-  w->tune(stream);
-  const Verification v = w->verify(stream);
-  w->launch(stream, 1);
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  return v;
+  return ::wflops::testing::verify_then_launch(*make_mlp_workload(c), stream);
 }
 
 class MlpStepTest : public ::testing::TestWithParam<Case> {};

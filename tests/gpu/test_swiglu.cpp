@@ -184,24 +184,10 @@ namespace wflops {
 
 namespace {
 
-class Stream {
- public:
-  Stream() { CUDA_CHECK(cudaStreamCreate(&s_)); }
-  ~Stream() { cudaStreamDestroy(s_); }
-  cudaStream_t get() const { return s_; }
-
- private:
-  cudaStream_t s_ = nullptr;
-};
+using Stream = ::wflops::testing::TestStream;
 
 Verification run_once(const MlpConfig& c, cudaStream_t stream) {
-  auto w = make_mlp_workload(c);
-  w->allocate(2, stream);
-  w->tune(stream);
-  const Verification v = w->verify(stream);
-  w->launch(stream, 1);
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  return v;
+  return ::wflops::testing::verify_then_launch(*make_mlp_workload(c), stream);
 }
 
 }  // namespace

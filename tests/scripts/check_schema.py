@@ -62,6 +62,16 @@ def main():
         results.add(name, "bf16", [4e-4, 4.1e-4, 3.9e-4], flops=2.0 * 4096 * 8192 * 4096)
         results.add_error(wflops_peer.peer_name("matmul/cublas/fp8/m:4096/n:8192/k:4096", "torch_eager"),
                           "fp8 needs torch._scaled_mm")
+        # A benchmark that runs out of memory becomes an error entry; the run goes on.
+        import types
+        fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(OutOfMemoryError=MemoryError,
+                                                                      empty_cache=lambda: None))
+        oom_name = wflops_peer.peer_name("matmul/cublas/bf16/m:65536/n:65536/k:65536", "torch_eager")
+        with results.errors_recorded(oom_name, fake_torch):
+            raise MemoryError("tried to allocate 8.00 GiB")
+        if results.benchmarks[-1].get("error_message") != "out of memory: tried to allocate 8.00 GiB":
+            print(f"FAIL errors_recorded wrote {results.benchmarks[-1]}")
+            failures += 1
         try:
             wflops_peer.PeerResults(peer)
             print(f"FAIL the peer writer overwrote {peer}")
