@@ -63,6 +63,24 @@ std::string add_mlp(Registry& r, bool forward_only, const MlpVariant& v, DType d
     spec.flops = forward_only ? flops::mlp_forward(d, d_ff, tokens) : flops::mlp_training_step(d, d_ff, tokens);
   }
   spec.bytes = 0;  // a step's least traffic is not one figure; the FLOP model counts it per pass
+  // ... and sums it by part of the time split, which the harness turns into phase_gbps_<part>.
+  flops::MlpPasses passes;
+  passes.bias = v.bias;
+  passes.activation = v.act != kernels::Activation::none;
+  passes.residual = v.residual;
+  passes.fused = v.fused;
+  passes.gated = v.gated;
+  passes.gate_fused = v.gate_fused;
+  passes.mixed = v.mixed;
+  passes.backward = !forward_only;
+  const double parameters = (v.gated ? flops::swiglu_weights(d, d_ff) : flops::mlp_weights(d, d_ff)) +
+                            (v.bias ? flops::mlp_bias_params(d, d_ff) : 0.0);
+  const flops::MlpPhaseBytes phase_bytes =
+      flops::mlp_phase_bytes(d, d_ff, tokens, static_cast<double>(dtype_bytes(dtype)), parameters, passes);
+  for (const auto& [part, bytes] : {std::pair{"elementwise", phase_bytes.elementwise},
+                                    std::pair{"cast", phase_bytes.cast}, std::pair{"optimizer", phase_bytes.optimizer}}) {
+    if (bytes > 0) spec.counters[std::string(kPhaseBytesPrefix) + part] = bytes;
+  }
   spec.suites = std::move(suites);
   spec.label = fmt::format("{}: {}", label, describe(v));
   // The gated MLP's baseline is the linear step of the 4d MLP (about the same weights).

@@ -46,6 +46,44 @@ double copy_bytes(double n, double elem);
 // AdamW step on fp32 master weights with fp32 moments, per parameter: read param, grad, m, v
 // (4 * 4 bytes), write param, m, v (3 * 4 bytes): 28 * n.
 double adamw_bytes(double n);
+// Elementwise product out = a * b: read a and b, write out: 3 * n * elem.
+double multiply_bytes(double n, double elem);
+// Fused SwiGLU forward a = silu(g) * u over n = rows * d_ff: read g and u, write a: 3 * n * elem.
+double swiglu_forward_bytes(double n, double elem);
+// Fused SwiGLU backward: read da, g and u, write dg and du: 5 * n * elem.
+double swiglu_backward_bytes(double n, double elem);
+
+// The passes of one MLP step outside its GEMMs, as src/cuda/mlp_step.cpp runs them, summed by the
+// part of the step's time split they belong to (elementwise, cast, optimizer), so the split's time
+// of each part becomes a bandwidth (phase_gbps_<part>). Each pass counts its own least traffic
+// (above); an intermediate written by one pass and read by the next is counted twice, because the
+// unfused step really moves it twice.
+struct MlpPasses {
+  bool bias = false;        // bias adds forward, bias gradients backward
+  bool activation = false;  // activation forward / backward on [T, d_ff]
+  bool residual = false;    // residual adds on [T, d] forward (y += x) and backward (dx += dy)
+  bool fused = false;       // cuBLASLt epilogues: bias, activation and residual ride in the GEMMs
+  bool gated = false;       // SwiGLU on [T, d_ff] (no bias, activation or residual)
+  bool gate_fused = false;  // gated: our one-pass kernels, else silu then multiply (eager)
+  bool mixed = false;       // fp32 masters cast each step; fp32 gradients; AdamW on every parameter
+  bool backward = true;     // a training step (else its forward pass only)
+};
+struct MlpPhaseBytes {
+  double elementwise = 0, cast = 0, optimizer = 0;
+};
+// elem: bytes per element of the activations (2); parameters = weights + biases.
+// Unfused forward: bias_add [T, d_ff], activation [T d_ff] (whenever bias or activation, as the
+// step writes a separate activation buffer), bias_add [T, d], residual_add [T d]. Backward:
+// bias_grad [T, d], activation backward [T d_ff], bias_grad [T, d_ff], residual_add [T d], with
+// bias gradients in the gradient dtype (fp32 when mixed). Gated forward: swiglu_forward (fused) or
+// silu (activation_forward) + multiply (unfused); backward: swiglu_backward, or two multiplies
+// (da * u, da * s) and silu's backward (activation_backward). Cast: parameters fp32 -> elem.
+// Optimizer: adamw_bytes(parameters), training steps only.
+// E.g. mixed_unfused_relu_residual fp16 at d = 1600, d_ff = 6400, T = 8192: elementwise
+// 550,518,400 forward + 524,320,000 backward = 1,074,838,400; cast 20,488,000 * 6 = 122,928,000;
+// optimizer 20,488,000 * 28 = 573,664,000.
+MlpPhaseBytes mlp_phase_bytes(double d, double d_ff, double tokens, double elem, double parameters,
+                              const MlpPasses& passes);
 // ---- end of elementwise passes and casts ------------------------------------------------------
 
 }  // namespace wflops::flops

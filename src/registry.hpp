@@ -14,6 +14,8 @@
 
 namespace wflops {
 
+inline constexpr const char* kPhaseBytesPrefix = "phase_bytes_";
+
 struct BenchSpec {
   std::string name;    // "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096"
   std::string family;  // "matmul"
@@ -30,6 +32,8 @@ struct BenchSpec {
   std::string baseline;
   // Further FLOP-model figures of one iteration, written as counters beside flops: attn_flops,
   // routing_flops (CONVENTIONS.md), or the FLOPs under a second convention.
+  // phase_bytes_<part> (kPhaseBytesPrefix): the least bytes of one part of the time split (the
+  // elementwise passes of an MLP step); the harness divides it by that part's time: phase_gbps_<part>.
   std::map<std::string, double> counters;
   std::function<void(benchmark::State&, const BenchSpec&)> body;
 };

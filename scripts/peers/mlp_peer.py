@@ -4,7 +4,11 @@
 torch.compile (torch_compile), written in wflops' result format so `wflops compare` pairs them
 with wflops' unfused and fused steps. The gated MLP (variant swiglu: one bias-free Linear d -> 2 d_ff
 whose output is chunked into gate and up, F.silu(g) * u, Linear d_ff -> d; d_ff = 8/3 d rounded up
-to 64) answers wflops' unfused_swiglu / fused_swiglu.
+to 64) answers wflops' unfused_swiglu / fused_swiglu. The mixed-precision variants (mixed_linear,
+mixed_relu_residual) keep fp32 parameters, run the step under torch.autocast in the chosen dtype
+(the weights are cast every step, gradients land in fp32) and end it with a fused AdamW step: what
+wflops' mixed_linear and mixed_unfused_relu_residual do (cast, GEMMs, AdamW), the way a PyTorch
+training loop does it. (No GradScaler: with inputs and weights in [-1, 1) nothing underflows.)
 
 A step is forward + backward from a fixed random dy (parameter gradients and the input gradient);
 FLOPs from wflops' FLOP model: 6 x (2 d d_ff) x tokens, forward-only 2 x (2 d d_ff) x tokens
@@ -24,14 +28,16 @@ import wflops_peer  # noqa: E402
 REFERENCE = (1600, 6400, 8192)
 SWEEP_H = (768, 1600, 2048, 4096, 8192)
 SWEEP_TOKENS = (2048, 8192, 32768, 65536)
-# wflops implementation word -> (activation, bias, residual)
+# variant -> (activation, bias, residual, mixed precision)
 VARIANTS = {
-    "linear": (None, False, False),
-    "relu": ("relu", True, False),
-    "gelu": ("gelu", True, False),
-    "relu_residual": ("relu", True, True),
-    "gelu_residual": ("gelu", True, True),
-    "swiglu": ("swiglu", False, False),
+    "linear": (None, False, False, False),
+    "relu": ("relu", True, False, False),
+    "gelu": ("gelu", True, False, False),
+    "relu_residual": ("relu", True, True, False),
+    "gelu_residual": ("gelu", True, True, False),
+    "swiglu": ("swiglu", False, False, False),
+    "mixed_linear": (None, False, False, True),
+    "mixed_relu_residual": ("relu", True, True, True),
 }
 # The gated MLP's sizes (wflops' mlp_bench.cpp): the reference d and T, and h = 2048, 4096 at 8k, 32k.
 SWIGLU_H = (2048, 4096)
@@ -70,7 +76,8 @@ def shapes(sizes, variant="linear"):
 
 
 def build(torch, d, d_ff, variant, dtype, device):
-    act, bias, residual = VARIANTS[variant]
+    """The module in dtype (a mixed-precision variant's fp32 masters: pass torch.float32)."""
+    act, bias, residual, _ = VARIANTS[variant]
     nn, F = torch.nn, torch.nn.functional
 
     class Mlp(nn.Module):
@@ -98,6 +105,14 @@ def build(torch, d, d_ff, variant, dtype, device):
         for p in m.parameters():
             p.uniform_(-1, 1)
     return m
+
+
+def autocast(torch, module, dtype):
+    """module (fp32 parameters) run under torch.autocast in dtype: its Linears cast the weights."""
+    def forward(x):
+        with torch.autocast("cuda", dtype=dtype):
+            return module(x)
+    return forward
 
 
 def check(torch, module, forward, d, variant, dtype, device):
@@ -147,6 +162,7 @@ def main():
     for dname in args.dtype or ["bf16"]:
         dtype = dtypes[dname]
         for variant in variants:
+            mixed = VARIANTS[variant][3]
             for d, d_ff, tokens in shapes(args.sizes, variant):
                 for impl in implementations:
                     for forward_only in ([False, True] if args.forward_only else [False]):
@@ -157,8 +173,10 @@ def main():
                         # pairs exactly one peer step with one wflops step.
                         name = f"{family}/{impl}_{variant}/{dname}/d:{d}/ff:{d_ff}/tok:{tokens}"
                         with results.errors_recorded(name, torch):
-                            module = build(torch, d, d_ff, variant, dtype, device)
-                            fn = torch.compile(module) if impl == "torch_compile" else module
+                            module = build(torch, d, d_ff, variant, torch.float32 if mixed else dtype, device)
+                            inner = torch.compile(module) if impl == "torch_compile" else module
+                            fn = autocast(torch, inner, dtype) if mixed else inner
+                            optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4, fused=True) if mixed else None
                             errors = check(torch, module, fn, d, variant, dtype, device)
                             bad = {k: e for k, e in errors.items() if not e < TOLERANCE}
                             if bad:
@@ -175,6 +193,8 @@ def main():
                                     module.zero_grad(set_to_none=True)
                                     x.grad = None
                                     fn(x).backward(dy)
+                                    if optimizer is not None:
+                                        optimizer.step()
 
                             results.measure(name, dname, run, step_flops(d, d_ff, tokens, forward_only, variant), args,
                                             counters={"verify_rel_err": max(errors.values())},

@@ -361,7 +361,10 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
   for (const auto& [phase, ms] : phases) {
     state.counters["phase_ms_" + phase] = ms;
     if (phased_ms > 0) state.counters["phase_pct_" + phase] = 100.0 * ms / phased_ms;
+    const auto bytes = spec.counters.find(kPhaseBytesPrefix + phase);
+    if (bytes != spec.counters.end() && ms > 0) state.counters["phase_gbps_" + phase] = bytes->second / ms / 1e6;
   }
+  for (const auto& [key, value] : p.workload->measured_counters()) state.counters[key] = value;
   state.counters["l2_rotation"] = p.input_sets;
   state.counters["batch"] = p.batch;
   state.counters["verify_rel_err"] = p.verify_rel_err;

@@ -14,12 +14,15 @@
 //  - the time split of a multi-part workload (a training step: GEMMs, elementwise, cast,
 //    optimizer): after the timed batches, a few extra iterations are run with a CUDA event
 //    between the parts (PhaseMarks), and each part's median time becomes the counters
-//    phase_ms_<part> and phase_pct_<part> (its share of the step).
+//    phase_ms_<part> and phase_pct_<part> (its share of the step), and phase_gbps_<part> when the
+//    benchmark states that part's least bytes (phase_bytes_<part>);
+//  - the workload's own measured counters (measured_counters()).
 #pragma once
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -79,6 +82,9 @@ class Workload {
   // times its batches without holding the stream behind the blocking kernel, so the measured
   // time includes the host round trips, as it would in training.
   virtual bool synchronizes() const { return false; }
+  // Figures the workload measured itself, written as counters (e.g. an MoE layer's load_imbalance,
+  // max / mean tokens per expert of the verified routing); read after verification and timing.
+  virtual std::map<std::string, double> measured_counters() const { return {}; }
   // What was chosen (e.g. "algo 2 of 8"), appended to the benchmark's label.
   virtual std::string describe() const { return ""; }
 };

@@ -440,6 +440,12 @@ double MoeLayerWorkload::load_imbalance() const {
   return moe::load_imbalance(c);
 }
 
+std::map<std::string, double> MoeLayerWorkload::measured_counters() const {
+  const std::vector<int>& c = s_->verified_counts;
+  if (c.empty()) return {};
+  return {{"load_imbalance", load_imbalance()}, {"max_expert_tokens", *std::max_element(c.begin(), c.end())}};
+}
+
 std::string MoeLayerWorkload::describe() const {
   const State& s = *s_;
   std::string out;

@@ -126,4 +126,36 @@ TEST(MlpRegistry, FlopsFromTheFlopModel) {
   EXPECT_TRUE(all_benchmarks().suite("full").size() >= all_benchmarks().suite("mlp").size());
 }
 
+// The parts of the time split carry their least bytes (flops::mlp_phase_bytes), which the harness
+// turns into phase_gbps_<part>; a part that moves nothing (the fused step's elementwise work lives in
+// its epilogues) states none.
+TEST(MlpRegistry, StepsStateTheBytesOfTheirMemoryBoundParts) {
+  const BenchSpec* mixed = find("mlp_step/mixed_unfused_relu_residual/fp16/d:1600/ff:6400/tok:8192");
+  ASSERT_NE(mixed, nullptr);
+  EXPECT_DOUBLE_EQ(mixed->counters.at("phase_bytes_elementwise"), 1074838400.0);  // test_flops_elementwise
+  EXPECT_DOUBLE_EQ(mixed->counters.at("phase_bytes_cast"), 122928000.0);
+  EXPECT_DOUBLE_EQ(mixed->counters.at("phase_bytes_optimizer"), 573664000.0);
+
+  const BenchSpec* linear = find("mlp_step/linear/fp16/d:1600/ff:6400/tok:8192");
+  ASSERT_NE(linear, nullptr);
+  for (const auto& [key, value] : linear->counters) EXPECT_NE(key.rfind(kPhaseBytesPrefix, 0), 0u) << key;
+
+  const BenchSpec* fused = find("mlp_step/fused_gelu_residual/bf16/d:1600/ff:6400/tok:8192");
+  ASSERT_NE(fused, nullptr);
+  EXPECT_EQ(fused->counters.count("phase_bytes_elementwise"), 0u);
+
+  const BenchSpec* mixed_linear = find("mlp_step/mixed_linear/bf16/d:1600/ff:6400/tok:8192");
+  ASSERT_NE(mixed_linear, nullptr);
+  EXPECT_DOUBLE_EQ(mixed_linear->counters.at("phase_bytes_cast"), 20480000.0 * 6);  // no biases
+  EXPECT_EQ(mixed_linear->counters.count("phase_bytes_elementwise"), 0u);
+
+  int unfused = 0;
+  for (const BenchSpec& s : all_benchmarks().all()) {
+    if (!is_mlp(s) || s.impl.rfind("unfused", 0) != 0) continue;
+    ++unfused;
+    EXPECT_GT(s.counters.count("phase_bytes_elementwise"), 0u) << s.name;
+  }
+  EXPECT_GT(unfused, 10);
+}
+
 }  // namespace wflops

@@ -97,6 +97,9 @@ TEST(MoeLayerCrafted, OneExpertTakesAllOthersNone) {
     EXPECT_TRUE(v.ok) << v.detail;
     EXPECT_EQ(w.expert_counts(), (std::vector<int>{0, 0, 300, 0}));
     EXPECT_DOUBLE_EQ(w.load_imbalance(), 4.0);
+    const auto counters = w.measured_counters();  // what the harness writes into the JSON
+    EXPECT_DOUBLE_EQ(counters.at("load_imbalance"), 4.0);
+    EXPECT_DOUBLE_EQ(counters.at("max_expert_tokens"), 300.0);
   }
   // G = 2 of 8 experts: expert 5 is in every token's top 2.
   for (MoeGemmImpl impl : {MoeGemmImpl::grouped, MoeGemmImpl::ours}) {
