@@ -89,7 +89,11 @@ void ResultReporter::print_row(const std::vector<Run>& runs) {
   if (vs_baseline >= 0) notes += fmt::format("{:.0f}% of baseline ", vs_baseline);
   std::string split;
   for (const auto& [key, value] : shown.counters) {
-    if (key.rfind("phase_pct_", 0) == 0) split += fmt::format(" {} {:.0f}%", key.substr(10), static_cast<double>(value));
+    if (key.rfind("phase_pct_", 0) != 0) continue;
+    const std::string part = key.substr(10);
+    split += fmt::format(" {} {:.0f}%", part, static_cast<double>(value));
+    const double part_gbps = counter(shown, ("phase_gbps_" + part).c_str());  // memory-bound parts: their bandwidth
+    if (part_gbps >= 0) split += fmt::format(" ({:.0f} GB/s)", part_gbps);
   }
   if (!split.empty()) notes += "[" + split.substr(1) + "] ";
   if (!shown.report_label.empty()) notes += shown.report_label;

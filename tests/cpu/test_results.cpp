@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "context.hpp"
 #include "errors.hpp"
@@ -184,6 +185,34 @@ TEST(ResultReporter, FileIsValidAfterEveryBenchmarkAndSaysWhenInterrupted) {
   EXPECT_FALSE(doc["benchmarks"][2].contains("tflops")) << "a failed benchmark reports no FLOP/s";
   EXPECT_EQ(rep.errors(), 1);
   EXPECT_FALSE(std::filesystem::exists(path.string() + ".tmp"));
+  std::filesystem::remove_all(dir);
+}
+
+// The table printed while a run goes shows where a step's time goes, with the bandwidth of the parts
+// that state their bytes.
+TEST(ResultReporter, TableShowsTheTimeSplitAndThePartsBandwidth) {
+  const auto dir = temp_dir("reporter-table");
+  const DeviceDescription d = h100();
+  const auto table_path = dir / "table.txt";
+  std::FILE* table = std::fopen(table_path.c_str(), "w");
+  ASSERT_NE(table, nullptr);
+  {
+    ResultReporter rep(dir / "r.json", make_context(d, peaks_for_device(d), RunInfo{"h", "quick", "p"}), table);
+    benchmark::BenchmarkReporter::Context ctx;
+    ASSERT_TRUE(rep.ReportContext(ctx));
+    auto step = make_run("mlp_step/unfused_relu/bf16/d:1600/ff:6400/tok:8192", 400.0, 0);
+    step.counters["phase_pct_gemm"] = 80;
+    step.counters["phase_pct_elementwise"] = 20;
+    step.counters["phase_gbps_elementwise"] = 2512.4;
+    rep.ReportRuns({step});
+    rep.Finalize();
+  }
+  std::fclose(table);
+  std::ifstream in(table_path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("elementwise 20% (2512 GB/s)"), std::string::npos) << text;
+  EXPECT_NE(text.find("gemm 80%"), std::string::npos) << text;
+  EXPECT_EQ(text.find("gemm 80% ("), std::string::npos) << "the GEMMs state no bytes: " << text;
   std::filesystem::remove_all(dir);
 }
 
