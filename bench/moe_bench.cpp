@@ -28,6 +28,14 @@ void add_moe(Registry& r, const MoeConfig& c, std::set<std::string> suites) {
   spec.flops = flops::moe_expert_weight_flops(c.d, c.tokens);
   spec.bytes = flops::moe_step_bytes(c.d, c.experts, c.granularity, c.tokens, dtype_bytes(DType::bf16));
   spec.counters["routing_flops"] = flops::moe_routing_flops(c.d, c.experts, c.granularity, c.tokens);
+  // The memory-bound parts of the time split (src/cuda/moe_layer.cpp's marks) and their least
+  // bytes: the harness reports their bandwidth as phase_gbps_<part>. (permute also sorts: no figure.)
+  const double e = dtype_bytes(DType::bf16);
+  const double combine = flops::moe_combine_bytes(c.d, c.granularity, c.tokens, e);
+  spec.counters[std::string(kPhaseBytesPrefix) + "combine"] = combine;
+  spec.counters[std::string(kPhaseBytesPrefix) + "combine_bwd"] =
+      flops::moe_combine_backward_bytes(c.d, c.granularity, c.tokens, e);
+  spec.counters[std::string(kPhaseBytesPrefix) + "permute_bwd"] = combine;
   spec.baseline = add_dense_mlp_baseline(r, DType::bf16, c.d, 4 * c.d, c.tokens, suites);
   spec.label = fmt::format("{} experts of hidden {} ({} routing, {} expert GEMMs)", c.experts * c.granularity,
                            4 * c.d / c.granularity, moe::routing_name(c.routing), spec.impl);

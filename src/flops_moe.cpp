@@ -58,6 +58,10 @@ double moe_combine_bytes(double d, double granularity, double tokens, double ele
   return (moe_assignments(granularity, tokens) + tokens) * d * elem_bytes;
 }
 
+double moe_combine_backward_bytes(double d, double granularity, double tokens, double elem_bytes) {
+  return (2.0 * moe_assignments(granularity, tokens) + tokens) * d * elem_bytes;
+}
+
 double moe_step_bytes(double d, double experts, double granularity, double tokens, double elem_bytes) {
   const double inputs = 2.0 * tokens * d + moe_expert_count(experts, granularity) * d + 8.0 * d * d * experts;
   return 2.0 * inputs * elem_bytes;

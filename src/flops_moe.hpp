@@ -45,6 +45,11 @@ double moe_router_forward_flops(double d, double experts, double granularity, do
 // T*G expert-output rows and writes T rows: (T*G + T) * d * elem.
 double moe_permute_bytes(double d, double granularity, double tokens, double elem_bytes);
 double moe_combine_bytes(double d, double granularity, double tokens, double elem_bytes);
+// The combine's backward: each assignment reads dy of its token and its expert-output row and
+// writes the row's gradient: (2 * T*G + T) * d * elem (dy [T, d] read once at least).
+// The gather's backward (dx = sum of a token's row gradients) moves what the combine moves.
+// These row counts leave out the 4-byte index and score of each row: under 1% for d >= 256.
+double moe_combine_backward_bytes(double d, double granularity, double tokens, double elem_bytes);
 
 // The least bytes one training step of the layer moves: its inputs read once (x and dy [T,d], the
 // router [N,d], the expert weights 8*d^2*E) and its outputs written once (y, dx, and the gradients

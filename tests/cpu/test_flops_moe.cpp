@@ -50,6 +50,8 @@ TEST(FlopsMoe, RouterAndBytes) {
   EXPECT_DOUBLE_EQ(moe_permute_bytes(2048, 8, 32768, 2), 2147483648.0);
   // Combine: (T*G + T) * d * 2 = 294912 * 4096.
   EXPECT_DOUBLE_EQ(moe_combine_bytes(2048, 8, 32768, 2), 1207959552.0);
+  // backward: (2 * 262,144 + 32,768) rows of 2048 bf16 = 557,056 * 4096 = 2,281,701,376
+  EXPECT_DOUBLE_EQ(moe_combine_backward_bytes(2048, 8, 32768, 2), 2281701376.0);
   // Step: 2 * (2*32768*2048 + 512*2048 + 8*2048^2*64) * 2 = 4 * 2,282,749,952.
   EXPECT_DOUBLE_EQ(moe_step_bytes(2048, 64, 8, 32768, 2), 9130999808.0);
 }

@@ -34,6 +34,11 @@ TEST(MoeBench, Registrations) {
   EXPECT_TRUE(g8->suites.count("quick") && g8->suites.count("moe"));
   EXPECT_DOUBLE_EQ(g8->flops, 6597069766656.0);  // 6 * 8 * 2048^2 * 32768
   EXPECT_DOUBLE_EQ(g8->counters.at("routing_flops"), 2048.0 * 512 * 14 * 32768);
+  // The memory-bound parts' least bytes (test_flops_moe.cpp), turned into phase_gbps_<part> by the harness.
+  EXPECT_DOUBLE_EQ(g8->counters.at("phase_bytes_combine"), 1207959552.0);
+  EXPECT_DOUBLE_EQ(g8->counters.at("phase_bytes_combine_bwd"), 2281701376.0);
+  EXPECT_DOUBLE_EQ(g8->counters.at("phase_bytes_permute_bwd"), 1207959552.0);
+  EXPECT_EQ(g8->counters.count("phase_bytes_permute"), 0u) << "the permute part also sorts";
   EXPECT_NE(find(r, "moe_step/loop/bf16/d:2048/E:64/G:64/tok:32768/route:expert_choice"), nullptr);
   EXPECT_NE(find(r, "moe_step/padded/bf16/d:2048/E:64/G:1/tok:32768/route:expert_choice"), nullptr);
   EXPECT_NE(find(r, "moe_step/grouped/bf16/d:2048/E:64/G:16/tok:32768/route:token_choice"), nullptr);
