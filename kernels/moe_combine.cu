@@ -6,12 +6,8 @@ namespace wflops::kernels {
 namespace {
 
 using moe_detail::Bf16x8;
-constexpr int kThreads = 256;
-
-unsigned blocks_for(std::size_t n) {
-  const std::size_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b < (1u << 20) ? b : (1u << 20));
-}
+using moe_detail::blocks_for;
+using moe_detail::kThreads;
 
 __global__ void combine_kernel(const Bf16x8* eo, const float* row_score, const int* token_offsets,
                                const int* token_rows, std::size_t tokens, int vecs, Bf16x8* y) {

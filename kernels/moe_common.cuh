@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 
 #include <climits>
+#include <cstddef>
 #include <cstdint>
 
 namespace wflops::kernels::moe_detail {
@@ -40,5 +41,13 @@ __device__ float block_reduce(float v, Op op, float identity, float* scratch) {
 struct alignas(16) Bf16x8 {
   __nv_bfloat16 v[8];
 };
+
+// Launch shape of the one-thread-per-item kernels (gather, combine, GELU, histogram): 256 threads
+// and at most 2^20 blocks; their grid-stride loops cover whatever lies beyond.
+inline constexpr int kThreads = 256;
+inline unsigned blocks_for(std::size_t n) {
+  const std::size_t b = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(b < (std::size_t{1} << 20) ? b : (std::size_t{1} << 20));
+}
 
 }  // namespace wflops::kernels::moe_detail

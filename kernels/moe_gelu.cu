@@ -1,17 +1,15 @@
 #include "moe_gelu.cuh"
 
+#include "moe_common.cuh"
+
 namespace wflops::kernels {
 
 namespace {
 
-constexpr int kThreads = 256;
+using moe_detail::blocks_for;
+using moe_detail::kThreads;
 constexpr float kSqrt2OverPi = 0.7978845608028654f;
 constexpr float kCubic = 0.044715f;
-
-unsigned blocks_for(std::size_t n) {
-  const std::size_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b < (1u << 20) ? b : (1u << 20));
-}
 
 __global__ void gelu_forward_kernel(const __nv_bfloat16* h, __nv_bfloat16* out, std::size_t n) {
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;

@@ -1,18 +1,15 @@
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
 
+#include "moe_common.cuh"
 #include "moe_permute.cuh"
 
 namespace wflops::kernels {
 
 namespace {
 
-constexpr int kThreads = 256;
-
-int blocks_for(long n) {
-  const long b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 65536L * 16 ? b : 65536L * 16);
-}
+using moe_detail::blocks_for;
+using moe_detail::kThreads;
 
 // Integer atomics: the counts do not depend on the order the additions happen in.
 __global__ void histogram_kernel(const int* ids, int n, int bins, int* counts) {

@@ -6,27 +6,15 @@
 #include <set>
 #include <string>
 
+#include "registered_benchmarks.hpp"
 #include "registry.hpp"
 
 namespace wflops {
 
 namespace {
 
-const Registry& all_benchmarks() {
-  static const Registry r = [] {
-    Registry x;
-    register_all_benchmarks(x);
-    return x;
-  }();
-  return r;
-}
-
-const BenchSpec* find(const std::string& name) {
-  for (const BenchSpec& s : all_benchmarks().all()) {
-    if (s.name == name) return &s;
-  }
-  return nullptr;
-}
+const Registry& all_benchmarks() { return testing::registered_benchmarks(); }
+const BenchSpec* find(const std::string& name) { return testing::find_registered(name); }
 
 bool is_mlp(const BenchSpec& s) { return s.family == "mlp_step" || s.family == "mlp_fwd"; }
 

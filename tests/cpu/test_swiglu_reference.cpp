@@ -10,6 +10,7 @@
 #include "cuda/mlp_step.hpp"
 #include "flops.hpp"
 #include "mlp_reference.hpp"
+#include "registered_benchmarks.hpp"
 #include "registry.hpp"
 #include "swiglu.cuh"
 
@@ -21,21 +22,8 @@ namespace {
 constexpr double kSilu1 = 0.7310585786300049;
 constexpr double kSiluDerivative1 = 0.9276705118714869;
 
-const Registry& all_benchmarks() {
-  static const Registry r = [] {
-    Registry x;
-    register_all_benchmarks(x);
-    return x;
-  }();
-  return r;
-}
-
-const BenchSpec* find(const std::string& name) {
-  for (const BenchSpec& s : all_benchmarks().all()) {
-    if (s.name == name) return &s;
-  }
-  return nullptr;
-}
+const Registry& all_benchmarks() { return testing::registered_benchmarks(); }
+const BenchSpec* find(const std::string& name) { return testing::find_registered(name); }
 
 // d = 2, d_ff = 1, T = 2, W1 = [gate row; up row]. Token 0: g = 0, u = 3 (silu(0) = 0,
 // silu'(0) = 0.5); token 1: g = 1, u = 1.
