@@ -32,4 +32,10 @@ std::set<std::string> Registry::suite_names() const {
   return names;
 }
 
+std::string Registry::suite_list() const {
+  std::string out;
+  for (const std::string& s : suite_names()) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
 }  // namespace wflops

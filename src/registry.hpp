@@ -46,6 +46,8 @@ class Registry {
   // The benchmarks of a suite ("full" holds every benchmark).
   std::vector<const BenchSpec*> suite(const std::string& name) const;
   std::set<std::string> suite_names() const;
+  // "attention, cast, full, ..." for messages and help texts.
+  std::string suite_list() const;
 
  private:
   std::vector<BenchSpec> specs_;

@@ -34,7 +34,9 @@ std::optional<double> min_time_s(const BenchSpec& s, const Peaks& p) {
 int list_benchmarks(const ListOptions& o) {
   Registry registry;
   register_all_benchmarks(registry);
-  if (!registry.suite_names().count(o.suite)) throw UserError(fmt::format("unknown suite '{}'", o.suite));
+  if (!registry.suite_names().count(o.suite)) {
+    throw UserError(fmt::format("unknown suite '{}' (suites: {})", o.suite, registry.suite_list()));
+  }
   const auto peaks = peaks_by_slug(o.gpu);
   if (!peaks) {
     std::string known;

@@ -56,11 +56,8 @@ std::string host_name() {
 int run_benchmarks(const RunOptions& o) {
   Registry registry;
   register_all_benchmarks(registry);
-  const auto suites = registry.suite_names();
-  if (!suites.count(o.suite)) {
-    std::string known;
-    for (const auto& s : suites) known += (known.empty() ? "" : ", ") + s;
-    throw UserError(fmt::format("unknown suite '{}' (suites: {})", o.suite, known));
+  if (!registry.suite_names().count(o.suite)) {
+    throw UserError(fmt::format("unknown suite '{}' (suites: {})", o.suite, registry.suite_list()));
   }
   for (const std::string& f : o.benchmark_flags) {
     if (f.rfind("--benchmark_", 0) != 0) {
@@ -170,8 +167,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Run benchmarks on the GPU; print a table and write a result file.\n"
                                             "Google Benchmark flags (--benchmark_filter=REGEX, ...) pass through.");
-  cmd->add_option("--suite", o->suite, "Suite to run: quick (default, < 5 min on an H100), full, seed, square, "
-                                       "transformer, max");
+  cmd->add_option("--suite", o->suite, "Suite to run: quick (default; a few minutes on an H100), full, seed (the "
+                                       "reference A100 table), a family's (mlp, cast, attention, moe), or a "
+                                       "matmul shape set (square, transformer, max)");
   cmd->add_option("--out", o->out, "Write the results to FILE (refused if FILE exists)");
   cmd->add_option("--results-dir", o->results_dir, "Directory for <gpu-slug>-<time>.json (default results)");
   cmd->add_option("--peak", o->peaks, "Override a peak: DTYPE=TFLOPS or gbps=GBPS (repeatable)");
