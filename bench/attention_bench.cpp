@@ -1,5 +1,5 @@
 // Attention benchmarks: forward and backward of unfused attention (cuBLAS + our softmax) and of
-// our fused FlashAttention-2 kernel, and cuDNN's fused attention forward (the vendor reference),
+// our fused FlashAttention-2 kernel, and cuDNN's fused attention (the vendor reference),
 // on the sweep public attention benchmarks use: 16384 tokens in total (batch = 16384 / seq),
 // hidden 2048 as 32 heads of 64 or 16 heads of 128. FLOPs follow the public convention (forward
 // 4 b h s^2 d, halved when causal; backward 2.5x forward); the implementation's actual matmul
@@ -54,14 +54,13 @@ std::string add_attention(Registry& r, const AttentionCase& c, std::set<std::str
 }
 
 // Every implementation of one shape, forward and backward; the fused one is read against the
-// unfused one, cuDNN's (forward only) against the fused one (pct_baseline = cuDNN τ as % of ours).
+// unfused one, cuDNN's (forward and backward) against the fused one (pct_baseline = cuDNN τ as % of
+// ours).
 void add_shape(Registry& r, DType dtype, kernels::AttentionDims dims, const std::set<std::string>& suites) {
   for (AttentionPass pass : {AttentionPass::forward, AttentionPass::backward}) {
     const std::string unfused = add_attention(r, {AttentionImpl::unfused, pass, dtype, dims}, suites, "");
     const std::string fused = add_attention(r, {AttentionImpl::fused, pass, dtype, dims}, suites, unfused);
-    if (pass == AttentionPass::forward) {
-      add_attention(r, {AttentionImpl::cudnn, pass, dtype, dims}, suites, fused);
-    }
+    add_attention(r, {AttentionImpl::cudnn, pass, dtype, dims}, suites, fused);
   }
 }
 

@@ -101,9 +101,16 @@ class AttentionWorkload final : public Workload {
       row_dot_ = DeviceBuffer(stats_);
       if (backward()) unfused_lse_ = DeviceBuffer(stats_);
     } else if (c_.impl == AttentionImpl::cudnn) {
-      // Builds the graph and chooses the engine once per shape (kept across repetitions).
+      // Builds the graph and chooses the engine once per shape (kept across repetitions). A backward
+      // also keeps cuDNN's forward, which makes each input set's O and Stats (= L); the two run one
+      // after the other on the stream and share the workspace.
       sdpa_ = std::make_unique<cudnn::SdpaForward>(c_.dtype, c_.dims);
-      workspace_ = DeviceBuffer(sdpa_->workspace_bytes());
+      std::size_t ws = sdpa_->workspace_bytes();
+      if (backward()) {
+        sdpa_bwd_ = std::make_unique<cudnn::SdpaBackward>(c_.dtype, c_.dims);
+        ws = std::max(ws, sdpa_bwd_->workspace_bytes());
+      }
+      workspace_ = DeviceBuffer(ws);
     } else if (backward()) {
       workspace_ = DeviceBuffer(kernels::flash_attention_backward_workspace_bytes(c_.dims));
     }
@@ -138,6 +145,7 @@ class AttentionWorkload final : public Workload {
   }
 
   std::string describe() const override {
+    if (sdpa_bwd_) return sdpa_bwd_->describe();
     if (sdpa_) return sdpa_->describe();
     if (c_.impl == AttentionImpl::unfused && backward() && sets_ > 1) {
       return "every input set reuses the probabilities P of set 0";
@@ -157,6 +165,10 @@ class AttentionWorkload final : public Workload {
       bytes += stats_ * (backward() ? 2 : 1);
     } else if (c_.impl == AttentionImpl::fused && backward()) {
       bytes += kernels::flash_attention_backward_workspace_bytes(c_.dims);
+    } else if (c_.impl == AttentionImpl::cudnn && backward()) {
+      // The fp32 dQ accumulator and row dot wflops places in the workspace; the engine's own part is
+      // known only once the plan is built on the GPU.
+      bytes += cudnn::SdpaBackward::scratch_bytes(c_.dims);
     }
     return bytes;
   }
@@ -193,6 +205,9 @@ class AttentionWorkload final : public Workload {
     if (c_.impl == AttentionImpl::unfused) {
       unfused_attention_backward(c_.dtype, q(set), k(set), v(set), o(set), d_o(set), dq(), dk(), dv(),
                                  scratch(unfused_lse_.as<float>()), c_.dims, stream, marks);
+    } else if (c_.impl == AttentionImpl::cudnn) {
+      sdpa_bwd_->run(stream, q(set), k(set), v(set), o(set), lse(set), d_o(set), dq(), dk(), dv(),
+                     workspace_.get());
     } else {
       CUDA_CHECK(kernels::flash_attention_backward(c_.dtype, q(set), k(set), v(set), o(set), d_o(set),
                                                    lse(set), dq(), dk(), dv(), workspace_.get(), c_.dims,
@@ -343,7 +358,8 @@ class AttentionWorkload final : public Workload {
   std::size_t elems_ = 0, tensor_ = 0, stats_ = 0, set_bytes_ = 0;
   int sets_ = 1;
   DeviceBuffer inputs_, out_, lse_, grads_, scores_, probs_, row_dot_, unfused_lse_, workspace_;
-  std::unique_ptr<cudnn::SdpaForward> sdpa_;  // cudnn only: the finalized execution plan
+  std::unique_ptr<cudnn::SdpaForward> sdpa_;       // cudnn only: the finalized execution plans
+  std::unique_ptr<cudnn::SdpaBackward> sdpa_bwd_;  // cudnn backward only
 };
 
 }  // namespace
@@ -367,10 +383,7 @@ std::string attention_unsupported_reason(const AttentionCase& c) {
   }
   if (d.batch < 1 || d.heads < 1 || d.seq < 1 || d.head_dim < 1) return "attention needs b, h, s and d >= 1";
   if (c.impl == AttentionImpl::fused) return kernels::flash_attention_unsupported_reason(c.dtype, d);
-  if (c.impl == AttentionImpl::cudnn) {
-    if (c.pass == AttentionPass::backward) return "cuDNN attention: wflops measures the forward only";
-    return cudnn::sdpa_unsupported_reason(c.dtype, d);
-  }
+  if (c.impl == AttentionImpl::cudnn) return cudnn::sdpa_unsupported_reason(c.dtype, d);
   if (d.head_dim % 8 != 0)
     return fmt::format("unfused attention needs d a multiple of 8 (d = {})", d.head_dim);
   if (d.slices() > 0x7fffffffL || d.rows() > 0x7fffffffL) return "unfused attention: b*h*s too large";

@@ -1,6 +1,6 @@
 // Attention forward and backward as harness Workloads: unfused (cuBLAS + our softmax), fused
-// (our FlashAttention-2 kernels) and cudnn (cuDNN's fused attention through the graph API,
-// forward only; cuda/cudnn_sdpa.hpp). Q, K, V, O and gradients [b, h, s, d] row-major, bf16 or fp16,
+// (our FlashAttention-2 kernels) and cudnn (cuDNN's fused attention through the graph API;
+// cuda/cudnn_sdpa.hpp; its backward gets O and L from cuDNN's forward). Q, K, V, O and gradients [b, h, s, d] row-major, bf16 or fp16,
 // softmax scale 1/sqrt(d). A backward workload times the backward alone: the forward outputs it
 // needs (O, L, and P for the unfused path) are prepared in allocate() and verify().
 #pragma once
@@ -33,7 +33,8 @@ std::string attention_unsupported_reason(const AttentionCase& c);
 double attention_matmul_flops(const AttentionCase& c);
 
 // Device bytes the case needs with one set of inputs: inputs, outputs, and the implementation's
-// scratch (the unfused path's two b*h*s^2 score matrices, the fused backward's fp32 dQ workspace).
+// scratch (the unfused path's two b*h*s^2 score matrices, the fused backward's fp32 dQ workspace,
+// cuDNN's backward dQ accumulator and row dot; not cuDNN's engine workspace, unknown before the plan).
 double attention_memory_bytes(const AttentionCase& c);
 
 std::unique_ptr<Workload> make_attention_workload(const AttentionCase& c);

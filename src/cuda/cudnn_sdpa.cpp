@@ -2,7 +2,6 @@
 
 #include <fmt/core.h>
 
-#include <array>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -76,6 +75,21 @@ class GraphBuilder {
     op.t = t;
     op.y = y;
     op.axis = axis;
+    g_.ops.push_back(op);
+  }
+  // A virtual tensor with its own dims and strides (a transposed view, a row statistic).
+  int64_t virt(std::string name, cudnnDataType_t type, std::vector<int64_t> dims,
+               std::vector<int64_t> strides) {
+    const int64_t uid = next_++;
+    g_.tensors.push_back({uid, std::move(name), type, std::move(dims), std::move(strides), true, false});
+    return uid;
+  }
+  void reshape(std::string name, int64_t x, int64_t y) {
+    OpSpec op;
+    op.kind = OpKind::reshape;
+    op.name = std::move(name);
+    op.x = x;
+    op.y = y;
     g_.ops.push_back(op);
   }
   void reduction(std::string name, cudnnReduceTensorOp_t mode, int64_t x, int64_t y) {
@@ -154,6 +168,112 @@ SdpaGraph sdpa_forward_graph(DType dtype, const kernels::AttentionDims& d) {
   return g;
 }
 
+std::string sdpa_backward_layout_name(SdpaBackwardLayout layout) {
+  return layout == SdpaBackwardLayout::current ? "current" : "legacy";
+}
+
+SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& d, SdpaBackwardLayout layout) {
+  const std::string why = sdpa_unsupported_reason(dtype, d);
+  if (!why.empty()) throw std::runtime_error(why);
+  const bool current = layout == SdpaBackwardLayout::current;
+  const cudnnDataType_t io = dtype == DType::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
+  const int64_t b = d.batch, h = d.heads, s = d.seq, hd = d.head_dim;
+  const std::vector<int64_t> bhsd = {b, h, s, hd}, bhsd_strides = {h * s * hd, s * hd, hd, 1};
+  // Kᵀ and Vᵀ: [b, h, d, s] views of the [b, h, s, d] buffers (stepping d moves 1, stepping s moves d).
+  const std::vector<int64_t> bhds = {b, h, hd, s}, bhds_strides = {h * s * hd, s * hd, 1, hd};
+  const std::vector<int64_t> row_dims = {b, h, s, 1}, row_strides = {h * s, s, 1, 1};
+  const std::vector<int64_t> ss = {b, h, s, s}, ss_strides = {h * s * s, s * s, s, 1};
+  // The transposed [s_kv, s_q] view of a score matrix: stepping a key row moves 1, a query column s.
+  const std::vector<int64_t> ss_t_strides = {h * s * s, s * s, 1, s};
+
+  SdpaGraph g;
+  GraphBuilder gb(g);
+  const int64_t q = gb.real(kUidQ, "Q", io, bhsd, bhsd_strides);
+  const int64_t k = gb.real(kUidK, "K^T", io, bhds, bhds_strides);
+  const int64_t v = gb.real(kUidV, "V^T", io, bhds, bhds_strides);
+  const int64_t o = gb.real(kUidO, "O", io, bhsd, bhsd_strides);
+  const int64_t stats = gb.real(kUidStats, "Stats", CUDNN_DATA_FLOAT, row_dims, row_strides);
+  const int64_t d_o = gb.real(kUidDO, "dO", io, bhsd, bhsd_strides);
+  const int64_t dq = gb.real(kUidDQ, "dQ", io, bhsd, bhsd_strides);
+  const int64_t dk = gb.real(kUidDK, "dK", io, bhsd, bhsd_strides);
+  const int64_t dv = gb.real(kUidDV, "dV", io, bhsd, bhsd_strides);
+  const std::vector<int64_t> scalar = {1, 1, 1, 1};
+  const int64_t scale = gb.real(kUidScale, "attn_scale", CUDNN_DATA_FLOAT, scalar, scalar, true);
+  const int64_t one = gb.real(kUidOne, "one", CUDNN_DATA_FLOAT, scalar, scalar, true);
+  const int64_t dq_accum = gb.real(kUidDQAccum, "dQ_accum", CUDNN_DATA_FLOAT, bhsd, bhsd_strides);
+  if (!current) g.tensors.back().reordering = CUDNN_TENSOR_REORDERING_F16x16;
+
+  // D = rowsum(dO ⊙ O) · 1. The product's strides are the frontend's (it is virtual; the engine
+  // recognises the pattern, not the layout).
+  const int64_t do_o = gb.virt("dO*O", CUDNN_DATA_FLOAT, bhsd, {h * s * hd, s * hd, h * hd, 1});
+  gb.pointwise("mul_dO_O", CUDNN_POINTWISE_MUL, d_o, o, do_o);
+  const int64_t row_dot = gb.virt("rowsum(dO*O)", CUDNN_DATA_FLOAT, row_dims, row_strides);
+  gb.reduction("reduce_dO_O", CUDNN_REDUCE_TENSOR_ADD, do_o, row_dot);
+  const int64_t softmax_sum =
+      current ? gb.real(kUidSoftmaxSum, "softmax_sum", CUDNN_DATA_FLOAT, row_dims, row_strides)
+              : gb.virt("softmax_sum", CUDNN_DATA_FLOAT, row_dims, row_strides);
+  gb.pointwise("softmax_sum = D * 1", CUDNN_POINTWISE_MUL, row_dot, one, softmax_sum);
+
+  // The causal mask, as in the forward: keep row >= col, elsewhere the by-value fill.
+  const auto causal_mask = [&](int64_t scores) {
+    const int64_t neg = gb.real(kUidNegInf, "masked_value", CUDNN_DATA_FLOAT, scalar, scalar, true);
+    const int64_t row = gb.virt("row_index", CUDNN_DATA_INT32, ss, ss_strides);
+    gb.pointwise("gen_row_index", CUDNN_POINTWISE_GEN_INDEX, scores, 0, row, CUDNN_DATA_INT32, 0, 2);
+    const int64_t col = gb.virt("col_index", CUDNN_DATA_INT32, ss, ss_strides);
+    gb.pointwise("gen_col_index", CUDNN_POINTWISE_GEN_INDEX, scores, 0, col, CUDNN_DATA_INT32, 0, 3);
+    const int64_t keep = gb.virt("row>=col", CUDNN_DATA_BOOLEAN, ss, ss_strides);
+    gb.pointwise("row_ge_col", CUDNN_POINTWISE_CMP_GE, row, col, keep, CUDNN_DATA_BOOLEAN);
+    const int64_t masked = gb.virt("S_masked", CUDNN_DATA_FLOAT, ss, ss_strides);
+    gb.pointwise("causal_select", CUDNN_POINTWISE_BINARY_SELECT, scores, neg, masked, CUDNN_DATA_FLOAT, keep);
+    return masked;
+  };
+
+  // P = exp(S · scale − Stats), recomputed from the forward's statistics.
+  const int64_t scores = gb.virt("S", CUDNN_DATA_FLOAT, ss, ss_strides);
+  gb.matmul("matmul_Q_KT", q, k, scores);
+  int64_t last = gb.virt("S*scale", CUDNN_DATA_FLOAT, ss, ss_strides);
+  gb.pointwise("mul_s_attn_scale", CUDNN_POINTWISE_MUL, scores, scale, last);
+  if (d.causal && !current) last = causal_mask(last);
+  const int64_t shifted = gb.virt("S-Stats", CUDNN_DATA_FLOAT, ss, ss_strides);
+  gb.pointwise("sub_s_stats", CUDNN_POINTWISE_SUB, last, stats, shifted);
+  last = shifted;
+  if (d.causal && current) last = causal_mask(last);
+  const int64_t probs = gb.virt("P", CUDNN_DATA_FLOAT, ss, ss_strides);
+  gb.pointwise("exp_s", CUDNN_POINTWISE_EXP, last, 0, probs);
+
+  // dV = Pᵀ dO.
+  const int64_t probs_t = gb.virt("P^T", io, ss, ss_t_strides);
+  gb.reshape("reshape_p", probs, probs_t);
+  gb.matmul("matmul_pT_dO", probs_t, d_o, dv);
+
+  // dS = (dO Vᵀ [· 1] − D) ⊙ P · scale.
+  const int64_t dp = gb.virt("dP", CUDNN_DATA_FLOAT, ss, ss_strides);
+  gb.matmul("matmul_dO_VT", d_o, v, dp);
+  last = dp;
+  if (!current) {
+    last = gb.virt("dP*1", CUDNN_DATA_FLOAT, ss, ss_strides);
+    gb.pointwise("dP_dropout_mask", CUDNN_POINTWISE_MUL, dp, one, last);
+  }
+  const int64_t dp_minus = gb.virt("dP-D", CUDNN_DATA_FLOAT, ss, ss_strides);
+  gb.pointwise("sub_dP_softmax_sum", CUDNN_POINTWISE_SUB, last, softmax_sum, dp_minus);
+  const int64_t ds_unscaled = gb.virt("(dP-D)*P", CUDNN_DATA_FLOAT, ss, ss_strides);
+  gb.pointwise("mul_dP_exp_s", CUDNN_POINTWISE_MUL, dp_minus, probs, ds_unscaled);
+  const int64_t ds = gb.virt("dS", CUDNN_DATA_FLOAT, ss, ss_strides);
+  gb.pointwise("mul_dS_attn_scale", CUDNN_POINTWISE_MUL, ds_unscaled, scale, ds);
+
+  // dK = dSᵀ Q.
+  const int64_t ds_t = gb.virt("dS^T", io, ss, ss_t_strides);
+  gb.reshape("reshape_dS", ds, ds_t);
+  gb.matmul("matmul_dST_Q", ds_t, q, dk);
+
+  // dQ = dS K, accumulated in fp32, then converted.
+  const int64_t k_rows = gb.virt("K", io, bhsd, bhsd_strides);
+  gb.reshape("reshape_k", k, k_rows);
+  gb.matmul("matmul_dS_K", ds, k_rows, dq_accum);
+  gb.pointwise("identity_dQ", CUDNN_POINTWISE_IDENTITY, dq_accum, 0, dq);
+  return g;
+}
+
 // ---- lowering to backend descriptors ----------------------------------------------------------
 
 namespace {
@@ -215,6 +335,10 @@ Desc make_tensor(const TensorSpec& t) {
   const bool is_virtual = t.is_virtual, by_value = t.by_value;
   if (is_virtual) d.set(CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual, what + " virtual");
   if (by_value) d.set(CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, 1, &by_value, what + " by value");
+  if (t.reordering != CUDNN_TENSOR_REORDERING_NONE) {
+    d.set(CUDNN_ATTR_TENSOR_REORDERING_MODE, CUDNN_TYPE_TENSOR_REORDERING_MODE, 1, &t.reordering,
+          what + " reordering");
+  }
   d.finalize(what);
   return d;
 }
@@ -273,6 +397,11 @@ LoweredOp make_op(const OpSpec& s, const std::map<int64_t, Desc>& tensors) {
       l.op.set_desc(CUDNN_ATTR_OPERATION_REDUCTION_YDESC, tensor(s.y), what + " y");
       l.op.set_desc(CUDNN_ATTR_OPERATION_REDUCTION_DESC, l.settings, what + " reduction desc");
       break;
+    case OpKind::reshape:  // no settings descriptor
+      l.op = Desc(CUDNN_BACKEND_OPERATION_RESHAPE_DESCRIPTOR, create.c_str());
+      l.op.set_desc(CUDNN_ATTR_OPERATION_RESHAPE_XDESC, tensor(s.x), what + " x");
+      l.op.set_desc(CUDNN_ATTR_OPERATION_RESHAPE_YDESC, tensor(s.y), what + " y");
+      break;
   }
   l.op.finalize(what);
   return l;
@@ -293,39 +422,43 @@ Lowered lower(const SdpaGraph& g) {
 
 const char* heur_mode_name(cudnnBackendHeurMode_t m) { return m == CUDNN_HEUR_MODE_A ? "A" : "fallback"; }
 
-}  // namespace
 
-struct SdpaForward::Impl {
-  DType dtype;
-  kernels::AttentionDims dims;
-  cudnnHandle_t handle = nullptr;
-  float scale = 1, masked_value = 0;  // by-value scalars: the variant pack points at these
+// A cuDNN handle, destroyed after everything built with it (declare it first).
+struct Handle {
+  cudnnHandle_t h = nullptr;
+  Handle() { check(api().create(&h), "cudnnCreate"); }  // throws "cuDNN not available: ..." first
+  ~Handle() {
+    if (h) api().destroy(h);
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+};
+
+// One graph lowered, its execution plan, and a variant pack per set of pointers (one per
+// L2-rotation input set). Members are destroyed packs first, descriptors before what they point to.
+struct Executable {
   Lowered lowered;
   Desc graph, plan;
   int64_t workspace = 0;
   std::string chosen;
-  // Variant packs by (Q, K, V, O, Stats, workspace) pointers: one per L2-rotation input set.
-  std::vector<std::pair<std::array<void*, 6>, Desc>> packs;
+  std::vector<std::pair<std::vector<void*>, Desc>> packs;
 
-  ~Impl() {
-    // Descriptors go before the handle they were built with.
+  // Releases everything, each descriptor before the ones it points to.
+  void reset() {
     packs.clear();
     plan = Desc();
     graph = Desc();
     lowered = Lowered();
-    if (handle) api().destroy(handle);
+    workspace = 0;
+    chosen.clear();
   }
 
-  void build() {
-    const Api& a = api();  // throws "cuDNN not available: ..." when it cannot be loaded
-    check(a.create(&handle), "cudnnCreate");
-    scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dims.head_dim)));
-    // cuDNN's frontend masks with the lowest float before 9.10 and with -inf from then on.
-    masked_value =
-        version() < 91000 ? std::numeric_limits<float>::lowest() : -std::numeric_limits<float>::infinity();
-    const SdpaGraph g = sdpa_forward_graph(dtype, dims);
+  // Lowers `g`, asks the heuristics (mode A, then fallback) and keeps the first configuration that
+  // finalizes. Throws naming the call and status; when nothing finalizes, "cuDNN: no engine accepted
+  // the SDPA <what> graph (...)" with every attempt.
+  void build(cudnnHandle_t handle, const SdpaGraph& g, const std::string& what,
+             const kernels::AttentionDims& dims) {
     lowered = lower(g);
-
     graph = Desc(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, "cudnnBackendCreateDescriptor(operation graph)");
     std::vector<cudnnBackendDescriptor_t> raw;
     for (const auto& op : lowered.ops) raw.push_back(op.op.get());
@@ -333,11 +466,10 @@ struct SdpaForward::Impl {
               raw.data(), "operation graph ops");
     graph.set(kOperationGraphHandle, CUDNN_TYPE_HANDLE, 1, &handle, "operation graph handle");
     graph.finalize("operation graph");
-    choose_plan();
+    choose_plan(handle, what, dims);
   }
 
-  // Heuristics mode A, then the fallback list; the first configuration that finalizes wins.
-  void choose_plan() {
+  void choose_plan(cudnnHandle_t handle, const std::string& what, const kernels::AttentionDims& dims) {
     std::string attempts;
     for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
       const std::string tag = fmt::format("heuristics mode {}", heur_mode_name(mode));
@@ -390,7 +522,7 @@ struct SdpaForward::Impl {
       }
     }
     throw std::runtime_error(
-        fmt::format("cuDNN: no engine accepted the SDPA forward graph (b={} h={} s={} d={} causal={}){}",
+        fmt::format("cuDNN: no engine accepted the SDPA {} graph (b={} h={} s={} d={} causal={}){}", what,
                     dims.batch, dims.heads, dims.seq, dims.head_dim, dims.causal ? 1 : 0, attempts));
   }
 
@@ -410,54 +542,191 @@ struct SdpaForward::Impl {
     return out;
   }
 
-  const Desc& pack_for(const std::array<void*, 6>& ptrs) {
+  // The variant pack binding `uids` to `data` (device pointers and by-value host scalars) and the
+  // workspace, built once per distinct `data` (the scalars' addresses never change).
+  const Desc& pack_for(const std::vector<int64_t>& uids, const std::vector<void*>& data, void* ws) {
+    std::vector<void*> key = data;
+    key.push_back(ws);
     for (const auto& p : packs) {
-      if (p.first == ptrs) return p.second;
+      if (p.first == key) return p.second;
     }
     Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, "cudnnBackendCreateDescriptor(variant pack)");
-    std::vector<int64_t> uids = {kUidQ, kUidK, kUidV, kUidO, kUidStats, kUidScale};
-    std::vector<void*> data = {ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], &scale};
-    if (dims.causal) {
-      uids.push_back(kUidNegInf);
-      data.push_back(&masked_value);
-    }
     pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, static_cast<int64_t>(uids.size()),
              uids.data(), "variant pack uids");
     pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, static_cast<int64_t>(data.size()),
              data.data(), "variant pack pointers");
-    void* ws = ptrs[5];
     pack.set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws, "variant pack workspace");
     pack.finalize("variant pack");
-    packs.emplace_back(ptrs, std::move(pack));
+    packs.emplace_back(std::move(key), std::move(pack));
     return packs.back().second;
+  }
+
+  void execute(cudnnHandle_t handle, cudaStream_t stream, const Desc& pack, const char* call) const {
+    check(api().set_stream(handle, stream), "cudnnSetStream");
+    check(api().execute(handle, plan.get(), pack.get()), call);
+  }
+};
+
+// The by-value scalars both passes bind: the softmax scale and the causal fill value.
+struct Scalars {
+  float scale = 1, masked_value = 0, one = 1;
+  explicit Scalars(const kernels::AttentionDims& dims)
+      : scale(static_cast<float>(1.0 / std::sqrt(static_cast<double>(dims.head_dim)))),
+        // cuDNN's frontend masks with the lowest float before 9.10 and with -inf from then on.
+        masked_value(version() < 91000 ? std::numeric_limits<float>::lowest()
+                                       : -std::numeric_limits<float>::infinity()) {}
+};
+
+std::size_t align256(std::size_t v) { return (v + 255) / 256 * 256; }
+
+}  // namespace
+
+// ---- forward ----------------------------------------------------------------------------------
+
+struct SdpaForward::Impl {
+  DType dtype;
+  kernels::AttentionDims dims;
+  Handle handle;  // first: destroyed last
+  Scalars scalars;
+  Executable exe;
+
+  Impl(DType dt, const kernels::AttentionDims& d) : dtype(dt), dims(d), scalars(d) {
+    exe.build(handle.h, sdpa_forward_graph(dtype, dims), "forward", dims);
   }
 };
 
 std::size_t build_graph_descriptors(const SdpaGraph& graph) {
   const Lowered l = lower(graph);
-  return l.tensors.size() + 2 * l.ops.size();
+  std::size_t count = l.tensors.size();
+  for (const auto& op : l.ops) count += op.settings.get() ? 2 : 1;
+  return count;
 }
 
-SdpaForward::SdpaForward(DType dtype, const kernels::AttentionDims& dims) : impl_(std::make_unique<Impl>()) {
-  impl_->dtype = dtype;
-  impl_->dims = dims;
-  impl_->build();  // on a throw, ~Impl releases what was built
-}
+SdpaForward::SdpaForward(DType dtype, const kernels::AttentionDims& dims)
+    : impl_(std::make_unique<Impl>(dtype, dims)) {}
 
 SdpaForward::~SdpaForward() = default;
 
-std::size_t SdpaForward::workspace_bytes() const { return static_cast<std::size_t>(impl_->workspace); }
+std::size_t SdpaForward::workspace_bytes() const { return static_cast<std::size_t>(impl_->exe.workspace); }
 
-std::string SdpaForward::describe() const { return impl_->chosen; }
+std::string SdpaForward::describe() const { return impl_->exe.chosen; }
 
 void SdpaForward::run(cudaStream_t stream, const void* q, const void* k, const void* v, void* o, float* stats,
                       void* workspace) {
-  if (impl_->workspace > 0 && !workspace) throw std::runtime_error("cuDNN SDPA: workspace missing");
-  const std::array<void*, 6> ptrs = {
-      const_cast<void*>(q), const_cast<void*>(k), const_cast<void*>(v), o, stats, workspace};
-  const Desc& pack = impl_->pack_for(ptrs);
-  check(api().set_stream(impl_->handle, stream), "cudnnSetStream");
-  check(api().execute(impl_->handle, impl_->plan.get(), pack.get()), "cudnnBackendExecute(SDPA forward)");
+  Impl& m = *impl_;
+  if (m.exe.workspace > 0 && !workspace) throw std::runtime_error("cuDNN SDPA: workspace missing");
+  std::vector<int64_t> uids = {kUidQ, kUidK, kUidV, kUidO, kUidStats, kUidScale};
+  std::vector<void*> data = {const_cast<void*>(q), const_cast<void*>(k), const_cast<void*>(v),
+                             o,                    stats,                &m.scalars.scale};
+  if (m.dims.causal) {
+    uids.push_back(kUidNegInf);
+    data.push_back(&m.scalars.masked_value);
+  }
+  m.exe.execute(m.handle.h, stream, m.exe.pack_for(uids, data, workspace),
+                "cudnnBackendExecute(SDPA forward)");
+}
+
+// ---- backward ---------------------------------------------------------------------------------
+
+namespace {
+
+std::size_t dq_accum_bytes(const kernels::AttentionDims& d) {
+  return static_cast<std::size_t>(d.rows()) * static_cast<std::size_t>(d.head_dim) * sizeof(float);
+}
+std::size_t softmax_sum_bytes(const kernels::AttentionDims& d) {
+  return static_cast<std::size_t>(d.rows()) * sizeof(float);
+}
+
+}  // namespace
+
+struct SdpaBackward::Impl {
+  DType dtype;
+  kernels::AttentionDims dims;
+  Handle handle;  // first: destroyed last
+  Scalars scalars;
+  Executable exe;
+  SdpaBackwardLayout layout = SdpaBackwardLayout::current;
+  // Our part of the workspace, after the engine's: [engine | dQ_accum | softmax_sum (current only)].
+  std::size_t engine_bytes = 0, dq_accum_offset = 0, softmax_sum_offset = 0, total = 0;
+  bool zero_dq_accum = false;
+
+  Impl(DType dt, const kernels::AttentionDims& d) : dtype(dt), dims(d), scalars(d) {
+    std::string failures;
+    for (SdpaBackwardLayout candidate : {SdpaBackwardLayout::current, SdpaBackwardLayout::legacy}) {
+      const std::string name = sdpa_backward_layout_name(candidate);
+      try {
+        exe.build(handle.h, sdpa_backward_graph(dtype, dims, candidate), "backward (" + name + " layout)",
+                  dims);
+        layout = candidate;
+        place_scratch();
+        return;
+      } catch (const std::runtime_error& e) {
+        failures += fmt::format("{}[{} layout] {}", failures.empty() ? "" : " | ", name, e.what());
+        exe.reset();
+      }
+    }
+    throw std::runtime_error("cuDNN SDPA backward: neither graph layout was accepted: " + failures);
+  }
+
+  void place_scratch() {
+    engine_bytes = align256(static_cast<std::size_t>(exe.workspace));
+    dq_accum_offset = engine_bytes;
+    total = dq_accum_offset + align256(dq_accum_bytes(dims));
+    if (layout == SdpaBackwardLayout::current) {
+      softmax_sum_offset = total;
+      total += align256(softmax_sum_bytes(dims));
+    }
+    // cuDNN's frontend zeroes the dQ accumulator itself before cuDNN 9.6; from 9.6 the engine does.
+    zero_dq_accum = version() < 90600;
+  }
+};
+
+SdpaBackward::SdpaBackward(DType dtype, const kernels::AttentionDims& dims)
+    : impl_(std::make_unique<Impl>(dtype, dims)) {}
+
+SdpaBackward::~SdpaBackward() = default;
+
+std::size_t SdpaBackward::scratch_bytes(const kernels::AttentionDims& dims) {
+  return align256(dq_accum_bytes(dims)) + align256(softmax_sum_bytes(dims));
+}
+
+std::size_t SdpaBackward::workspace_bytes() const { return impl_->total; }
+
+SdpaBackwardLayout SdpaBackward::layout() const { return impl_->layout; }
+
+std::string SdpaBackward::describe() const {
+  return fmt::format("{}, {} graph layout", impl_->exe.chosen, sdpa_backward_layout_name(impl_->layout));
+}
+
+void SdpaBackward::run(cudaStream_t stream, const void* q, const void* k, const void* v, const void* o,
+                       const float* stats, const void* d_o, void* dq, void* dk, void* dv, void* workspace) {
+  Impl& m = *impl_;
+  if (!workspace) throw std::runtime_error("cuDNN SDPA backward: workspace missing");
+  char* ws = static_cast<char*>(workspace);
+  void* dq_accum = ws + m.dq_accum_offset;
+  if (m.zero_dq_accum) {
+    const cudaError_t err = cudaMemsetAsync(dq_accum, 0, dq_accum_bytes(m.dims), stream);
+    if (err != cudaSuccess) {
+      throw std::runtime_error(
+          fmt::format("cuDNN SDPA backward: cudaMemsetAsync(dQ_accum) failed: {}", cudaGetErrorString(err)));
+    }
+  }
+  const auto in = [](const void* p) { return const_cast<void*>(p); };
+  std::vector<int64_t> uids = {kUidQ,  kUidK,  kUidV,     kUidO,   kUidStats,  kUidDO,
+                               kUidDQ, kUidDK, kUidDV,    kUidOne, kUidScale, kUidDQAccum};
+  std::vector<void*> data = {in(q), in(k), in(v),           in(o),  in(stats),          in(d_o),
+                             dq,    dk,    dv,              &m.scalars.one, &m.scalars.scale, dq_accum};
+  if (m.layout == SdpaBackwardLayout::current) {
+    uids.push_back(kUidSoftmaxSum);
+    data.push_back(ws + m.softmax_sum_offset);
+  }
+  if (m.dims.causal) {
+    uids.push_back(kUidNegInf);
+    data.push_back(&m.scalars.masked_value);
+  }
+  // The engine's own workspace is the front of ours.
+  m.exe.execute(m.handle.h, stream, m.exe.pack_for(uids, data, workspace),
+                "cudnnBackendExecute(SDPA backward)");
 }
 
 }  // namespace wflops::cudnn

@@ -7,6 +7,9 @@
 // every intermediate a virtual fp32 tensor, and Stats a real fp32 [b, h, s, 1] output: the natural
 // log-sum-exp of the scaled scores, which is wflops' L convention unchanged.
 //
+// The backward (SdpaBackward) recomputes P from Stats and follows the layout of cuDNN's frontend
+// SDPA backward node (see sdpa_backward_graph).
+//
 // The graph is first described as plain data (SdpaGraph, testable without a GPU), then lowered to
 // backend descriptors; every cuDNN call is checked and a failure names the call, the status and
 // cuDNN's last error message.
@@ -33,6 +36,14 @@ enum SdpaUid : int64_t {
   kUidStats = 5,
   kUidScale = 6,
   kUidNegInf = 7,
+  // Backward only (Q, K, V, O, Stats and the scalars above are shared with the forward).
+  kUidDO = 8,
+  kUidDQ = 9,
+  kUidDK = 10,
+  kUidDV = 11,
+  kUidOne = 12,         // the by-value 1.0 the frontend multiplies the row dot D with
+  kUidSoftmaxSum = 13,  // D = rowsum(dO * O), fp32 [b, h, s, 1], in our workspace (current layout)
+  kUidDQAccum = 14,     // fp32 dQ accumulator [b, h, s, d], in our workspace
   kFirstVirtualUid = 100
 };
 
@@ -43,9 +54,10 @@ struct TensorSpec {
   std::vector<int64_t> dims, strides;
   bool is_virtual = false;
   bool by_value = false;  // a host scalar passed by value in the variant pack
+  cudnnBackendTensorReordering_t reordering = CUDNN_TENSOR_REORDERING_NONE;  // set only when not NONE
 };
 
-enum class OpKind { matmul, pointwise, reduction };
+enum class OpKind { matmul, pointwise, reduction, reshape };
 
 struct OpSpec {
   OpKind kind = OpKind::pointwise;
@@ -55,7 +67,7 @@ struct OpSpec {
   cudnnDataType_t compute = CUDNN_DATA_FLOAT;
   int64_t axis = -1;  // GEN_INDEX only
   // Tensor uids. matmul: a, b → y. pointwise: x[, b][, t (BINARY_SELECT's mask)] → y.
-  // reduction: x → y.
+  // reduction, reshape: x → y (a reshape re-reads x's memory through y's dims and strides).
   int64_t x = 0, b = 0, t = 0, y = 0;
 };
 
@@ -72,6 +84,28 @@ std::string sdpa_unsupported_reason(DType dtype, const kernels::AttentionDims& d
 // The forward graph as data. The causal mask's fill value (tensor kUidNegInf) and the scale are
 // passed by value at run time.
 SdpaGraph sdpa_forward_graph(DType dtype, const kernels::AttentionDims& dims);
+
+// The two layouts of the backward graph, as cuDNN's frontend emitted them over cuDNN 9's life; the
+// plan tries `current` first and falls back to `legacy` when no engine takes it.
+//   current: D is a real fp32 tensor (kUidSoftmaxSum) in the workspace; the causal mask is applied
+//            after S − Stats; dP is used as is.
+//   legacy:  D is virtual; the causal mask comes before S − Stats (as in the forward); dP is
+//            multiplied by the by-value 1.0 (the frontend's no-dropout mask); the dQ accumulator is
+//            marked F16x16-reordered.
+enum class SdpaBackwardLayout { current, legacy };
+std::string sdpa_backward_layout_name(SdpaBackwardLayout layout);  // "current", "legacy"
+
+// The backward graph as data: from Q, K, V, O, Stats and dO (real, [b, h, s, d] / [b, h, s, 1]) to
+// dQ, dK, dV (real, [b, h, s, d]):
+//   D = rowsum(dO ⊙ O) · 1
+//   S = Q Kᵀ · scale [→ causal mask] − Stats [→ causal mask]; P = exp(S)
+//   dV = Pᵀ dO           (Pᵀ: P reshaped to [b, h, s_kv, s_q] with swapped strides, io type)
+//   dP = dO Vᵀ [· 1]     (Vᵀ: V read through swapped strides, like Kᵀ)
+//   dS = (dP − D) ⊙ P · scale
+//   dK = dSᵀ Q           (dSᵀ: a reshape like Pᵀ)
+//   dQ_accum = dS K (fp32, real, K: Kᵀ reshaped back to [b, h, s, d]); dQ = IDENTITY(dQ_accum)
+SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& dims,
+                              SdpaBackwardLayout layout = SdpaBackwardLayout::current);
 
 // Lowers every tensor and operation of `graph` to finalized backend descriptors and frees them;
 // returns how many were built. Needs cuDNN but neither a GPU nor a handle (the operation graph
@@ -96,6 +130,35 @@ class SdpaForward {
   // workspace_bytes(). Does not synchronise.
   void run(cudaStream_t stream, const void* q, const void* k, const void* v, void* o, float* stats,
            void* workspace);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The backward as a finalized execution plan on the current device (built once per shape).
+class SdpaBackward {
+ public:
+  // Like SdpaForward; tries the current layout, then the legacy one; when neither finalizes the
+  // error lists both layouts' attempts.
+  SdpaBackward(DType dtype, const kernels::AttentionDims& dims);
+  ~SdpaBackward();
+  SdpaBackward(const SdpaBackward&) = delete;
+  SdpaBackward& operator=(const SdpaBackward&) = delete;
+
+  // Bytes of the tensors wflops places in the workspace itself (dQ accumulator, and D for the
+  // current layout), known without a GPU: the most either layout needs.
+  static std::size_t scratch_bytes(const kernels::AttentionDims& dims);
+
+  std::size_t workspace_bytes() const;  // the engine's workspace + scratch_bytes()
+  std::string describe() const;         // like SdpaForward's, plus the graph layout
+  SdpaBackwardLayout layout() const;
+
+  // Enqueues dQ, dK, dV from Q, K, V, O, Stats (fp32 [b, h, s]) and dO on `stream`; `workspace`
+  // holds workspace_bytes(). Zeroes the dQ accumulator on the stream first where cuDNN needs it
+  // (before 9.6). Does not synchronise.
+  void run(cudaStream_t stream, const void* q, const void* k, const void* v, const void* o,
+           const float* stats, const void* d_o, void* dq, void* dk, void* dv, void* workspace);
 
  private:
   struct Impl;

@@ -1,4 +1,4 @@
-// cuDNN's fused attention without a GPU: the loader's answer, the forward graph as data
+// cuDNN's fused attention without a GPU: the loader's answer, the forward and backward graphs as data
 // (hand-checked dims and strides, a well-formed data flow), its lowering to backend descriptors
 // (cuDNN builds tensor and operation descriptors without a device), a clear error where a handle
 // cannot be created, and the registered benchmarks.
@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cuda/attention_workload.hpp"
 #include "cuda/cudnn_loader.hpp"
@@ -31,6 +32,49 @@ int count_ops(const cudnn::SdpaGraph& g, cudnnPointwiseMode_t mode) {
   return static_cast<int>(std::count_if(g.ops.begin(), g.ops.end(), [&](const cudnn::OpSpec& op) {
     return op.kind == cudnn::OpKind::pointwise && op.pointwise == mode;
   }));
+}
+
+const cudnn::OpSpec& op_named(const cudnn::SdpaGraph& g, const std::string& name) {
+  for (const auto& op : g.ops) {
+    if (op.name == name) return op;
+  }
+  throw std::logic_error("no op " + name);
+}
+
+// Uids unique; every operand exists and is a real tensor or produced by an earlier op; every tensor
+// produced at most once; every virtual tensor produced and consumed; matmul operands have
+// matching batch dims and inner sizes ([.., m, k] x [.., k, n] -> [.., m, n]).
+void expect_well_formed(const cudnn::SdpaGraph& g, const std::string& what) {
+  std::set<int64_t> uids;
+  for (const auto& t : g.tensors) {
+    EXPECT_TRUE(uids.insert(t.uid).second) << what << ": duplicate uid " << t.uid;
+  }
+  std::set<int64_t> produced, consumed;
+  for (const auto& op : g.ops) {
+    for (int64_t in : {op.x, op.b, op.t}) {
+      if (!in) continue;
+      const auto& t = g.tensor(in);
+      EXPECT_TRUE(!t.is_virtual || produced.count(in)) << what << ": " << op.name << " reads " << t.name
+                                                       << " before it is made";
+      consumed.insert(in);
+    }
+    EXPECT_TRUE(produced.insert(op.y).second) << what << ": " << g.tensor(op.y).name << " written twice";
+    if (op.kind == cudnn::OpKind::matmul) {
+      const auto &a = g.tensor(op.x).dims, &b = g.tensor(op.b).dims, &y = g.tensor(op.y).dims;
+      ASSERT_EQ(a.size(), 4u);
+      EXPECT_EQ(a[3], b[2]) << what << ": " << op.name << " inner sizes";
+      EXPECT_EQ(y, v({a[0], a[1], a[2], b[3]})) << what << ": " << op.name;
+      EXPECT_EQ(v({a[0], a[1]}), v({b[0], b[1]})) << what << ": " << op.name << " batch dims";
+    }
+  }
+  for (const auto& t : g.tensors) {
+    if (t.is_virtual) {
+      EXPECT_TRUE(produced.count(t.uid) && consumed.count(t.uid)) << what << ": " << t.name;
+      EXPECT_GE(t.uid, cudnn::kFirstVirtualUid) << what << ": " << t.name;
+    } else {
+      EXPECT_LT(t.uid, cudnn::kFirstVirtualUid) << what << ": " << t.name;
+    }
+  }
 }
 
 }  // namespace
@@ -86,27 +130,9 @@ TEST(CudnnSdpaGraph, ShapesAndStridesAreHandChecked) {
 TEST(CudnnSdpaGraph, DataFlowIsWellFormed) {
   for (bool causal : {false, true}) {
     const cudnn::SdpaGraph g = cudnn::sdpa_forward_graph(DType::bf16, {1, 2, 100, 64, causal});
-    std::set<int64_t> uids;
-    for (const auto& t : g.tensors) EXPECT_TRUE(uids.insert(t.uid).second) << "duplicate uid " << t.uid;
-    // Every operand exists and is either a real input or produced by an earlier op; every tensor is
-    // produced at most once; every virtual tensor is produced and consumed.
-    std::set<int64_t> produced, consumed;
-    for (const auto& op : g.ops) {
-      for (int64_t in : {op.x, op.b, op.t}) {
-        if (!in) continue;
-        const auto& t = g.tensor(in);
-        EXPECT_TRUE(!t.is_virtual || produced.count(in))
-            << op.name << " reads " << t.name << " before it is made";
-        consumed.insert(in);
-      }
-      EXPECT_TRUE(produced.insert(op.y).second) << g.tensor(op.y).name << " written twice";
-    }
-    for (const auto& t : g.tensors) {
-      if (t.is_virtual) {
-        EXPECT_TRUE(produced.count(t.uid) && consumed.count(t.uid)) << t.name;
-        EXPECT_GE(t.uid, cudnn::kFirstVirtualUid);
-      }
-    }
+    expect_well_formed(g, causal ? "forward causal" : "forward");
+    std::set<int64_t> produced;
+    for (const auto& op : g.ops) produced.insert(op.y);
     EXPECT_TRUE(produced.count(cudnn::kUidO) && produced.count(cudnn::kUidStats));
     // Reductions run over the keys: their outputs are [b, h, s, 1].
     for (const auto& op : g.ops) {
@@ -140,9 +166,160 @@ TEST(CudnnSdpaGraph, RefusesShapesNoEngineTakes) {
             std::string::npos);
   EXPECT_NE(cudnn::sdpa_unsupported_reason(DType::fp32, {1, 1, 64, 64, false}), "");
   EXPECT_THROW(cudnn::sdpa_forward_graph(DType::bf16, {1, 1, 64, 512, false}), std::runtime_error);
-  EXPECT_NE(attention_unsupported_reason(
+  EXPECT_EQ(attention_unsupported_reason(
                 {AttentionImpl::cudnn, AttentionPass::backward, DType::bf16, {1, 1, 64, 64, false}}),
             "");
+  EXPECT_NE(attention_unsupported_reason(
+                {AttentionImpl::cudnn, AttentionPass::backward, DType::bf16, {1, 1, 64, 60, false}}),
+            "");
+  EXPECT_THROW(cudnn::sdpa_backward_graph(DType::fp32, {1, 1, 64, 64, false}), std::runtime_error);
+}
+
+// ---- backward --------------------------------------------------------------------------------
+
+const cudnn::SdpaBackwardLayout kLayouts[] = {cudnn::SdpaBackwardLayout::current,
+                                              cudnn::SdpaBackwardLayout::legacy};
+
+TEST(CudnnSdpaBackwardGraph, ShapesAndStridesAreHandChecked) {
+  // b=2, h=3, s=5, d=8: a [s][d] slice is 40 elements, a batch element 120; a score slice 25.
+  for (auto layout : kLayouts) {
+    const std::string what = cudnn::sdpa_backward_layout_name(layout);
+    const cudnn::SdpaGraph g = cudnn::sdpa_backward_graph(DType::bf16, {2, 3, 5, 8, false}, layout);
+    for (int64_t uid :
+         {cudnn::kUidQ, cudnn::kUidO, cudnn::kUidDO, cudnn::kUidDQ, cudnn::kUidDK, cudnn::kUidDV}) {
+      const auto& t = g.tensor(uid);
+      EXPECT_EQ(t.dims, v({2, 3, 5, 8})) << what << " " << t.name;
+      EXPECT_EQ(t.strides, v({120, 40, 8, 1})) << what << " " << t.name;
+      EXPECT_EQ(t.type, CUDNN_DATA_BFLOAT16) << what << " " << t.name;
+      EXPECT_FALSE(t.is_virtual || t.by_value) << what << " " << t.name;
+    }
+    // Kᵀ and Vᵀ: [b, h, d, s] read from the [b, h, s, d] buffers.
+    for (int64_t uid : {cudnn::kUidK, cudnn::kUidV}) {
+      EXPECT_EQ(g.tensor(uid).dims, v({2, 3, 8, 5})) << what;
+      EXPECT_EQ(g.tensor(uid).strides, v({120, 40, 1, 8})) << what;
+    }
+    EXPECT_EQ(g.tensor(cudnn::kUidStats).dims, v({2, 3, 5, 1}));
+    EXPECT_EQ(g.tensor(cudnn::kUidStats).strides, v({15, 5, 1, 1}));
+    // The fp32 dQ accumulator: real, [b, h, s, d] contiguous; F16x16-reordered in the legacy layout.
+    const auto& acc = g.tensor(cudnn::kUidDQAccum);
+    EXPECT_EQ(acc.type, CUDNN_DATA_FLOAT);
+    EXPECT_FALSE(acc.is_virtual);
+    EXPECT_EQ(acc.dims, v({2, 3, 5, 8}));
+    EXPECT_EQ(acc.strides, v({120, 40, 8, 1}));
+    EXPECT_EQ(acc.reordering, layout == cudnn::SdpaBackwardLayout::legacy ? CUDNN_TENSOR_REORDERING_F16x16
+                                                                          : CUDNN_TENSOR_REORDERING_NONE);
+    EXPECT_TRUE(g.tensor(cudnn::kUidOne).by_value);
+    EXPECT_TRUE(g.tensor(cudnn::kUidScale).by_value);
+    // Pᵀ and dSᵀ: the [s, s] scores read transposed (stepping a key moves 1, a query 5), in bf16.
+    for (const char* reshape : {"reshape_p", "reshape_dS"}) {
+      const auto& op = op_named(g, reshape);
+      EXPECT_EQ(op.kind, cudnn::OpKind::reshape);
+      const auto &x = g.tensor(op.x), &y = g.tensor(op.y);
+      EXPECT_EQ(x.strides, v({75, 25, 5, 1})) << what << " " << reshape;
+      EXPECT_EQ(x.type, CUDNN_DATA_FLOAT) << what << " " << reshape;
+      EXPECT_EQ(y.dims, v({2, 3, 5, 5})) << what << " " << reshape;
+      EXPECT_EQ(y.strides, v({75, 25, 1, 5})) << what << " " << reshape;
+      EXPECT_EQ(y.type, CUDNN_DATA_BFLOAT16) << what << " " << reshape;
+    }
+    // K for dQ = dS K: Kᵀ reshaped back to the buffer's own [b, h, s, d] layout.
+    const auto& rk = op_named(g, "reshape_k");
+    EXPECT_EQ(rk.x, cudnn::kUidK);
+    EXPECT_EQ(g.tensor(rk.y).dims, v({2, 3, 5, 8}));
+    EXPECT_EQ(g.tensor(rk.y).strides, v({120, 40, 8, 1}));
+    // Which matmul writes which gradient, from which operands.
+    const auto& mdv = op_named(g, "matmul_pT_dO");
+    EXPECT_EQ(mdv.x, op_named(g, "reshape_p").y);
+    EXPECT_EQ(mdv.b, cudnn::kUidDO);
+    EXPECT_EQ(mdv.y, cudnn::kUidDV);
+    const auto& mdk = op_named(g, "matmul_dST_Q");
+    EXPECT_EQ(mdk.x, op_named(g, "reshape_dS").y);
+    EXPECT_EQ(mdk.b, cudnn::kUidQ);
+    EXPECT_EQ(mdk.y, cudnn::kUidDK);
+    const auto& mdq = op_named(g, "matmul_dS_K");
+    EXPECT_EQ(mdq.x, op_named(g, "reshape_dS").x);
+    EXPECT_EQ(mdq.b, rk.y);
+    EXPECT_EQ(mdq.y, cudnn::kUidDQAccum);
+    const auto& id = op_named(g, "identity_dQ");
+    EXPECT_EQ(id.pointwise, CUDNN_POINTWISE_IDENTITY);
+    EXPECT_EQ(id.x, cudnn::kUidDQAccum);
+    EXPECT_EQ(id.y, cudnn::kUidDQ);
+    // dP = dO Vᵀ; dS = (dP − D) ⊙ P · scale, with P the exp that feeds Pᵀ.
+    const auto& mdp = op_named(g, "matmul_dO_VT");
+    EXPECT_EQ(mdp.x, cudnn::kUidDO);
+    EXPECT_EQ(mdp.b, cudnn::kUidV);
+    EXPECT_EQ(op_named(g, "mul_dP_exp_s").b, op_named(g, "reshape_p").x);
+    EXPECT_EQ(op_named(g, "mul_dS_attn_scale").b, cudnn::kUidScale);
+    EXPECT_EQ(op_named(g, "sub_s_stats").b, cudnn::kUidStats);
+    // D = rowsum(dO ⊙ O) · 1: real fp32 [b, h, s, 1] in the current layout, virtual in the legacy one.
+    const auto& sum = g.tensor(op_named(g, "softmax_sum = D * 1").y);
+    EXPECT_EQ(sum.dims, v({2, 3, 5, 1}));
+    EXPECT_EQ(sum.is_virtual, layout == cudnn::SdpaBackwardLayout::legacy);
+    if (!sum.is_virtual) {
+      EXPECT_EQ(sum.uid, cudnn::kUidSoftmaxSum);
+    }
+    EXPECT_EQ(op_named(g, "sub_dP_softmax_sum").b, sum.uid);
+  }
+  EXPECT_EQ(cudnn::sdpa_backward_graph(DType::fp16, {1, 1, 64, 64, false}).tensor(cudnn::kUidDK).type,
+            CUDNN_DATA_HALF);
+}
+
+TEST(CudnnSdpaBackwardGraph, DataFlowIsWellFormedAndCausalAddsTheMask) {
+  for (auto layout : kLayouts) {
+    for (bool causal : {false, true}) {
+      const std::string what = cudnn::sdpa_backward_layout_name(layout) + (causal ? " causal" : "");
+      const cudnn::SdpaGraph g = cudnn::sdpa_backward_graph(DType::bf16, {1, 2, 100, 64, causal}, layout);
+      expect_well_formed(g, what);
+      std::set<int64_t> produced;
+      for (const auto& op : g.ops) produced.insert(op.y);
+      for (int64_t out : {cudnn::kUidDQ, cudnn::kUidDK, cudnn::kUidDV, cudnn::kUidDQAccum}) {
+        EXPECT_TRUE(produced.count(out)) << what << " does not write uid " << out;
+      }
+      for (int64_t in :
+           {cudnn::kUidQ, cudnn::kUidK, cudnn::kUidV, cudnn::kUidO, cudnn::kUidStats, cudnn::kUidDO}) {
+        EXPECT_FALSE(produced.count(in)) << what << " writes input uid " << in;
+      }
+      for (const auto& op : g.ops) {
+        if (op.kind == cudnn::OpKind::reduction) {
+          EXPECT_EQ(g.tensor(op.y).dims, v({1, 2, 100, 1})) << what;
+        }
+      }
+      const bool legacy = layout == cudnn::SdpaBackwardLayout::legacy;
+      // Ops: D (mul, reduce, ·1), S (matmul, ·scale, −Stats, exp), dV (reshape, matmul), dS (matmul,
+      // −D, ⊙P, ·scale [+ ·1 legacy]), dK (reshape, matmul), dQ (reshape, matmul, identity); causal
+      // adds 2 GEN_INDEX, CMP_GE and BINARY_SELECT.
+      EXPECT_EQ(g.ops.size(), 18u + (legacy ? 1u : 0u) + (causal ? 4u : 0u)) << what;
+      EXPECT_EQ(count_ops(g, CUDNN_POINTWISE_GEN_INDEX), causal ? 2 : 0) << what;
+      EXPECT_EQ(count_ops(g, CUDNN_POINTWISE_BINARY_SELECT), causal ? 1 : 0) << what;
+      EXPECT_EQ(count_ops(g, CUDNN_POINTWISE_EXP), 1) << what;
+      if (!causal) {
+        EXPECT_THROW(g.tensor(cudnn::kUidNegInf), std::logic_error);
+        continue;
+      }
+      // Where the mask sits: current layout after S − Stats, legacy before it (as in the forward).
+      const auto& select = op_named(g, "causal_select");
+      EXPECT_EQ(select.b, cudnn::kUidNegInf);
+      const auto& sub = op_named(g, "sub_s_stats");
+      if (legacy) {
+        EXPECT_EQ(select.x, op_named(g, "mul_s_attn_scale").y) << what;
+        EXPECT_EQ(sub.x, select.y) << what;
+        EXPECT_EQ(op_named(g, "exp_s").x, sub.y) << what;
+      } else {
+        EXPECT_EQ(select.x, sub.y) << what;
+        EXPECT_EQ(sub.x, op_named(g, "mul_s_attn_scale").y) << what;
+        EXPECT_EQ(op_named(g, "exp_s").x, select.y) << what;
+      }
+      EXPECT_EQ(op_named(g, "gen_row_index").axis, 2);
+      EXPECT_EQ(op_named(g, "gen_col_index").axis, 3);
+      EXPECT_EQ(op_named(g, "row_ge_col").pointwise, CUDNN_POINTWISE_CMP_GE);
+    }
+  }
+}
+
+TEST(CudnnSdpaBackwardGraph, ScratchBytesHoldTheAccumulatorAndRowDot) {
+  // b=4, h=16, s=4096, d=128: fp32 dQ 128 MiB, fp32 D 1 MiB (both 256-byte aligned already).
+  EXPECT_EQ(cudnn::SdpaBackward::scratch_bytes({4, 16, 4096, 128, false}), 129u << 20);
+  // b=1, h=1, s=5, d=8: 160 and 20 bytes, each rounded up to 256.
+  EXPECT_EQ(cudnn::SdpaBackward::scratch_bytes({1, 1, 5, 8, true}), 512u);
 }
 
 TEST(CudnnSdpaGraph, LowersToBackendDescriptorsWithoutAGpu) {
@@ -155,6 +332,19 @@ TEST(CudnnSdpaGraph, LowersToBackendDescriptorsWithoutAGpu) {
             14u + 2 * 10u);
   EXPECT_EQ(cudnn::build_graph_descriptors(cudnn::sdpa_forward_graph(DType::fp16, {1, 4, 1000, 128, true})),
             19u + 2 * 14u);
+  // Backward, current layout: 13 real tensors (Q, K, V, O, Stats, dO, dQ, dK, dV, scale, one,
+  // dQ_accum, softmax_sum), 13 virtual ones, 15 ops with a settings descriptor and 3 reshapes
+  // without. The legacy layout: D virtual instead of real, plus dP * 1 (a tensor and an op).
+  // Causal adds the fill value, 4 virtual tensors and 4 ops. This checks every attribute cuDNN
+  // validates without a device, the reordering mode and the reshapes included.
+  const auto current = cudnn::SdpaBackwardLayout::current, legacy = cudnn::SdpaBackwardLayout::legacy;
+  const auto lowered = [](DType dtype, kernels::AttentionDims dims, cudnn::SdpaBackwardLayout layout) {
+    return cudnn::build_graph_descriptors(cudnn::sdpa_backward_graph(dtype, dims, layout));
+  };
+  EXPECT_EQ(lowered(DType::bf16, {2, 3, 5, 8, false}, current), 26u + 2 * 15u + 3u);
+  EXPECT_EQ(lowered(DType::bf16, {2, 3, 5, 8, false}, legacy), 27u + 2 * 16u + 3u);
+  EXPECT_EQ(lowered(DType::fp16, {1, 4, 1000, 128, true}, current), 31u + 2 * 19u + 3u);
+  EXPECT_EQ(lowered(DType::bf16, {2, 16, 4096, 128, true}, legacy), 32u + 2 * 20u + 3u);
 }
 
 TEST(CudnnSdpa, NoGpuMeansAClearErrorFromCudnnCreate) {
@@ -162,10 +352,17 @@ TEST(CudnnSdpa, NoGpuMeansAClearErrorFromCudnnCreate) {
   const std::string why = cudnn::unavailable_reason();
   if (!why.empty()) {
     EXPECT_THROW(cudnn::SdpaForward(DType::bf16, {1, 1, 64, 64, false}), std::runtime_error);
+    EXPECT_THROW(cudnn::SdpaBackward(DType::bf16, {1, 1, 64, 64, false}), std::runtime_error);
     return;
   }
   try {
     cudnn::SdpaForward sdpa(DType::bf16, {1, 1, 64, 64, false});
+    FAIL() << "a cuDNN handle was created without a GPU";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("cuDNN: cudnnCreate failed: CUDNN_STATUS_", 0), 0u) << e.what();
+  }
+  try {
+    cudnn::SdpaBackward sdpa(DType::bf16, {1, 1, 64, 64, true});
     FAIL() << "a cuDNN handle was created without a GPU";
   } catch (const std::runtime_error& e) {
     EXPECT_EQ(std::string(e.what()).rfind("cuDNN: cudnnCreate failed: CUDNN_STATUS_", 0), 0u) << e.what();
@@ -177,15 +374,17 @@ TEST(CudnnSdpa, RegisteredAfterFusedWithFusedAsBaseline) {
   register_all_benchmarks(r);
   std::map<std::string, std::size_t> position;
   for (std::size_t i = 0; i < r.all().size(); ++i) position[r.all()[i].name] = i;
-  const std::string quick_cudnn = "attention_fwd/cudnn/bf16/b:4/h:16/s:4096/d:128/causal:0";
   const auto quick = r.suite("quick");
-  EXPECT_TRUE(
-      std::any_of(quick.begin(), quick.end(), [&](const BenchSpec* s) { return s->name == quick_cudnn; }));
-  int cudnn_benchmarks = 0;
+  for (const char* quick_cudnn : {"attention_fwd/cudnn/bf16/b:4/h:16/s:4096/d:128/causal:0",
+                                  "attention_bwd/cudnn/bf16/b:4/h:16/s:4096/d:128/causal:0"}) {
+    EXPECT_TRUE(
+        std::any_of(quick.begin(), quick.end(), [&](const BenchSpec* s) { return s->name == quick_cudnn; }))
+        << quick_cudnn;
+  }
+  std::map<std::string, int> cudnn_benchmarks;
   for (const BenchSpec& s : r.all()) {
     if (s.impl != "cudnn") continue;
-    ++cudnn_benchmarks;
-    EXPECT_EQ(s.family, "attention_fwd") << s.name;  // forward only
+    ++cudnn_benchmarks[s.family];
     std::string fused = s.name;
     fused.replace(fused.find("/cudnn/"), 7, "/fused/");
     EXPECT_EQ(s.baseline, fused);
@@ -195,9 +394,13 @@ TEST(CudnnSdpa, RegisteredAfterFusedWithFusedAsBaseline) {
     EXPECT_EQ(f.suites, s.suites) << s.name;
     EXPECT_EQ(f.flops, s.flops) << s.name;
     EXPECT_EQ(f.baseline.find("/unfused/") != std::string::npos, true) << "fused keeps unfused as baseline";
+    // The public FLOP count is also the matmul count (cuDNN's tiling is not public).
+    EXPECT_EQ(s.counters.at("matmul_flops"), s.flops) << s.name;
   }
-  // Every forward shape: 2 head shapes x 6 sequences x 2 masks, + fp16 at s=4096 (2 masks).
-  EXPECT_EQ(cudnn_benchmarks, 2 * 6 * 2 + 2);
+  // Every shape, forward and backward: 2 head shapes x 6 sequences x 2 masks, + fp16 at s=4096.
+  EXPECT_EQ(cudnn_benchmarks["attention_fwd"], 2 * 6 * 2 + 2);
+  EXPECT_EQ(cudnn_benchmarks["attention_bwd"], 2 * 6 * 2 + 2);
+  EXPECT_EQ(cudnn_benchmarks.size(), 2u);
 }
 
 }  // namespace wflops

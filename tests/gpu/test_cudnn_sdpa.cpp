@@ -1,5 +1,5 @@
-// cuDNN's fused attention forward (graph API) against the fp64 host reference, through the same
-// workload verification as our kernels (NaN-poisoned O and L, fresh random inputs). Skips with
+// cuDNN's fused attention forward and backward (graph API) against the fp64 host reference, through
+// the same workload verification as our kernels (NaN-poisoned outputs, fresh random inputs). Skips with
 // the loader's reason where cuDNN is not installed; a cuDNN that loads but refuses the graph fails
 // with the call, status and cuDNN's message.
 #include <gtest/gtest.h>
@@ -75,6 +75,46 @@ TEST_P(CudnnSdpaTest, ForwardVerifiesAgainstFp64Reference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudnnSdpaTest, ::testing::ValuesIn(all_cases()), case_name);
+
+// The backward: dQ, dK, dV against the fp64 host reference through the workload's verification
+// (NaN-poisoned gradients, fresh random inputs, O and L from cuDNN's forward checked too). s = 200 is
+// not a multiple of any tile size.
+std::vector<Case> backward_cases() {
+  std::vector<Case> cases;
+  for (long s : {128L, 200L}) {
+    for (long d : {64L, 128L}) {
+      for (bool causal : {false, true}) cases.push_back({s, d, causal, DType::bf16});
+    }
+  }
+  cases.push_back({200, 128, true, DType::fp16});
+  return cases;
+}
+
+class CudnnSdpaBackwardTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(CudnnSdpaBackwardTest, BackwardVerifiesAgainstFp64Reference) {
+  WFLOPS_REQUIRE_GPU();
+  WFLOPS_REQUIRE_CUDNN();
+  const Case c = GetParam();
+  cudaStream_t stream;
+  CUDA_CHECK(cudaStreamCreate(&stream));
+  const kernels::AttentionDims dims{2, 3, c.seq, c.head_dim, c.causal};
+  auto w = make_attention_workload({AttentionImpl::cudnn, AttentionPass::backward, c.dtype, dims});
+  w->allocate(2, stream);  // two input sets: two variant packs per plan
+  const Verification v = w->verify(stream);
+  EXPECT_TRUE(v.ok) << v.detail << " [" << w->describe() << "]";
+  EXPECT_LT(v.rel_err, 1e-2) << v.detail;
+  EXPECT_NE(w->describe().find("graph layout"), std::string::npos) << w->describe();
+  // Fresh inputs again with the same plan: the dQ accumulator must start from zero every run.
+  const Verification again = w->verify(stream);
+  EXPECT_TRUE(again.ok) << again.detail;
+  w->launch(stream, 1);
+  w->launch(stream, 0);
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudnnSdpaBackwardTest, ::testing::ValuesIn(backward_cases()), case_name);
 
 // Causal row 0 sees only key 0: O row 0 = V row 0 and its Stats = that one scaled score, which
 // checks cuDNN's Stats against wflops' L convention (natural log-sum-exp of scaled scores) by hand.
