@@ -63,8 +63,11 @@ void verify_twice_and_launch(AttentionPass pass, const Case& c, const std::strin
   cudaStream_t stream;
   CUDA_CHECK(cudaStreamCreate(&stream));
   const kernels::AttentionDims dims{2, 3, c.seq, c.head_dim, c.causal};
-  auto w = make_attention_workload({AttentionImpl::cudnn, pass, c.dtype, dims});
+  const AttentionCase attention{AttentionImpl::cudnn, pass, c.dtype, dims};
+  auto w = make_attention_workload(attention);
   w->allocate(2, stream);
+  // The measured footprint adds the engine's workspace to the registered figure, never less.
+  EXPECT_GE(w->measured_counters().at("mem_bytes"), attention_memory_bytes(attention));
   const Verification v = w->verify(stream);
   EXPECT_TRUE(v.ok) << v.detail << " [" << w->describe() << "]";
   EXPECT_LT(v.rel_err, 1e-2) << v.detail;
