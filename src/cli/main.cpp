@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   wflops::cli::add_budget_command(app, exit_code);
   wflops::cli::add_plan_command(app, exit_code);
   wflops::cli::add_attention_share_command(app, exit_code);
+  wflops::cli::add_seed_table_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,4 +1,4 @@
-// The params, budget, plan and compare subcommands as a user meets them: exit codes, JSON keys
+// The params, budget, plan, compare and seed-table subcommands as a user meets them: exit codes, JSON keys
 // and the hand-checked figures of issue 6, by running the built program.
 #include <gtest/gtest.h>
 
@@ -151,6 +151,16 @@ TEST(CliCompare, ClusterFlagsTheSlowNode) {
   const auto c = json_of(o)["cluster"];
   ASSERT_TRUE(c.is_object());
   for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(c["files"][i]["outlier"].get<bool>(), i == 2) << i;
+}
+
+TEST(CliSeedTable, FileWithoutTheSeedRowsAndMalformedFilesFailClearly) {
+  const auto none = wflops("seed-table " + kData + "h100.json", true);
+  EXPECT_EQ(none.code, 1);
+  EXPECT_NE(none.out.find("--suite seed"), std::string::npos) << none.out;
+  const auto bad = wflops("seed-table " + kData + "malformed.json", true);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.out.find("malformed.json"), std::string::npos) << bad.out;
+  EXPECT_NE(wflops("seed-table", true).code, 0);  // the file is required
 }
 
 }  // namespace
