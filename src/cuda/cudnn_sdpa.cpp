@@ -46,36 +46,9 @@ class GraphBuilder {
     g_.tensors.push_back({uid, std::move(name), type, std::move(dims), std::move(strides), false, by_value});
     return uid;
   }
-  // A virtual fp32 (or `type`) intermediate shaped like `like`, or [b, h, s, 1] when row_stat.
+  // A virtual fp32 (or `type`) intermediate shaped like `like`.
   int64_t virt(std::string name, const TensorSpec& like, cudnnDataType_t type = CUDNN_DATA_FLOAT) {
-    const int64_t uid = next_++;
-    g_.tensors.push_back({uid, std::move(name), type, like.dims, like.strides, true, false});
-    return uid;
-  }
-  const TensorSpec& at(int64_t uid) const { return g_.tensor(uid); }
-
-  void matmul(std::string name, int64_t a, int64_t b, int64_t y) {
-    OpSpec op;
-    op.kind = OpKind::matmul;
-    op.name = std::move(name);
-    op.x = a;
-    op.b = b;
-    op.y = y;
-    g_.ops.push_back(op);
-  }
-  void pointwise(std::string name, cudnnPointwiseMode_t mode, int64_t x, int64_t b, int64_t y,
-                 cudnnDataType_t compute = CUDNN_DATA_FLOAT, int64_t t = 0, int64_t axis = -1) {
-    OpSpec op;
-    op.kind = OpKind::pointwise;
-    op.name = std::move(name);
-    op.pointwise = mode;
-    op.compute = compute;
-    op.x = x;
-    op.b = b;
-    op.t = t;
-    op.y = y;
-    op.axis = axis;
-    g_.ops.push_back(op);
+    return virt(std::move(name), type, like.dims, like.strides);
   }
   // A virtual tensor with its own dims and strides (a transposed view, a row statistic).
   int64_t virt(std::string name, cudnnDataType_t type, std::vector<int64_t> dims,
@@ -84,25 +57,37 @@ class GraphBuilder {
     g_.tensors.push_back({uid, std::move(name), type, std::move(dims), std::move(strides), true, false});
     return uid;
   }
-  void reshape(std::string name, int64_t x, int64_t y) {
-    OpSpec op;
-    op.kind = OpKind::reshape;
-    op.name = std::move(name);
-    op.x = x;
-    op.y = y;
-    g_.ops.push_back(op);
+  const TensorSpec& at(int64_t uid) const { return g_.tensor(uid); }
+
+  void matmul(std::string name, int64_t a, int64_t b, int64_t y) {
+    add(OpKind::matmul, std::move(name), a, y).b = b;
   }
+  void pointwise(std::string name, cudnnPointwiseMode_t mode, int64_t x, int64_t b, int64_t y,
+                 cudnnDataType_t compute = CUDNN_DATA_FLOAT, int64_t t = 0, int64_t axis = -1) {
+    OpSpec& op = add(OpKind::pointwise, std::move(name), x, y);
+    op.pointwise = mode;
+    op.compute = compute;
+    op.b = b;
+    op.t = t;
+    op.axis = axis;
+  }
+  void reshape(std::string name, int64_t x, int64_t y) { add(OpKind::reshape, std::move(name), x, y); }
   void reduction(std::string name, cudnnReduceTensorOp_t mode, int64_t x, int64_t y) {
-    OpSpec op;
-    op.kind = OpKind::reduction;
-    op.name = std::move(name);
-    op.reduction = mode;
-    op.x = x;
-    op.y = y;
-    g_.ops.push_back(op);
+    add(OpKind::reduction, std::move(name), x, y).reduction = mode;
   }
 
  private:
+  // Appends an operation x -> y of `kind`; the caller sets what else that kind needs.
+  OpSpec& add(OpKind kind, std::string name, int64_t x, int64_t y) {
+    OpSpec op;
+    op.kind = kind;
+    op.name = std::move(name);
+    op.x = x;
+    op.y = y;
+    g_.ops.push_back(std::move(op));
+    return g_.ops.back();
+  }
+
   SdpaGraph& g_;
   int64_t next_ = kFirstVirtualUid;
 };
