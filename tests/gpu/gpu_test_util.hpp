@@ -29,6 +29,11 @@ class TestStream {
 // tunes, verifies (returned), then launches once on the second set and waits, so a launch that
 // fails after a passing verification fails the test too.
 Verification verify_then_launch(Workload& w, cudaStream_t stream);
+
+// Causal attention in bf16 with head dim 64, device pointers of the first (batch, head) slice: its
+// row 0 sees key 0 alone, so O's row 0 must equal V's row 0 and its log-sum-exp L must be that one
+// scaled score q0 . k0 / sqrt(64) (wflops' L convention, and cuDNN's Stats).
+void expect_first_causal_row(const void* q, const void* k, const void* v, const void* o, const float* lse);
 }  // namespace wflops::testing
 
 // Use as the first statement of every GPU test: it never passes silently without a GPU.

@@ -4,7 +4,6 @@
 // with the call, status and cuDNN's message.
 #include <gtest/gtest.h>
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,7 +14,6 @@
 #include "cuda/device_buffer.hpp"
 #include "fill_random.cuh"
 #include "gpu_test_util.hpp"
-#include "numeric_formats.hpp"
 
 #define WFLOPS_REQUIRE_CUDNN()                                               \
   do {                                                                       \
@@ -60,24 +58,20 @@ namespace {
 // one run to the next, e.g. the backward's dQ accumulator), then a launch on each of the two input
 // sets (two variant packs per plan).
 void verify_twice_and_launch(AttentionPass pass, const Case& c, const std::string& label_part) {
-  cudaStream_t stream;
-  CUDA_CHECK(cudaStreamCreate(&stream));
+  const testing::TestStream stream;
   const kernels::AttentionDims dims{2, 3, c.seq, c.head_dim, c.causal};
   const AttentionCase attention{AttentionImpl::cudnn, pass, c.dtype, dims};
   auto w = make_attention_workload(attention);
-  w->allocate(2, stream);
-  // The measured footprint adds the engine's workspace to the registered figure, never less.
-  EXPECT_GE(w->measured_counters().at("mem_bytes"), attention_memory_bytes(attention));
-  const Verification v = w->verify(stream);
+  const Verification v = testing::verify_then_launch(*w, stream.get());  // launches set 1 too
   EXPECT_TRUE(v.ok) << v.detail << " [" << w->describe() << "]";
   EXPECT_LT(v.rel_err, 1e-2) << v.detail;
   EXPECT_NE(w->describe().find(label_part), std::string::npos) << w->describe();
-  const Verification again = w->verify(stream);
+  // The measured footprint adds the engine's workspace to the registered figure, never less.
+  EXPECT_GE(w->measured_counters().at("mem_bytes"), attention_memory_bytes(attention));
+  const Verification again = w->verify(stream.get());
   EXPECT_TRUE(again.ok) << again.detail;
-  w->launch(stream, 1);
-  w->launch(stream, 0);
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  CUDA_CHECK(cudaStreamDestroy(stream));
+  w->launch(stream.get(), 0);
+  CUDA_CHECK(cudaStreamSynchronize(stream.get()));
 }
 
 }  // namespace
@@ -127,19 +121,7 @@ TEST(CudnnSdpa, CausalFirstRowIsFirstValueRowAndStatsIsItsScore) {
   DeviceBuffer ws(sdpa.workspace_bytes());
   sdpa.run(nullptr, q.get(), k.get(), v.get(), o.get(), stats.as<float>(), ws.get());
   CUDA_CHECK(cudaDeviceSynchronize());
-  std::vector<std::uint16_t> ho(64), hv(64), hq(64), hk(64);
-  float l0 = 0;
-  CUDA_CHECK(cudaMemcpy(ho.data(), o.get(), 128, cudaMemcpyDeviceToHost));
-  CUDA_CHECK(cudaMemcpy(hv.data(), v.get(), 128, cudaMemcpyDeviceToHost));
-  CUDA_CHECK(cudaMemcpy(hq.data(), q.get(), 128, cudaMemcpyDeviceToHost));
-  CUDA_CHECK(cudaMemcpy(hk.data(), k.get(), 128, cudaMemcpyDeviceToHost));
-  CUDA_CHECK(cudaMemcpy(&l0, stats.get(), 4, cudaMemcpyDeviceToHost));
-  double score = 0;
-  for (int i = 0; i < 64; ++i) {
-    EXPECT_NEAR(decode_bf16(ho[i]), decode_bf16(hv[i]), 1e-2) << i;
-    score += decode_bf16(hq[i]) * decode_bf16(hk[i]);
-  }
-  EXPECT_NEAR(l0, score / 8.0, 1e-3);  // scale 1/sqrt(64)
+  testing::expect_first_causal_row(q.get(), k.get(), v.get(), o.get(), stats.as<float>());
 }
 
 TEST(CudnnSdpa, UnsupportedShapeIsAnErrorNotACrash) {
