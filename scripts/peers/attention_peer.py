@@ -64,9 +64,7 @@ def check(torch, impl, dtype, d, causal):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--wflops", default="build/wflops", help="the wflops binary (for names and FLOPs)")
-    parser.add_argument("--suite", default="attention", help="wflops suite whose attention shapes to run")
-    parser.add_argument("--filter", default="", help="regular expression on the benchmark names")
+    wflops_peer.add_wflops_list_arguments(parser, "attention", "attention")
     wflops_peer.add_common_arguments(parser, "attention")
     args = parser.parse_args()
 

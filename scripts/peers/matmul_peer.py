@@ -57,9 +57,7 @@ def check(torch, dtype, a, b):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--wflops", default="build/wflops", help="the wflops binary (for names and FLOPs)")
-    parser.add_argument("--suite", default="quick", help="wflops suite whose matmul shapes to run")
-    parser.add_argument("--filter", default="", help="regular expression on the benchmark names")
+    wflops_peer.add_wflops_list_arguments(parser, "matmul", "quick")
     wflops_peer.add_common_arguments(parser, "matmul")
     args = parser.parse_args()
 

@@ -40,6 +40,13 @@ def add_common_arguments(parser, script):
     parser.add_argument("--repetitions", type=int, default=5)
 
 
+def add_wflops_list_arguments(parser, what, default_suite):
+    """--wflops, --suite, --filter: the peers that take their shapes from `wflops list`."""
+    parser.add_argument("--wflops", default="build/wflops", help="the wflops binary (for names and FLOPs)")
+    parser.add_argument("--suite", default=default_suite, help=f"wflops suite whose {what} shapes to run")
+    parser.add_argument("--filter", default="", help="regular expression on the benchmark names")
+
+
 def cuda_torch(script):
     """PyTorch with a CUDA device, or None after saying why. Imported only here, after argument
     parsing, so `--help` works on a machine without PyTorch."""
