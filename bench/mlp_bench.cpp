@@ -78,7 +78,8 @@ std::string add_mlp(Registry& r, bool forward_only, const MlpVariant& v, DType d
   const flops::MlpPhaseBytes phase_bytes =
       flops::mlp_phase_bytes(d, d_ff, tokens, static_cast<double>(dtype_bytes(dtype)), parameters, passes);
   for (const auto& [part, bytes] : {std::pair{"elementwise", phase_bytes.elementwise},
-                                    std::pair{"cast", phase_bytes.cast}, std::pair{"optimizer", phase_bytes.optimizer}}) {
+                                    std::pair{"cast", phase_bytes.cast},
+                                    std::pair{"optimizer", phase_bytes.optimizer}}) {
     if (bytes > 0) spec.counters[std::string(kPhaseBytesPrefix) + part] = bytes;
   }
   spec.suites = std::move(suites);

@@ -52,7 +52,9 @@ MlpPhaseBytes mlp_phase_bytes(double d, double d_ff, double tokens, double elem,
     if (p.bias || p.activation) e += activation_forward_bytes(hidden, elem);
     if (p.residual) e += residual_add_bytes(io, elem);
     if (p.backward) {
-      if (p.bias) e += bias_grad_bytes(tokens, d, elem, grad_elem) + bias_grad_bytes(tokens, d_ff, elem, grad_elem);
+      if (p.bias) {
+        e += bias_grad_bytes(tokens, d, elem, grad_elem) + bias_grad_bytes(tokens, d_ff, elem, grad_elem);
+      }
       if (p.activation) e += activation_backward_bytes(hidden, elem);
       if (p.residual) e += residual_add_bytes(io, elem);
     }

@@ -92,7 +92,8 @@ void ResultReporter::print_row(const std::vector<Run>& runs) {
     if (key.rfind("phase_pct_", 0) != 0) continue;
     const std::string part = key.substr(10);
     split += fmt::format(" {} {:.0f}%", part, static_cast<double>(value));
-    const double part_gbps = counter(shown, ("phase_gbps_" + part).c_str());  // memory-bound parts: their bandwidth
+    // Memory-bound parts state their bandwidth too.
+    const double part_gbps = counter(shown, ("phase_gbps_" + part).c_str());
     if (part_gbps >= 0) split += fmt::format(" ({:.0f} GB/s)", part_gbps);
   }
   if (!split.empty()) notes += "[" + split.substr(1) + "] ";

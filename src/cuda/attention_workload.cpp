@@ -149,8 +149,10 @@ class AttentionWorkload final : public Workload {
   // what one input set really takes, that workspace included (the registered figure leaves it out).
   std::map<std::string, double> measured_counters() const override {
     if (c_.impl != AttentionImpl::cudnn || !sdpa_) return {};
-    const std::size_t scratch = backward() ? cudnn::SdpaBackward::scratch_bytes(c_.dims) : 0;  // inside workspace_
-    return {{"mem_bytes", device_bytes(1) - static_cast<double>(scratch) + static_cast<double>(workspace_.bytes())}};
+    // device_bytes() counts the backward's scratch, which workspace_ (the engine's part + scratch) holds.
+    const std::size_t scratch = backward() ? cudnn::SdpaBackward::scratch_bytes(c_.dims) : 0;
+    const double workspace = static_cast<double>(workspace_.bytes());
+    return {{"mem_bytes", device_bytes(1) - static_cast<double>(scratch) + workspace}};
   }
 
   std::string describe() const override {

@@ -362,7 +362,9 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
     state.counters["phase_ms_" + phase] = ms;
     if (phased_ms > 0) state.counters["phase_pct_" + phase] = 100.0 * ms / phased_ms;
     const auto bytes = spec.counters.find(kPhaseBytesPrefix + phase);
-    if (bytes != spec.counters.end() && ms > 0) state.counters["phase_gbps_" + phase] = bytes->second / ms / 1e6;
+    if (bytes != spec.counters.end() && ms > 0) {
+      state.counters["phase_gbps_" + phase] = bytes->second / ms / 1e6;  // bytes per ms / 1e6 = GB/s
+    }
   }
   for (const auto& [key, value] : p.workload->measured_counters()) state.counters[key] = value;
   state.counters["l2_rotation"] = p.input_sets;
