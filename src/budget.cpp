@@ -15,6 +15,18 @@ void require_positive(double value, const char* what) {
   }
 }
 
+void require_positive_at_most(double value, const char* what, double max) {
+  require_positive(value, what);
+  if (value > max) throw UserError(fmt::format("{} {} is out of range (it must be at most {})", what, value, max));
+}
+
+void require_count(double value, const char* what, double max) {
+  require_positive_at_most(value, what, max);
+  if (value != std::floor(value)) {
+    throw UserError(fmt::format("{} must be a whole number (got {})", what, value));
+  }
+}
+
 TimeEstimate time_for_flops(double flops, double tflops_per_gpu, double gpus) {
   require_positive(flops, "the FLOP count");
   require_positive(tflops_per_gpu, "the TFLOP/s per GPU");

@@ -26,4 +26,25 @@ double flops_for_time(double gpus, double days, double tflops_per_gpu);
 // Throws UserError naming `what` unless `value` is finite and > 0.
 void require_positive(double value, const char* what);
 
+// Throws UserError naming `what` unless `value` is finite, > 0 and at most `max`: a quantity whose
+// larger values would only overflow the answers (1e300 parameters) is refused with its range.
+void require_positive_at_most(double value, const char* what, double max);
+
+// Throws UserError naming `what` unless `value` is a whole number from 1 to `max` (a count of
+// layers, heads, experts, GPUs: 768.5 of them is a typo, not a model).
+void require_count(double value, const char* what, double max);
+
+// The ranges the commands accept: far beyond any model or cluster, far below overflow.
+inline constexpr double kMaxHidden = 1048576;        // 2^20
+inline constexpr double kMaxLayers = 100000;
+inline constexpr double kMaxVocab = 1e9;
+inline constexpr double kMaxSeq = 1e9;
+inline constexpr double kMaxExperts = 1e6;
+inline constexpr double kMaxGpus = 1e8;
+inline constexpr double kMaxTflopsPerGpu = 1e6;      // an exaFLOP/s per GPU
+inline constexpr double kMaxParams = 1e18;
+inline constexpr double kMaxTokens = 1e20;
+inline constexpr double kMaxDays = 1e6;
+inline constexpr double kMaxFlops = 1e40;
+
 }  // namespace wflops::budget

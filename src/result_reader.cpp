@@ -194,7 +194,8 @@ ResultFile parse_result_text(const std::string& text, const std::string& path) {
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // A syntax error (parse_error) or a number no double holds, such as 1e400 (out_of_range.406).
     // e.what() starts with "[json.exception.parse_error.101] "; the rest says where and why.
     std::string what = e.what();
     const auto bracket = what.find("] ");
@@ -239,6 +240,10 @@ ResultFile parse_result_text(const std::string& text, const std::string& path) {
 }
 
 ResultFile read_result_file(const std::filesystem::path& path) {
+  std::error_code dir_ec;
+  if (std::filesystem::is_directory(path, dir_ec)) {
+    throw UserError(fmt::format("'{}' is a directory, not a result file", path.string()));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::error_code ec;

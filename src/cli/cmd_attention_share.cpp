@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "dtype.hpp"
 #include "errors.hpp"
 #include "flops.hpp"
 #include "result_reader.hpp"
@@ -50,11 +51,29 @@ const BenchmarkResult& best_matmul(const ResultFile& file, const std::string& dt
   return *best;
 }
 
-int run(const ShareArgs& a) {
-  if (a.hidden <= 0 || a.seq <= 0) throw UserError("--hidden and --seq must be positive");
-  const long heads = a.heads > 0 ? a.heads : a.hidden / 128;
+// The head counts that split `hidden` into heads of 32 to 256 (the head sizes attention kernels serve).
+std::string fitting_heads(long hidden) {
+  std::string out;
+  for (long d = 32; d <= 256; d *= 2) {
+    if (hidden % d == 0) out += fmt::format("{}{} heads of {}", out.empty() ? "" : ", ", hidden / d, d);
+  }
+  return out.empty() ? "none with a power-of-two head size from 32 to 256" : out;
+}
+
+int run(const ShareArgs& a, bool heads_given) {
+  if (a.hidden <= 0) throw UserError(fmt::format("--hidden must be a positive whole number (got {})", a.hidden));
+  if (a.seq <= 0) throw UserError(fmt::format("--seq must be a positive whole number (got {})", a.seq));
+  if (heads_given && a.heads <= 0) {
+    throw UserError(fmt::format("--heads must be a positive whole number (got {})", a.heads));
+  }
+  if (!parse_dtype(a.dtype)) {
+    throw UserError(fmt::format("--dtype '{}' is not a dtype wflops knows (fp32, tf32, fp16, bf16, fp8)", a.dtype));
+  }
+  const long heads = heads_given ? a.heads : a.hidden / 128;
   if (heads <= 0 || a.hidden % heads != 0) {
-    throw UserError(fmt::format("--hidden {} does not split into {} heads", a.hidden, heads));
+    throw UserError(fmt::format("--hidden {} does not split into {} heads{}; head counts that fit: {}", a.hidden,
+                                heads, heads_given ? "" : " (the default, H / 128; choose with --heads)",
+                                fitting_heads(a.hidden)));
   }
   const long head_dim = a.hidden / heads;
   const ResultFile file = read_result_file(a.results);
@@ -88,10 +107,10 @@ void add_attention_share_command(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option("--hidden", a->hidden, "Hidden size H")->required();
   cmd->add_option("--seq", a->seq, "Sequence length s")->required();
-  cmd->add_option("--heads", a->heads, "Attention heads (default H / 128)");
+  CLI::Option* heads = cmd->add_option("--heads", a->heads, "Attention heads (default H / 128)");
   cmd->add_flag("--causal", a->causal, "Causal attention");
   cmd->add_option("--dtype", a->dtype, "dtype of the benchmarks to read (default bf16)");
-  cmd->callback([a, &exit_code] { exit_code = run(*a); });
+  cmd->callback([a, heads, &exit_code] { exit_code = run(*a, heads->count() > 0); });
 }
 
 }  // namespace wflops::cli

@@ -42,7 +42,7 @@ Tau resolve_tau(const BudgetArgs& a) {
     throw UserError("give either --tflops or --results (with --benchmark), not both");
   }
   if (a.tflops_opt->count()) {
-    budget::require_positive(a.tflops, "--tflops");
+    budget::require_positive_at_most(a.tflops, "--tflops", budget::kMaxTflopsPerGpu);
     return {a.tflops, "--tflops"};
   }
   if (a.results_opt->count()) {
@@ -62,7 +62,7 @@ std::optional<PerToken> per_token(const BudgetArgs& a) {
   const bool shape = a.model.given();
   if (shape && a.params_opt->count()) throw UserError("give either --params or a model shape (--hidden ...), not both");
   if (a.params_opt->count()) {
-    budget::require_positive(a.params, "--params");
+    budget::require_positive_at_most(a.params, "--params", budget::kMaxParams);
     return PerToken{flops::training_run(a.params, 1.0), fmt::format("6N, N = {:.4g}", a.params)};
   }
   if (shape) {
@@ -73,7 +73,7 @@ std::optional<PerToken> per_token(const BudgetArgs& a) {
 
 void run_budget(const BudgetArgs& a) {
   nlohmann::json out;
-  budget::require_positive(a.gpus, "--gpus");
+  budget::require_count(a.gpus, "--gpus", budget::kMaxGpus);
   const Tau tau = resolve_tau(a);
   const auto model = per_token(a);
   out["gpus"] = a.gpus;
@@ -83,6 +83,7 @@ void run_budget(const BudgetArgs& a) {
   if (a.days_opt->count()) {
     // Budget: what K GPUs at tau deliver in X days.
     if (a.tokens_opt->count()) throw UserError("--days asks for the FLOPs of a time budget; --tokens asks for the time of a run: give one");
+    budget::require_positive_at_most(a.days, "--days", budget::kMaxDays);
     const double flops = budget::flops_for_time(a.gpus, a.days, tau.tflops);
     out["flops"] = flops;
     out["days"] = a.days;
@@ -101,7 +102,7 @@ void run_budget(const BudgetArgs& a) {
   // Time: the run's FLOPs on K GPUs at tau.
   if (!model) throw UserError("give the model: --params N (C = 6ND) or its shape (--hidden --layers --vocab --seq)");
   if (!a.tokens_opt->count()) throw UserError("give the training tokens: --tokens D (or --days X for a time budget)");
-  budget::require_positive(a.tokens, "--tokens");
+  budget::require_positive_at_most(a.tokens, "--tokens", budget::kMaxTokens);
   const budget::TimeEstimate t = budget::time_for_flops(model->flops * a.tokens, tau.tflops, a.gpus);
   out["flops"] = t.flops;
   out["days"] = t.days;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <set>
+#include <string_view>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
@@ -48,22 +50,30 @@ int list_benchmarks(const ListOptions& o) {
     nlohmann::json out = nlohmann::json::array();
     for (const BenchSpec* s : specs) {
       const auto t = min_time_s(*s, *peaks);
+      // "full" holds every benchmark (Registry::suite) without being stored in each one's suites.
+      std::set<std::string> suites = s->suites;
+      suites.insert("full");
       out.push_back({{"name", s->name}, {"family", s->family}, {"implementation", s->impl},
                      {"dtype", dtype_name(s->dtype)}, {"shape", s->shape}, {"flops", s->flops},
                      {"bytes", s->bytes}, {"min_time_s", t ? nlohmann::json(*t) : nlohmann::json(nullptr)},
-                     {"gpu", o.gpu}, {"suites", s->suites}, {"label", s->label},
+                     {"gpu", o.gpu}, {"suites", suites}, {"label", s->label},
                      {"baseline", s->baseline.empty() ? nlohmann::json(nullptr) : nlohmann::json(s->baseline)},
                      {"counters", s->counters}});
     }
     fmt::print("{}\n", out.dump(2));
     return kExitOk;
   }
-  fmt::print("{:<64} {:>6} {:>12} {:>12} {:>14}  {}\n", "benchmark", "dtype", "GFLOP", "MB",
+  // The name column is as wide as the longest name, so no row pushes its neighbours out of line.
+  std::size_t width = std::string_view("benchmark").size();
+  for (const BenchSpec* s : specs) width = std::max(width, s->name.size());
+  // A quantity a benchmark does not count (the FLOPs of a copy, the bytes of a GEMM) is "-", not 0.
+  const auto figure = [](double v, double unit) { return v > 0 ? fmt::format("{:.3f}", v / unit) : "-"; };
+  fmt::print("{:<{}} {:>6} {:>12} {:>12} {:>14}  {}\n", "benchmark", width, "dtype", "GFLOP", "MB",
              fmt::format("min us @{}", o.gpu), "label");
   for (const BenchSpec* s : specs) {
     const auto t = min_time_s(*s, *peaks);
-    fmt::print("{:<64} {:>6} {:>12.3f} {:>12.3f} {:>14}  {}\n", s->name, dtype_name(s->dtype), s->flops / 1e9,
-               s->bytes / 1e6, t ? fmt::format("{:.2f}", *t * 1e6) : "n/a", s->label);
+    fmt::print("{:<{}} {:>6} {:>12} {:>12} {:>14}  {}\n", s->name, width, dtype_name(s->dtype),
+               figure(s->flops, 1e9), figure(s->bytes, 1e6), t ? fmt::format("{:.2f}", *t * 1e6) : "n/a", s->label);
   }
   fmt::print("{} benchmarks in suite '{}'\n", specs.size(), o.suite);
   return kExitOk;

@@ -1,6 +1,7 @@
 // `wflops peaks`: the datasheet peak table (dense TFLOP/s per dtype, memory bandwidth).
 #include <fmt/core.h>
 
+#include <cmath>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -12,14 +13,18 @@ namespace wflops::cli {
 
 namespace {
 
+// Peaks derived by multiplication (e.g. bus width x data rate) carry binary noise such as
+// 2039.0000000000002; a datasheet figure has at most three decimals.
+double datasheet_rounded(double v) { return std::round(v * 1000.0) / 1000.0; }
+
 nlohmann::json peaks_json(const Peaks& p) {
   nlohmann::json tf = nlohmann::json::object();
   for (DType t : peak_dtypes()) {
     const auto v = p.peak(t);
-    tf[std::string(dtype_name(t))] = v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+    tf[std::string(dtype_name(t))] = v ? nlohmann::json(datasheet_rounded(*v)) : nlohmann::json(nullptr);
   }
   return {{"slug", p.slug}, {"model", p.model}, {"sm_count", p.sm_count}, {"tflops", tf},
-          {"gbps", p.gbps}, {"source", p.source}, {"note", p.note}};
+          {"gbps", datasheet_rounded(p.gbps)}, {"source", p.source}, {"note", p.note}};
 }
 
 int print_peaks(bool json) {

@@ -47,16 +47,16 @@ struct ModelOptions {
     for (const auto& [opt, name] : required) {
       if (!opt->count()) throw UserError(fmt::format("a model needs {} (and --hidden, --layers, --vocab, --seq)", name));
     }
-    budget::require_positive(hidden, "--hidden");
-    budget::require_positive(layers, "--layers");
-    budget::require_positive(vocab, "--vocab");
-    budget::require_positive(seq, "--seq");
+    budget::require_count(hidden, "--hidden", budget::kMaxHidden);
+    budget::require_count(layers, "--layers", budget::kMaxLayers);
+    budget::require_count(vocab, "--vocab", budget::kMaxVocab);
+    budget::require_count(seq, "--seq", budget::kMaxSeq);
     if (granularity_opt->count() && !experts_opt->count()) {
       throw UserError("--granularity applies to MoE models: give --experts too");
     }
     if (experts_opt->count()) {
-      budget::require_positive(experts, "--experts");
-      budget::require_positive(granularity, "--granularity");
+      budget::require_count(experts, "--experts", budget::kMaxExperts);
+      budget::require_count(granularity, "--granularity", budget::kMaxExperts);
       // Experts of hidden size 4H/G must have at least one unit.
       if (granularity > 4.0 * hidden) {
         throw UserError(fmt::format("--granularity {} leaves experts of hidden size 4H/G < 1 (H = {})", granularity, hidden));

@@ -13,6 +13,13 @@ std::string gpu_unavailable_reason() {
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
+    // The runtime reports a missing driver as an insufficient one; say which it is, so a machine
+    // without a GPU is not told to upgrade a driver it does not have.
+    if (e == cudaErrorInsufficientDriver) {
+      void* libcuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+      if (!libcuda) return "no NVIDIA driver found (cudaErrorInsufficientDriver: libcuda.so.1 cannot be loaded)";
+      dlclose(libcuda);
+    }
     return cuda_error_text(e);
   }
   if (count == 0) return "no CUDA-capable GPU is visible (cudaGetDeviceCount returned 0)";
