@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """Renders every kind of plot of scripts/plot from the result files of tests/data, in PNG and SVG,
-and checks that each image exists, is not empty and is what its extension says; then checks that a
-file that is not JSON gives a clear error and exit code 1.
+and checks that each image exists, is not empty and is what its extension says; then checks that
+bad input (a file that is not JSON, a counter that is not a number, --out naming a file or a place
+that cannot be written, a --kind without data, --summary of two files) gives one clear line, exit
+code 1, no traceback, and creates nothing.
 
 usage: test_plot.py SOURCE_DIR
 """
+import json
 import os
 import subprocess
 import sys
@@ -22,8 +25,9 @@ def main():
         if run.returncode != 0:
             print(run.stdout, run.stderr)
             return 1
-        # One figure per kind; `size` makes one per family (matmul, mlp_step, moe_step).
-        stems = ["size-matmul", "size-mlp_step", "size-moe_step", "peak", "moe", "roofline"]
+        # `size` and `peak` make one figure per family (matmul, mlp_step, moe_step).
+        stems = ["size-matmul", "size-mlp_step", "size-moe_step", "peak-matmul", "peak-mlp_step",
+                 "peak-moe_step", "moe", "roofline"]
         for stem in stems:
             for ext, magic in (("png", b"\x89PNG\r\n\x1a\n"), ("svg", b"<svg")):
                 path = os.path.join(out, f"{stem}.{ext}")
@@ -38,14 +42,51 @@ def main():
                     failures += 1
                 else:
                     print(f"ok   {stem}.{ext} ({os.path.getsize(path)} bytes)")
-        bad = subprocess.run(["/usr/bin/python3", plot, os.path.join(data, "malformed.json"), "--out", out],
-                             capture_output=True, text=True)
-        if bad.returncode != 1 or "malformed.json' is not valid JSON" not in bad.stderr:
-            print(f"FAIL malformed input: exit {bad.returncode}, stderr {bad.stderr!r}")
+        summary = subprocess.run(["/usr/bin/python3", plot, inputs[1], "--summary", "--out", out, "--format", "png"],
+                                 capture_output=True, text=True)
+        path = os.path.join(out, "summary.png")
+        if summary.returncode != 0 or not os.path.isfile(path) or os.path.getsize(path) < 1000:
+            print(f"FAIL --summary: exit {summary.returncode}, {summary.stderr!r}")
             failures += 1
         else:
-            print("ok   malformed input rejected")
+            print("ok   summary.png")
+        failures += check_bad_inputs(plot, data, inputs, out)
     return 1 if failures else 0
+
+
+def check_bad_inputs(plot, data, inputs, scratch):
+    failures = 0
+    not_a_number = os.path.join(scratch, "string-counter.json")
+    with open(inputs[0]) as f:
+        doc = json.load(f)
+    doc["benchmarks"][0]["tflops"] = "fast"
+    with open(not_a_number, "w") as f:
+        json.dump(doc, f)
+    a_file = os.path.join(scratch, "a-file")
+    open(a_file, "w").close()
+    fresh = os.path.join(scratch, "must-not-exist")
+    cases = [
+        ([os.path.join(data, "malformed.json")], "malformed.json' is not valid JSON"),
+        ([not_a_number], "counter 'tflops' is 'fast', not a number"),
+        ([inputs[0], "--out", a_file], "is a file, not a folder"),
+        ([inputs[0], "--out", os.path.join(a_file, "below")], "plot: error:"),
+        ([inputs[0], "--kind", "moe", "--out", fresh], "--kind moe: the files have no benchmarks"),
+        ([inputs[0], inputs[1], "--summary", "--out", fresh], "--summary draws one result file; 2 were given"),
+        ([inputs[0], "--kind", "nope", "--out", fresh], "unknown plot kind 'nope'"),
+    ]
+    for args, expected in cases:
+        bad = subprocess.run(["/usr/bin/python3", plot, *args], capture_output=True, text=True)
+        lines = bad.stderr.strip().splitlines()
+        if bad.returncode != 1 or len(lines) != 1 or not lines[0].startswith("plot: error:") or \
+                expected not in lines[0] or "Traceback" in bad.stderr:
+            print(f"FAIL {args}: exit {bad.returncode}, stderr {bad.stderr!r}")
+            failures += 1
+        else:
+            print(f"ok   refused: {lines[0]}")
+    if os.path.exists(fresh):
+        print("FAIL a refused plot created its output folder")
+        failures += 1
+    return failures
 
 
 if __name__ == "__main__":
