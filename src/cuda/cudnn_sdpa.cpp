@@ -147,7 +147,9 @@ SdpaGraph sdpa_forward_graph(DType dtype, const kernels::AttentionDims& d) {
   const int64_t log_sum = gb.virt("log(sum)", row_like);
   gb.pointwise("log", CUDNN_POINTWISE_LOG, row_sum, 0, log_sum);
   gb.pointwise("stats = max + log(sum)", CUDNN_POINTWISE_ADD, row_max, log_sum, stats);
-  const int64_t probs = gb.virt("P", score_like);
+  // P is bmm2's A operand: in the I/O type, which the fused engines require there (cudnn-frontend's
+  // SDPA forward node sets bmm2's A input to Q's type, "Requirement by cudnn backend").
+  const int64_t probs = gb.virt("P", score_like, io);
   gb.pointwise("div", CUDNN_POINTWISE_DIV, exps, row_sum, probs);
   gb.matmul("bmm2 O = P V", probs, v, o);
   return g;

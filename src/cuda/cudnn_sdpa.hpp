@@ -4,8 +4,10 @@
 //   S = Q Kᵀ → ·scale → [causal: GEN_INDEX row, col; row >= col; BINARY_SELECT(S, -inf)]
 //   → m = max over keys → exp(S − m) → l = sum over keys → Stats = m + log l → P = exp / l → O = P V
 // with Q, K, V, O bf16/fp16 [b, h, s, d] (explicit strides, K read transposed through its strides),
-// every intermediate a virtual fp32 tensor, and Stats a real fp32 [b, h, s, 1] output: the natural
-// log-sum-exp of the scaled scores, which is wflops' L convention unchanged.
+// every intermediate a virtual fp32 tensor except P, and Stats a real fp32 [b, h, s, 1] output: the
+// natural log-sum-exp of the scaled scores, which is wflops' L convention unchanged. P, the A input
+// of O = P V, is declared in the I/O type (bf16/fp16): the fused engines take bmm2's A operand only
+// in the I/O type (cudnn-frontend's SDPA forward node sets it so, calling it a backend requirement).
 //
 // The backward (SdpaBackward) recomputes P from Stats and follows the layout of cuDNN's frontend
 // SDPA backward node (see sdpa_backward_graph).

@@ -124,6 +124,26 @@ TEST(CudnnSdpaGraph, ShapesAndStridesAreHandChecked) {
             CUDNN_DATA_HALF);
   // No mask without causal: 2 matmuls, scale, sub, exp, log, add, div, 2 reductions.
   EXPECT_EQ(g.ops.size(), 10u);
+  // bmm2 O = P V reads P in the I/O type (what the fused engines require of its A operand); every
+  // other intermediate is fp32.
+  for (DType dtype : {DType::bf16, DType::fp16}) {
+    const cudnnDataType_t io = dtype == DType::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
+    const cudnn::SdpaGraph gd = cudnn::sdpa_forward_graph(dtype, {2, 3, 5, 8, true});
+    const auto& bmm2 = op_named(gd, "bmm2 O = P V");
+    EXPECT_EQ(bmm2.kind, cudnn::OpKind::matmul);
+    EXPECT_EQ(bmm2.x, op_named(gd, "div").y);
+    EXPECT_EQ(bmm2.b, cudnn::kUidV);
+    const auto& p = gd.tensor(bmm2.x);
+    EXPECT_TRUE(p.is_virtual);
+    EXPECT_EQ(p.type, io) << dtype_name(dtype);
+    EXPECT_EQ(gd.tensor(cudnn::kUidV).type, io);
+    for (const auto& t : gd.tensors) {
+      if (!t.is_virtual || t.uid == bmm2.x) continue;
+      EXPECT_TRUE(t.type == CUDNN_DATA_FLOAT || t.type == CUDNN_DATA_INT32 || t.type == CUDNN_DATA_BOOLEAN)
+          << t.name;
+    }
+    EXPECT_EQ(gd.tensor(op_named(gd, "bmm1 S = Q K^T").y).type, CUDNN_DATA_FLOAT);
+  }
   EXPECT_THROW(g.tensor(cudnn::kUidNegInf), std::logic_error);
 }
 
