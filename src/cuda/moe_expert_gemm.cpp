@@ -152,7 +152,8 @@ void ExpertGemmRunner::run(int slot, int index, const ExpertGemm& g, cublasHandl
     run_ours(g, stream);
     return;
   }
-  CUBLAS_CHECK(cublasSetStream(handle, stream));
+  // `handle` comes bound to `stream` and our workspace (cublas_on): no cublasSetStream here, which
+  // would reset its workspace to cuBLAS's default pool (cuBLAS docs, cublasSetStream).
   const float alpha = 1.0f, beta = 0.0f;
   switch (impl_) {
     case MoeGemmImpl::grouped: {

@@ -58,7 +58,8 @@ class ExpertGemmRunner {
   // ours: rebuilds the tile map from the device offsets (one small kernel, nothing comes back to the
   // host). Call after the offsets change and before run(); a no-op for the other implementations.
   void build_tile_map(cudaStream_t stream);
-  // Enqueues gemm `index` of `slot` (as prepared, for grouped).
+  // Enqueues gemm `index` of `slot` (as prepared, for grouped). `handle` must come bound to `stream`
+  // and the shared workspace (cublas_on(stream)); run() does not rebind it.
   void run(int slot, int index, const ExpertGemm& g, cublasHandle_t handle, cudaStream_t stream);
 
  private:

@@ -252,6 +252,9 @@ void MoeLayerWorkload::State::route_and_permute(cudaStream_t stream, int set, Ph
 }
 
 void MoeLayerWorkload::State::run(cudaStream_t stream, int set, PhaseMarks& marks) {
+  // The shared handle, bound to `stream` and to the workspace the result counts. Nothing below
+  // rebinds it: cublasSetStream resets a handle's workspace to cuBLAS's default pool (cuBLAS docs,
+  // cublasSetStream), memory the result would not count.
   cublasHandle_t hb = cublas_on(stream);
   const int di = static_cast<int>(d), Ti = static_cast<int>(T), Ni = static_cast<int>(n),
             Ai = static_cast<int>(A);
@@ -292,8 +295,8 @@ void MoeLayerWorkload::State::run(cudaStream_t stream, int set, PhaseMarks& mark
   CUDA_CHECK(kernels::moe_softmax_backward(probs.as<float>(), token_offsets.as<int>(), token_rows.as<int>(),
                                            row_expert.as<int>(), d_score.as<float>(), dlogits.as<bf16>(), Ti,
                                            Ni, stream));
-  CUBLAS_CHECK(cublasSetStream(hb, stream));
-  // dwr[N,d] = dlogits^T x;  dx[T,d] += dlogits wr.
+  // dwr[N,d] = dlogits^T x;  dx[T,d] += dlogits wr. (hb is still bound to `stream` and our workspace
+  // by cublas_on above: calling cublasSetStream here would reset the workspace to cuBLAS's pool.)
   CUBLAS_CHECK(cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_T, di, Ni, Ti, &one, in(set, off_x), CUDA_R_16BF, di,
                             dlogits.get(), CUDA_R_16BF, Ni, &zero, dwr.get(), CUDA_R_16BF, di,
                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
