@@ -78,9 +78,11 @@ std::string moe_unsupported_reason(const MoeConfig& c) {
   if (c.tokens * c.granularity > (1L << 30) || c.tokens * n > (1L << 31) / 2) {
     return fmt::format("T = {} with E*G = {} experts is too large for 32-bit row indices", c.tokens, n);
   }
-  if (c.routing == moe::Routing::token_choice && n > 12288) {
-    return fmt::format(
-        "token choice keeps a token's {} probabilities in 48 KiB of shared memory (at most 12288)", n);
+  if (c.routing == moe::Routing::token_choice) {
+    // The top-k kernel's shared memory (without the opt-in beyond 48 KiB): at most 12224 experts.
+    const std::string topk =
+        kernels::moe_top_k_unsupported_reason(static_cast<int>(n), static_cast<int>(c.granularity));
+    if (!topk.empty()) return topk;
   }
   if (c.routing == moe::Routing::expert_choice && c.tokens / flops::kMoeExpertChoiceGroup > 65535) {
     return "expert choice handles at most 65535 groups of 256 tokens";
