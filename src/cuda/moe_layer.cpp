@@ -184,10 +184,15 @@ std::vector<ExpertGemm> MoeLayerWorkload::State::gemms(int set) const {
   // clang-format on
 }
 
-// Fresh random inputs in [-1, 1); with the test hook, x's last column is 1 and only the dominant
+// Fresh random inputs in [-1, 1), except the router weights, narrowed to U(-b, b) with
+// b = 3/sqrt(d) (moe::router_weight_bound) so that the logits have a standard deviation near 1:
+// from U(-1, 1) they would spread by sqrt(d)/3, making the routing one-hot and the dlogits check
+// a victim of fp32 cancellation. With the test hook, x's last column is 1 and only the dominant
 // expert has a router weight (kDominantWeight) on it.
 void MoeLayerWorkload::State::fill_set(int set, cudaStream_t stream) {
   CUDA_CHECK(kernels::fill_random(DType::bf16, in(set, 0), set_bytes / kBf16, fresh_seed(), stream));
+  CUDA_CHECK(kernels::moe_scale(in(set, off_wr), static_cast<std::size_t>(n) * static_cast<std::size_t>(d),
+                                static_cast<float>(moe::router_weight_bound(d)), stream));
   if (c.dominant_expert < 0) return;
   const int di = static_cast<int>(d);
   CUDA_CHECK(kernels::moe_set_column(in(set, off_x), static_cast<int>(T), di, di - 1, 1.0f, stream));
