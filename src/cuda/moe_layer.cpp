@@ -222,14 +222,19 @@ void MoeLayerWorkload::State::route_and_permute(cudaStream_t stream, int set, Ph
       CUDA_CHECK(kernels::moe_offsets(temp.get(), &temp_bytes, expert_counts.as<int>(),
                                       expert_offsets.as<int>(), Ni, stream));
     } else {
-      // The grouped and looped GEMMs take their sizes on the host: bring the counts back (a sync).
+      // The grouped and looped GEMMs take their sizes on the host: bring the counts back (a sync,
+      // the one round trip). The grouped call's pointer arrays live in device memory: a kernel
+      // builds them from the device counts, enqueued before the copy so it runs while the host
+      // waits, and nothing goes back to the device.
+      const std::vector<ExpertGemm> step_gemms = gemms(set);
+      runner->build_device_pointers(0, step_gemms, expert_counts.as<int>(), stream);
       CUDA_CHECK(cudaMemcpyAsync(counts_host.data(), expert_counts.get(), counts_host.size() * sizeof(int),
                                  cudaMemcpyDeviceToHost, stream));
       CUDA_CHECK(cudaStreamSynchronize(stream));
       offsets_host[0] = 0;
       for (long e = 0; e < n; ++e) offsets_host[e + 1] = offsets_host[e] + counts_host[e];
       runner->set_routing(counts_host, offsets_host);
-      runner->prepare(0, gemms(set), stream);
+      runner->prepare_sizes(0, step_gemms);  // the sizes and group sizes, host only
     }
     marks.mark("routing");
     // Stable radix sort by expert: within an expert, assignments stay in token order.
