@@ -1,6 +1,8 @@
 // One block per token; the token's probabilities sit in shared memory. k rounds of a block-wide
 // arg-max: each thread keeps the best of the experts it owns (e = thread + i * blockDim), the block
 // reduces those, and the owner of the winner marks it taken and rescans only its own experts.
+#include <fmt/core.h>
+
 #include <cfloat>
 #include <climits>
 
@@ -12,6 +14,10 @@ namespace wflops::kernels {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kMaxWarps = 32;  // the per-warp scratch holds any block size up to 1024 threads
+// The static shared memory of top_k_kernel (best_v, best_i), counted against the same 48 KiB.
+constexpr std::size_t kStaticShared = kMaxWarps * (sizeof(float) + sizeof(int));
+static_assert(kThreads / 32 <= kMaxWarps, "one scratch slot per warp");
 
 // (a, ia) beats (b, ib): larger value, or equal value and lower index.
 __device__ bool beats(float a, int ia, float b, int ib) { return a > b || (a == b && ia < ib); }
@@ -29,8 +35,8 @@ __device__ void warp_argmax(float& v, int& i) {
 
 __global__ void top_k_kernel(const float* probs, int experts, int k, int* expert_out, float* score_out) {
   extern __shared__ float vals[];
-  __shared__ float best_v[32];
-  __shared__ int best_i[32];
+  __shared__ float best_v[kMaxWarps];
+  __shared__ int best_i[kMaxWarps];
   const std::size_t t = blockIdx.x;
   for (int e = threadIdx.x; e < experts; e += blockDim.x) vals[e] = probs[t * experts + e];
   __syncthreads();
@@ -80,11 +86,32 @@ __global__ void top_k_kernel(const float* probs, int experts, int k, int* expert
 
 }  // namespace
 
+std::size_t moe_top_k_shared_bytes(int experts) {
+  return static_cast<std::size_t>(experts < 0 ? 0 : experts) * sizeof(float) + kStaticShared;
+}
+
+int moe_top_k_max_experts() {
+  return static_cast<int>((kMoeTopKSharedLimit - kStaticShared) / sizeof(float));
+}
+
+std::string moe_top_k_unsupported_reason(int experts, int k) {
+  if (experts <= 0 || k <= 0 || k > experts) {
+    return fmt::format("top-k routing needs 1 <= k <= experts (k = {}, {} experts)", k, experts);
+  }
+  if (moe_top_k_shared_bytes(experts) > kMoeTopKSharedLimit) {
+    return fmt::format(
+        "token choice keeps a token's {} probabilities in shared memory: {} bytes with the reduction's "
+        "scratch, over the {} a block gets without opting in (at most {} experts)",
+        experts, moe_top_k_shared_bytes(experts), kMoeTopKSharedLimit, moe_top_k_max_experts());
+  }
+  return "";
+}
+
 cudaError_t moe_top_k(const float* probs, int tokens, int experts, int k, int* expert, float* score,
                       cudaStream_t stream) {
-  if (tokens <= 0 || experts <= 0 || k <= 0 || k > experts) return cudaErrorInvalidValue;
+  if (tokens <= 0 || !moe_top_k_unsupported_reason(experts, k).empty()) return cudaErrorInvalidValue;
+  // Dynamic part only: the launch adds the kernel's static shared memory to it.
   const std::size_t shared = static_cast<std::size_t>(experts) * sizeof(float);
-  if (shared > 48 * 1024) return cudaErrorInvalidValue;
   top_k_kernel<<<tokens, kThreads, shared, stream>>>(probs, experts, k, expert, score);
   return cudaGetLastError();
 }

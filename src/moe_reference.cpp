@@ -208,4 +208,6 @@ double load_imbalance(const std::vector<long>& counts) {
   return static_cast<double>(*std::max_element(counts.begin(), counts.end())) / mean;
 }
 
+double router_weight_bound(long d) { return d > 0 ? 3.0 / std::sqrt(static_cast<double>(d)) : 0.0; }
+
 }  // namespace wflops::moe

@@ -78,4 +78,11 @@ Result reference_routed_by(const Dims& dims, const Inputs& in, const std::vector
 // max / mean tokens per expert (1 = perfectly balanced).
 double load_imbalance(const std::vector<long>& counts);
 
+// The bound b of the router weights the GPU workload draws, wr ~ U(-b, b), beside inputs
+// x ~ U(-1, 1). A logit is a sum of d independent products of variance (1/3)(b²/3), so its standard
+// deviation is b·sqrt(d)/3; b = 3/sqrt(d) makes it 1. With b = 1 it would be sqrt(d)/3 (15 at
+// d = 2048): the softmax would be one-hot, and its backward would lose the small probabilities'
+// gradients to fp32 cancellation.
+double router_weight_bound(long d);
+
 }  // namespace wflops::moe

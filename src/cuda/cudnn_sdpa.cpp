@@ -147,20 +147,48 @@ SdpaGraph sdpa_forward_graph(DType dtype, const kernels::AttentionDims& d) {
   const int64_t log_sum = gb.virt("log(sum)", row_like);
   gb.pointwise("log", CUDNN_POINTWISE_LOG, row_sum, 0, log_sum);
   gb.pointwise("stats = max + log(sum)", CUDNN_POINTWISE_ADD, row_max, log_sum, stats);
-  const int64_t probs = gb.virt("P", score_like);
+  // P is bmm2's A operand: in the I/O type, which the fused engines require there (cudnn-frontend's
+  // SDPA forward node sets bmm2's A input to Q's type, "Requirement by cudnn backend").
+  const int64_t probs = gb.virt("P", score_like, io);
   gb.pointwise("div", CUDNN_POINTWISE_DIV, exps, row_sum, probs);
   gb.matmul("bmm2 O = P V", probs, v, o);
   return g;
 }
 
 std::string sdpa_backward_layout_name(SdpaBackwardLayout layout) {
-  return layout == SdpaBackwardLayout::current ? "current" : "legacy";
+  switch (layout) {
+    case SdpaBackwardLayout::current: return "current";
+    case SdpaBackwardLayout::frontend_1_8: return "frontend-1.8";
+    case SdpaBackwardLayout::legacy: return "legacy";
+  }
+  return "?";
 }
 
-SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& d, SdpaBackwardLayout layout) {
+bool sdpa_backward_has_real_softmax_sum(SdpaBackwardLayout layout) {
+  return layout != SdpaBackwardLayout::legacy;
+}
+
+std::string sdpa_backward_variant_name(const SdpaBackwardVariant& v) {
+  return sdpa_backward_layout_name(v.layout) + (v.k_type == SdpaKType::io ? ", K in io type" : "");
+}
+
+const std::vector<SdpaBackwardVariant>& sdpa_backward_attempts() {
+  static const std::vector<SdpaBackwardVariant> attempts = {
+      {SdpaBackwardLayout::current, SdpaKType::intermediate},
+      {SdpaBackwardLayout::frontend_1_8, SdpaKType::intermediate},
+      {SdpaBackwardLayout::legacy, SdpaKType::intermediate},
+      {SdpaBackwardLayout::current, SdpaKType::io},
+  };
+  return attempts;
+}
+
+SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& d, SdpaBackwardVariant variant) {
   const std::string why = sdpa_unsupported_reason(dtype, d);
   if (!why.empty()) throw std::runtime_error(why);
-  const bool current = layout == SdpaBackwardLayout::current;
+  const SdpaBackwardLayout layout = variant.layout;
+  const bool real_softmax_sum = sdpa_backward_has_real_softmax_sum(layout);
+  const bool mask_after_stats = layout == SdpaBackwardLayout::current;
+  const bool dp_times_one = layout != SdpaBackwardLayout::current;
   const cudnnDataType_t io = dtype == DType::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
   const int64_t b = d.batch, h = d.heads, s = d.seq, hd = d.head_dim;
   const std::vector<int64_t> bhsd = {b, h, s, hd}, bhsd_strides = {h * s * hd, s * hd, hd, 1};
@@ -186,7 +214,7 @@ SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& d, Sdpa
   const int64_t scale = gb.real(kUidScale, "attn_scale", CUDNN_DATA_FLOAT, scalar, scalar, true);
   const int64_t one = gb.real(kUidOne, "one", CUDNN_DATA_FLOAT, scalar, scalar, true);
   const int64_t dq_accum = gb.real(kUidDQAccum, "dQ_accum", CUDNN_DATA_FLOAT, bhsd, bhsd_strides);
-  if (!current) g.tensors.back().reordering = CUDNN_TENSOR_REORDERING_F16x16;
+  if (layout == SdpaBackwardLayout::legacy) g.tensors.back().reordering = CUDNN_TENSOR_REORDERING_F16x16;
 
   // D = rowsum(dO ⊙ O) · 1. The product's strides are the frontend's (it is virtual; the engine
   // recognises the pattern, not the layout).
@@ -195,8 +223,8 @@ SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& d, Sdpa
   const int64_t row_dot = gb.virt("rowsum(dO*O)", CUDNN_DATA_FLOAT, row_dims, row_strides);
   gb.reduction("reduce_dO_O", CUDNN_REDUCE_TENSOR_ADD, do_o, row_dot);
   const int64_t softmax_sum =
-      current ? gb.real(kUidSoftmaxSum, "softmax_sum", CUDNN_DATA_FLOAT, row_dims, row_strides)
-              : gb.virt("softmax_sum", CUDNN_DATA_FLOAT, row_dims, row_strides);
+      real_softmax_sum ? gb.real(kUidSoftmaxSum, "softmax_sum", CUDNN_DATA_FLOAT, row_dims, row_strides)
+                       : gb.virt("softmax_sum", CUDNN_DATA_FLOAT, row_dims, row_strides);
   gb.pointwise("softmax_sum = D * 1", CUDNN_POINTWISE_MUL, row_dot, one, softmax_sum);
 
   // The causal mask, as in the forward: keep row >= col, elsewhere the by-value fill.
@@ -218,11 +246,11 @@ SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& d, Sdpa
   gb.matmul("matmul_Q_KT", q, k, scores);
   int64_t last = gb.virt("S*scale", CUDNN_DATA_FLOAT, ss, ss_strides);
   gb.pointwise("mul_s_attn_scale", CUDNN_POINTWISE_MUL, scores, scale, last);
-  if (d.causal && !current) last = causal_mask(last);
+  if (d.causal && !mask_after_stats) last = causal_mask(last);
   const int64_t shifted = gb.virt("S-Stats", CUDNN_DATA_FLOAT, ss, ss_strides);
   gb.pointwise("sub_s_stats", CUDNN_POINTWISE_SUB, last, stats, shifted);
   last = shifted;
-  if (d.causal && current) last = causal_mask(last);
+  if (d.causal && mask_after_stats) last = causal_mask(last);
   const int64_t probs = gb.virt("P", CUDNN_DATA_FLOAT, ss, ss_strides);
   gb.pointwise("exp_s", CUDNN_POINTWISE_EXP, last, 0, probs);
 
@@ -235,7 +263,7 @@ SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& d, Sdpa
   const int64_t dp = gb.virt("dP", CUDNN_DATA_FLOAT, ss, ss_strides);
   gb.matmul("matmul_dO_VT", d_o, v, dp);
   last = dp;
-  if (!current) {
+  if (dp_times_one) {
     last = gb.virt("dP*1", CUDNN_DATA_FLOAT, ss, ss_strides);
     gb.pointwise("dP_dropout_mask", CUDNN_POINTWISE_MUL, dp, one, last);
   }
@@ -251,8 +279,10 @@ SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& d, Sdpa
   gb.reshape("reshape_dS", ds, ds_t);
   gb.matmul("matmul_dST_Q", ds_t, q, dk);
 
-  // dQ = dS K, accumulated in fp32, then converted.
-  const int64_t k_rows = gb.virt("K", io, bhsd, bhsd_strides);
+  // dQ = dS K, accumulated in fp32, then converted. K's view is typed as the variant says (the
+  // frontend leaves it to the graph's intermediate type, fp32).
+  const cudnnDataType_t k_type = variant.k_type == SdpaKType::io ? io : CUDNN_DATA_FLOAT;
+  const int64_t k_rows = gb.virt("K", k_type, bhsd, bhsd_strides);
   gb.reshape("reshape_k", k, k_rows);
   gb.matmul("matmul_dS_K", ds, k_rows, dq_accum);
   gb.pointwise("identity_dQ", CUDNN_POINTWISE_IDENTITY, dq_accum, 0, dq);
@@ -630,19 +660,19 @@ struct SdpaBackward::Impl {
   Handle handle;  // first: destroyed last
   Scalars scalars;
   Executable exe;
-  SdpaBackwardLayout layout = SdpaBackwardLayout::current;
-  // Our part of the workspace, after the engine's: [engine | dQ_accum | softmax_sum (current only)].
+  SdpaBackwardVariant variant;
+  // Our part of the workspace, after the engine's: [engine | dQ_accum | softmax_sum (where real)].
   std::size_t engine_bytes = 0, dq_accum_offset = 0, softmax_sum_offset = 0, total = 0;
   bool zero_dq_accum = false;
 
   Impl(DType dt, const kernels::AttentionDims& d) : dtype(dt), dims(d), scalars(d) {
     std::string failures;
-    for (SdpaBackwardLayout candidate : {SdpaBackwardLayout::current, SdpaBackwardLayout::legacy}) {
-      const std::string name = sdpa_backward_layout_name(candidate);
+    for (const SdpaBackwardVariant& candidate : sdpa_backward_attempts()) {
+      const std::string name = sdpa_backward_variant_name(candidate);
       try {
         exe.build(handle.h, sdpa_backward_graph(dtype, dims, candidate), "backward (" + name + " layout)",
                   dims);
-        layout = candidate;
+        variant = candidate;
         place_scratch();
         return;
       } catch (const std::runtime_error& e) {
@@ -650,14 +680,14 @@ struct SdpaBackward::Impl {
         exe.reset();
       }
     }
-    throw std::runtime_error("cuDNN SDPA backward: neither graph layout was accepted: " + failures);
+    throw std::runtime_error("cuDNN SDPA backward: no graph layout was accepted: " + failures);
   }
 
   void place_scratch() {
     engine_bytes = align256(static_cast<std::size_t>(exe.workspace));
     dq_accum_offset = engine_bytes;
     total = dq_accum_offset + align256(dq_accum_bytes(dims));
-    if (layout == SdpaBackwardLayout::current) {
+    if (sdpa_backward_has_real_softmax_sum(variant.layout)) {
       softmax_sum_offset = total;
       total += align256(softmax_sum_bytes(dims));
     }
@@ -677,10 +707,12 @@ std::size_t SdpaBackward::scratch_bytes(const kernels::AttentionDims& dims) {
 
 std::size_t SdpaBackward::workspace_bytes() const { return impl_->total; }
 
-SdpaBackwardLayout SdpaBackward::layout() const { return impl_->layout; }
+SdpaBackwardLayout SdpaBackward::layout() const { return impl_->variant.layout; }
+
+SdpaBackwardVariant SdpaBackward::variant() const { return impl_->variant; }
 
 std::string SdpaBackward::describe() const {
-  return fmt::format("{}, {} graph layout", impl_->exe.chosen, sdpa_backward_layout_name(impl_->layout));
+  return fmt::format("{}, {} graph layout", impl_->exe.chosen, sdpa_backward_variant_name(impl_->variant));
 }
 
 void SdpaBackward::run(cudaStream_t stream, const void* q, const void* k, const void* v, const void* o,
@@ -701,7 +733,7 @@ void SdpaBackward::run(cudaStream_t stream, const void* q, const void* k, const 
                                kUidDQ, kUidDK, kUidDV,    kUidOne, kUidScale, kUidDQAccum};
   std::vector<void*> data = {in(q), in(k), in(v),           in(o),  in(stats),          in(d_o),
                              dq,    dk,    dv,              &m.scalars.one, &m.scalars.scale, dq_accum};
-  if (m.layout == SdpaBackwardLayout::current) {
+  if (sdpa_backward_has_real_softmax_sum(m.variant.layout)) {
     uids.push_back(kUidSoftmaxSum);
     data.push_back(ws + m.softmax_sum_offset);
   }

@@ -4,8 +4,10 @@
 //   S = Q Kᵀ → ·scale → [causal: GEN_INDEX row, col; row >= col; BINARY_SELECT(S, -inf)]
 //   → m = max over keys → exp(S − m) → l = sum over keys → Stats = m + log l → P = exp / l → O = P V
 // with Q, K, V, O bf16/fp16 [b, h, s, d] (explicit strides, K read transposed through its strides),
-// every intermediate a virtual fp32 tensor, and Stats a real fp32 [b, h, s, 1] output: the natural
-// log-sum-exp of the scaled scores, which is wflops' L convention unchanged.
+// every intermediate a virtual fp32 tensor except P, and Stats a real fp32 [b, h, s, 1] output: the
+// natural log-sum-exp of the scaled scores, which is wflops' L convention unchanged. P, the A input
+// of O = P V, is declared in the I/O type (bf16/fp16): the fused engines take bmm2's A operand only
+// in the I/O type (cudnn-frontend's SDPA forward node sets it so, calling it a backend requirement).
 //
 // The backward (SdpaBackward) recomputes P from Stats and follows the layout of cuDNN's frontend
 // SDPA backward node (see sdpa_backward_graph).
@@ -42,7 +44,7 @@ enum SdpaUid : int64_t {
   kUidDK = 10,
   kUidDV = 11,
   kUidOne = 12,         // the by-value 1.0 the frontend multiplies the row dot D with
-  kUidSoftmaxSum = 13,  // D = rowsum(dO * O), fp32 [b, h, s, 1], in our workspace (current layout)
+  kUidSoftmaxSum = 13,  // D = rowsum(dO * O), fp32 [b, h, s, 1], in our workspace (where D is real)
   kUidDQAccum = 14,     // fp32 dQ accumulator [b, h, s, d], in our workspace
   kFirstVirtualUid = 100
 };
@@ -85,15 +87,34 @@ std::string sdpa_unsupported_reason(DType dtype, const kernels::AttentionDims& d
 // passed by value at run time.
 SdpaGraph sdpa_forward_graph(DType dtype, const kernels::AttentionDims& dims);
 
-// The two layouts of the backward graph, as cuDNN's frontend emitted them over cuDNN 9's life; the
-// plan tries `current` first and falls back to `legacy` when no engine takes it.
-//   current: D is a real fp32 tensor (kUidSoftmaxSum) in the workspace; the causal mask is applied
-//            after S − Stats; dP is used as is.
-//   legacy:  D is virtual; the causal mask comes before S − Stats (as in the forward); dP is
-//            multiplied by the by-value 1.0 (the frontend's no-dropout mask); the dQ accumulator is
-//            marked F16x16-reordered.
-enum class SdpaBackwardLayout { current, legacy };
-std::string sdpa_backward_layout_name(SdpaBackwardLayout layout);  // "current", "legacy"
+// The layouts of the backward graph, as cuDNN's frontend (cudnn-frontend, the SDPA backward node in
+// include/cudnn_frontend/node/scaled_dot_product_flash_attention.h) emitted them over cuDNN 9's
+// life. The engines match the graph's pattern, so the plan tries each in turn until one is taken.
+//   current:      frontend 1.11 on. D is a real fp32 tensor (kUidSoftmaxSum) in the workspace; the
+//                 causal mask is applied after S − Stats; dP is used as is.
+//   frontend_1_8: frontend 1.8 and 1.9. D real, as in current; the causal mask comes before
+//                 S − Stats (as in the forward); dP is multiplied by the by-value 1.0 (the
+//                 frontend's no-dropout mask). (1.10 moved the mask after S − Stats and kept dP · 1.)
+//   legacy:       frontend up to 1.7. D is virtual; mask before S − Stats; dP · 1; the dQ
+//                 accumulator is marked F16x16-reordered.
+enum class SdpaBackwardLayout { current, frontend_1_8, legacy };
+std::string sdpa_backward_layout_name(SdpaBackwardLayout layout);  // "current", "frontend-1.8", "legacy"
+bool sdpa_backward_has_real_softmax_sum(SdpaBackwardLayout layout);  // D in our workspace
+
+// The type of the reshaped K that dQ = dS K reads. Every frontend release leaves that virtual
+// tensor untyped, so it takes the graph's intermediate type (fp32; cudnn-frontend's reshape node
+// fills an unset virtual type from the context's intermediate data type); `io` declares it
+// bf16/fp16 like the K it views.
+enum class SdpaKType { intermediate, io };
+
+struct SdpaBackwardVariant {
+  SdpaBackwardLayout layout = SdpaBackwardLayout::current;
+  SdpaKType k_type = SdpaKType::intermediate;
+};
+std::string sdpa_backward_variant_name(const SdpaBackwardVariant& v);  // "current", "legacy, K in io type"
+// The variants SdpaBackward tries, in order: each layout with K as the frontend types it (newest
+// layout first), then the current layout with K in the I/O type.
+const std::vector<SdpaBackwardVariant>& sdpa_backward_attempts();
 
 // The backward graph as data: from Q, K, V, O, Stats and dO (real, [b, h, s, d] / [b, h, s, 1]) to
 // dQ, dK, dV (real, [b, h, s, d]):
@@ -103,9 +124,10 @@ std::string sdpa_backward_layout_name(SdpaBackwardLayout layout);  // "current",
 //   dP = dO Vᵀ [· 1]     (Vᵀ: V read through swapped strides, like Kᵀ)
 //   dS = (dP − D) ⊙ P · scale
 //   dK = dSᵀ Q           (dSᵀ: a reshape like Pᵀ)
-//   dQ_accum = dS K (fp32, real, K: Kᵀ reshaped back to [b, h, s, d]); dQ = IDENTITY(dQ_accum)
+//   dQ_accum = dS K (fp32, real; K: Kᵀ reshaped back to [b, h, s, d], typed by variant.k_type);
+//   dQ = IDENTITY(dQ_accum)
 SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& dims,
-                              SdpaBackwardLayout layout = SdpaBackwardLayout::current);
+                              SdpaBackwardVariant variant = {});
 
 // Lowers every tensor and operation of `graph` to finalized backend descriptors and frees them;
 // returns how many were built. Needs cuDNN but neither a GPU nor a handle (the operation graph
@@ -139,20 +161,21 @@ class SdpaForward {
 // The backward as a finalized execution plan on the current device (built once per shape).
 class SdpaBackward {
  public:
-  // Like SdpaForward; tries the current layout, then the legacy one; when neither finalizes the
-  // error lists both layouts' attempts.
+  // Like SdpaForward; tries the variants of sdpa_backward_attempts() in order; when none finalizes
+  // the error lists every variant's attempts.
   SdpaBackward(DType dtype, const kernels::AttentionDims& dims);
   ~SdpaBackward();
   SdpaBackward(const SdpaBackward&) = delete;
   SdpaBackward& operator=(const SdpaBackward&) = delete;
 
-  // Bytes of the tensors wflops places in the workspace itself (dQ accumulator, and D for the
-  // current layout), known without a GPU: the most either layout needs.
+  // Bytes of the tensors wflops places in the workspace itself (dQ accumulator, and D where the
+  // layout makes it real), known without a GPU: the most any layout needs.
   static std::size_t scratch_bytes(const kernels::AttentionDims& dims);
 
   std::size_t workspace_bytes() const;  // the engine's workspace + scratch_bytes()
   std::string describe() const;         // like SdpaForward's, plus the graph layout
   SdpaBackwardLayout layout() const;
+  SdpaBackwardVariant variant() const;
 
   // Enqueues dQ, dK, dV from Q, K, V, O, Stats (fp32 [b, h, s]) and dO on `stream`; `workspace`
   // holds workspace_bytes(). Zeroes the dQ accumulator on the stream first where cuDNN needs it

@@ -1,10 +1,11 @@
 #include "cuda/moe_expert_gemm.hpp"
 
-#include <map>
+#include <algorithm>
 #include <stdexcept>
 
 #include "cuda/cuda_check.hpp"
 #include "moe_grouped_gemm.cuh"
+#include "moe_grouped_pointers.cuh"
 
 namespace wflops {
 
@@ -96,31 +97,41 @@ void ExpertGemmRunner::zero_c(const ExpertGemm& g, int e, cudaStream_t stream) c
   CUDA_CHECK(cudaMemsetAsync(const_cast<void*>(pointer(g.c, e)), 0, elems * kBf16, stream));
 }
 
-void ExpertGemmRunner::prepare(int slot, const std::vector<ExpertGemm>& gemms, cudaStream_t stream) {
-  if (impl_ != MoeGemmImpl::grouped) return;
+std::vector<int> grouped_expert_order(const std::vector<int>& counts) {
+  std::vector<int> order;
+  for (int e = 0; e < static_cast<int>(counts.size()); ++e) {
+    if (counts[e] > 0) order.push_back(e);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return counts[a] < counts[b]; });
+  return order;
+}
+
+void ExpertGemmRunner::check_slot(int slot, const std::vector<ExpertGemm>& gemms) const {
   if (slot < 0 || slot >= slots_ || static_cast<int>(gemms.size()) > per_slot_) {
     throw std::runtime_error("expert GEMMs: slot out of range");
   }
-  std::vector<const void*> host(static_cast<std::size_t>(per_slot_) * 3 * experts_, nullptr);
+}
+
+void ExpertGemmRunner::prepare_sizes(int slot, const std::vector<ExpertGemm>& gemms) {
+  if (impl_ != MoeGemmImpl::grouped) return;
+  check_slot(slot, gemms);
+  const std::vector<int> order = grouped_expert_order(counts_);
   for (std::size_t i = 0; i < gemms.size(); ++i) {
     const ExpertGemm& g = gemms[i];
     Grouped& gr = grouped_[static_cast<std::size_t>(slot) * per_slot_ + i];
     gr = Grouped{};
-    // Experts with the same token count share every size: one group each.
-    std::map<int, std::vector<int>> by_count;
-    for (int e = 0; e < experts_; ++e) {
-      if (counts_[e] > 0) {
-        by_count[counts_[e]].push_back(e);
-      } else if (g.k == kExpertTokens) {
-        gr.empty_experts.push_back(e);
+    if (g.k == kExpertTokens) {  // weight-shaped outputs of experts with no token must be zeroed
+      for (int e = 0; e < experts_; ++e) {
+        if (counts_[e] == 0) gr.empty_experts.push_back(e);
       }
     }
-    const void** a = &host[(i * 3 + 0) * experts_];
-    const void** b = &host[(i * 3 + 1) * experts_];
-    const void** c = &host[(i * 3 + 2) * experts_];
-    int next = 0;
-    for (const auto& [count, experts] : by_count) {
-      const int e0 = experts.front();
+    // Experts with the same token count share every size: one group per run of equal counts.
+    for (std::size_t p = 0; p < order.size(); ++p) {
+      const int e0 = order[p];
+      if (p > 0 && counts_[order[p - 1]] == counts_[e0]) {
+        ++gr.group_size.back();
+        continue;
+      }
       gr.ta.push_back(g.ta);
       gr.tb.push_back(g.tb);
       gr.m.push_back(size(g.m, e0));
@@ -131,13 +142,22 @@ void ExpertGemmRunner::prepare(int slot, const std::vector<ExpertGemm>& gemms, c
       gr.ldc.push_back(g.ldc);
       gr.alpha.push_back(1.0f);
       gr.beta.push_back(0.0f);
-      gr.group_size.push_back(static_cast<int>(experts.size()));
-      for (int e : experts) {
-        a[next] = pointer(g.a, e);
-        b[next] = pointer(g.b, e);
-        c[next] = pointer(g.c, e);
-        ++next;
-      }
+      gr.group_size.push_back(1);
+    }
+  }
+}
+
+void ExpertGemmRunner::prepare(int slot, const std::vector<ExpertGemm>& gemms, cudaStream_t stream) {
+  if (impl_ != MoeGemmImpl::grouped) return;
+  prepare_sizes(slot, gemms);
+  const std::vector<int> order = grouped_expert_order(counts_);
+  std::vector<const void*> host(static_cast<std::size_t>(per_slot_) * 3 * experts_, nullptr);
+  for (std::size_t i = 0; i < gemms.size(); ++i) {
+    const ExpertGemm& g = gemms[i];
+    for (std::size_t p = 0; p < order.size(); ++p) {
+      host[(i * 3 + 0) * experts_ + p] = pointer(g.a, order[p]);
+      host[(i * 3 + 1) * experts_ + p] = pointer(g.b, order[p]);
+      host[(i * 3 + 2) * experts_ + p] = pointer(g.c, order[p]);
     }
   }
   char* dst =
@@ -146,13 +166,32 @@ void ExpertGemmRunner::prepare(int slot, const std::vector<ExpertGemm>& gemms, c
   CUDA_CHECK(cudaStreamSynchronize(stream));  // `host` goes out of scope
 }
 
+void ExpertGemmRunner::build_device_pointers(int slot, const std::vector<ExpertGemm>& gemms,
+                                             const int* device_counts, cudaStream_t stream) {
+  if (impl_ != MoeGemmImpl::grouped) return;
+  check_slot(slot, gemms);
+  kernels::GroupedPointerSpec spec;
+  for (const ExpertGemm& g : gemms) {
+    for (const ExpertOperand* o : {&g.a, &g.b, &g.c}) {
+      if (spec.operands == kernels::kMaxGroupedPointerOperands) {
+        throw std::runtime_error("expert GEMMs: too many operands for the device pointer kernel");
+      }
+      spec.operand[spec.operands++] = {static_cast<const char*>(o->base), o->expert_elems * kBf16,
+                                       o->row_elems * kBf16, o->rows ? 1 : 0};
+    }
+  }
+  void** dst = pointers_.as<void*>() + static_cast<std::size_t>(slot) * per_slot_ * 3 * experts_;
+  CUDA_CHECK(kernels::moe_grouped_pointers(device_counts, experts_, spec, dst, stream));
+}
+
 void ExpertGemmRunner::run(int slot, int index, const ExpertGemm& g, cublasHandle_t handle,
                            cudaStream_t stream) {
   if (impl_ == MoeGemmImpl::ours) {  // no cuBLAS, no host-side sizes
     run_ours(g, stream);
     return;
   }
-  CUBLAS_CHECK(cublasSetStream(handle, stream));
+  // `handle` comes bound to `stream` and our workspace (cublas_on): no cublasSetStream here, which
+  // would reset its workspace to cuBLAS's default pool (cuBLAS docs, cublasSetStream).
   const float alpha = 1.0f, beta = 0.0f;
   switch (impl_) {
     case MoeGemmImpl::grouped: {

@@ -1,7 +1,9 @@
 // The per-expert GEMMs of an MoE layer (expert e multiplies its own rows of the permuted buffer by
 // its own weights), run three ways:
 //   grouped: one cublasGemmGroupedBatchedEx call; experts with the same token count form one group
-//            (problem sizes on the host, pointer arrays on the device);
+//            (problem sizes on the host, as cuBLAS takes them; pointer arrays in device memory,
+//            uploaded once per input set for expert choice and built by a kernel from the device
+//            counts each step for token choice, so only the counts come to the host);
 //   loop:    one cublasGemmEx per expert;
 //   padded:  one cublasGemmStridedBatchedEx at the expert capacity (every expert the same number
 //            of rows, stored `capacity` rows apart); used with expert choice, whose capacity T/E is
@@ -44,21 +46,34 @@ struct ExpertGemm {
   int lda = 0, ldb = 0, ldc = 0;
 };
 
+// The experts with at least one token in the order the grouped call lists them: by token count,
+// then by expert index (groups are runs of equal count; kernels::moe_grouped_pointers uses it too).
+std::vector<int> grouped_expert_order(const std::vector<int>& counts);
+
 class ExpertGemmRunner {
  public:
   ExpertGemmRunner(MoeGemmImpl impl, int experts, int slots, int gemms_per_slot);
   // The per-expert token counts and row offsets (host) the next prepare()/run() calls use.
   void set_routing(const std::vector<int>& counts, const std::vector<int>& offsets);
-  // Builds and uploads the grouped call's pointer arrays of `gemms` into `slot` (synchronous copy
-  // from the host: call it outside timed launches, or after the launch has synchronised).
+  // Builds the grouped call's host-side sizes of `gemms` for `slot` and uploads its pointer arrays
+  // (a synchronous copy from the host: call it outside timed launches). Expert choice.
   void prepare(int slot, const std::vector<ExpertGemm>& gemms, cudaStream_t stream);
+  // grouped, token choice, before the counts come to the host: enqueues the kernel that builds the
+  // pointer arrays of `gemms` into `slot` from the experts' token counts in device memory (nothing
+  // is copied from the host). A no-op for the other implementations.
+  void build_device_pointers(int slot, const std::vector<ExpertGemm>& gemms, const int* device_counts,
+                             cudaStream_t stream);
+  // grouped, token choice, once set_routing has the counts: the grouped call's host-side sizes of
+  // `gemms` for `slot` (host work only). A no-op for the other implementations.
+  void prepare_sizes(int slot, const std::vector<ExpertGemm>& gemms);
   // ours: the experts' row offsets (experts + 1 ints, device memory, filled before build_tile_map)
   // and the total row count; allocates the tile map. Call outside timed launches.
   void set_device_offsets(const int* offsets, long total_rows);
   // ours: rebuilds the tile map from the device offsets (one small kernel, nothing comes back to the
   // host). Call after the offsets change and before run(); a no-op for the other implementations.
   void build_tile_map(cudaStream_t stream);
-  // Enqueues gemm `index` of `slot` (as prepared, for grouped).
+  // Enqueues gemm `index` of `slot` (as prepared, for grouped). `handle` must come bound to `stream`
+  // and the shared workspace (cublas_on(stream)); run() does not rebind it.
   void run(int slot, int index, const ExpertGemm& g, cublasHandle_t handle, cudaStream_t stream);
 
  private:
@@ -68,6 +83,7 @@ class ExpertGemmRunner {
     std::vector<float> alpha, beta;
     std::vector<int> empty_experts;  // experts with no token whose C must be zeroed (k = count)
   };
+  void check_slot(int slot, const std::vector<ExpertGemm>& gemms) const;
   const void* pointer(const ExpertOperand& o, int e) const;
   int size(int s, int e) const { return s == kExpertTokens ? counts_[e] : s; }
   void zero_c(const ExpertGemm& g, int e, cudaStream_t stream) const;

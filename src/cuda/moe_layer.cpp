@@ -78,9 +78,11 @@ std::string moe_unsupported_reason(const MoeConfig& c) {
   if (c.tokens * c.granularity > (1L << 30) || c.tokens * n > (1L << 31) / 2) {
     return fmt::format("T = {} with E*G = {} experts is too large for 32-bit row indices", c.tokens, n);
   }
-  if (c.routing == moe::Routing::token_choice && n > 12288) {
-    return fmt::format(
-        "token choice keeps a token's {} probabilities in 48 KiB of shared memory (at most 12288)", n);
+  if (c.routing == moe::Routing::token_choice) {
+    // The top-k kernel's shared memory (without the opt-in beyond 48 KiB): at most 12224 experts.
+    const std::string topk =
+        kernels::moe_top_k_unsupported_reason(static_cast<int>(n), static_cast<int>(c.granularity));
+    if (!topk.empty()) return topk;
   }
   if (c.routing == moe::Routing::expert_choice && c.tokens / flops::kMoeExpertChoiceGroup > 65535) {
     return "expert choice handles at most 65535 groups of 256 tokens";
@@ -182,10 +184,15 @@ std::vector<ExpertGemm> MoeLayerWorkload::State::gemms(int set) const {
   // clang-format on
 }
 
-// Fresh random inputs in [-1, 1); with the test hook, x's last column is 1 and only the dominant
+// Fresh random inputs in [-1, 1), except the router weights, narrowed to U(-b, b) with
+// b = 3/sqrt(d) (moe::router_weight_bound) so that the logits have a standard deviation near 1:
+// from U(-1, 1) they would spread by sqrt(d)/3, making the routing one-hot and the dlogits check
+// a victim of fp32 cancellation. With the test hook, x's last column is 1 and only the dominant
 // expert has a router weight (kDominantWeight) on it.
 void MoeLayerWorkload::State::fill_set(int set, cudaStream_t stream) {
   CUDA_CHECK(kernels::fill_random(DType::bf16, in(set, 0), set_bytes / kBf16, fresh_seed(), stream));
+  CUDA_CHECK(kernels::moe_scale(in(set, off_wr), static_cast<std::size_t>(n) * static_cast<std::size_t>(d),
+                                static_cast<float>(moe::router_weight_bound(d)), stream));
   if (c.dominant_expert < 0) return;
   const int di = static_cast<int>(d);
   CUDA_CHECK(kernels::moe_set_column(in(set, off_x), static_cast<int>(T), di, di - 1, 1.0f, stream));
@@ -215,14 +222,19 @@ void MoeLayerWorkload::State::route_and_permute(cudaStream_t stream, int set, Ph
       CUDA_CHECK(kernels::moe_offsets(temp.get(), &temp_bytes, expert_counts.as<int>(),
                                       expert_offsets.as<int>(), Ni, stream));
     } else {
-      // The grouped and looped GEMMs take their sizes on the host: bring the counts back (a sync).
+      // The grouped and looped GEMMs take their sizes on the host: bring the counts back (a sync,
+      // the one round trip). The grouped call's pointer arrays live in device memory: a kernel
+      // builds them from the device counts, enqueued before the copy so it runs while the host
+      // waits, and nothing goes back to the device.
+      const std::vector<ExpertGemm> step_gemms = gemms(set);
+      runner->build_device_pointers(0, step_gemms, expert_counts.as<int>(), stream);
       CUDA_CHECK(cudaMemcpyAsync(counts_host.data(), expert_counts.get(), counts_host.size() * sizeof(int),
                                  cudaMemcpyDeviceToHost, stream));
       CUDA_CHECK(cudaStreamSynchronize(stream));
       offsets_host[0] = 0;
       for (long e = 0; e < n; ++e) offsets_host[e + 1] = offsets_host[e] + counts_host[e];
       runner->set_routing(counts_host, offsets_host);
-      runner->prepare(0, gemms(set), stream);
+      runner->prepare_sizes(0, step_gemms);  // the sizes and group sizes, host only
     }
     marks.mark("routing");
     // Stable radix sort by expert: within an expert, assignments stay in token order.
@@ -252,6 +264,9 @@ void MoeLayerWorkload::State::route_and_permute(cudaStream_t stream, int set, Ph
 }
 
 void MoeLayerWorkload::State::run(cudaStream_t stream, int set, PhaseMarks& marks) {
+  // The shared handle, bound to `stream` and to the workspace the result counts. Nothing below
+  // rebinds it: cublasSetStream resets a handle's workspace to cuBLAS's default pool (cuBLAS docs,
+  // cublasSetStream), memory the result would not count.
   cublasHandle_t hb = cublas_on(stream);
   const int di = static_cast<int>(d), Ti = static_cast<int>(T), Ni = static_cast<int>(n),
             Ai = static_cast<int>(A);
@@ -292,8 +307,8 @@ void MoeLayerWorkload::State::run(cudaStream_t stream, int set, PhaseMarks& mark
   CUDA_CHECK(kernels::moe_softmax_backward(probs.as<float>(), token_offsets.as<int>(), token_rows.as<int>(),
                                            row_expert.as<int>(), d_score.as<float>(), dlogits.as<bf16>(), Ti,
                                            Ni, stream));
-  CUBLAS_CHECK(cublasSetStream(hb, stream));
-  // dwr[N,d] = dlogits^T x;  dx[T,d] += dlogits wr.
+  // dwr[N,d] = dlogits^T x;  dx[T,d] += dlogits wr. (hb is still bound to `stream` and our workspace
+  // by cublas_on above: calling cublasSetStream here would reset the workspace to cuBLAS's pool.)
   CUBLAS_CHECK(cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_T, di, Ni, Ti, &one, in(set, off_x), CUDA_R_16BF, di,
                             dlogits.get(), CUDA_R_16BF, Ni, &zero, dwr.get(), CUDA_R_16BF, di,
                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));

@@ -124,6 +124,26 @@ TEST(CudnnSdpaGraph, ShapesAndStridesAreHandChecked) {
             CUDNN_DATA_HALF);
   // No mask without causal: 2 matmuls, scale, sub, exp, log, add, div, 2 reductions.
   EXPECT_EQ(g.ops.size(), 10u);
+  // bmm2 O = P V reads P in the I/O type (what the fused engines require of its A operand); every
+  // other intermediate is fp32.
+  for (DType dtype : {DType::bf16, DType::fp16}) {
+    const cudnnDataType_t io = dtype == DType::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
+    const cudnn::SdpaGraph gd = cudnn::sdpa_forward_graph(dtype, {2, 3, 5, 8, true});
+    const auto& bmm2 = op_named(gd, "bmm2 O = P V");
+    EXPECT_EQ(bmm2.kind, cudnn::OpKind::matmul);
+    EXPECT_EQ(bmm2.x, op_named(gd, "div").y);
+    EXPECT_EQ(bmm2.b, cudnn::kUidV);
+    const auto& p = gd.tensor(bmm2.x);
+    EXPECT_TRUE(p.is_virtual);
+    EXPECT_EQ(p.type, io) << dtype_name(dtype);
+    EXPECT_EQ(gd.tensor(cudnn::kUidV).type, io);
+    for (const auto& t : gd.tensors) {
+      if (!t.is_virtual || t.uid == bmm2.x) continue;
+      EXPECT_TRUE(t.type == CUDNN_DATA_FLOAT || t.type == CUDNN_DATA_INT32 || t.type == CUDNN_DATA_BOOLEAN)
+          << t.name;
+    }
+    EXPECT_EQ(gd.tensor(op_named(gd, "bmm1 S = Q K^T").y).type, CUDNN_DATA_FLOAT);
+  }
   EXPECT_THROW(g.tensor(cudnn::kUidNegInf), std::logic_error);
 }
 
@@ -178,13 +198,62 @@ TEST(CudnnSdpaGraph, RefusesShapesNoEngineTakes) {
 // ---- backward --------------------------------------------------------------------------------
 
 const cudnn::SdpaBackwardLayout kLayouts[] = {cudnn::SdpaBackwardLayout::current,
+                                              cudnn::SdpaBackwardLayout::frontend_1_8,
                                               cudnn::SdpaBackwardLayout::legacy};
+
+cudnn::SdpaBackwardVariant variant(cudnn::SdpaBackwardLayout layout,
+                                   cudnn::SdpaKType k_type = cudnn::SdpaKType::intermediate) {
+  return {layout, k_type};
+}
+
+TEST(CudnnSdpaBackwardGraph, TriesEveryLayoutWithTheFrontendsKTypeFirst) {
+  const auto& attempts = cudnn::sdpa_backward_attempts();
+  ASSERT_EQ(attempts.size(), 4u);
+  // Newest layout first; each layout once with K typed as every frontend types it (fp32), before the
+  // one variant with K in the I/O type.
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(attempts[i].layout, kLayouts[i]) << i;
+    EXPECT_EQ(attempts[i].k_type, cudnn::SdpaKType::intermediate) << i;
+  }
+  EXPECT_EQ(attempts[3].layout, cudnn::SdpaBackwardLayout::current);
+  EXPECT_EQ(attempts[3].k_type, cudnn::SdpaKType::io);
+  std::set<std::string> names;
+  for (const auto& a : attempts) names.insert(cudnn::sdpa_backward_variant_name(a));
+  EXPECT_EQ(names, (std::set<std::string>{"current", "frontend-1.8", "legacy", "current, K in io type"}));
+  EXPECT_TRUE(cudnn::sdpa_backward_has_real_softmax_sum(cudnn::SdpaBackwardLayout::current));
+  EXPECT_TRUE(cudnn::sdpa_backward_has_real_softmax_sum(cudnn::SdpaBackwardLayout::frontend_1_8));
+  EXPECT_FALSE(cudnn::sdpa_backward_has_real_softmax_sum(cudnn::SdpaBackwardLayout::legacy));
+}
+
+TEST(CudnnSdpaBackwardGraph, ReshapedKIsFp32UnlessAskedForTheIoType) {
+  for (auto layout : kLayouts) {
+    const std::string what = cudnn::sdpa_backward_layout_name(layout);
+    for (DType dtype : {DType::bf16, DType::fp16}) {
+      const cudnnDataType_t io = dtype == DType::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
+      const cudnn::SdpaGraph frontend = cudnn::sdpa_backward_graph(dtype, {2, 3, 5, 8, false}, variant(layout));
+      const auto& k = frontend.tensor(op_named(frontend, "reshape_k").y);
+      EXPECT_TRUE(k.is_virtual) << what;
+      EXPECT_EQ(k.type, CUDNN_DATA_FLOAT) << what;
+      EXPECT_EQ(frontend.tensor(cudnn::kUidK).type, io) << what;
+      const cudnn::SdpaGraph io_k =
+          cudnn::sdpa_backward_graph(dtype, {2, 3, 5, 8, false}, variant(layout, cudnn::SdpaKType::io));
+      EXPECT_EQ(io_k.tensor(op_named(io_k, "reshape_k").y).type, io) << what;
+      // Only that tensor differs.
+      ASSERT_EQ(io_k.tensors.size(), frontend.tensors.size());
+      int differ = 0;
+      for (std::size_t i = 0; i < io_k.tensors.size(); ++i) {
+        differ += io_k.tensors[i].type != frontend.tensors[i].type;
+      }
+      EXPECT_EQ(differ, 1) << what;
+    }
+  }
+}
 
 TEST(CudnnSdpaBackwardGraph, ShapesAndStridesAreHandChecked) {
   // b=2, h=3, s=5, d=8: a [s][d] slice is 40 elements, a batch element 120; a score slice 25.
   for (auto layout : kLayouts) {
     const std::string what = cudnn::sdpa_backward_layout_name(layout);
-    const cudnn::SdpaGraph g = cudnn::sdpa_backward_graph(DType::bf16, {2, 3, 5, 8, false}, layout);
+    const cudnn::SdpaGraph g = cudnn::sdpa_backward_graph(DType::bf16, {2, 3, 5, 8, false}, variant(layout));
     for (int64_t uid :
          {cudnn::kUidQ, cudnn::kUidO, cudnn::kUidDO, cudnn::kUidDQ, cudnn::kUidDK, cudnn::kUidDV}) {
       const auto& t = g.tensor(uid);
@@ -250,14 +319,27 @@ TEST(CudnnSdpaBackwardGraph, ShapesAndStridesAreHandChecked) {
     EXPECT_EQ(op_named(g, "mul_dP_exp_s").b, op_named(g, "reshape_p").x);
     EXPECT_EQ(op_named(g, "mul_dS_attn_scale").b, cudnn::kUidScale);
     EXPECT_EQ(op_named(g, "sub_s_stats").b, cudnn::kUidStats);
-    // D = rowsum(dO ⊙ O) · 1: real fp32 [b, h, s, 1] in the current layout, virtual in the legacy one.
+    // D = rowsum(dO ⊙ O) · 1: real fp32 [b, h, s, 1] from frontend 1.8 on, virtual in the legacy layout.
     const auto& sum = g.tensor(op_named(g, "softmax_sum = D * 1").y);
     EXPECT_EQ(sum.dims, v({2, 3, 5, 1}));
-    EXPECT_EQ(sum.is_virtual, layout == cudnn::SdpaBackwardLayout::legacy);
+    EXPECT_EQ(sum.type, CUDNN_DATA_FLOAT);
+    EXPECT_EQ(sum.is_virtual, layout == cudnn::SdpaBackwardLayout::legacy) << what;
     if (!sum.is_virtual) {
       EXPECT_EQ(sum.uid, cudnn::kUidSoftmaxSum);
+      EXPECT_EQ(sum.strides, v({15, 5, 1, 1}));
     }
-    EXPECT_EQ(op_named(g, "sub_dP_softmax_sum").b, sum.uid);
+    const auto& sub_d = op_named(g, "sub_dP_softmax_sum");
+    EXPECT_EQ(sub_d.b, sum.uid);
+    // dP · 1 (the frontend's no-dropout mask) before frontend 1.11; dP as is in the current layout.
+    if (layout == cudnn::SdpaBackwardLayout::current) {
+      EXPECT_EQ(sub_d.x, mdp.y) << what;
+      EXPECT_THROW(op_named(g, "dP_dropout_mask"), std::logic_error) << what;
+    } else {
+      const auto& times_one = op_named(g, "dP_dropout_mask");
+      EXPECT_EQ(times_one.x, mdp.y) << what;
+      EXPECT_EQ(times_one.b, cudnn::kUidOne) << what;
+      EXPECT_EQ(sub_d.x, times_one.y) << what;
+    }
   }
   EXPECT_EQ(cudnn::sdpa_backward_graph(DType::fp16, {1, 1, 64, 64, false}).tensor(cudnn::kUidDK).type,
             CUDNN_DATA_HALF);
@@ -267,7 +349,8 @@ TEST(CudnnSdpaBackwardGraph, DataFlowIsWellFormedAndCausalAddsTheMask) {
   for (auto layout : kLayouts) {
     for (bool causal : {false, true}) {
       const std::string what = cudnn::sdpa_backward_layout_name(layout) + (causal ? " causal" : "");
-      const cudnn::SdpaGraph g = cudnn::sdpa_backward_graph(DType::bf16, {1, 2, 100, 64, causal}, layout);
+      const cudnn::SdpaGraph g =
+          cudnn::sdpa_backward_graph(DType::bf16, {1, 2, 100, 64, causal}, variant(layout));
       expect_well_formed(g, what);
       std::set<int64_t> produced;
       for (const auto& op : g.ops) produced.insert(op.y);
@@ -283,11 +366,11 @@ TEST(CudnnSdpaBackwardGraph, DataFlowIsWellFormedAndCausalAddsTheMask) {
           EXPECT_EQ(g.tensor(op.y).dims, v({1, 2, 100, 1})) << what;
         }
       }
-      const bool legacy = layout == cudnn::SdpaBackwardLayout::legacy;
+      const bool current = layout == cudnn::SdpaBackwardLayout::current;
       // Ops: D (mul, reduce, ·1), S (matmul, ·scale, −Stats, exp), dV (reshape, matmul), dS (matmul,
-      // −D, ⊙P, ·scale [+ ·1 legacy]), dK (reshape, matmul), dQ (reshape, matmul, identity); causal
-      // adds 2 GEN_INDEX, CMP_GE and BINARY_SELECT.
-      EXPECT_EQ(g.ops.size(), 18u + (legacy ? 1u : 0u) + (causal ? 4u : 0u)) << what;
+      // −D, ⊙P, ·scale [+ ·1 before frontend 1.11]), dK (reshape, matmul), dQ (reshape, matmul,
+      // identity); causal adds 2 GEN_INDEX, CMP_GE and BINARY_SELECT.
+      EXPECT_EQ(g.ops.size(), 18u + (current ? 0u : 1u) + (causal ? 4u : 0u)) << what;
       EXPECT_EQ(count_ops(g, CUDNN_POINTWISE_GEN_INDEX), causal ? 2 : 0) << what;
       EXPECT_EQ(count_ops(g, CUDNN_POINTWISE_BINARY_SELECT), causal ? 1 : 0) << what;
       EXPECT_EQ(count_ops(g, CUDNN_POINTWISE_EXP), 1) << what;
@@ -295,11 +378,12 @@ TEST(CudnnSdpaBackwardGraph, DataFlowIsWellFormedAndCausalAddsTheMask) {
         EXPECT_THROW(g.tensor(cudnn::kUidNegInf), std::logic_error);
         continue;
       }
-      // Where the mask sits: current layout after S − Stats, legacy before it (as in the forward).
+      // Where the mask sits: current layout after S − Stats; frontend 1.8 and legacy before it (as in
+      // the forward).
       const auto& select = op_named(g, "causal_select");
       EXPECT_EQ(select.b, cudnn::kUidNegInf);
       const auto& sub = op_named(g, "sub_s_stats");
-      if (legacy) {
+      if (!current) {
         EXPECT_EQ(select.x, op_named(g, "mul_s_attn_scale").y) << what;
         EXPECT_EQ(sub.x, select.y) << what;
         EXPECT_EQ(op_named(g, "exp_s").x, sub.y) << what;
@@ -334,17 +418,26 @@ TEST(CudnnSdpaGraph, LowersToBackendDescriptorsWithoutAGpu) {
             19u + 2 * 14u);
   // Backward, current layout: 13 real tensors (Q, K, V, O, Stats, dO, dQ, dK, dV, scale, one,
   // dQ_accum, softmax_sum), 13 virtual ones, 15 ops with a settings descriptor and 3 reshapes
-  // without. The legacy layout: D virtual instead of real, plus dP * 1 (a tensor and an op).
-  // Causal adds the fill value, 4 virtual tensors and 4 ops. This checks every attribute cuDNN
-  // validates without a device, the reordering mode and the reshapes included.
+  // without. Frontend 1.8: plus dP * 1 (a tensor and an op). Legacy: that too, and D virtual
+  // instead of real. Causal adds the fill value, 4 virtual tensors and 4 ops. This checks every
+  // attribute cuDNN validates without a device, the reordering mode and the reshapes included.
   const auto current = cudnn::SdpaBackwardLayout::current, legacy = cudnn::SdpaBackwardLayout::legacy;
-  const auto lowered = [](DType dtype, kernels::AttentionDims dims, cudnn::SdpaBackwardLayout layout) {
-    return cudnn::build_graph_descriptors(cudnn::sdpa_backward_graph(dtype, dims, layout));
+  const auto v1_8 = cudnn::SdpaBackwardLayout::frontend_1_8;
+  const auto lowered = [](DType dtype, kernels::AttentionDims dims, cudnn::SdpaBackwardVariant var) {
+    return cudnn::build_graph_descriptors(cudnn::sdpa_backward_graph(dtype, dims, var));
   };
-  EXPECT_EQ(lowered(DType::bf16, {2, 3, 5, 8, false}, current), 26u + 2 * 15u + 3u);
-  EXPECT_EQ(lowered(DType::bf16, {2, 3, 5, 8, false}, legacy), 27u + 2 * 16u + 3u);
-  EXPECT_EQ(lowered(DType::fp16, {1, 4, 1000, 128, true}, current), 31u + 2 * 19u + 3u);
-  EXPECT_EQ(lowered(DType::bf16, {2, 16, 4096, 128, true}, legacy), 32u + 2 * 20u + 3u);
+  EXPECT_EQ(lowered(DType::bf16, {2, 3, 5, 8, false}, variant(current)), 26u + 2 * 15u + 3u);
+  EXPECT_EQ(lowered(DType::bf16, {2, 3, 5, 8, false}, variant(v1_8)), 27u + 2 * 16u + 3u);
+  EXPECT_EQ(lowered(DType::bf16, {2, 3, 5, 8, false}, variant(legacy)), 27u + 2 * 16u + 3u);
+  EXPECT_EQ(lowered(DType::fp16, {1, 4, 1000, 128, true}, variant(current)), 31u + 2 * 19u + 3u);
+  EXPECT_EQ(lowered(DType::bf16, {2, 16, 4096, 128, true}, variant(v1_8)), 32u + 2 * 20u + 3u);
+  EXPECT_EQ(lowered(DType::bf16, {2, 16, 4096, 128, true}, variant(legacy)), 32u + 2 * 20u + 3u);
+  // Every variant SdpaBackward tries lowers, with K in either type.
+  for (const auto& a : cudnn::sdpa_backward_attempts()) {
+    for (bool causal : {false, true}) {
+      EXPECT_GT(lowered(DType::bf16, {1, 2, 128, 64, causal}, a), 0u) << cudnn::sdpa_backward_variant_name(a);
+    }
+  }
 }
 
 TEST(CudnnSdpa, NoGpuMeansAClearErrorFromCudnnCreate) {

@@ -3,8 +3,11 @@
 // its gradients against finite differences (x, router, both expert projections).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include "moe_reference.hpp"
 
@@ -142,6 +145,50 @@ TEST(MoeReference, GradientsMatchFiniteDifferencesTokenChoice) {
 
 TEST(MoeReference, GradientsMatchFiniteDifferencesExpertChoice) {
   check_gradients(Dims{8, 4, 1, 256, Routing::expert_choice}, 5, 37);
+}
+
+// The router inputs the GPU workload draws (x ~ U(-1, 1), wr ~ U(-b, b), b = router_weight_bound(d)),
+// simulated on the host with the same distributions: the logits' standard deviation is near 1 and
+// the routing scores are spread (the top expert's probability far from 1), where router weights
+// from U(-1, 1) would give logits spread by sqrt(d)/3 and one-hot scores. (The GPU rounds the
+// weights to bf16, a relative change under 2^-8 per value: no visible change in the spread.)
+TEST(MoeReference, RouterLogitsHaveUnitSpread) {
+  EXPECT_DOUBLE_EQ(router_weight_bound(2048), 3.0 / std::sqrt(2048.0));
+  EXPECT_DOUBLE_EQ(router_weight_bound(9), 1.0);
+  const long tokens = 128, experts = 64;
+  for (long d : {768L, 2048L, 4096L}) {
+    std::mt19937_64 rng(static_cast<unsigned long>(d));
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    std::vector<double> x(static_cast<std::size_t>(tokens * d)), u_wr(static_cast<std::size_t>(experts * d));
+    for (double& v : x) v = u(rng);
+    for (double& v : u_wr) v = u(rng);
+    // Spread of the logits and mean top-1 probability, with the router weights U(-1, 1) scaled by `bound`.
+    const auto stats = [&](double bound) {
+      double sum = 0, sum2 = 0, top1 = 0;
+      std::vector<double> logits(static_cast<std::size_t>(experts)), probs(logits.size());
+      for (long t = 0; t < tokens; ++t) {
+        for (long e = 0; e < experts; ++e) {
+          double acc = 0;
+          for (long j = 0; j < d; ++j) acc += x[t * d + j] * bound * u_wr[e * d + j];
+          logits[e] = acc;
+          sum += acc;
+          sum2 += acc * acc;
+        }
+        softmax(logits.data(), experts, probs.data());
+        top1 += *std::max_element(probs.begin(), probs.end());
+      }
+      const double n = static_cast<double>(tokens * experts), mean = sum / n;
+      return std::make_pair(std::sqrt(sum2 / n - mean * mean), top1 / static_cast<double>(tokens));
+    };
+    const auto [std_dev, top1] = stats(router_weight_bound(d));
+    EXPECT_GT(std_dev, 0.9) << "d = " << d;
+    EXPECT_LT(std_dev, 1.1) << "d = " << d;
+    EXPECT_LT(top1, 0.3) << "d = " << d;  // about 0.1 with 64 experts
+    // What the weights drawn like every other input would give: sqrt(d)/3 (9 to 21), one-hot scores.
+    const auto [wide_std, wide_top1] = stats(1.0);
+    EXPECT_NEAR(wide_std / (std::sqrt(static_cast<double>(d)) / 3), 1.0, 0.1) << "d = " << d;
+    EXPECT_GT(wide_top1, 0.8) << "d = " << d;
+  }
 }
 
 TEST(MoeReference, RefusesBadDims) {
