@@ -4,9 +4,11 @@
 #include <exception>
 
 #include "cli/commands.hpp"
+#include "cuda/harness.hpp"
 #include "errors.hpp"
 
 int main(int argc, char** argv) {
+  wflops::prefer_eager_module_loading();  // before anything initialises CUDA (see harness.hpp)
   CLI::App app{"wflops: achieved weight-FLOP/s (tau) of transformer and MoE training on NVIDIA GPUs"};
   app.require_subcommand(1);
   int exit_code = wflops::kExitOk;
