@@ -244,9 +244,22 @@ void warm_up(Harness& h, Prepared& p) {
   //    minimum warm-up time and until the SM clock is stable. The clock is read right after each
   //    batch, before the idle GPU could lower it.
   std::vector<batch_plan::ClockSample> clocks;
+  std::string held_failed;
   long count = 1;
   do {
-    const double seconds = time_launches(h, p, count, p.blocked);
+    double seconds = 0;
+    try {
+      seconds = time_launches(h, p, count, p.blocked);
+    } catch (const std::runtime_error&) {
+      if (!p.blocked || !h.flags[1]) throw;
+      // The held batch timed out (the count missed something that waits for the GPU, or the
+      // queue filled): this workload is timed without the block, which costs one timeout, not
+      // the benchmark.
+      held_failed = fmt::format("a held batch of {} launches timed out during warm-up", count);
+      p.blocked = false;
+      count = 1;
+      continue;
+    }
     per_launch = seconds / static_cast<double>(count);
     count = batch_plan::next_warmup_launches(count, seconds, p.stream_ops, p.blocked);
     if (h.nvml_device) {
@@ -255,8 +268,8 @@ void warm_up(Harness& h, Prepared& p) {
   } while (!batch_plan::warmup_done(elapsed(), clocks));
   const batch_plan::Plan plan = batch_plan::plan_batch(per_launch, p.stream_ops, w.synchronizes());
   p.batch = static_cast<int>(plan.launches);
-  p.blocked = plan.blocked;
-  p.unblocked_why = plan.why;
+  p.blocked = plan.blocked && held_failed.empty();
+  p.unblocked_why = held_failed.empty() ? plan.why : held_failed;
 }
 
 void prepare(Harness& h, Prepared& p, const WorkloadFactory& make) {
