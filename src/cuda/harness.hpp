@@ -113,8 +113,8 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
 // (first thing in main): with lazy loading, CUDA's default since 12.2, a kernel's module is loaded
 // at its first launch, which may wait for the device to be idle (CUDA C++ Programming Guide, "Lazy
 // Loading"), and behind the blocking kernel the device is not idle until the host releases it. The
-// harness also runs the first launches of every workload without the block; this covers kernels a
-// library picks later. nvbench sets the same variable for the same reason.
+// harness also runs the first launches of every workload without the block; eager loading covers
+// kernels a library first uses later. nvbench sets the same variable for the same reason.
 void prefer_eager_module_loading();
 
 // The stream operations (graph nodes: kernels, copies, memsets, ...) that enqueue() puts on

@@ -3,7 +3,11 @@
 // Every expected value below is worked out by hand from the constants in src/batch_plan.hpp.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "batch_plan.hpp"
+#include "cuda/harness.hpp"
 
 namespace wflops::batch_plan {
 
@@ -117,6 +121,24 @@ TEST(BatchPlan, AutotuneKeepsTheHeuristicsChoiceUnlessAnotherIsClearlyFaster) {
   EXPECT_EQ(choose_candidate({std::nullopt, 2.0, 1.5}), 2u);
   EXPECT_FALSE(choose_candidate({std::nullopt, std::nullopt}));
   EXPECT_FALSE(choose_candidate({}));
+}
+
+// What `wflops run` calls first: eager module loading, unless the user chose otherwise.
+TEST(EagerModuleLoading, SetsEagerButKeepsTheUsersChoice) {
+  const char* before = std::getenv("CUDA_MODULE_LOADING");
+  const std::string saved = before ? before : "";
+  unsetenv("CUDA_MODULE_LOADING");
+  prefer_eager_module_loading();
+  ASSERT_NE(std::getenv("CUDA_MODULE_LOADING"), nullptr);
+  EXPECT_STREQ(std::getenv("CUDA_MODULE_LOADING"), "EAGER");
+  setenv("CUDA_MODULE_LOADING", "LAZY", 1);
+  prefer_eager_module_loading();
+  EXPECT_STREQ(std::getenv("CUDA_MODULE_LOADING"), "LAZY");
+  if (before) {
+    setenv("CUDA_MODULE_LOADING", saved.c_str(), 1);
+  } else {
+    unsetenv("CUDA_MODULE_LOADING");
+  }
 }
 
 }  // namespace wflops::batch_plan
