@@ -6,17 +6,17 @@
 //    evicted from L2 before it is read again (small problems are not timed out of cache);
 //  - verification before timing: poisoned output, fresh random inputs, the workload's reference
 //    check; a failure is reported through SkipWithError and no FLOP/s is produced;
-//  - warm-up (the first launches waited for one by one, then batches growing to about 1 ms, for at
-//    least 200 ms and until the SM clock settles), then batches of launches between CUDA events,
-//    enqueued behind a blocking kernel so the GPU runs them back to back; each Google Benchmark
-//    iteration is one launch, and the batch's GPU time is booked to the batch's last iteration
-//    (manual time). A held batch must fit in the stream's queue, so the harness counts the stream
+//  - batch planning (src/batch_plan.hpp): the first launches are waited for one by one, then warm-up
+//    batches grow to about 1 ms, for at least 200 ms and until the SM clock settles. A batch held
+//    behind the blocking kernel must fit in the stream's queue, so the harness counts the stream
 //    operations of one launch (by capturing it into a CUDA graph that never runs) and sizes the
-//    batch by them (src/batch_plan.hpp); a workload whose launch alone is too big, cannot be
-//    counted, or waits for the GPU is timed without the block (counters blocked, stream_ops);
+//    batch by them; a workload whose launch alone is too big, cannot be counted, or waits for the
+//    GPU is timed without the block (counters blocked, stream_ops; the label says why);
+//  - warm-up, then batches of launches between CUDA events, enqueued behind a blocking kernel so
+//    the GPU runs them back to back; each Google Benchmark iteration is one launch, and the
+//    batch's GPU time is booked to the batch's last iteration (manual time);
 //  - throttling: NVML's SM clock and throttle reasons sampled while each batch runs;
-//  - counters: flops, tflops, pct_peak, bytes, gbps, throttled, sm_clock_mhz, l2_rotation, batch,
-//    blocked, stream_ops;
+//  - counters: flops, tflops, pct_peak, bytes, gbps, throttled, sm_clock_mhz, l2_rotation;
 //  - the time split of a multi-part workload (a training step: GEMMs, elementwise, cast,
 //    optimizer): after the timed batches, a few extra iterations are run with a CUDA event
 //    between the parts (PhaseMarks), and each part's median time becomes the counters
