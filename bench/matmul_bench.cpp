@@ -1,7 +1,9 @@
 // Matmul benchmarks: cuBLAS, cuBLASLt (heuristic and autotuned) and our WMMA kernel over dtypes,
 // on a square sweep, the GEMMs of transformer layers, the reference 4096 x 8192 x 4096 problem,
-// and a grid for the maximum-achievable search. Each states shape, dtype and FLOP model only;
-// measuring is the harness's job.
+// and a grid for the maximum-achievable search. fp8 runs through cuBLASLt with and without fast
+// accumulation (frameworks use it for forward GEMMs, not for gradients: gemm.hpp), beside each
+// other wherever fp8 is measured. Each states shape, dtype and FLOP model only; measuring is the
+// harness's job.
 #include <fmt/core.h>
 
 #include <vector>
@@ -16,6 +18,7 @@ namespace {
 
 const std::vector<DType> kAllDtypes = {DType::fp32, DType::tf32, DType::fp16, DType::bf16, DType::fp8_e4m3};
 const std::vector<GemmImpl> kAllImpls = {GemmImpl::cublas, GemmImpl::cublaslt, GemmImpl::cublaslt_auto,
+                                         GemmImpl::cublaslt_fastacc, GemmImpl::cublaslt_auto_fastacc,
                                          GemmImpl::wmma};
 
 void add_gemm(Registry& r, GemmImpl impl, DType dtype, GemmShape s, std::set<std::string> suites,
@@ -69,7 +72,9 @@ void add_matmul_benchmarks(Registry& r) {
     for (GemmImpl impl : kAllImpls) {
       for (DType t : kAllDtypes) {
         std::set<std::string> suites = {"square"};
-        if (n == 8192 && impl == GemmImpl::cublaslt_auto) suites.insert("quick");
+        if (n == 8192 && (impl == GemmImpl::cublaslt_auto || impl == GemmImpl::cublaslt_auto_fastacc)) {
+          suites.insert("quick");
+        }
         if (n == 4096 && (t == DType::bf16 || t == DType::fp16)) suites.insert("quick");
         add_gemm(r, impl, t, {n, n, n}, suites, "square");
       }
@@ -85,6 +90,7 @@ void add_matmul_benchmarks(Registry& r) {
           if (t == DType::bf16 && tokens == 8192 && (h == 768 || h == 4096)) suites.insert("quick");
           add_gemm(r, GemmImpl::cublaslt_auto, t, g.shape, suites, label);
         }
+        add_gemm(r, GemmImpl::cublaslt_auto_fastacc, DType::fp8_e4m3, g.shape, {"transformer"}, label);
         add_gemm(r, GemmImpl::cublas, DType::bf16, g.shape, {"transformer"}, label);
         add_gemm(r, GemmImpl::wmma, DType::bf16, g.shape, {"transformer"}, label);
       }
@@ -97,6 +103,7 @@ void add_matmul_benchmarks(Registry& r) {
       for (long n : {4096L, 8192L, 12288L, 16384L}) {
         for (long k : {4096L, 8192L, 16384L}) {
           add_gemm(r, GemmImpl::cublaslt_auto, t, {m, n, k}, {"max"}, "maximum-achievable search");
+          add_gemm(r, GemmImpl::cublaslt_auto_fastacc, t, {m, n, k}, {"max"}, "maximum-achievable search");
         }
       }
     }

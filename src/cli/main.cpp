@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cuda/harness.hpp"
 #include "errors.hpp"
 #include "wflops/version.hpp"
 
@@ -32,6 +33,7 @@ bool unknown_subcommand(const CLI::App& app, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  wflops::prefer_eager_module_loading();  // before anything initialises CUDA (see harness.hpp)
   CLI::App app{"wflops: achieved weight-FLOP/s (tau) of transformer and MoE training on NVIDIA GPUs"};
   app.require_subcommand(1);
   app.set_version_flag("--version", fmt::format("wflops {} (commit {})", wflops::kVersion, wflops::kGitCommit),

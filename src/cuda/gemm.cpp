@@ -3,11 +3,16 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <vector>
 
+#include "batch_plan.hpp"
 #include "count_nonfinite.cuh"
 #include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
@@ -22,6 +27,12 @@ namespace wflops {
 namespace {
 
 constexpr int kAutotuneCandidates = 8;
+
+bool uses_lt(GemmImpl impl) { return impl != GemmImpl::cublas && impl != GemmImpl::wmma; }
+bool autotuned(GemmImpl impl) { return impl == GemmImpl::cublaslt_auto || impl == GemmImpl::cublaslt_auto_fastacc; }
+bool fast_accum(GemmImpl impl) {
+  return impl == GemmImpl::cublaslt_fastacc || impl == GemmImpl::cublaslt_auto_fastacc;
+}
 
 cudaDataType_t cuda_type(DType t) {
   switch (t) {
@@ -78,51 +89,23 @@ class GemmWorkload final : public Workload {
       CUDA_CHECK(kernels::fill_random(dtype_, b(s), b_bytes_ / dtype_bytes(dtype_), fresh_seed(), stream));
     }
     (void)cublas_on(stream);  // created now, not inside the first timed launch
-    if (impl_ == GemmImpl::cublaslt || impl_ == GemmImpl::cublaslt_auto) create_lt(stream);
+    if (uses_lt(impl_)) create_lt(stream);
     CUDA_CHECK(cudaStreamSynchronize(stream));
   }
 
   void tune(cudaStream_t stream) override {
-    if (impl_ != GemmImpl::cublaslt && impl_ != GemmImpl::cublaslt_auto) return;
-    const int wanted = impl_ == GemmImpl::cublaslt ? 1 : kAutotuneCandidates;
+    if (!uses_lt(impl_)) return;
+    const int wanted = autotuned(impl_) ? kAutotuneCandidates : 1;
     std::vector<cublasLtMatmulHeuristicResult_t> results(wanted);
     int returned = 0;
     CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(cublaslt_handle(), desc_, layout_a_, layout_b_, layout_c_, layout_c_,
                                                 pref_, wanted, results.data(), &returned));
     if (returned == 0) throw std::runtime_error("cuBLASLt's heuristic offers no algorithm for this problem");
+    results.resize(static_cast<std::size_t>(returned));
     candidates_ = returned;
     chosen_index_ = 0;
     algo_ = results[0].algo;
-    if (impl_ == GemmImpl::cublaslt || returned == 1) return;
-    // Autotune: time every candidate on the same data and keep the fastest.
-    cudaEvent_t start, stop;
-    CUDA_CHECK(cudaEventCreate(&start));
-    CUDA_CHECK(cudaEventCreate(&stop));
-    float best = 0;
-    bool have_best = false;
-    for (int i = 0; i < returned; ++i) {
-      algo_ = results[i].algo;
-      try {
-        for (int w = 0; w < 2; ++w) launch(stream, w % sets_);
-        CUDA_CHECK(cudaEventRecord(start, stream));
-        for (int r = 0; r < 5; ++r) launch(stream, r % sets_);
-        CUDA_CHECK(cudaEventRecord(stop, stream));
-        CUDA_CHECK(cudaEventSynchronize(stop));
-      } catch (const CudaError&) {
-        continue;  // a candidate that cannot run this problem is skipped
-      }
-      float ms = 0;
-      CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      if (!have_best || ms < best) {
-        best = ms;
-        have_best = true;
-        chosen_index_ = i;
-      }
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    if (!have_best) throw std::runtime_error("none of cuBLASLt's candidate algorithms ran");
-    algo_ = results[chosen_index_].algo;
+    if (autotuned(impl_) && returned > 1) autotune(results, stream);
   }
 
   Verification verify(cudaStream_t stream) override {
@@ -147,6 +130,8 @@ class GemmWorkload final : public Workload {
       }
       case GemmImpl::cublaslt:
       case GemmImpl::cublaslt_auto:
+      case GemmImpl::cublaslt_fastacc:
+      case GemmImpl::cublaslt_auto_fastacc:
         CUBLAS_CHECK(cublasLtMatmul(cublaslt_handle(), desc_, &alpha, a(set), layout_a_, b(set), layout_b_, &beta,
                                     c_.get(), layout_c_, c_.get(), layout_c_, &algo_, blas_workspace(),
                                     kBlasWorkspaceBytes, stream));
@@ -158,13 +143,96 @@ class GemmWorkload final : public Workload {
   }
 
   std::string describe() const override {
-    if (impl_ == GemmImpl::cublaslt_auto) {
-      return fmt::format("algorithm {} of the heuristic's top {} (fastest timed)", chosen_index_ + 1, candidates_);
+    if (!autotuned(impl_)) return "";
+    std::string out = fmt::format("algorithm {} of the heuristic's top {}", chosen_index_ + 1, candidates_);
+    if (candidates_ < 2) return out;
+    if (chosen_index_ == 0) {
+      return out + fmt::format(" (no other timed over {:.0f}% faster)", 100.0 * batch_plan::kAutotuneMargin);
     }
-    return "";
+    if (gain_ > 0) return out + fmt::format(" ({:.1f}% faster than the first)", 100.0 * gain_);
+    return out + " (the first did not run)";
+  }
+
+  // The autotuned choice, as counters: its 0-based place in the heuristic's order, and of how many.
+  std::map<std::string, double> measured_counters() const override {
+    if (!autotuned(impl_) || candidates_ == 0) return {};
+    return {{"algo_index", chosen_index_}, {"algo_candidates", candidates_}};
   }
 
  private:
+  // Times every candidate the way the harness times a benchmark (src/batch_plan.hpp): each one's
+  // first call alone and waited for (it may load a module; one that cannot run this problem is left
+  // out), a warm-up, then each in a batch of about 1 ms behind the blocking kernel, the candidates
+  // interleaved over several rounds, each one's median compared. The heuristic's first choice stays
+  // unless another beats it by more than the margin.
+  void autotune(const std::vector<cublasLtMatmulHeuristicResult_t>& results, cudaStream_t stream) {
+    namespace bp = batch_plan;
+    struct Candidate {
+      bool runs = false;
+      long ops = 0;  // stream operations of one call (0: not counted, so not held back)
+      bp::Plan plan;
+      std::vector<double> seconds;  // per call, one sample per round
+    };
+    std::vector<Candidate> c(results.size());
+    BlockedTimer timer(stream);
+    const auto call = [&](long i) { launch(stream, static_cast<int>(i % sets_)); };
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      algo_ = results[i].algo;
+      try {
+        (void)timer.time(1, false, call);
+      } catch (const std::exception&) {
+        continue;  // a candidate that cannot run this problem
+      }
+      c[i].runs = true;
+      c[i].ops = count_stream_ops(stream, [&] { launch(stream, 0); });
+    }
+    std::optional<std::size_t> first;
+    for (std::size_t i = 0; i < c.size() && !first; ++i) {
+      if (c[i].runs) first = i;
+    }
+    if (!first) throw std::runtime_error("none of cuBLASLt's candidate algorithms ran");
+    // Warm-up on the first that runs: clocks up before any candidate is timed, batches growing to
+    // the target time, for the minimum warm-up time.
+    algo_ = results[*first].algo;
+    const bool warm_blocked = bp::max_blocked_launches(c[*first].ops) > 0;
+    const auto began = std::chrono::steady_clock::now();
+    long count = 1;
+    double per_call = 0;
+    do {
+      const double s = timer.time(count, warm_blocked, call);
+      per_call = s / static_cast<double>(count);
+      count = bp::next_warmup_launches(count, s, c[*first].ops, warm_blocked);
+    } while (!bp::warmup_done(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(), {}));
+    // Each candidate's batch, from one sample of it sized by the warm-up's time per call.
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      if (!c[i].runs) continue;
+      algo_ = results[i].algo;
+      const bp::Plan trial = bp::plan_batch(per_call, c[i].ops, false);
+      const double s = timer.time(trial.launches, trial.blocked, call);
+      c[i].plan = bp::plan_batch(s / static_cast<double>(trial.launches), c[i].ops, false);
+    }
+    // Rounds: every candidate once per round, round r starting at candidate r, so that none always
+    // runs right after the same other one.
+    for (int r = 0; r < bp::kAutotuneRounds; ++r) {
+      for (std::size_t j = 0; j < c.size(); ++j) {
+        const std::size_t i = (j + static_cast<std::size_t>(r)) % c.size();
+        if (!c[i].runs) continue;
+        algo_ = results[i].algo;
+        const long n = c[i].plan.launches;
+        c[i].seconds.push_back(timer.time(n, c[i].plan.blocked, call) / static_cast<double>(n));
+      }
+    }
+    std::vector<std::optional<double>> medians(c.size());
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      if (c[i].runs) medians[i] = bp::median(c[i].seconds);
+    }
+    const std::optional<std::size_t> pick = bp::choose_candidate(medians);
+    if (!pick) throw std::runtime_error("none of cuBLASLt's candidate algorithms ran");
+    chosen_index_ = static_cast<int>(*pick);
+    algo_ = results[*pick].algo;
+    gain_ = medians[0] && *pick != 0 ? *medians[0] / *medians[*pick] - 1 : 0;
+  }
+
   void* a(int set) const { return static_cast<char*>(a_.get()) + a_stride_ * static_cast<std::size_t>(set); }
   void* b(int set) const { return static_cast<char*>(b_.get()) + b_stride_ * static_cast<std::size_t>(set); }
 
@@ -173,6 +241,10 @@ class GemmWorkload final : public Workload {
     const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb));
+    if (fast_accum(impl_)) {
+      const std::int8_t on = 1;  // int8_t, default 0 (cublasLt.h, CUBLASLT_MATMUL_DESC_FAST_ACCUM)
+      CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &on, sizeof on));
+    }
     if (dtype_ == DType::fp8_e4m3) {
       // fp8 GEMMs take per-tensor scales through device pointers; ours are 1 (inputs in [-1, 1)).
       scales_ = DeviceBuffer(2 * sizeof(float));
@@ -205,6 +277,7 @@ class GemmWorkload final : public Workload {
   cublasLtMatmulAlgo_t algo_{};
   int candidates_ = 0;
   int chosen_index_ = 0;
+  double gain_ = 0;  // the chosen one's speed over the heuristic's first's, minus 1
 };
 
 // Rows (or columns) to compare: the first, the last and up to `count` random ones.
@@ -222,6 +295,8 @@ std::string gemm_impl_name(GemmImpl impl) {
     case GemmImpl::cublas: return "cublas";
     case GemmImpl::cublaslt: return "cublaslt";
     case GemmImpl::cublaslt_auto: return "cublaslt_auto";
+    case GemmImpl::cublaslt_fastacc: return "cublaslt_fastacc";
+    case GemmImpl::cublaslt_auto_fastacc: return "cublaslt_auto_fastacc";
     case GemmImpl::wmma: return "wmma";
   }
   return "?";
@@ -235,6 +310,8 @@ bool gemm_impl_supports(GemmImpl impl, DType dtype) {
     case GemmImpl::cublaslt_auto:
       return dtype == DType::fp32 || dtype == DType::tf32 || dtype == DType::fp16 || dtype == DType::bf16 ||
              dtype == DType::fp8_e4m3;
+    case GemmImpl::cublaslt_fastacc:
+    case GemmImpl::cublaslt_auto_fastacc: return dtype == DType::fp8_e4m3;  // an fp8-only mode
     case GemmImpl::wmma: return dtype == DType::fp16 || dtype == DType::bf16;
   }
   return false;

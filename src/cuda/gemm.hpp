@@ -1,6 +1,12 @@
 // Matrix multiplications: cuBLAS (cublasGemmEx), cuBLASLt (the heuristic's first algorithm, or
 // the fastest of its top candidates, timed) and our own WMMA kernel, all in the "TN" layout of
 // nn.Linear: A row-major M x K, B row-major N x K, C column-major M x N, C = A * B^T.
+//
+// fp8 runs in two modes. cuBLASLt's fast accumulation (CUBLASLT_MATMUL_DESC_FAST_ACCUM) skips
+// the periodic promotion of partial sums to higher precision: faster, less accurate (cuBLASLt
+// documentation, cublasLtMatmulDescAttributes_t). Training frameworks use it for the forward GEMMs
+// and not for the gradient GEMMs, so both are benchmarked: `cublaslt`/`cublaslt_auto` without it,
+// `cublaslt_fastacc`/`cublaslt_auto_fastacc` with it.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -13,9 +19,10 @@
 
 namespace wflops {
 
-enum class GemmImpl { cublas, cublaslt, cublaslt_auto, wmma };
+enum class GemmImpl { cublas, cublaslt, cublaslt_auto, cublaslt_fastacc, cublaslt_auto_fastacc, wmma };
 
-std::string gemm_impl_name(GemmImpl impl);  // "cublas", "cublaslt", "cublaslt_auto", "wmma"
+// "cublas", "cublaslt", "cublaslt_auto", "cublaslt_fastacc", "cublaslt_auto_fastacc", "wmma"
+std::string gemm_impl_name(GemmImpl impl);
 bool gemm_impl_supports(GemmImpl impl, DType dtype);
 
 // Element type C is stored in: the input type, except fp8 GEMMs write bf16.

@@ -8,8 +8,10 @@
 #include <climits>
 #include <map>
 #include <cmath>
+#include <cstdlib>
 #include <optional>
 
+#include "batch_plan.hpp"
 #include "blocking_kernel.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/nvml.hpp"
@@ -23,12 +25,7 @@ constexpr double kL2Multiple = 4.0;
 constexpr int kMaxInputSets = 64;
 // Never use more than this share of free memory for the rotation copies.
 constexpr double kRotationMemoryShare = 0.8;
-// Warm-up: at least this much GPU time before measuring.
-constexpr double kWarmupSeconds = 0.05;
-// A batch aims at this much GPU time (event resolution is ~0.5 us) and at most this many launches
-// (more could fill the launch queue while the blocking kernel holds the stream).
-constexpr double kBatchSeconds = 1e-3;
-constexpr int kMaxBatch = 128;
+// Batch sizes, warm-up and when to hold a batch behind the blocking kernel: src/batch_plan.hpp.
 constexpr unsigned long long kBlockTimeoutNs = 5'000'000'000ULL;
 
 struct Prepared {
@@ -39,6 +36,9 @@ struct Prepared {
   int batch = 1;
   int rotation = 0;
   double verify_rel_err = 0;
+  long stream_ops = 0;      // per launch; 0 when not counted
+  bool blocked = false;     // timed batches held behind the blocking kernel
+  std::string unblocked_why;
 };
 
 struct Harness {
@@ -117,9 +117,9 @@ class Batch {
   bool closed_ = false;
 };
 
-double time_launches(Harness& h, Prepared& p, int count) {
-  Batch batch(h, !p.workload->synchronizes());
-  for (int i = 0; i < count; ++i) p.workload->launch(h.stream, p.rotation++ % p.input_sets);
+double time_launches(Harness& h, Prepared& p, long count, bool block) {
+  Batch batch(h, block);
+  for (long i = 0; i < count; ++i) p.workload->launch(h.stream, p.rotation++ % p.input_sets);
   return batch.close().seconds;
 }
 
@@ -129,7 +129,8 @@ constexpr int kPhaseRuns = 9;
 }  // namespace
 
 // Runs kPhaseRuns marked iterations back to back (behind the blocking kernel, like a timed
-// batch) and returns each part's median time in milliseconds, in the order the parts first appear.
+// batch, as many to a batch as fit with their marks) and returns each part's median time in
+// milliseconds, in the order the parts first appear.
 class PhaseRecording {
  public:
   explicit PhaseRecording(Harness& h) : h_(h) {}
@@ -140,16 +141,20 @@ class PhaseRecording {
     std::vector<std::vector<std::pair<std::string, cudaEvent_t>>> marks(kPhaseRuns);
     std::vector<cudaEvent_t> begins(kPhaseRuns);
     for (cudaEvent_t& b : begins) b = new_event();
-    {
-      Batch batch(h_, !p.workload->synchronizes());
-      for (int i = 0; i < kPhaseRuns; ++i) {
-        PhaseMarks m;
-        m.stream_ = h_.stream;
-        m.marks_ = &marks[i];
-        m.pool_ = &events_;
-        CUDA_CHECK(cudaEventRecord(begins[i], h_.stream));
-        p.workload->launch_marked(h_.stream, p.rotation++ % p.input_sets, m);
-      }
+    // Each mark is one more stream operation: a first marked iteration, not held back and not
+    // kept, says how many an iteration records, and so how many iterations one held batch fits.
+    long per_batch = 0;
+    if (p.blocked) {
+      std::vector<std::pair<std::string, cudaEvent_t>> probe;
+      Batch batch(h_, false);
+      enqueue_marked(p, probe, new_event());
+      batch.close();
+      per_batch = batch_plan::max_blocked_launches(p.stream_ops + static_cast<long>(probe.size()) + 1);
+    }
+    for (int i = 0; i < kPhaseRuns;) {
+      const int n = per_batch > 0 ? static_cast<int>(std::min<long>(per_batch, kPhaseRuns - i)) : kPhaseRuns - i;
+      Batch batch(h_, per_batch > 0);
+      for (int j = 0; j < n; ++j, ++i) enqueue_marked(p, marks[i], begins[i]);
       batch.close();
     }
     std::vector<std::string> order;
@@ -176,6 +181,14 @@ class PhaseRecording {
   }
 
  private:
+  void enqueue_marked(Prepared& p, std::vector<std::pair<std::string, cudaEvent_t>>& marks, cudaEvent_t begin) {
+    PhaseMarks m;
+    m.stream_ = h_.stream;
+    m.marks_ = &marks;
+    m.pool_ = &events_;
+    CUDA_CHECK(cudaEventRecord(begin, h_.stream));
+    p.workload->launch_marked(h_.stream, p.rotation++ % p.input_sets, m);
+  }
   cudaEvent_t new_event() {
     cudaEvent_t e = nullptr;
     CUDA_CHECK(cudaEventCreate(&e));
@@ -209,6 +222,56 @@ int choose_input_sets(const Workload& w, double l2_bytes, double free_bytes) {
 
 std::string gib(double bytes) { return fmt::format("{:.2f} GiB", bytes / (1024.0 * 1024.0 * 1024.0)); }
 
+// Warm-up (clocks up, caches and library state settled), which also measures what the timed batch
+// follows from: one launch's GPU time and its stream operations (batch_plan.hpp gives the reasons).
+void warm_up(Harness& h, Prepared& p) {
+  Workload& w = *p.workload;
+  const auto began = std::chrono::steady_clock::now();
+  const auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  };
+  // 1. The first launches one at a time, not held back, each waited for: a launch that loads a
+  //    module, or otherwise needs the device idle, finds it idle.
+  double per_launch = 0;
+  for (int i = 0; i < batch_plan::kUnblockedWarmupLaunches; ++i) per_launch = time_launches(h, p, 1, false);
+  // 2. Its stream operations. A launch that waits for the GPU cannot be captured, nor held back.
+  if (!w.synchronizes()) {
+    p.stream_ops = w.stream_ops_per_launch();
+    if (p.stream_ops <= 0) p.stream_ops = count_stream_ops(h.stream, [&] { w.launch(h.stream, 0); });
+  }
+  p.blocked = batch_plan::plan_batch(per_launch, p.stream_ops, w.synchronizes()).blocked;
+  // 3. Batches as they will be timed, growing until one passes the target time, for at least the
+  //    minimum warm-up time and until the SM clock is stable. The clock is read right after each
+  //    batch, before the idle GPU could lower it.
+  std::vector<batch_plan::ClockSample> clocks;
+  std::string held_failed;
+  long count = 1;
+  do {
+    double seconds = 0;
+    try {
+      seconds = time_launches(h, p, count, p.blocked);
+    } catch (const std::runtime_error&) {
+      if (!p.blocked || !h.flags[1]) throw;
+      // The held batch timed out (the count missed something that waits for the GPU, or the
+      // queue filled): this workload is timed without the block, which costs one timeout, not
+      // the benchmark.
+      held_failed = fmt::format("a held batch of {} launches timed out during warm-up", count);
+      p.blocked = false;
+      count = 1;
+      continue;
+    }
+    per_launch = seconds / static_cast<double>(count);
+    count = batch_plan::next_warmup_launches(count, seconds, p.stream_ops, p.blocked);
+    if (h.nvml_device) {
+      if (const auto mhz = nvml::sm_clock_mhz(h.nvml_device)) clocks.push_back({elapsed(), *mhz});
+    }
+  } while (!batch_plan::warmup_done(elapsed(), clocks));
+  const batch_plan::Plan plan = batch_plan::plan_batch(per_launch, p.stream_ops, w.synchronizes());
+  p.batch = static_cast<int>(plan.launches);
+  p.blocked = plan.blocked && held_failed.empty();
+  p.unblocked_why = held_failed.empty() ? plan.why : held_failed;
+}
+
 void prepare(Harness& h, Prepared& p, const WorkloadFactory& make) {
   p.workload = make();
   std::size_t free_bytes = 0, total_bytes = 0;
@@ -228,19 +291,134 @@ void prepare(Harness& h, Prepared& p, const WorkloadFactory& make) {
     return;
   }
   p.verify_rel_err = v.rel_err;
-  // Warm-up (clocks up, caches and cuBLAS state settled), growing the batch to estimate one
-  // launch's time, from which the measuring batch size follows.
-  double spent = 0, per_launch = 0;
-  for (int count = 1; spent < kWarmupSeconds;) {
-    const double s = time_launches(h, p, count);
-    spent += s;
-    per_launch = s / count;
-    if (count < kMaxBatch) count = std::min(count * 2, kMaxBatch);
-  }
-  p.batch = std::clamp(static_cast<int>(std::ceil(kBatchSeconds / std::max(per_launch, 1e-9))), 1, kMaxBatch);
+  warm_up(h, p);
 }
 
 }  // namespace
+
+void prefer_eager_module_loading() {
+  // setenv with overwrite 0 keeps a value the user chose (POSIX).
+  setenv("CUDA_MODULE_LOADING", "EAGER", 0);
+}
+
+namespace {
+
+// Nodes of a captured graph that stand for stream operations: a child graph counts its own nodes,
+// empty nodes (joins) none. -1 when the graph cannot be read.
+long graph_ops(cudaGraph_t graph) {
+  std::size_t n = 0;
+  if (cudaGraphGetNodes(graph, nullptr, &n) != cudaSuccess) return -1;
+  std::vector<cudaGraphNode_t> nodes(n);
+  if (n > 0 && cudaGraphGetNodes(graph, nodes.data(), &n) != cudaSuccess) return -1;
+  long ops = 0;
+  for (cudaGraphNode_t node : nodes) {
+    cudaGraphNodeType type{};
+    if (cudaGraphNodeGetType(node, &type) != cudaSuccess) return -1;
+    if (type == cudaGraphNodeTypeGraph) {
+      cudaGraph_t child = nullptr;
+      if (cudaGraphChildGraphNodeGetGraph(node, &child) != cudaSuccess) return -1;
+      const long inner = graph_ops(child);
+      if (inner < 0) return -1;
+      ops += inner;
+    } else if (type != cudaGraphNodeTypeEmpty) {
+      ++ops;
+    }
+  }
+  return ops;
+}
+
+}  // namespace
+
+long count_stream_ops(cudaStream_t stream, const std::function<void()>& enqueue) {
+  // While a stream captures, what is enqueued on it is recorded into a graph and not executed
+  // (CUDA Runtime API, cudaStreamBeginCapture). Relaxed mode lets the thread make calls that are
+  // unsafe during capture (cudaMalloc, ...) instead of failing them (cudaThreadExchangeStreamCaptureMode).
+  if (cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  bool ok = true;
+  try {
+    enqueue();
+  } catch (const std::exception&) {
+    ok = false;  // e.g. a call capture does not allow; the capture is then invalidated
+  }
+  // End the capture whatever happened, so the stream runs work again: an invalidated capture still
+  // has to be ended, and then returns an error and no graph.
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  cudaGraph_t graph = nullptr;
+  const bool known = cudaStreamIsCapturing(stream, &status) == cudaSuccess;
+  if (!known || status != cudaStreamCaptureStatusNone) {
+    if (cudaStreamEndCapture(stream, &graph) != cudaSuccess) ok = false;
+  }
+  if (!known || status != cudaStreamCaptureStatusActive) ok = false;
+  long ops = 0;
+  if (graph) {
+    if (ok) ops = std::max(0L, graph_ops(graph));
+    cudaGraphDestroy(graph);
+  }
+  // The failed calls above leave their error as the thread's last error; a later CUDA_CHECK of
+  // cudaGetLastError() must not report it. (A sticky error of the context would not be cleared.)
+  (void)cudaGetLastError();
+  return ops;
+}
+
+BlockedTimer::BlockedTimer(cudaStream_t stream) : stream_(stream) {
+  void* flags = nullptr;
+  CUDA_CHECK(cudaHostAlloc(&flags, 2 * sizeof(int), cudaHostAllocMapped));
+  flags_ = static_cast<volatile int*>(flags);
+  flags_[0] = 1;
+  flags_[1] = 0;
+  cudaError_t e = cudaEventCreate(&start_);
+  if (e == cudaSuccess) e = cudaEventCreate(&stop_);
+  if (e != cudaSuccess) {
+    free_resources();
+    throw_cuda(e, "cudaEventCreate", __FILE__, __LINE__);
+  }
+}
+
+BlockedTimer::~BlockedTimer() { free_resources(); }
+
+void BlockedTimer::free_resources() {
+  if (start_) cudaEventDestroy(start_);
+  if (stop_) cudaEventDestroy(stop_);
+  if (flags_) cudaFreeHost(const_cast<int*>(flags_));
+  start_ = stop_ = nullptr;
+  flags_ = nullptr;
+}
+
+void BlockedTimer::release() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  flags_[0] = 1;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+double BlockedTimer::time(long count, bool blocked, const std::function<void(long)>& enqueue) {
+  if (blocked) {
+    flags_[0] = 0;
+    flags_[1] = 0;
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    CUDA_CHECK(kernels::launch_blocking_kernel(flags_, flags_ + 1, kBlockTimeoutNs, stream_));
+  }
+  try {
+    CUDA_CHECK(cudaEventRecord(start_, stream_));
+    for (long i = 0; i < count; ++i) enqueue(i);
+    CUDA_CHECK(cudaEventRecord(stop_, stream_));
+  } catch (...) {
+    release();  // nothing may stay held: release, let what was enqueued finish, then report
+    cudaStreamSynchronize(stream_);
+    throw;
+  }
+  release();
+  CUDA_CHECK(cudaEventSynchronize(stop_));
+  if (blocked && flags_[1]) {
+    throw std::runtime_error("timing invalid: the blocking kernel timed out (a call synchronised with the "
+                             "stream, or enqueueing took over 5 s)");
+  }
+  float ms = 0;
+  CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+  return ms / 1e3;
+}
 
 void harness_init(const DeviceDescription& device, const Peaks& peaks) {
   Harness& h = harness();
@@ -311,7 +489,7 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
   try {
     std::optional<Batch> batch;
     for (auto _ : state) {
-      if (!batch) batch.emplace(h, !p.workload->synchronizes());
+      if (!batch) batch.emplace(h, p.blocked);
       p.workload->launch(h.stream, p.rotation++ % p.input_sets);
       ++launches;
       if (launches % p.batch == 0 || launches == static_cast<long>(state.max_iterations)) {
@@ -366,6 +544,8 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
       state.counters["phase_gbps_" + phase] = bytes->second / ms / 1e6;  // bytes per ms / 1e6 = GB/s
     }
   }
+  state.counters["blocked"] = p.blocked ? 1 : 0;
+  if (p.stream_ops > 0) state.counters["stream_ops"] = static_cast<double>(p.stream_ops);
   for (const auto& [key, value] : p.workload->measured_counters()) state.counters[key] = value;
   state.counters["l2_rotation"] = p.input_sets;
   state.counters["batch"] = p.batch;
@@ -380,6 +560,7 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
   std::string label = spec.label;
   const std::string chosen = p.workload->describe();
   if (!chosen.empty()) label += (label.empty() ? "" : "; ") + chosen;
+  if (!p.blocked) label += (label.empty() ? "" : "; ") + ("timed without the blocking kernel: " + p.unblocked_why);
   if (!label.empty()) state.SetLabel(label);
 }
 

@@ -6,6 +6,12 @@
 //    evicted from L2 before it is read again (small problems are not timed out of cache);
 //  - verification before timing: poisoned output, fresh random inputs, the workload's reference
 //    check; a failure is reported through SkipWithError and no FLOP/s is produced;
+//  - batch planning (src/batch_plan.hpp): the first launches are waited for one by one, then warm-up
+//    batches grow to about 1 ms, for at least 200 ms and until the SM clock settles. A batch held
+//    behind the blocking kernel must fit in the stream's queue, so the harness counts the stream
+//    operations of one launch (by capturing it into a CUDA graph that never runs) and sizes the
+//    batch by them; a workload whose launch alone is too big, cannot be counted, or waits for the
+//    GPU is timed without the block (counters blocked, stream_ops; the label says why);
 //  - warm-up, then batches of launches between CUDA events, enqueued behind a blocking kernel so
 //    the GPU runs them back to back; each Google Benchmark iteration is one launch, and the
 //    batch's GPU time is booked to the batch's last iteration (manual time);
@@ -77,6 +83,10 @@ class Workload {
   // PhaseMarks that does not record.
   virtual bool has_phases() const { return false; }
   virtual void launch_marked(cudaStream_t stream, int set, PhaseMarks& /*marks*/) { launch(stream, set); }
+  // Stream operations (kernels, copies, memsets, event records) one launch() enqueues, across all
+  // the streams it uses; 0 (the default) lets the harness count them. An override must not be low:
+  // it decides how many launches are held behind the blocking kernel.
+  virtual long stream_ops_per_launch() const { return 0; }
   // True when launch() waits for the GPU (e.g. copies data-dependent sizes to the host, as token
   // choice routing must before a grouped GEMM with host-side problem sizes). The harness then
   // times its batches without holding the stream behind the blocking kernel, so the measured
@@ -98,6 +108,41 @@ void harness_release();
 
 // The benchmark body: prepares (once per benchmark, kept across repetitions), verifies, times.
 void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFactory& make);
+
+// Sets CUDA_MODULE_LOADING=EAGER unless the user set it. Call it before anything initialises CUDA
+// (first thing in main): with lazy loading, CUDA's default since 12.2, a kernel's module is loaded
+// at its first launch, which may wait for the device to be idle (CUDA C++ Programming Guide, "Lazy
+// Loading"), and behind the blocking kernel the device is not idle until the host releases it. The
+// harness also runs the first launches of every workload without the block; eager loading covers
+// kernels a library first uses later. nvbench sets the same variable for the same reason.
+void prefer_eager_module_loading();
+
+// The stream operations (graph nodes: kernels, copies, memsets, ...) that enqueue() puts on
+// `stream` and the streams it joins, counted by capturing them into a CUDA graph (relaxed mode,
+// which tolerates calls such as cudaMalloc) that is destroyed without running. 0 when the capture
+// fails (e.g. enqueue() synchronises), with the stream out of capture and CUDA's error state cleared.
+long count_stream_ops(cudaStream_t stream, const std::function<void()>& enqueue);
+
+// Times a workload's own candidates (autotuning) the way the harness times a batch: the GPU time of
+// `count` calls run back to back, behind the blocking kernel when `blocked` (the caller keeps the
+// batch within batch_plan::kMaxBlockedOps, and runs each candidate once unblocked first), else
+// enqueued as the host goes. Owns its flags and events, so it needs no harness_init().
+class BlockedTimer {
+ public:
+  explicit BlockedTimer(cudaStream_t stream);
+  ~BlockedTimer();
+  BlockedTimer(const BlockedTimer&) = delete;
+  BlockedTimer& operator=(const BlockedTimer&) = delete;
+  // Seconds of GPU time of enqueue(0), ..., enqueue(count - 1); throws when the block timed out.
+  double time(long count, bool blocked, const std::function<void(long)>& enqueue);
+
+ private:
+  void release();
+  void free_resources();
+  cudaStream_t stream_;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  volatile int* flags_ = nullptr;  // [0]: release, [1]: timed out (host-mapped, pinned)
+};
 
 // One line for the result context: how L2 was kept out of small measurements.
 std::string l2_policy();

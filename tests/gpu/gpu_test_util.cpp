@@ -9,6 +9,13 @@
 
 namespace wflops::testing {
 
+namespace {
+// The GPU tests run workloads' own blocked timing (autotuning) as `wflops run` does, so they load
+// modules eagerly as it does; gtest_main owns main(), so this runs at static initialisation, before
+// any test touches CUDA.
+[[maybe_unused]] const bool kEagerModuleLoading = (prefer_eager_module_loading(), true);
+}  // namespace
+
 std::string gpu_unavailable_reason() { return wflops::gpu_unavailable_reason(); }
 
 TestStream::TestStream() { CUDA_CHECK(cudaStreamCreate(&stream_)); }

@@ -69,9 +69,39 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{GemmImpl::cublaslt, DType::fp32}, Case{GemmImpl::cublaslt, DType::bf16},
                       Case{GemmImpl::cublaslt, DType::fp8_e4m3}, Case{GemmImpl::cublaslt_auto, DType::tf32},
                       Case{GemmImpl::cublaslt_auto, DType::fp16}, Case{GemmImpl::cublaslt_auto, DType::bf16},
-                      Case{GemmImpl::cublaslt_auto, DType::fp8_e4m3}, Case{GemmImpl::wmma, DType::bf16},
+                      Case{GemmImpl::cublaslt_auto, DType::fp8_e4m3}, Case{GemmImpl::cublaslt_fastacc, DType::fp8_e4m3},
+                      Case{GemmImpl::cublaslt_auto_fastacc, DType::fp8_e4m3}, Case{GemmImpl::wmma, DType::bf16},
                       Case{GemmImpl::wmma, DType::fp16}),
     case_name);
+
+// Autotuning times every candidate behind the blocking kernel and records which it kept: an index
+// into the heuristic's list, which the plain heuristic implementation does not report.
+TEST(GemmAutotune, RecordsItsChoiceAmongTheHeuristicsCandidates) {
+  WFLOPS_REQUIRE_GPU();
+  testing::TestStream stream;
+  auto tuned = make_gemm_workload(GemmImpl::cublaslt_auto, DType::bf16, {1024, 1024, 1024});
+  const Verification v = testing::verify_then_launch(*tuned, stream.get());
+  EXPECT_TRUE(v.ok) << v.detail;
+  const auto counters = tuned->measured_counters();
+  ASSERT_TRUE(counters.count("algo_index") && counters.count("algo_candidates"));
+  EXPECT_GE(counters.at("algo_candidates"), 1);
+  EXPECT_LE(counters.at("algo_candidates"), 8);
+  EXPECT_GE(counters.at("algo_index"), 0);
+  EXPECT_LT(counters.at("algo_index"), counters.at("algo_candidates"));
+  EXPECT_NE(tuned->describe().find("of the heuristic's top"), std::string::npos) << tuned->describe();
+  auto plain = make_gemm_workload(GemmImpl::cublaslt, DType::bf16, {1024, 1024, 1024});
+  EXPECT_TRUE(testing::verify_then_launch(*plain, stream.get()).ok);
+  EXPECT_TRUE(plain->measured_counters().empty()) << "the heuristic's first choice, nothing tuned";
+}
+
+TEST(GemmShapes, FastAccumulationIsAnFp8Mode) {
+  // Needs no GPU.
+  EXPECT_TRUE(gemm_impl_supports(GemmImpl::cublaslt_auto_fastacc, DType::fp8_e4m3));
+  EXPECT_FALSE(gemm_impl_supports(GemmImpl::cublaslt_fastacc, DType::bf16));
+  EXPECT_EQ(gemm_impl_name(GemmImpl::cublaslt_auto_fastacc), "cublaslt_auto_fastacc");
+  EXPECT_NE(gemm_unsupported_reason(GemmImpl::cublaslt_fastacc, DType::fp16, {64, 64, 64}).find("no fp16"),
+            std::string::npos);
+}
 
 TEST(GemmVerification, CatchesAWrongResultAndUnwrittenOutput) {
   WFLOPS_REQUIRE_GPU();
