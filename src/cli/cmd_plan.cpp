@@ -33,6 +33,9 @@ struct PlanArgs {
   CLI::Option* benchmark_opt = nullptr;
 };
 
+// A planned d_model more than this factor from the d of the row that priced it gets a note.
+constexpr double kFarRatio = 2.0;
+
 struct TimeRow {
   double granularity = 0;
   std::vector<planner::MoeTau> rows;  // the measured rows at this G, one per d
@@ -179,6 +182,28 @@ void run_plan(const PlanArgs& a) {
         planner::price_in_time(row.flop_optimal.buildable, m.dense_tflops, row.rows);
         row.time_optimal = planner::plan_moe_in_time(t.gpu_seconds, a.experts, g, m.dense_tflops, row.rows);
         t.rows.push_back(row);
+      }
+      // tau read from a layer of quite another width is an extrapolation: say so, with the worst case.
+      std::string far_g;
+      double far_d = 0, far_tau_d = 0, far_ratio = 0;
+      for (const auto& r : t.rows) {
+        bool far = false;
+        for (const planner::MoeShape* s : {&r.flop_optimal.continuous, &r.flop_optimal.buildable,
+                                           &r.time_optimal.continuous, &r.time_optimal.buildable}) {
+          const double ratio = std::max(s->d_model / s->tau_d_model, s->tau_d_model / s->d_model);
+          if (ratio > kFarRatio) far = true;
+          if (ratio > far_ratio) {
+            far_ratio = ratio;
+            far_d = s->d_model;
+            far_tau_d = s->tau_d_model;
+          }
+        }
+        if (far) far_g += fmt::format("{}{}", far_g.empty() ? "" : ", ", r.granularity);
+      }
+      if (!far_g.empty()) {
+        notes.push_back(fmt::format("G = {}: a planned model's d_model is over {}x from the nearest measured d "
+                                    "(worst: {:.0f} priced at d = {}); measure moe_step nearer that d for its tau",
+                                    far_g, kFarRatio, far_d, far_tau_d));
       }
       for (std::size_t i = 1; i < t.rows.size(); ++i) {
         if (t.rows[i].flop_optimal.continuous.loss < t.rows[t.flop_best].flop_optimal.continuous.loss) t.flop_best = i;

@@ -148,6 +148,11 @@ TEST(CliPlan, BudgetFromGpusAndTimeSearch) {
   EXPECT_EQ(j["time"]["time_optimal"]["continuous"]["tau"]["benchmark"],
             "moe_step/grouped/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice");
   EXPECT_EQ(j["time"]["benchmarks_used"].size(), 7u);  // the file's seven matching rows
+  // Every model here has d_model 4400-6200 (n_blocks 69-97), over 2x the only measured d, 2048;
+  // the worst is G = 1's FLOP-optimal continuous optimum, n_blocks 96.439, d_model 6172.1 (mpmath).
+  ASSERT_EQ(j["notes"].size(), 1u);
+  EXPECT_EQ(j["notes"][0], "G = 1, 2, 4, 8, 16, 32, 64: a planned model's d_model is over 2x from the nearest "
+                           "measured d (worst: 6172 priced at d = 2048); measure moe_step nearer that d for its tau");
 }
 
 // moe_h100.json plus rows that the fastest-per-G rule would have taken, none of which is the
@@ -205,6 +210,9 @@ TEST(CliPlan, TimeSearchUsesTheMatchingRows) {
   EXPECT_NEAR(g16["time_optimal"]["continuous"]["n_blocks"].get<double>(), 78.4505182611, 78 * 1e-6);
   EXPECT_NEAR(g16["time_optimal"]["continuous"]["loss"].get<double>(), 1.842860607602973, 1e-12);
   EXPECT_DOUBLE_EQ(t["time_optimal_granularity"].get<double>(), 8.0);
+  // G = 16's models (d_model 5000-5600) are within 2x of d = 4096; the others are not.
+  ASSERT_EQ(json_of(o)["notes"].size(), 1u);
+  EXPECT_EQ(json_of(o)["notes"][0].get<std::string>().rfind("G = 1, 2, 4, 8, 32, 64: ", 0), 0u) << json_of(o)["notes"];
   for (const auto& name : t["benchmarks_used"]) {
     const std::string s = name.get<std::string>();
     EXPECT_EQ(s.find("token_choice"), std::string::npos) << s;
