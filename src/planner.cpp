@@ -6,6 +6,8 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <stdexcept>
+#include <utility>
 
 #include "budget.hpp"
 #include "errors.hpp"
@@ -58,59 +60,132 @@ double moe_flops_per_token(double n_blocks, double experts, double granularity) 
   return flops::moe_block_step_per_token(moe_d_model(n_blocks), experts, granularity) * n_blocks;
 }
 
+Minimum minimise_brent(const std::function<double(double)>& f, double lo, double hi, double rel_tol,
+                       double abs_tol, int max_iterations) {
+  // The golden-section fraction (3 - sqrt 5) / 2: the new point splits the larger part of the
+  // bracket so that the parts keep the ratio 1 : 0.618.
+  const double golden = (3.0 - std::sqrt(5.0)) / 2.0;
+  double a = std::min(lo, hi), b = std::max(lo, hi);
+  // x: the best point so far, w: the second best, v: the previous w.
+  double x = a + golden * (b - a), w = x, v = x;
+  double fx = f(x), fw = fx, fv = fx;
+  double step = 0, step_before = 0;  // the last step, and the one before it
+  Minimum m;
+  for (; m.iterations < max_iterations; ++m.iterations) {
+    const double mid = 0.5 * (a + b);
+    const double tol = rel_tol * std::abs(x) + abs_tol;
+    if (std::abs(x - mid) <= 2.0 * tol - 0.5 * (b - a)) {  // max(x - a, b - x) <= 2 tol
+      m.converged = true;
+      break;
+    }
+    bool parabolic = false;
+    if (std::abs(step_before) > tol) {
+      // The vertex of the parabola through (x, fx), (w, fw), (v, fv) lies at x + p / q, with
+      // r = (x - w)(fx - fv), s = (x - v)(fx - fw): p = (x - w) r - (x - v) s over q = 2 (s - r);
+      // the sign moves into p so that q >= 0.
+      const double r = (x - w) * (fx - fv), s = (x - v) * (fx - fw);
+      double p = (x - w) * r - (x - v) * s, q = 2.0 * (s - r);
+      if (q < 0) {
+        p = -p;
+        q = -q;
+      }
+      // Accept it when it moves less than half the step before last and lands inside (a, b).
+      if (std::abs(p) < std::abs(0.5 * q * step_before) && p > q * (a - x) && p < q * (b - x)) {
+        step_before = step;
+        step = p / q;
+        const double u = x + step;
+        if (u - a < 2.0 * tol || b - u < 2.0 * tol) step = mid > x ? tol : -tol;  // not onto an end
+        parabolic = true;
+      }
+    }
+    if (!parabolic) {
+      step_before = x < mid ? b - x : a - x;  // the larger part of the bracket
+      step = golden * step_before;
+    }
+    // Never closer than tol to x: function values that near are equal to rounding.
+    const double u = std::abs(step) >= tol ? x + step : x + (step > 0 ? tol : -tol);
+    const double fu = f(u);
+    if (fu <= fx) {  // u is the new best point; x bounds the bracket on the far side
+      (u < x ? b : a) = x;
+      v = w, fv = fw;
+      w = x, fw = fx;
+      x = u, fx = fu;
+    } else {  // u bounds the bracket; it may still be the second or third best point
+      (u < x ? a : b) = u;
+      if (fu <= fw || w == x) {
+        v = w, fv = fw;
+        w = u, fw = fu;
+      } else if (fu <= fv || v == x || v == w) {
+        v = u, fv = fu;
+      }
+    }
+  }
+  m.x = x;
+  m.f = fx;
+  return m;
+}
+
 namespace {
 
-double loss_at(const TokensFor& tokens_for, double n, double experts, double granularity, const MoeLaw& law) {
-  return moe_loss(law, moe_total_params(n, experts), tokens_for(n), granularity);
+MoeShape shape_at(double n, double tokens, double experts, double granularity, const MoeLaw& law) {
+  MoeShape s;
+  s.n_blocks = n;
+  s.d_model = moe_d_model(n);
+  s.active_params = moe_active_params(n);
+  s.total_params = moe_total_params(n, experts);
+  s.tokens = tokens;
+  s.loss = moe_loss(law, s.total_params, tokens, granularity);
+  s.flops = tokens * moe_flops_per_token(n, experts, granularity);
+  return s;
 }
 
 }  // namespace
 
-MoePlan optimise_blocks(const TokensFor& tokens_for, double experts, double granularity, const MoeLaw& law) {
-  // Golden-section search over x = ln(n_blocks) in [0, ln kMaxBlocks]: each step keeps 0.618 of
-  // the bracket, so ~50 steps reach a bracket of 1e-9; kMaxIterations bounds it whatever happens
-  // (a NaN comparison is false and only moves the bracket, it cannot loop forever).
-  const double inv_phi = (std::sqrt(5.0) - 1.0) / 2.0;
-  double lo = 0.0, hi = std::log(kMaxBlocks);
-  auto f = [&](double x) { return loss_at(tokens_for, std::exp(x), experts, granularity, law); };
-  double x1 = hi - inv_phi * (hi - lo), x2 = lo + inv_phi * (hi - lo);
-  double f1 = f(x1), f2 = f(x2);
-  int it = 0;
-  for (; it < kMaxIterations && hi - lo > 1e-9; ++it) {
-    if (f1 < f2) {
-      hi = x2;
-      x2 = x1;
-      f2 = f1;
-      x1 = hi - inv_phi * (hi - lo);
-      f1 = f(x1);
-    } else {
-      lo = x1;
-      x1 = x2;
-      f1 = f2;
-      x2 = lo + inv_phi * (hi - lo);
-      f2 = f(x2);
+MoePlan optimise_blocks(const TokensFor& tokens_for, double experts, double granularity, const MoeLaw& law,
+                        const std::vector<double>& breakpoints) {
+  // Pieces of x = ln(n_blocks) in [0, ln kMaxBlocks], cut at the breakpoints inside.
+  std::vector<double> cuts = {0.0};
+  for (double n : breakpoints) {
+    if (n > 1.0 && n < kMaxBlocks) cuts.push_back(std::log(n));
+  }
+  cuts.push_back(std::log(kMaxBlocks));
+  std::sort(cuts.begin(), cuts.end());
+  auto loss_at_x = [&](double x) {
+    const double n = std::exp(x);
+    return moe_loss(law, moe_total_params(n, experts), tokens_for(n), granularity);
+  };
+  MoePlan p;
+  p.granularity = granularity;
+  std::vector<double> optima;  // the continuous optimum of each piece, as n_blocks
+  double best_x = 0, best_f = std::numeric_limits<double>::infinity();
+  for (std::size_t i = 0; i + 1 < cuts.size(); ++i) {
+    if (!(cuts[i + 1] > cuts[i])) continue;
+    const Minimum m = minimise_brent(loss_at_x, cuts[i], cuts[i + 1], 1.5e-8, 1e-12, kMaxIterations);
+    p.iterations += m.iterations;
+    optima.push_back(std::exp(m.x));
+    if (m.f < best_f || optima.size() == 1) {
+      best_f = m.f;
+      best_x = m.x;
     }
   }
-  const double n_cont = std::exp(0.5 * (lo + hi));
-  // Whole blocks: the better of the two integers around the continuous optimum (convexity makes
-  // one of them the integer optimum).
-  const double lower = std::max(1.0, std::floor(n_cont));
-  const double upper = std::min(kMaxBlocks, std::max(1.0, std::ceil(n_cont)));
-  const double n = loss_at(tokens_for, lower, experts, granularity, law) <=
-                           loss_at(tokens_for, upper, experts, granularity, law)
-                       ? lower
-                       : upper;
-  MoePlan p;
-  p.n_blocks = static_cast<int>(n);
-  p.d_model = moe_d_model(n);
-  p.active_params = moe_active_params(n);
-  p.total_params = moe_total_params(n, experts);
-  p.tokens = tokens_for(n);
-  p.granularity = granularity;
-  p.loss = moe_loss(law, p.total_params, p.tokens, granularity);
-  p.flops = p.tokens * moe_flops_per_token(n, experts, granularity);
+  const double n_cont = std::exp(best_x);
+  p.continuous = shape_at(n_cont, tokens_for(n_cont), experts, granularity, law);
+  // A bracket end is never evaluated, so the optimum sits within the tolerance of a limit, not on it.
   p.at_search_bound = n_cont < 1.0 + 1e-6 || n_cont > kMaxBlocks * (1.0 - 1e-6);
-  p.iterations = it;
+  // Whole blocks: on each piece the loss of a fixed tau is convex in ln(n), so the best whole
+  // n_blocks of the piece is one of the two around its continuous optimum (clipped to the piece);
+  // the best over all pieces' neighbours is the best whole n_blocks overall.
+  bool have = false;
+  for (double n_opt : optima) {
+    for (double n : {std::floor(n_opt), std::ceil(n_opt)}) {
+      n = std::min(kMaxBlocks, std::max(1.0, n));
+      const MoeShape s = shape_at(n, tokens_for(n), experts, granularity, law);
+      if (!have || s.loss < p.buildable.loss || (s.loss == p.buildable.loss && n < p.buildable.n_blocks)) {
+        p.buildable = s;
+        have = true;
+      }
+    }
+  }
   return p;
 }
 
@@ -128,7 +203,7 @@ std::vector<double> granularities() {
 
 MoePlan best_of(const std::vector<MoePlan>& plans) {
   return *std::min_element(plans.begin(), plans.end(),
-                           [](const MoePlan& x, const MoePlan& y) { return x.loss < y.loss; });
+                           [](const MoePlan& x, const MoePlan& y) { return x.continuous.loss < y.continuous.loss; });
 }
 
 double moe_gpu_seconds_per_token(double n_blocks, double dense_tflops, double moe_tflops) {
@@ -138,14 +213,61 @@ double moe_gpu_seconds_per_token(double n_blocks, double dense_tflops, double mo
   return n_blocks * (attention / (dense_tflops * budget::kTera) + experts / (moe_tflops * budget::kTera));
 }
 
+const MoeTau& nearest_row(const std::vector<MoeTau>& rows, double d_model) {
+  if (rows.empty()) throw std::logic_error("nearest_row: no rows");
+  const MoeTau* best = &rows.front();
+  for (const MoeTau& r : rows) {
+    const double dr = std::abs(std::log(r.d_model / d_model)), db = std::abs(std::log(best->d_model / d_model));
+    if (dr < db || (dr == db && r.d_model > best->d_model)) best = &r;
+  }
+  return *best;
+}
+
+namespace {
+
+void set_tau(MoeShape& s, const MoeTau& r) {
+  s.tau_benchmark = r.benchmark;
+  s.tau_tflops = r.tflops;
+  s.tau_d_model = r.d_model;
+}
+
+}  // namespace
+
+MoePlan plan_moe_in_time(double gpu_seconds, double experts, double granularity, double dense_tflops,
+                         const std::vector<MoeTau>& rows, const MoeLaw& law) {
+  if (rows.empty()) throw std::logic_error("plan_moe_in_time: no rows");
+  const TokensFor tokens_for = [&](double n) {
+    return gpu_seconds / moe_gpu_seconds_per_token(n, dense_tflops, nearest_row(rows, moe_d_model(n)).tflops);
+  };
+  // tau switches from one row to the next where d_model is the geometric mean of their d.
+  std::vector<double> breakpoints;
+  for (std::size_t i = 0; i + 1 < rows.size(); ++i) {
+    breakpoints.push_back(std::sqrt(rows[i].d_model * rows[i + 1].d_model) / kDModelPerBlock);
+  }
+  MoePlan p = optimise_blocks(tokens_for, experts, granularity, law, breakpoints);
+  for (MoeShape* s : {&p.continuous, &p.buildable}) {
+    s->gpu_hours = gpu_seconds / budget::kSecondsPerHour;
+    set_tau(*s, nearest_row(rows, s->d_model));
+  }
+  return p;
+}
+
 MoePlan plan_moe_in_time(double gpu_seconds, double experts, double granularity, double dense_tflops,
                          double moe_tflops, const MoeLaw& law) {
-  const TokensFor tokens_for = [=](double n) {
-    return gpu_seconds / moe_gpu_seconds_per_token(n, dense_tflops, moe_tflops);
-  };
-  MoePlan p = optimise_blocks(tokens_for, experts, granularity, law);
-  p.gpu_hours = gpu_seconds / budget::kSecondsPerHour;
+  MoeTau one;
+  one.granularity = granularity;
+  one.d_model = 1;  // any d: the only row is the nearest
+  one.tflops = one.raw_tflops = moe_tflops;
+  MoePlan p = plan_moe_in_time(gpu_seconds, experts, granularity, dense_tflops, std::vector<MoeTau>{one}, law);
+  for (MoeShape* s : {&p.continuous, &p.buildable}) s->tau_d_model = 0;
   return p;
+}
+
+void price_in_time(MoeShape& shape, double dense_tflops, const std::vector<MoeTau>& rows) {
+  const MoeTau& r = nearest_row(rows, shape.d_model);
+  shape.gpu_hours =
+      shape.tokens * moe_gpu_seconds_per_token(shape.n_blocks, dense_tflops, r.tflops) / budget::kSecondsPerHour;
+  set_tau(shape, r);
 }
 
 }  // namespace wflops::planner
@@ -172,7 +294,8 @@ double expert_weight_tflops(const BenchmarkResult& b, const BenchmarkName& n) {
 
 }  // namespace
 
-MeasuredTau measured_tau(const ResultFile& file, double experts, const std::string& dense_benchmark) {
+MeasuredTau measured_tau(const ResultFile& file, double experts, const std::string& dense_benchmark,
+                         const std::string& routing) {
   MeasuredTau m;
   if (!dense_benchmark.empty()) {
     m.dense_tflops = measured_tflops(file, dense_benchmark);
@@ -186,31 +309,69 @@ MeasuredTau measured_tau(const ResultFile& file, double experts, const std::stri
       }
     }
     if (m.dense_benchmark.empty()) {
-      throw UserError(fmt::format("'{}' has no successful mlp_step benchmark for the dense tau; name one with --benchmark",
-                                  file.path));
+      throw UserError(fmt::format(
+          "'{}' has no successful mlp_step benchmark for the dense tau; name one with --benchmark", file.path));
     }
   }
-  bool has_experts = false;
-  for (const auto& b : file.benchmarks) {
-    const auto n = parse_benchmark_name(b.name);
-    if (n.family == "moe_step" && n.number("E") == experts) has_experts = true;
-  }
-  std::map<double, MoeTau> best;
+  // The MoE rows that match the planned configuration: E = experts and the planned routing
+  // (either changes the work per token: E the router's width and the expert count, the routing
+  // the dispatch and the balance of tokens over experts). The d is matched later, per model, by
+  // nearest_row(). At one (G, d), the largest token count is the nearest to a training step (a
+  // step of a large run carries 10^4-10^5 tokens per GPU) and is kept; of the implementations
+  // there, the fastest, since the run is free to use it.
+  m.routing = routing;
+  std::map<std::pair<double, double>, MoeTau> best;  // (G, d) -> row
+  std::map<double, int> other_experts;
+  std::map<std::string, int> other_routes;
   for (const auto& b : file.benchmarks) {
     const auto n = parse_benchmark_name(b.name);
     if (n.family != "moe_step" || b.failed || !b.tflops || !(*b.tflops > 0)) continue;
-    if (has_experts && n.number("E") != experts) continue;
-    const auto g = n.number("G");
-    if (!g || !power_of_two_granularity(*g)) continue;
-    const double tau = expert_weight_tflops(b, n);
-    if (!best.count(*g) || tau > best[*g].tflops) best[*g] = MoeTau{*g, tau, *b.tflops, b.name};
+    const auto g = n.number("G"), d = n.number("d"), e = n.number("E"), tok = n.number("tok");
+    const auto route = n.param("route");
+    if (!g || !d || !e || !tok || !(*d > 0) || !(*tok > 0) || !power_of_two_granularity(*g)) continue;
+    if (*e != experts) {
+      ++other_experts[*e];
+      continue;
+    }
+    if (route.value_or("") != routing) {
+      ++other_routes[route.value_or("(none)")];
+      continue;
+    }
+    const MoeTau row{*g, *d, *tok, expert_weight_tflops(b, n), *b.tflops, b.name};
+    auto it = best.find({*g, *d});
+    if (it == best.end()) {
+      best.emplace(std::make_pair(*g, *d), row);
+    } else if (row.tokens > it->second.tokens || (row.tokens == it->second.tokens && row.tflops > it->second.tflops)) {
+      it->second = row;
+    }
   }
-  if (!best.empty() && !has_experts) {
-    m.notes.push_back(fmt::format("'{}' has no moe_step benchmark with E = {}; using its moe_step benchmarks of other E",
-                                  file.path, experts));
+  for (const auto& [key, row] : best) m.moe.push_back(row);  // the map's order: G, then d
+  if (m.moe.empty()) {
+    std::string seen;
+    for (const auto& [e, count] : other_experts) seen += fmt::format("{}E = {}", seen.empty() ? "" : ", ", e);
+    for (const auto& [r, count] : other_routes) {
+      seen += fmt::format("{}route:{} at E = {}", seen.empty() ? "" : ", ", r, experts);
+    }
+    m.notes.push_back(fmt::format("'{}' has no successful moe_step benchmark with E = {} and route:{}{}", file.path,
+                                  experts, routing, seen.empty() ? "" : " (it has " + seen + ")"));
   }
-  for (const auto& [g, t] : best) m.moe.push_back(t);
   return m;
+}
+
+std::vector<double> MeasuredTau::measured_granularities() const {
+  std::vector<double> g;
+  for (const MoeTau& r : moe) {
+    if (g.empty() || g.back() != r.granularity) g.push_back(r.granularity);
+  }
+  return g;
+}
+
+std::vector<MoeTau> MeasuredTau::at_granularity(double g) const {
+  std::vector<MoeTau> rows;
+  for (const MoeTau& r : moe) {
+    if (r.granularity == g) rows.push_back(r);
+  }
+  return rows;
 }
 
 }  // namespace wflops::planner

@@ -2,8 +2,12 @@
 // and the hand-checked figures of issue 6, by running the built program.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "program_run.hpp"
 
@@ -31,7 +35,8 @@ TEST(CliParams, JsonKeysAndGpt2Small) {
 }
 
 TEST(CliParams, MoeAndErrors) {
-  const auto o = wflops("params --hidden 768 --layers 12 --vocab 50257 --seq 1024 --experts 8 --granularity 2 --causal --json");
+  const auto o =
+      wflops("params --hidden 768 --layers 12 --vocab 50257 --seq 1024 --experts 8 --granularity 2 --causal --json");
   ASSERT_EQ(o.code, 0);
   // 509,607,936 weight + 56,623,104 causal attention + 2,064,384 routing.
   EXPECT_DOUBLE_EQ(json_of(o)["flops_per_token"].get<double>(), 568295424.0);
@@ -73,7 +78,8 @@ TEST(CliBudget, Errors) {
   const auto missing = wflops("budget --params 82e9 --tokens 150e9 --gpus 1024", true);
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.out.find("--tflops"), std::string::npos) << missing.out;
-  EXPECT_EQ(wflops("budget --params 82e9 --tokens 150e9 --gpus 1024 --tflops 312 --results x.json --benchmark y").code, 1);
+  EXPECT_EQ(wflops("budget --params 82e9 --tokens 150e9 --gpus 1024 --tflops 312 --results x.json --benchmark y").code,
+            1);
   EXPECT_EQ(wflops("budget --params 82e9 --tokens 0 --gpus 8 --tflops 312").code, 1);
   EXPECT_EQ(wflops("budget --params 82e9 --tokens 1e9 --gpus 8 --tflops 312 --days 3").code, 1);
   const auto absent = wflops("budget --params 1e9 --tokens 1e9 --gpus 8 --results " + kData +
@@ -81,7 +87,8 @@ TEST(CliBudget, Errors) {
                              true);
   EXPECT_EQ(absent.code, 1);
   EXPECT_NE(absent.out.find("failed"), std::string::npos) << absent.out;
-  const auto bad_file = wflops("budget --params 1e9 --tokens 1e9 --gpus 8 --results " + kData + "malformed.json --benchmark x", true);
+  const auto bad_file =
+      wflops("budget --params 1e9 --tokens 1e9 --gpus 8 --results " + kData + "malformed.json --benchmark x", true);
   EXPECT_EQ(bad_file.code, 1);
   EXPECT_NE(bad_file.out.find("malformed.json' is not valid JSON"), std::string::npos) << bad_file.out;
 }
@@ -91,13 +98,34 @@ TEST(CliPlan, JsonKeys) {
   ASSERT_EQ(o.code, 0);
   const auto j = json_of(o);
   for (const char* key : {"params", "tokens", "loss"}) EXPECT_TRUE(j["dense"].contains(key)) << key;
-  for (const char* key : {"n_blocks", "d_model", "active_params", "total_params", "tokens", "granularity", "loss"}) {
-    EXPECT_TRUE(j["moe"].contains(key)) << key;
+  for (const char* part : {"continuous", "buildable"}) {
+    for (const char* key : {"n_blocks", "d_model", "active_params", "total_params", "tokens", "loss", "flops"}) {
+      EXPECT_TRUE(j["moe"][part].contains(key)) << part << " " << key;
+    }
   }
-  EXPECT_EQ(j["moe"]["n_blocks"].get<int>(), 37);
+  // At 1e21 FLOPs the continuous optimum is G = 16, n_blocks 37.179 (loss 2.266863); the best
+  // whole model beside it n_blocks 37, d_model 2368 (loss 2.266866): the values of
+  // test_planner.cpp's MoeOptimumAt1e21, from an mpmath root-finder.
   EXPECT_DOUBLE_EQ(j["moe"]["granularity"].get<double>(), 16.0);
-  EXPECT_NEAR(j["dense_compute_multiplier"].get<double>(), 23.24989, 1e-4);
+  EXPECT_NEAR(j["moe"]["continuous"]["n_blocks"].get<double>(), 37.1793672245478, 37 * 1e-6);
+  EXPECT_NEAR(j["moe"]["continuous"]["loss"].get<double>(), 2.266863024270475, 1e-12);
+  EXPECT_EQ(j["moe"]["buildable"]["n_blocks"].get<int>(), 37);
+  EXPECT_TRUE(j["moe"]["buildable"]["n_blocks"].is_number_integer());
+  EXPECT_DOUBLE_EQ(j["moe"]["buildable"]["d_model"].get<double>(), 2368.0);
+  EXPECT_NEAR(j["moe"]["buildable"]["loss"].get<double>(), 2.266866236376181, 1e-12);
+  EXPECT_FALSE(j["moe"]["at_search_bound"].get<bool>());
+  EXPECT_EQ(j["moe_by_granularity"].size(), 9u);
+  // Against the continuous loss 23.25055; against the buildable one 23.24989.
+  EXPECT_NEAR(j["dense_compute_multiplier"].get<double>(), 23.25055, 1e-4);
+  EXPECT_NEAR(j["dense_compute_multiplier_buildable"].get<double>(), 23.24989, 1e-4);
   EXPECT_TRUE(j["time"].is_null());
+}
+
+TEST(CliPlan, TextShowsTheContinuousOptimumAndTheBuildableModel) {
+  const auto o = wflops("plan --flops 1e21");
+  ASSERT_EQ(o.code, 0);
+  EXPECT_NE(o.out.find("continuous optimum: n_blocks 37.18, d_model 2379.5"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("buildable:          n_blocks 37, d_model 2368"), std::string::npos) << o.out;
 }
 
 TEST(CliPlan, BudgetFromGpusAndTimeSearch) {
@@ -108,12 +136,102 @@ TEST(CliPlan, BudgetFromGpusAndTimeSearch) {
   EXPECT_DOUBLE_EQ(j["budget_flops"].get<double>(), 9.95328e22);
   ASSERT_TRUE(j["time"].is_object());
   EXPECT_DOUBLE_EQ(j["time"]["gpu_hours"].get<double>(), 64 * 30 * 24.0);
+  EXPECT_EQ(j["time"]["routing"], "expert_choice");
   EXPECT_EQ(j["time"]["granularities"].size(), 7u);
   // Finer experts win per FLOP, but their measured tau falls (580 at G = 1 to 150 at G = 64), so
-  // in GPU time a coarser G wins.
+  // in GPU time a coarser G wins. Continuous losses per FLOP at 9.95328e22 (mpmath script):
+  // G = 16: 1.801385, 32: 1.798739, 64: 1.800640; in time (tau 450 at G = 8 ...): G = 4: 1.827642,
+  // 8: 1.824123, 16: 1.830243.
   EXPECT_DOUBLE_EQ(j["time"]["flop_optimal_granularity"].get<double>(), 32.0);
   EXPECT_DOUBLE_EQ(j["time"]["time_optimal_granularity"].get<double>(), 8.0);
-  EXPECT_LT(j["time"]["time_optimal_granularity"].get<double>(), j["time"]["flop_optimal_granularity"].get<double>());
+  EXPECT_NEAR(j["time"]["time_optimal"]["continuous"]["loss"].get<double>(), 1.824123042316293, 1e-12);
+  EXPECT_EQ(j["time"]["time_optimal"]["continuous"]["tau"]["benchmark"],
+            "moe_step/grouped/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice");
+  EXPECT_EQ(j["time"]["benchmarks_used"].size(), 7u);  // the file's seven matching rows
+  // Every model here has d_model 4400-6200 (n_blocks 69-97), over 2x the only measured d, 2048;
+  // the worst is G = 1's FLOP-optimal continuous optimum, n_blocks 96.439, d_model 6172.1 (mpmath).
+  ASSERT_EQ(j["notes"].size(), 1u);
+  EXPECT_EQ(j["notes"][0], "G = 1, 2, 4, 8, 16, 32, 64: a planned model's d_model is over 2x from the nearest "
+                           "measured d (worst: 6172 priced at d = 2048); measure moe_step nearer that d for its tau");
+}
+
+// moe_h100.json plus rows that the fastest-per-G rule would have taken, none of which is the
+// planned configuration, and one that is: see CliPlan.TimeSearchUsesTheMatchingRows.
+std::string fixture_with_mismatched_rows() {
+  std::ifstream src(kData + "moe_h100.json");
+  nlohmann::json file = nlohmann::json::parse(src);
+  const nlohmann::json templ = file["benchmarks"][2];  // a successful moe_step row
+  const std::string pre = "moe_step/grouped/bf16/";
+  std::vector<std::pair<std::string, double>> extra;
+  for (int g : {1, 2, 4, 8, 16, 32, 64}) {
+    extra.emplace_back(pre + "d:2048/E:64/G:" + std::to_string(g) + "/tok:32768/route:token_choice", 700.0);
+  }
+  extra.emplace_back(pre + "d:768/E:64/G:8/tok:32768/route:expert_choice", 590.0);
+  extra.emplace_back(pre + "d:2048/E:64/G:8/tok:8192/route:expert_choice", 500.0);
+  extra.emplace_back(pre + "d:4096/E:64/G:16/tok:32768/route:expert_choice", 300.0);
+  for (const auto& [name, tflops] : extra) {
+    nlohmann::json b = templ;
+    b["name"] = b["run_name"] = name;
+    b["tflops"] = tflops;
+    const double d = name.find("d:768") != std::string::npos    ? 768
+                     : name.find("d:4096") != std::string::npos ? 4096
+                                                                : 2048;
+    const double tok = name.find("tok:8192") != std::string::npos ? 8192 : 32768;
+    b["flops"] = 6 * 8 * d * d * tok;  // the expert weight FLOPs the counter holds
+    file["benchmarks"].push_back(b);
+  }
+  const auto path = std::filesystem::temp_directory_path() / "wflops_cli_plan_rows.json";
+  std::ofstream(path) << file.dump(1);
+  return path.string();
+}
+
+// The old rule (the fastest moe_step per G anywhere in the file) would price every G at the
+// token-choice rows' 700 TFLOP/s, and G = 8 at 590 (d = 768) or 500 (tok 8192) with expert choice.
+// The planned models (d around 5000 at this budget) take the expert-choice, E = 64 rows at the
+// measured d nearest theirs and the largest token count: 450 at G = 8 (d = 2048), and at G = 16
+// the d = 4096 row (300, slower than d = 2048's 360, but nearer 5000). Hand-checked against the
+// mpmath script: G = 16 then has n* = 78.4505 and loss 1.842861 (with 360 it was 1.830243).
+TEST(CliPlan, TimeSearchUsesTheMatchingRows) {
+  const std::string path = fixture_with_mismatched_rows();
+  const auto o = wflops("plan --gpus 64 --days 30 --results " + path + " --json");
+  ASSERT_EQ(o.code, 0) << o.out;
+  const auto t = json_of(o)["time"];
+  ASSERT_EQ(t["granularities"].size(), 7u);
+  const auto g8 = t["granularities"][3], g16 = t["granularities"][4];
+  ASSERT_DOUBLE_EQ(g8["granularity"].get<double>(), 8.0);
+  EXPECT_EQ(g8["measured"].size(), 2u);  // d = 768 and d = 2048
+  EXPECT_EQ(g8["time_optimal"]["continuous"]["tau"]["benchmark"],
+            "moe_step/grouped/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice");
+  EXPECT_DOUBLE_EQ(g8["time_optimal"]["continuous"]["tau"]["tflops"].get<double>(), 450.0);
+  EXPECT_NEAR(g8["time_optimal"]["continuous"]["loss"].get<double>(), 1.824123042316293, 1e-12);
+  EXPECT_EQ(g8["flop_optimal"]["buildable"]["tau"]["d_model"].get<double>(), 2048.0);
+  EXPECT_EQ(g16["time_optimal"]["continuous"]["tau"]["benchmark"],
+            "moe_step/grouped/bf16/d:4096/E:64/G:16/tok:32768/route:expert_choice");
+  EXPECT_NEAR(g16["time_optimal"]["continuous"]["n_blocks"].get<double>(), 78.4505182611, 78 * 1e-6);
+  EXPECT_NEAR(g16["time_optimal"]["continuous"]["loss"].get<double>(), 1.842860607602973, 1e-12);
+  EXPECT_DOUBLE_EQ(t["time_optimal_granularity"].get<double>(), 8.0);
+  // G = 16's models (d_model 5000-5600) are within 2x of d = 4096; the others are not.
+  ASSERT_EQ(json_of(o)["notes"].size(), 1u);
+  EXPECT_EQ(json_of(o)["notes"][0].get<std::string>().rfind("G = 1, 2, 4, 8, 32, 64: ", 0), 0u) << json_of(o)["notes"];
+  for (const auto& name : t["benchmarks_used"]) {
+    const std::string s = name.get<std::string>();
+    EXPECT_EQ(s.find("token_choice"), std::string::npos) << s;
+    EXPECT_EQ(s.find("d:768"), std::string::npos) << s;
+    EXPECT_EQ(s.find("tok:8192"), std::string::npos) << s;
+  }
+  // The text names the rows it used.
+  const auto text = wflops("plan --gpus 64 --days 30 --results " + path);
+  ASSERT_EQ(text.code, 0);
+  EXPECT_NE(text.out.find("G = 16: moe_step/grouped/bf16/d:4096/E:64/G:16/tok:32768/route:expert_choice"),
+            std::string::npos)
+      << text.out;
+  // With --route token_choice the token-choice rows are the planned configuration.
+  const auto tc = wflops("plan --gpus 64 --days 30 --route token_choice --results " + path + " --json");
+  ASSERT_EQ(tc.code, 0);
+  const auto tt = json_of(tc)["time"];
+  EXPECT_EQ(tt["routing"], "token_choice");
+  EXPECT_DOUBLE_EQ(tt["granularities"][3]["time_optimal"]["continuous"]["tau"]["tflops"].get<double>(), 700.0);
+  std::filesystem::remove(path);
 }
 
 TEST(CliPlan, Errors) {
@@ -122,6 +240,17 @@ TEST(CliPlan, Errors) {
   EXPECT_EQ(wflops("plan --flops -1").code, 1);
   EXPECT_EQ(wflops("plan --flops 1e21 --days 3 --gpus 8").code, 1);
   EXPECT_EQ(wflops("plan --gpus 8 --days 3 --results " + kData + "not_wflops.json").code, 1);
+  const auto route = wflops("plan --flops 1e21 --route top2", true);
+  EXPECT_EQ(route.code, 1);
+  EXPECT_NE(route.out.find("wflops: error: --route 'top2': expected expert_choice or token_choice"), std::string::npos)
+      << route.out;
+  // No rows with the planned E: the FLOP plan still runs, the time search is skipped with a note.
+  const auto other_e = wflops("plan --gpus 64 --days 30 --experts 32 --results " + kData + "moe_h100.json --json");
+  ASSERT_EQ(other_e.code, 0);
+  const auto j = json_of(other_e);
+  EXPECT_TRUE(j["time"].is_null());
+  ASSERT_EQ(j["notes"].size(), 2u);
+  EXPECT_NE(j["notes"][0].get<std::string>().find("E = 32"), std::string::npos) << j["notes"][0];
   // Budgets at both ends of the supported range still plan.
   EXPECT_EQ(wflops("plan --flops 1e17 --json").code, 0);
   EXPECT_EQ(wflops("plan --flops 1e27 --json").code, 0);
@@ -132,7 +261,9 @@ TEST(CliCompare, FormatsAndErrors) {
   auto o = wflops("compare " + files + " --format json");
   ASSERT_EQ(o.code, 0);
   const auto j = json_of(o);
-  for (const char* key : {"files", "benchmarks", "only_in_some", "warnings", "cluster"}) EXPECT_TRUE(j.contains(key)) << key;
+  for (const char* key : {"files", "benchmarks", "only_in_some", "warnings", "cluster"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
   EXPECT_EQ(wflops("compare " + files + " --format markdown").code, 0);
   o = wflops("compare " + files + " --format csv");
   ASSERT_EQ(o.code, 0);
