@@ -34,7 +34,9 @@ class Progress {
     while (done < text.size()) {
       const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return;  // the parent is gone; the result file still holds everything
+      // A parent that is gone takes the worker with it (SIGPIPE): no one would go on with the run,
+      // and the result file already holds every finished benchmark.
+      if (n <= 0) return;
       done += static_cast<std::size_t>(n);
     }
   }
