@@ -62,8 +62,9 @@ std::string cuda_context_lost() {
 }
 
 // Passes everything to the result reporter, checking the CUDA context after each benchmark. When
-// the context is lost, the benchmark's runs are recorded as failed (with the reason) and this
-// process ends: no later benchmark could run in it.
+// the context is lost, the benchmark's runs are recorded as failed (with the reason: the fault came
+// from its own work, so its figures cannot be trusted either) and this process ends, since no
+// later benchmark could run in it.
 class WorkerReporter : public benchmark::BenchmarkReporter {
  public:
   WorkerReporter(ResultReporter& inner, const Progress& progress, std::function<std::string()> context_lost)
