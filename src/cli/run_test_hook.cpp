@@ -34,7 +34,16 @@ void no_core_file() {
   setrlimit(RLIMIT_CORE, &none);
 }
 
+void segv_at_exit() {
+  no_core_file();
+  std::raise(SIGSEGV);
+}
+
 void fake_body(benchmark::State& state, int index, const std::string& fault) {
+  if (fault == "exitsegv") {
+    static const bool registered = std::atexit(segv_at_exit) == 0;
+    (void)registered;
+  }
   if (fault == "segv") {
     no_core_file();
     std::raise(SIGSEGV);
@@ -72,7 +81,7 @@ std::optional<FakeRun> fake_run_from_env() {
     const std::string v = eq == std::string::npos ? "" : item.substr(eq + 1);
     if (key == "count") {
       run.count = parse_index(item, v);
-    } else if (key == "segv" || key == "abort" || key == "sticky" || key == "term") {
+    } else if (key == "segv" || key == "abort" || key == "sticky" || key == "exitsegv" || key == "term") {
       run.faults[parse_index(item, v)] = key;
     } else {
       throw UserError(fmt::format("WFLOPS_TEST_FAKE_RUN: unknown item '{}'", item));

@@ -6,6 +6,8 @@
 //   abort=I         benchmark I calls abort() (as an uncaught exception or a failed assertion would)
 //   sticky=I        benchmark I reports an error and the context check then says the CUDA context
 //                   is unusable, as after cudaErrorIllegalAddress
+//   exitsegv=I      benchmark I runs, and the process raises SIGSEGV as it exits (after its last
+//                   benchmark), as a library's exit handler might on a broken context
 //   term=I          benchmark I sends SIGTERM to the parent `wflops run` and waits to be stopped,
 //                   as a scheduler's SIGTERM would arrive mid-benchmark
 // Each fault fires in the first process that runs that benchmark. With the hook set, `wflops run`
@@ -24,7 +26,7 @@ namespace wflops::cli {
 
 struct FakeRun {
   int count = 0;
-  std::map<int, std::string> faults;  // benchmark index -> "segv", "abort", "sticky" or "term"
+  std::map<int, std::string> faults;  // benchmark index -> "segv", "abort", "sticky", "exitsegv", "term"
 };
 
 // The hook's settings when WFLOPS_TEST_FAKE_RUN is set; nullopt otherwise. Throws UserError when

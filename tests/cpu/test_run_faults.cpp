@@ -188,6 +188,23 @@ TEST(RunFaults, ARunWithoutFaultsEndsCompleteWithExitZero) {
   fs::remove_all(dir);
 }
 
+TEST(RunFaults, ACrashOnTheWayOutAfterTheLastBenchmarkCostsNone) {
+  const auto dir = fresh_dir("run-exit");
+  const auto path = dir / "r.json";
+  const FakeRun hook("count=2,exitsegv=0");
+  const auto r = wflops::testing::run_wflops("run --out " + path.string() + kQuickFlags);
+  EXPECT_EQ(r.code, 0) << r.out;
+  const auto doc = read_json(path);
+  EXPECT_EQ(doc["context"]["interrupted"], false);
+  const Entries e = entries_of(doc);
+  EXPECT_EQ(e.order, (std::vector<std::string>{fake(0), fake(1)}));
+  expect_measured(e, fake(0));
+  expect_measured(e, fake(1));
+  EXPECT_NE(r.out.find("wflops: warning: the benchmark process ended with signal 11 (Segmentation fault) after "
+                       "its last benchmark"), std::string::npos) << r.out;
+  fs::remove_all(dir);
+}
+
 TEST(RunFaults, AFilterThatMatchesNothingIsOneErrorAndLeavesNoFile) {
   const auto dir = fresh_dir("run-nomatch");
   const auto path = dir / "r.json";
