@@ -19,7 +19,7 @@ class ResultReporter : public benchmark::BenchmarkReporter {
  public:
   // `path` empty: no file is written. `context`: from make_context(). `table`: where the table goes.
   // `earlier`: the benchmark entries of the same run written by an earlier process (a run goes on
-  // in a fresh process after a benchmark left the CUDA context unusable); they stay first in the
+  // in a fresh process after a benchmark took the last one down); they stay first in the
   // file, count for pct_best_gemm and pct_baseline, and the table then goes on without a heading.
   ResultReporter(std::filesystem::path path, nlohmann::json context, std::FILE* table,
                  nlohmann::json earlier = nlohmann::json::array());
