@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include "errors.hpp"
 
@@ -72,6 +73,60 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
     if (!out) throw std::runtime_error(fmt::format("cannot write '{}'", tmp.string()));
   }
   std::filesystem::rename(tmp, path);
+}
+
+nlohmann::json read_result_document(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError(fmt::format("cannot read result file '{}'", path.string()));
+  std::ostringstream text;
+  text << in.rdbuf();
+  try {
+    return nlohmann::json::parse(text.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    throw UserError(fmt::format("result file '{}' is not JSON: {}", path.string(), e.what()));
+  }
+}
+
+void write_result_document(const std::filesystem::path& path, const nlohmann::json& doc) {
+  write_file_atomically(path, doc.dump(2) + "\n");
+}
+
+namespace {
+std::string run_name_of(const nlohmann::json& entry) {
+  if (entry.contains("run_name") && entry["run_name"].is_string()) return entry["run_name"].get<std::string>();
+  return entry.value("name", "");
+}
+}  // namespace
+
+std::set<std::string> benchmark_run_names(const nlohmann::json& doc) {
+  std::set<std::string> names;
+  if (!doc.contains("benchmarks") || !doc["benchmarks"].is_array()) return names;
+  for (const auto& entry : doc["benchmarks"]) names.insert(run_name_of(entry));
+  return names;
+}
+
+void record_benchmark_error(nlohmann::json& doc, const std::string& run_name, const std::string& message) {
+  nlohmann::json kept = nlohmann::json::array();
+  if (doc.contains("benchmarks") && doc["benchmarks"].is_array()) {
+    for (const auto& entry : doc["benchmarks"]) {
+      if (run_name_of(entry) != run_name) kept.push_back(entry);
+    }
+  }
+  // The fields Google Benchmark's JSONReporter writes for a run that failed (its PrintRunData),
+  // less the family indices, which only the process that registered the benchmark knows.
+  kept.push_back({{"name", run_name},
+                  {"run_name", run_name},
+                  {"run_type", "iteration"},
+                  {"repetitions", 1},
+                  {"repetition_index", 0},
+                  {"threads", 1},
+                  {"error_occurred", true},
+                  {"error_message", message},
+                  {"iterations", 0},
+                  {"real_time", 0.0},
+                  {"cpu_time", 0.0},
+                  {"time_unit", "ms"}});
+  doc["benchmarks"] = std::move(kept);
 }
 
 }  // namespace wflops

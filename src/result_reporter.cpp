@@ -27,17 +27,40 @@ const benchmark::BenchmarkReporter::Run* find_aggregate(const std::vector<benchm
 
 }  // namespace
 
-ResultReporter::ResultReporter(std::filesystem::path path, nlohmann::json context, std::FILE* table)
-    : path_(std::move(path)), context_(std::move(context)), table_(table) {
+ResultReporter::ResultReporter(std::filesystem::path path, nlohmann::json context, std::FILE* table,
+                               nlohmann::json earlier)
+    : path_(std::move(path)), context_(std::move(context)), table_(table), earlier_(std::move(earlier)) {
   gb_.SetOutputStream(&gb_json_);
   gb_.SetErrorStream(&gb_errors_);
-  write();  // valid JSON (context, no benchmarks yet) from the first moment the file exists
+  if (!earlier_.is_array()) earlier_ = nlohmann::json::array();
+  remember_earlier();
+  write();  // valid JSON (context, earlier benchmarks) from the first moment the file exists
+}
+
+void ResultReporter::remember_earlier() {
+  for (const auto& b : earlier_) {
+    if (b.value("error_occurred", false)) continue;
+    const bool aggregate = b.value("run_type", "") == "aggregate";
+    // The entry that stands for the benchmark: its median, or its only run.
+    if (aggregate ? b.value("aggregate_name", "") != "median" : b.value("repetitions", 1) > 1) continue;
+    const bool has_tflops = b.contains("tflops") && b["tflops"].is_number() && b["tflops"].get<double>() > 0;
+    const char* measure = has_tflops ? "tflops" : "gbps";
+    if (!b.contains(measure) || !b[measure].is_number()) continue;
+    const double value = b[measure].get<double>();
+    if (value <= 0) continue;
+    const std::string name = b.value("run_name", b.value("name", ""));
+    measured_tflops_[name] = value;
+    const BenchmarkName parsed = parse_benchmark_name(name);
+    if (has_tflops && parsed.family == "matmul" && !parsed.dtype.empty() && value > best_gemm_tflops_[parsed.dtype]) {
+      best_gemm_tflops_[parsed.dtype] = value;
+    }
+  }
 }
 
 
 bool ResultReporter::ReportContext(const Context& context) {
   gb_.ReportContext(context);
-  if (table_) {
+  if (table_ && earlier_.empty()) {  // a run that goes on keeps the heading it printed first
     const auto& c = context_;
     fmt::print(table_, "GPU {}: {} ({} SMs, cc {}, {:.1f} GiB), driver {}, CUDA {}, cuBLAS {}\n",
                c.value("gpu_index", 0), c.value("gpu_name", "?"), c.value("sm_count", 0),
@@ -165,14 +188,26 @@ nlohmann::json ResultReporter::document() const {
     text += "\n  ]\n}\n";
   }
   nlohmann::json doc = nlohmann::json::parse(text);
+  // The context given wins over Google Benchmark's own keys: a process that goes on with a run is
+  // given the file's context, so the date and host of the run's start stay as they were.
   for (auto it = context_.begin(); it != context_.end(); ++it) doc["context"][it.key()] = it.value();
   doc["context"]["interrupted"] = !finished_;
-  doc["summary"] = nlohmann::json::object();
-  const nlohmann::json ceiling = matmul_ceiling(doc["benchmarks"]);
-  if (!ceiling.empty()) doc["summary"]["matmul_max_tflops"] = ceiling;
-  const nlohmann::json curves = moe_tau_curves(doc["benchmarks"]);
-  if (!curves.empty()) doc["summary"]["moe_tau_by_granularity"] = curves;
+  if (!earlier_.empty()) {
+    nlohmann::json all = earlier_;
+    for (const auto& b : doc["benchmarks"]) all.push_back(b);
+    doc["benchmarks"] = std::move(all);
+  }
+  doc["summary"] = result_summary(doc["benchmarks"]);
   return doc;
+}
+
+nlohmann::json result_summary(const nlohmann::json& benchmarks) {
+  nlohmann::json summary = nlohmann::json::object();
+  const nlohmann::json ceiling = matmul_ceiling(benchmarks);
+  if (!ceiling.empty()) summary["matmul_max_tflops"] = ceiling;
+  const nlohmann::json curves = moe_tau_curves(benchmarks);
+  if (!curves.empty()) summary["moe_tau_by_granularity"] = curves;
+  return summary;
 }
 
 void ResultReporter::write() const {

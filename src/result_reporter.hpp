@@ -18,7 +18,11 @@ namespace wflops {
 class ResultReporter : public benchmark::BenchmarkReporter {
  public:
   // `path` empty: no file is written. `context`: from make_context(). `table`: where the table goes.
-  ResultReporter(std::filesystem::path path, nlohmann::json context, std::FILE* table);
+  // `earlier`: the benchmark entries of the same run written by an earlier process (a run goes on
+  // in a fresh process after a benchmark took the last one down); they stay first in the
+  // file, count for pct_best_gemm and pct_baseline, and the table then goes on without a heading.
+  ResultReporter(std::filesystem::path path, nlohmann::json context, std::FILE* table,
+                 nlohmann::json earlier = nlohmann::json::array());
 
   // name -> the benchmark it is read against (BenchSpec::baseline), for pct_baseline.
   void set_baselines(std::map<std::string, std::string> baselines) { baselines_ = std::move(baselines); }
@@ -38,6 +42,8 @@ class ResultReporter : public benchmark::BenchmarkReporter {
   // Adds the counters that compare a benchmark with others of the same run: pct_best_gemm (τ over
   // the best matmul τ of its dtype measured so far) and pct_baseline; remembers matmul ceilings.
   void add_relative_counters(std::vector<Run>& runs);
+  // Remembers the measured τ (or GB/s) of the earlier entries, as add_relative_counters would have.
+  void remember_earlier();
 
   std::filesystem::path path_;
   nlohmann::json context_;
@@ -48,10 +54,15 @@ class ResultReporter : public benchmark::BenchmarkReporter {
   bool finished_ = false;
   int errors_ = 0;
   int throttled_ = 0;
+  nlohmann::json earlier_;  // benchmark entries of earlier processes of the same run
   std::map<std::string, std::string> baselines_;
   std::map<std::string, double> measured_tflops_;  // name -> median τ (GB/s if memory-bound) so far
   std::map<std::string, double> best_gemm_tflops_;  // dtype -> best matmul median τ so far
 };
+
+// The summary block of a result document from its benchmark entries: matmul_max_tflops and
+// moe_tau_by_granularity, each present when there is something to put in it.
+nlohmann::json result_summary(const nlohmann::json& benchmarks);
 
 // The best TFLOP/s per dtype over the matmul benchmarks of a result document: the measured
 // ceiling that later benchmarks quote beside the datasheet peak. {"bf16": {"tflops", "benchmark"}}.
