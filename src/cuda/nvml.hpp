@@ -8,11 +8,6 @@
 
 namespace wflops::nvml {
 
-// Throttle ("clocks event") reasons that mean the GPU slowed itself for power or heat.
-inline constexpr std::uint64_t kPowerOrThermalReasons =
-    0x4ULL     /* SW power cap */ | 0x8ULL /* HW slowdown */ | 0x20ULL /* SW thermal */ |
-    0x40ULL    /* HW thermal */ | 0x80ULL /* HW power brake */;
-
 struct Device;  // opaque NVML handle
 
 bool available();  // libnvidia-ml loaded and initialised
