@@ -87,6 +87,37 @@ void add_context_warnings(const std::vector<ResultFile>& files, Report& report) 
   }
 }
 
+std::optional<double> clock_ratio(const Cell& c) {
+  if (!c.present || c.result->failed) return std::nullopt;
+  const auto it = c.result->counters.find("clock_ratio");
+  if (it == c.result->counters.end()) return std::nullopt;
+  return it->second;
+}
+
+// Per file rather than per benchmark: one line says the GPUs ran at different clocks, where a
+// line per benchmark would repeat it. The medians are taken over the benchmarks both files
+// measured the clock of, so a file with more memory-bound rows (which run at other clocks) is
+// not read as a slower GPU.
+void add_clock_warnings(const std::vector<ResultFile>& files, const Options& options, Report& report) {
+  for (std::size_t i = 1; i < files.size(); ++i) {
+    std::vector<double> first, other;
+    for (const Row& row : report.rows) {
+      const auto a = clock_ratio(row.cells[0]);
+      const auto b = clock_ratio(row.cells[i]);
+      if (!a || !b) continue;
+      first.push_back(*a);
+      other.push_back(*b);
+    }
+    if (first.empty()) continue;
+    const double m1 = median_of(first), mi = median_of(other);
+    if (!(m1 > 0) || std::abs(mi - m1) <= options.clock_ratio_pct / 100.0 * m1) continue;
+    report.warnings.push_back(fmt::format(
+        "[{}] {} ran its SM clock at {:.3f} of the clock the peak assumes, [1] at {:.3f} (medians over {} "
+        "benchmark(s)): {:+.1f}%, more than {}%, so part of the difference in tau is the clock",
+        i + 1, files[i].path, mi, m1, first.size(), 100.0 * (mi / m1 - 1.0), options.clock_ratio_pct));
+  }
+}
+
 // Cluster mode: every file from the same GPU model, enough of them for a median.
 void add_standings(const std::vector<ResultFile>& files, const Options& options, Report& report) {
   std::set<std::string> gpus;
@@ -130,8 +161,10 @@ void add_standings(const std::vector<ResultFile>& files, const Options& options,
 Report compare_results(const std::vector<ResultFile>& files, const Options& options) {
   Report report;
   if (files.size() < 2) throw UserError("compare needs at least two result files");
-  if (!(options.noise_sigmas >= 0) || !(options.outlier_pct > 0 && options.outlier_pct < 100)) {
-    throw UserError("the noise threshold must be >= 0 and the outlier percentage between 0 and 100");
+  if (!(options.noise_sigmas >= 0) || !(options.outlier_pct > 0 && options.outlier_pct < 100) ||
+      !(options.clock_ratio_pct >= 0)) {
+    throw UserError("the noise threshold must be >= 0, the outlier percentage between 0 and 100 and the clock "
+                    "ratio threshold >= 0");
   }
   std::map<std::string, std::size_t> row_of;
   for (std::size_t i = 0; i < files.size(); ++i) {
@@ -176,6 +209,7 @@ Report compare_results(const std::vector<ResultFile>& files, const Options& opti
     }
   }
   add_context_warnings(files, report);
+  add_clock_warnings(files, options, report);
   add_standings(files, options, report);
   return report;
 }
@@ -362,6 +396,7 @@ nlohmann::json to_json(const Report& r) {
                                 {"tflops", optional_json(res.tflops)},
                                 {"pct_peak", optional_json(res.pct_peak)},
                                 {"tflops_stddev", optional_json(res.tflops_stddev)},
+                                {"clock_ratio", optional_json(clock_ratio(c))},
                                 {"repetitions", res.repetitions}});
       }
       b["ratio"].push_back(optional_json(row.ratio[i]));

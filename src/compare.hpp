@@ -29,6 +29,10 @@ struct Options {
   double outlier_pct = 5.0;
   // Cluster mode needs at least this many files for a median to mean something.
   std::size_t outlier_min_files = 3;
+  // A file whose median clock_ratio (over the benchmarks it shares with file 1 that both measured
+  // it for) differs from file 1's by more than this percentage gets a warning: its taus differ
+  // partly because its GPU ran at another clock (power limit, cooling, application clocks).
+  double clock_ratio_pct = 5.0;
 };
 
 enum class Noise { unknown, within, beyond };

@@ -32,6 +32,14 @@ nlohmann::json make_context(const DeviceDescription& dev, const Peaks& peaks, co
   c["mem_clock_mhz"] = positive_or_null(dev.mem_clock_mhz);
   c["power_limit_w"] = positive_or_null(dev.power_limit_w);
   c["nvml"] = dev.nvml;
+  // Where the energy counter is missing the benchmarks carry no watts, joules or tflop_per_joule,
+  // and the file says why rather than leaving the reader to guess.
+  c["energy_counter"] = dev.energy_counter;
+  if (!dev.energy_counter) {
+    c["energy_note"] = dev.nvml ? "NVML has no total energy counter for this GPU (nvmlDeviceGetTotalEnergyConsumption "
+                                  "needs Volta or newer): watts, joules and tflop_per_joule are left out"
+                                : "NVML is not available: no clocks, power or energy counters";
+  }
   c["driver"] = text_or_null(dev.driver);
   c["cuda_driver"] = text_or_null(dev.cuda_driver);
   c["cuda_runtime"] = text_or_null(dev.cuda_runtime);
@@ -42,6 +50,8 @@ nlohmann::json make_context(const DeviceDescription& dev, const Peaks& peaks, co
   c["l2_policy"] = run.l2_policy;
   c["peak_source"] = peaks.source;
   c["peak_note"] = text_or_null(peaks.note);
+  // The SM clock the peaks assume; each benchmark's clock_ratio is its median SM clock over this.
+  c["peak_clock_mhz"] = positive_or_null(peaks.peak_clock_mhz);
   for (DType t : peak_dtypes()) {
     const auto v = peaks.peak(t);
     c["peak_tflops_" + std::string(dtype_name(t))] = v ? nlohmann::json(*v) : nlohmann::json(nullptr);

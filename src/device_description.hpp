@@ -26,6 +26,7 @@ struct DeviceDescription {
   std::string cublas;          // "13.0.0"
   std::string cudnn;           // "9.13.0" or "" when libcudnn is absent
   bool nvml = false;           // NVML was loaded: clocks, power and throttle reasons are real
+  bool energy_counter = false; // NVML's total energy counter answers (watts, joules counters)
 
   double mem_gib() const { return mem_bytes / (1024.0 * 1024.0 * 1024.0); }
   std::string cc() const { return std::to_string(cc_major) + "." + std::to_string(cc_minor); }

@@ -25,12 +25,13 @@ bool contains(const std::string& haystack, std::string_view needle) {
 }
 
 // One datasheet row. fp64 is the fp64 tensor-core figure where the GPU has one (what DGEMM uses).
-Peaks row(std::string slug, std::string model, int sms, double fp64, double fp32, double tf32,
+Peaks row(std::string slug, std::string model, int sms, double clock_mhz, double fp64, double fp32, double tf32,
           double fp16, std::optional<double> fp8, double int8, double tbps, std::string note = "") {
   Peaks p;
   p.slug = std::move(slug);
   p.model = std::move(model);
   p.sm_count = sms;
+  p.peak_clock_mhz = clock_mhz;
   p.tflops[DType::fp64] = fp64;
   p.tflops[DType::fp32] = fp32;
   p.tflops[DType::tf32] = tf32;
@@ -58,24 +59,37 @@ const std::vector<DType>& peak_dtypes() {
   return order;
 }
 
+// The clock column is the SM clock the datasheet's dense 16-bit tensor figure implies:
+// peak / (SMs x dense FLOP per clock per SM). Per SM and clock, dense: A100 1024 FMA = 2048 FLOP
+// (NVIDIA A100 Tensor Core GPU Architecture whitepaper: 312 TFLOPS = 108 SMs x 1410 MHz x 2048);
+// Hopper twice that clock for clock, 4096 (NVIDIA H100 Tensor Core GPU Architecture whitepaper);
+// Ada 1024 (NVIDIA Ada GPU Architecture whitepaper); Blackwell data-centre parts 8192, twice
+// Hopper, as derive_peaks() assumes. Hence A100 1410 MHz (its boost clock); H100 SXM5, H200 and
+// GH200 1830 (989 / (132 x 4096); nvidia-smi shows a 1980 MHz boost); H100 PCIe 1620
+// (756 / (114 x 4096)); H100 NVL 1545 (835 / (132 x 4096)); L40S 2490 (362 / (142 x 1024), boost
+// 2520); L4 2040 (121 / (58 x 1024), its boost clock); B200 1856 (2250 / (148 x 8192)).
 const std::vector<Peaks>& peak_table() {
   static const std::vector<Peaks> table = {
-      row("a100-sxm4-40gb", "A100 SXM4 40GB", 108, 19.5, 19.5, 156, 312, std::nullopt, 624, 1.555),
-      row("a100-sxm4-80gb", "A100 SXM4 80GB", 108, 19.5, 19.5, 156, 312, std::nullopt, 624, 2.039),
-      row("a100-pcie-40gb", "A100 PCIe 40GB", 108, 19.5, 19.5, 156, 312, std::nullopt, 624, 1.555),
-      row("a100-pcie-80gb", "A100 PCIe 80GB", 108, 19.5, 19.5, 156, 312, std::nullopt, 624, 1.935),
-      row("h100-sxm", "H100 SXM5", 132, 67, 67, 495, 989, 1979, 1979, 3.35,
+      row("a100-sxm4-40gb", "A100 SXM4 40GB", 108, 1410, 19.5, 19.5, 156, 312, std::nullopt, 624, 1.555),
+      row("a100-sxm4-80gb", "A100 SXM4 80GB", 108, 1410, 19.5, 19.5, 156, 312, std::nullopt, 624, 2.039),
+      row("a100-pcie-40gb", "A100 PCIe 40GB", 108, 1410, 19.5, 19.5, 156, 312, std::nullopt, 624, 1.555),
+      row("a100-pcie-80gb", "A100 PCIe 80GB", 108, 1410, 19.5, 19.5, 156, 312, std::nullopt, 624, 1.935),
+      row("h100-sxm", "H100 SXM5", 132, 1830, 67, 67, 495, 989, 1979, 1979, 3.35,
           "datasheet tensor figures assume a ~1830 MHz tensor clock, below the 1980 MHz boost"),
-      row("h100-pcie", "H100 PCIe", 114, 51, 51, 378, 756, 1513, 1513, 2.0,
+      row("h100-pcie", "H100 PCIe", 114, 1620, 51, 51, 378, 756, 1513, 1513, 2.0,
           "secondary source; check against the vendor datasheet"),
-      row("h100-nvl", "H100 NVL", 132, 60, 60, 418, 835, 1671, 1671, 3.9,
+      row("h100-nvl", "H100 NVL", 132, 1545, 60, 60, 418, 835, 1671, 1671, 3.9,
           "secondary source; check against the vendor datasheet"),
-      row("h200", "H200 SXM", 132, 67, 67, 495, 989, 1979, 1979, 4.8),
-      row("l40s", "L40S", 142, 1.41, 91.6, 183, 362, 733, 733, 0.864,
+      row("h200", "H200 SXM", 132, 1830, 67, 67, 495, 989, 1979, 1979, 4.8),
+      // The Grace Hopper superchip's GPU: H100 SXM5 compute (NVIDIA GH200 datasheet) with its own
+      // memory, 96 GB HBM3 at 4.0 TB/s or 144 GB HBM3e at 4.9 TB/s.
+      row("gh200-96gb", "GH200 96GB HBM3", 132, 1830, 67, 67, 495, 989, 1979, 1979, 4.0),
+      row("gh200-144gb", "GH200 144GB HBM3e", 132, 1830, 67, 67, 495, 989, 1979, 1979, 4.9),
+      row("l40s", "L40S", 142, 2490, 1.41, 91.6, 183, 362, 733, 733, 0.864,
           "no fp64 tensor cores: fp64 is 1/64 of fp32"),
-      row("l4", "L4", 58, 0.49, 30.3, 60, 121, 242.5, 242.5, 0.30,
+      row("l4", "L4", 58, 2040, 0.49, 30.3, 60, 121, 242.5, 242.5, 0.30,
           "secondary source; no fp64 tensor cores: fp64 is 1/64 of fp32"),
-      row("b200", "B200", 148, 40, 75, 1100, 2250, 4500, 4500, 8.0,
+      row("b200", "B200", 148, 1856, 40, 75, 1100, 2250, 4500, 4500, 8.0,
           "fp32 and memory bandwidth are approximate (~75 TFLOP/s, ~8 TB/s)"),
   };
   return table;
@@ -93,6 +107,12 @@ namespace {
 // The table slug a device name stands for, or "" when it is not in the table.
 std::string table_slug(std::string_view device_name, double mem_gib) {
   const std::string n = lower(device_name);
+  // Before "h200", which "gh200" contains. "NVIDIA GH200 480GB" (480 GB is the Grace CPU's
+  // LPDDR5X) has 96 GB of HBM3; "NVIDIA GH200 144G HBM3e" 144 GB.
+  if (contains(n, "gh200")) {
+    const bool big = contains(n, "hbm3e") || contains(n, "144g") || mem_gib > 120;
+    return big ? "gh200-144gb" : "gh200-96gb";
+  }
   if (contains(n, "a100")) {
     // "NVIDIA A100-SXM4-80GB", "NVIDIA A100-PCIE-40GB", "NVIDIA A100 80GB PCIe"
     const bool big = contains(n, "80gb") || (!contains(n, "40gb") && mem_gib > 60);
@@ -162,6 +182,7 @@ Peaks derive_peaks(const DeviceDescription& dev) {
   p.slug = gpu_slug(dev.name, dev.mem_gib());
   p.model = dev.name;
   p.sm_count = dev.sm_count;
+  p.peak_clock_mhz = dev.sm_clock_max_mhz;  // what the figures below assume
   p.tflops[DType::fp32] = fp32 * per_sm_to_tflops;
   p.tflops[DType::fp64] = fp64_tensor ? fp32 * per_sm_to_tflops : fp32 * per_sm_to_tflops / 64.0;
   p.tflops[DType::tf32] = tensor16 / 2 * per_sm_to_tflops;

@@ -17,6 +17,10 @@ struct Peaks {
   std::string slug;                     // "h100-sxm", "a100-sxm4-80gb", ...
   std::string model;                    // "H100 SXM5"
   int sm_count = 0;                     // the SM count the datasheet figures assume
+  // The SM clock the tensor peaks assume, MHz: peak / (SMs x dense FLOP/clock/SM). Often below
+  // the boost clock nvidia-smi shows (H100 SXM: ~1830 against 1980). 0: unknown. The clock
+  // ratio of a result (clock_assessment.hpp) is its measured SM clock over this one.
+  double peak_clock_mhz = 0;
   std::map<DType, double> tflops;       // dtype -> dense peak TFLOP/s (TOPS for int8); absent: unsupported
   double gbps = 0;                      // memory bandwidth, GB/s
   std::string source;                   // "table", "derived" or "override"
@@ -37,7 +41,8 @@ std::optional<Peaks> peaks_by_device_name(std::string_view device_name, double m
 std::string gpu_slug(std::string_view device_name, double mem_gib);
 
 // Peaks of a GPU not in the table: SMs x max SM clock x dense FLOP/clock/SM of its architecture
-// (compute capability), bandwidth from memory clock x bus width x 2 (double data rate).
+// (compute capability), bandwidth from memory clock x bus width x 2 (double data rate). The clock
+// these peaks assume (peak_clock_mhz) is then the max SM clock.
 Peaks derive_peaks(const DeviceDescription& dev);
 
 // The table row when the name is known, otherwise derived.

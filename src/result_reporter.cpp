@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "clock_assessment.hpp"
 #include "result_file.hpp"
 #include "result_reader.hpp"
 
@@ -72,8 +73,8 @@ bool ResultReporter::ReportContext(const Context& context) {
     } else {
       fmt::print(table_, "results: {}\n", path_.string());
     }
-    fmt::print(table_, "{:<64} {:>10} {:>9} {:>7} {:>6}  {}\n", "benchmark", "time/ms", "TFLOP/s", "%peak",
-               "cv%", "notes");
+    fmt::print(table_, "{:<64} {:>10} {:>9} {:>7} {:>6} {:>5}  {}\n", "benchmark", "time/ms", "TFLOP/s", "%peak",
+               "cv%", "clock", "notes");
     std::fflush(table_);
   }
   write();
@@ -96,9 +97,14 @@ void ResultReporter::print_row(const std::vector<Run>& runs) {
   const Run* median = find_aggregate(runs, "median");
   const Run* cv = find_aggregate(runs, "cv");
   const Run& shown = median ? *median : runs.front();
-  bool throttled = false;
+  // Throttled when any repetition was; say whether the GPU reported a thermal or hardware slowdown
+  // or only ran its clock under 0.9 of the one the peak assumes (clock_assessment.hpp).
+  bool throttled = false, slowdown = false;
   for (const auto& r : runs) {
-    if (r.run_type == Run::RT_Iteration && counter(r, "throttled", 0) > 0) throttled = true;
+    if (r.run_type != Run::RT_Iteration || counter(r, "throttled", 0) <= 0) continue;
+    throttled = true;
+    const auto reasons = static_cast<std::uint64_t>(std::max(0.0, counter(r, "throttle_reasons", 0)));
+    if (reasons & clock_reason::kThermalOrHardware) slowdown = true;
   }
   if (throttled) ++throttled_;
   if (!table_) return;
@@ -106,7 +112,7 @@ void ResultReporter::print_row(const std::vector<Run>& runs) {
   const double pct = counter(shown, "pct_peak");
   const double gbps = counter(shown, "gbps");
   std::string notes;
-  if (throttled) notes += "THROTTLED ";
+  if (throttled) notes += slowdown ? "THROTTLED (thermal/hw slowdown) " : "THROTTLED (low clock) ";
   if (gbps >= 0) notes += fmt::format("{:.0f} GB/s ", gbps);
   const double vs_baseline = counter(shown, "pct_baseline");
   if (vs_baseline >= 0) notes += fmt::format("{:.0f}% of baseline ", vs_baseline);
@@ -124,9 +130,11 @@ void ResultReporter::print_row(const std::vector<Run>& runs) {
   // A percentage aggregate keeps its fraction in real_accumulated_time (not scaled by time unit).
   const std::string cv_text = cv ? fmt::format("{:.1f}", cv->real_accumulated_time * 100.0) : "-";
   // GetAdjustedRealTime is in the run's time unit; the benchmarks use milliseconds.
-  fmt::print(table_, "{:<64} {:>10.4f} {:>9} {:>7} {:>6}  {}\n", name, shown.GetAdjustedRealTime(),
+  // The median SM clock over the clock the peak assumes: how far the clock explains a %peak.
+  const double clock = counter(shown, "clock_ratio");
+  fmt::print(table_, "{:<64} {:>10.4f} {:>9} {:>7} {:>6} {:>5}  {}\n", name, shown.GetAdjustedRealTime(),
              tflops >= 0 ? fmt::format("{:.1f}", tflops) : "-", pct >= 0 ? fmt::format("{:.1f}", pct) : "-",
-             cv_text, notes);
+             cv_text, clock >= 0 ? fmt::format("{:.2f}", clock) : "-", notes);
   std::fflush(table_);
 }
 

@@ -23,8 +23,8 @@ nlohmann::json peaks_json(const Peaks& p) {
     const auto v = p.peak(t);
     tf[std::string(dtype_name(t))] = v ? nlohmann::json(datasheet_rounded(*v)) : nlohmann::json(nullptr);
   }
-  return {{"slug", p.slug}, {"model", p.model}, {"sm_count", p.sm_count}, {"tflops", tf},
-          {"gbps", datasheet_rounded(p.gbps)}, {"source", p.source}, {"note", p.note}};
+  return {{"slug", p.slug}, {"model", p.model}, {"sm_count", p.sm_count}, {"peak_clock_mhz", p.peak_clock_mhz},
+          {"tflops", tf}, {"gbps", datasheet_rounded(p.gbps)}, {"source", p.source}, {"note", p.note}};
 }
 
 int print_peaks(bool json) {
@@ -35,16 +35,17 @@ int print_peaks(bool json) {
     return kExitOk;
   }
   fmt::print("Dense datasheet peaks, TFLOP/s (int8: TOPS); memory GB/s. '-': the GPU lacks the dtype.\n");
-  fmt::print("{:<16} {:>4} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}\n", "gpu", "SMs", "fp64", "fp32", "tf32",
-             "fp16", "bf16", "fp8", "int8", "GB/s");
+  fmt::print("{:<16} {:>4} {:>5} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}\n", "gpu", "SMs", "MHz", "fp64",
+             "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "GB/s");
   for (const Peaks& p : peak_table()) {
-    std::string line = fmt::format("{:<16} {:>4}", p.slug, p.sm_count);
+    std::string line = fmt::format("{:<16} {:>4} {:>5.0f}", p.slug, p.sm_count, p.peak_clock_mhz);
     for (DType t : peak_dtypes()) {
       const auto v = p.peak(t);
       line += v ? fmt::format(" {:>7.4g}", *v) : fmt::format(" {:>7}", "-");
     }
     fmt::print("{} {:>7.0f}\n", line, p.gbps);
   }
+  fmt::print("MHz: the SM clock the tensor peaks assume (below the boost clock on H100/H200).\n");
   fmt::print("GPUs not listed get peaks derived from SMs x clock x FLOP/clock/SM (marked 'derived').\n");
   return kExitOk;
 }

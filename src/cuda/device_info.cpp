@@ -88,6 +88,7 @@ DeviceDescription query_device(int index) {
     if (auto v = nvml::mem_clock_max_mhz(nd)) d.mem_clock_max_mhz = static_cast<int>(*v);
     if (auto v = nvml::mem_clock_mhz(nd)) d.mem_clock_mhz = static_cast<int>(*v);
     if (auto v = nvml::power_limit_w(nd)) d.power_limit_w = *v;
+    d.energy_counter = nvml::total_energy_mj(nd).has_value();
   } else {
     d.nvml = false;
   }

@@ -13,6 +13,7 @@
 
 #include "batch_plan.hpp"
 #include "blocking_kernel.cuh"
+#include "clock_assessment.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/nvml.hpp"
 
@@ -61,6 +62,7 @@ struct BatchSample {
   double seconds = 0;
   std::optional<unsigned> sm_clock_mhz;
   std::uint64_t reasons = 0;
+  std::optional<EnergySample> energy;  // launches_done is filled in by the timing loop
 };
 
 // Holds the stream with the blocking kernel, enqueues `count` launches between two events,
@@ -93,6 +95,10 @@ class Batch {
     if (h_.nvml_device) {
       s.sm_clock_mhz = nvml::sm_clock_mhz(h_.nvml_device);
       s.reasons = nvml::throttle_reasons(h_.nvml_device).value_or(0);
+      if (const auto mj = nvml::total_energy_mj(h_.nvml_device)) {
+        const auto now = std::chrono::steady_clock::now().time_since_epoch();
+        s.energy = EnergySample{std::chrono::duration<double>(now).count(), *mj, 0};
+      }
     }
     CUDA_CHECK(cudaEventSynchronize(h_.stop));
     if (block_ && h_.flags[1]) {
@@ -484,8 +490,7 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
 
   double total_seconds = 0;
   long launches = 0;
-  unsigned min_clock = UINT_MAX;
-  std::uint64_t reasons = 0;
+  std::vector<BatchSample> samples;  // one per timed batch: clocks, reasons, energy
   try {
     std::optional<Batch> batch;
     for (auto _ : state) {
@@ -493,12 +498,12 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
       p.workload->launch(h.stream, p.rotation++ % p.input_sets);
       ++launches;
       if (launches % p.batch == 0 || launches == static_cast<long>(state.max_iterations)) {
-        const BatchSample s = batch->close();
+        BatchSample s = batch->close();
         batch.reset();
         state.SetIterationTime(s.seconds);
         total_seconds += s.seconds;
-        if (s.sm_clock_mhz) min_clock = std::min(min_clock, *s.sm_clock_mhz);
-        reasons |= s.reasons;
+        if (s.energy) s.energy->launches_done = launches;
+        samples.push_back(s);
       } else {
         state.SetIterationTime(0.0);  // booked with the batch's last launch
       }
@@ -550,12 +555,27 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
   state.counters["l2_rotation"] = p.input_sets;
   state.counters["batch"] = p.batch;
   state.counters["verify_rel_err"] = p.verify_rel_err;
-  if (h.nvml_device && min_clock != UINT_MAX) {
-    const bool slow = h.device.sm_clock_max_mhz > 0 && min_clock < 0.9 * h.device.sm_clock_max_mhz;
-    const bool capped = (reasons & nvml::kPowerOrThermalReasons) != 0;
-    state.counters["throttled"] = (slow || capped) ? 1 : 0;
-    state.counters["sm_clock_mhz"] = min_clock;
+  std::vector<unsigned> sm_clocks;
+  std::vector<EnergySample> energy;
+  std::uint64_t reasons = 0;
+  for (const BatchSample& s : samples) {
+    if (s.sm_clock_mhz) sm_clocks.push_back(*s.sm_clock_mhz);
+    if (s.energy) energy.push_back(*s.energy);
+    reasons |= s.reasons;
+  }
+  const ClockAssessment clocks = assess_clocks(sm_clocks, reasons, h.peaks.peak_clock_mhz);
+  if (h.nvml_device && clocks.median_sm_clock_mhz) {
+    state.counters["throttled"] = clocks.throttled ? 1 : 0;
+    state.counters["power_capped"] = clocks.power_capped ? 1 : 0;
+    if (clocks.clock_ratio) state.counters["clock_ratio"] = *clocks.clock_ratio;
+    state.counters["sm_clock_mhz"] = *clocks.median_sm_clock_mhz;
     state.counters["throttle_reasons"] = static_cast<double>(reasons);
+  }
+  // Left out when the span was too short for the counter to advance twice (see assess_energy).
+  if (const auto e = assess_energy(energy, spec.flops)) {
+    state.counters["watts"] = e->watts;
+    state.counters["joules"] = e->joules;
+    if (e->tflop_per_joule > 0) state.counters["tflop_per_joule"] = e->tflop_per_joule;
   }
   std::string label = spec.label;
   const std::string chosen = p.workload->describe();

@@ -15,7 +15,8 @@
 //  - warm-up, then batches of launches between CUDA events, enqueued behind a blocking kernel so
 //    the GPU runs them back to back; each Google Benchmark iteration is one launch, and the
 //    batch's GPU time is booked to the batch's last iteration (manual time);
-//  - throttling: NVML's SM clock and throttle reasons sampled while each batch runs;
+//  - clocks and energy: NVML's SM clock, throttle reasons and energy counter read while each batch
+//    runs, judged by clock_assessment.hpp (power_capped, clock_ratio, throttled, watts, joules);
 //  - counters: flops, tflops, pct_peak, bytes, gbps, throttled, sm_clock_mhz, l2_rotation;
 //  - the time split of a multi-part workload (a training step: GEMMs, elementwise, cast,
 //    optimizer): after the timed batches, a few extra iterations are run with a CUDA event

@@ -20,6 +20,7 @@ struct Api {
   Ret (*reasons)(Device*, unsigned long long*) = nullptr;
   Ret (*driver)(char*, unsigned) = nullptr;
   Ret (*index)(Device*, unsigned*) = nullptr;
+  Ret (*energy)(Device*, unsigned long long*) = nullptr;
 };
 
 template <typename F>
@@ -42,6 +43,7 @@ const Api& api() {
     if (!x.reasons) load(lib, x.reasons, "nvmlDeviceGetCurrentClocksThrottleReasons");
     load(lib, x.driver, "nvmlSystemGetDriverVersion");
     load(lib, x.index, "nvmlDeviceGetIndex");
+    load(lib, x.energy, "nvmlDeviceGetTotalEnergyConsumption");
     x.ok = x.init && x.by_pci && x.clock && x.max_clock && x.init() == 0;
     return x;
   }();
@@ -85,6 +87,13 @@ std::optional<std::uint64_t> throttle_reasons(Device* d) {
   unsigned long long r = 0;
   if (!d || !api().reasons || api().reasons(d, &r) != 0) return std::nullopt;
   return static_cast<std::uint64_t>(r);
+}
+
+std::optional<std::uint64_t> total_energy_mj(Device* d) {
+  unsigned long long mj = 0;
+  // Pre-Volta GPUs answer NVML_ERROR_NOT_SUPPORTED; an old driver may lack the symbol.
+  if (!d || !api().energy || api().energy(d, &mj) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(mj);
 }
 
 std::optional<unsigned> index(Device* d) {

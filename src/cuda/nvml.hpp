@@ -8,11 +8,6 @@
 
 namespace wflops::nvml {
 
-// Throttle ("clocks event") reasons that mean the GPU slowed itself for power or heat.
-inline constexpr std::uint64_t kPowerOrThermalReasons =
-    0x4ULL     /* SW power cap */ | 0x8ULL /* HW slowdown */ | 0x20ULL /* SW thermal */ |
-    0x40ULL    /* HW thermal */ | 0x80ULL /* HW power brake */;
-
 struct Device;  // opaque NVML handle
 
 bool available();  // libnvidia-ml loaded and initialised
@@ -26,7 +21,11 @@ std::optional<unsigned> sm_clock_max_mhz(Device* d);
 std::optional<unsigned> mem_clock_mhz(Device* d);
 std::optional<unsigned> mem_clock_max_mhz(Device* d);
 std::optional<double> power_limit_w(Device* d);
+// The "clocks event" (throttle) reasons in force now; the bits are in clock_assessment.hpp.
 std::optional<std::uint64_t> throttle_reasons(Device* d);
+// NVML's total energy counter: millijoules since the driver was loaded (NVML API reference,
+// nvmlDeviceGetTotalEnergyConsumption: Volta and newer). nullopt where the GPU or driver lacks it.
+std::optional<std::uint64_t> total_energy_mj(Device* d);
 std::optional<unsigned> index(Device* d);
 
 }  // namespace wflops::nvml

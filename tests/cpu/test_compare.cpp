@@ -1,5 +1,6 @@
 // wflops compare: matching, ratios, noise, partial benchmarks, warnings and cluster outliers on
 // the hand-made files of tests/data (values in tests/data/make_fixtures.py).
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include "compare.hpp"
@@ -130,6 +131,43 @@ TEST(Compare, Rendering) {
   EXPECT_TRUE(j["cluster"].is_null());
   EXPECT_EQ(parse_format("md"), Format::markdown);
   EXPECT_THROW(parse_format("xml"), UserError);
+}
+
+// A result file of three matmuls with the given clock ratios, one memory-bound cast without one,
+// and optionally a fourth matmul that only this file has.
+std::string clocked_file(double r1, double r2, double r3, bool extra = false) {
+  std::string b = fmt::format(R"({{"name": "matmul/x/bf16/m:1", "tflops": 700, "clock_ratio": {}}},
+    {{"name": "matmul/x/bf16/m:2", "tflops": 600, "clock_ratio": {}}},
+    {{"name": "matmul/x/bf16/m:3", "tflops": 500, "clock_ratio": {}}},
+    {{"name": "cast/vec16/fp32_bf16/n:1", "gbps": 2500}})", r1, r2, r3);
+  if (extra) b += R"(, {"name": "matmul/x/bf16/m:4", "tflops": 100, "clock_ratio": 0.5})";
+  return R"({"context": {"source": "wflops", "wflops_version": "0.1.0", "gpu_name": "NVIDIA H100 80GB HBM3"},)"
+         R"( "benchmarks": [)" + b + "]}";
+}
+
+TEST(Compare, WarnsWhenTheFilesClockRatiosDiffer) {
+  // Medians over the three shared matmuls: [1] 0.96, [2] 0.90 (its m:4 at 0.5 is not shared),
+  // [3] 0.94. |0.90 - 0.96| = 0.06 > 5% of 0.96 = 0.048: a warning; |0.94 - 0.96| = 0.02: none.
+  const std::vector<ResultFile> files = {parse_result_text(clocked_file(0.96, 0.95, 0.97), "one.json"),
+                                         parse_result_text(clocked_file(0.90, 0.89, 0.91, true), "two.json"),
+                                         parse_result_text(clocked_file(0.94, 0.93, 0.95), "three.json")};
+  const Report r = compare_results(files, Options{});
+  EXPECT_TRUE(has_warning(r, "[2] two.json ran its SM clock at 0.900 of the clock the peak assumes, [1] at 0.960 "
+                             "(medians over 3 benchmark(s))"));
+  EXPECT_FALSE(has_warning(r, "[3] three.json ran its SM clock"));
+  // A looser threshold (10%: 0.096) lets [2] pass too.
+  Options loose;
+  loose.clock_ratio_pct = 10;
+  EXPECT_FALSE(has_warning(compare_results(files, loose), "ran its SM clock"));
+  // A file without clock ratios (a PyTorch peer, an older file) gives no clock warning.
+  const std::string peer = R"({"context": {"source": "pytorch", "gpu_name": "NVIDIA H100 80GB HBM3"},
+    "benchmarks": [{"name": "matmul/x/bf16/m:1", "tflops": 650}]})";
+  EXPECT_FALSE(has_warning(compare_results({files[0], parse_result_text(peer, "peer.json")}, Options{}),
+                           "ran its SM clock"));
+  // The JSON carries each result's clock ratio.
+  const auto j = to_json(r);
+  EXPECT_DOUBLE_EQ(j["benchmarks"][0]["results"][1]["clock_ratio"].get<double>(), 0.90);
+  EXPECT_TRUE(j["benchmarks"][3]["results"][0]["clock_ratio"].is_null()) << "the cast has none";
 }
 
 TEST(Compare, NeedsTwoFiles) {

@@ -1,6 +1,8 @@
 // Peak lookup by device name, derived peaks for unknown GPUs, overrides.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "errors.hpp"
 #include "peaks.hpp"
 
@@ -41,8 +43,44 @@ TEST(Peaks, ReferenceValues) {
   EXPECT_DOUBLE_EQ(peaks_by_slug("h200")->gbps, 4800);
 }
 
+TEST(Peaks, Gh200IsNotTakenForAnH200) {
+  // "gh200" contains "h200": the superchip must not get the H200's 4.8 TB/s.
+  EXPECT_EQ(gpu_slug("NVIDIA GH200 480GB", 94.5), "gh200-96gb");
+  EXPECT_EQ(gpu_slug("NVIDIA GH200 144G HBM3e", 143.4), "gh200-144gb");
+  EXPECT_EQ(gpu_slug("NVIDIA GH200 144GB HBM3e", 143.4), "gh200-144gb");
+  EXPECT_EQ(gpu_slug("NVIDIA GH200", 94.5), "gh200-96gb");
+  EXPECT_EQ(gpu_slug("NVIDIA GH200", 143.4), "gh200-144gb") << "no size in the name: the memory tells";
+  const auto small = peaks_by_device_name("NVIDIA GH200 480GB", 94.5);
+  ASSERT_TRUE(small);
+  EXPECT_DOUBLE_EQ(small->gbps, 4000);
+  EXPECT_DOUBLE_EQ(*small->peak(DType::bf16), 989);
+  EXPECT_DOUBLE_EQ(small->peak_clock_mhz, 1830);
+  EXPECT_DOUBLE_EQ(peaks_by_device_name("NVIDIA GH200 144G HBM3e", 143.4)->gbps, 4900);
+  // The H200 itself is unchanged.
+  EXPECT_EQ(gpu_slug("NVIDIA H200", 139.8), "h200");
+  EXPECT_DOUBLE_EQ(peaks_by_device_name("NVIDIA H200", 139.8)->gbps, 4800);
+}
+
+TEST(Peaks, TheClockEachPeakAssumes) {
+  EXPECT_DOUBLE_EQ(peaks_by_slug("h100-sxm")->peak_clock_mhz, 1830) << "not the 1980 MHz boost";
+  EXPECT_DOUBLE_EQ(peaks_by_slug("h200")->peak_clock_mhz, 1830);
+  EXPECT_DOUBLE_EQ(peaks_by_slug("a100-sxm4-80gb")->peak_clock_mhz, 1410);
+  // Every row: SMs x clock x dense 16-bit tensor FLOP/clock/SM gives back the bf16 peak within
+  // 0.5% (the datasheets round). FLOP/clock/SM: A100 2048, Hopper 4096, Ada 1024, B200 8192.
+  const std::map<std::string, double> per_sm = {
+      {"a100-sxm4-40gb", 2048}, {"a100-sxm4-80gb", 2048}, {"a100-pcie-40gb", 2048}, {"a100-pcie-80gb", 2048},
+      {"h100-sxm", 4096},       {"h100-pcie", 4096},      {"h100-nvl", 4096},       {"h200", 4096},
+      {"gh200-96gb", 4096},     {"gh200-144gb", 4096},    {"l40s", 1024},           {"l4", 1024},
+      {"b200", 8192}};
+  for (const Peaks& p : peak_table()) {
+    ASSERT_TRUE(per_sm.count(p.slug)) << p.slug << ": add its FLOP/clock/SM here";
+    const double tflops = p.sm_count * p.peak_clock_mhz * 1e6 * per_sm.at(p.slug) / 1e12;
+    EXPECT_NEAR(tflops / *p.peak(DType::bf16), 1.0, 0.005) << p.slug << ": " << tflops;
+  }
+}
+
 TEST(Peaks, EveryTableRowHasTheIssueDtypes) {
-  EXPECT_GE(peak_table().size(), 11u);
+  EXPECT_GE(peak_table().size(), 13u);
   for (const Peaks& p : peak_table()) {
     for (DType t : {DType::fp64, DType::fp32, DType::tf32, DType::fp16, DType::bf16, DType::int8}) {
       ASSERT_TRUE(p.peak(t)) << p.slug << " lacks " << dtype_name(t);
@@ -76,6 +114,7 @@ TEST(Peaks, UnknownGpuIsDerivedFromClocks) {
   // 2619 MHz x 2 x 5120 bit / 8 = 3352 GB/s
   EXPECT_NEAR(p.gbps, 3352.3, 0.1);
   EXPECT_NE(p.note.find("derived"), std::string::npos);
+  EXPECT_DOUBLE_EQ(p.peak_clock_mhz, 1830) << "derived peaks assume the max SM clock";
 
   d.cc_minor = 0;
   d.cc_major = 8;
