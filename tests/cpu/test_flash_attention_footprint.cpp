@@ -32,10 +32,12 @@ constexpr long blocks_by_shared(long block_bytes, SmShared sm) {
 }
 
 // Blocks of 128 threads one SM holds as far as registers go: 64 K 32-bit registers per SM (same
-// table), allocated per warp in units of 256 (cuda_occupancy.h).
+// table), allocated per warp in units of 256 from each of the SM's 4 sub-partitions of 16 K
+// (cuda_occupancy.h, for compute capability 8.x and 9.x).
 constexpr long blocks_by_registers(long registers_per_thread) {
   const long per_warp = (registers_per_thread * 32 + 255) / 256 * 256;
-  return 65536 / per_warp / 4;
+  const long warps = 65536 / 4 / per_warp * 4;
+  return warps / 4;  // 4 warps a block
 }
 
 TEST(FlashAttentionFootprint, ForwardBytesPerHeadDim) {
@@ -51,8 +53,11 @@ TEST(FlashAttentionFootprint, ForwardFitsTwoBlocksPerA100SmAtHeadDim128) {
   EXPECT_EQ(blocks_by_shared(flash_forward_shared_bytes(64), kH100), 6);
   // With a Q tile of its own (five tiles, 85 KiB at d = 128) an A100 SM held one block.
   EXPECT_EQ(blocks_by_shared(5 * 64 * (128 + 8) * 2, kA100), 1);
-  // Registers never stop the second block: 128 threads of at most 255 registers.
+  // Registers never stop the second block: 128 threads of at most 255 registers. With the counts
+  // ptxas gives (232 / 238 at d = 128, 129 / 130 at d = 64, sm_80 / sm_90a) they allow 2 and 3.
   EXPECT_EQ(blocks_by_registers(255), 2);
+  EXPECT_EQ(blocks_by_registers(238), 2);
+  EXPECT_EQ(blocks_by_registers(130), 3);
 }
 
 TEST(FlashAttentionFootprint, BackwardBytesPerHeadDim) {
@@ -71,6 +76,10 @@ TEST(FlashAttentionFootprint, BackwardDoubleBufferKeepsTwoBlocksPerSm) {
   EXPECT_EQ(blocks_by_shared(flash_backward_shared_bytes(128), kH100), 3);
   EXPECT_EQ(blocks_by_shared(flash_backward_shared_bytes(64), kH100), 5);
   EXPECT_GE(blocks_by_shared(flash_backward_shared_bytes(128), kA100), blocks_by_registers(255));
+  EXPECT_GE(blocks_by_shared(flash_backward_shared_bytes(64), kA100), blocks_by_registers(168));
+  EXPECT_EQ(blocks_by_registers(168), 3);  // the most registers that still give three blocks
+  EXPECT_EQ(blocks_by_registers(169), 2);
+  EXPECT_EQ(blocks_by_registers(128), 4);
 }
 
 }  // namespace
