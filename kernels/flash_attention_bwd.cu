@@ -14,18 +14,25 @@ using namespace flash;
 constexpr int kBlockQ = static_cast<int>(kFlashBackwardBlockQ);
 constexpr int kBlockK = static_cast<int>(kFlashBackwardBlockK);  // 4 warps x 16 keys
 constexpr int kThreads = 128;
-constexpr int kDsStride = kBlockK + 8;  // dS tile [query][key], padded like the others
+constexpr int kDsStride = kBlockK + static_cast<int>(kFlashRowPad);  // dS tile [query][key], padded
 
 template <int kDim>
 constexpr int stride() {
-  return kDim + 8;
+  return kDim + static_cast<int>(kFlashRowPad);
 }
 template <int kDim>
 constexpr std::size_t shared_bytes() {
-  // K, V (kBlockK rows), Q, dO (kBlockQ rows), dS, then L and D (fp32).
-  return static_cast<std::size_t>(2 * kBlockK + 2 * kBlockQ) * stride<kDim>() * 2 +
-         static_cast<std::size_t>(kBlockQ) * kDsStride * 2 + 2 * kBlockQ * sizeof(float);
+  // K, V (kBlockK rows), 2 x Q, 2 x dO (kBlockQ rows), dS, then 2 x L and 2 x D (fp32).
+  return static_cast<std::size_t>(2 * kBlockK + 4 * kBlockQ) * stride<kDim>() * 2 +
+         static_cast<std::size_t>(kBlockQ) * kDsStride * 2 + 4 * kBlockQ * sizeof(float);
 }
+static_assert(shared_bytes<64>() == flash_backward_shared_bytes(64) &&
+                  shared_bytes<128>() == flash_backward_shared_bytes(128),
+              "the footprint in the header must match the layout the kernel uses");
+// Two blocks per SM on an A100 at d = 128, as many as the registers allow (128 threads of up to 255
+// registers): 164 KB of shared memory per SM on compute capability 8.0 (CUDA C++ Programming Guide,
+// technical specifications per compute capability) and 1 KB reserved by the driver per block.
+static_assert(2 * (flash_backward_shared_bytes(128) + 1024) <= 164 * 1024, "two blocks per A100 SM at d = 128");
 
 // Per warp: S^T = K_w Q^T for its 16 keys x 32 queries (A from `rows`, B from `cols`, both [row][d]).
 template <typename T, int kDim>
@@ -84,11 +91,11 @@ __global__ void __launch_bounds__(kThreads)
   extern __shared__ __align__(16) unsigned char shared_raw[];
   T* sk = reinterpret_cast<T*>(shared_raw);
   T* sv = sk + kBlockK * kStride;
-  T* sq = sv + kBlockK * kStride;
-  T* sdo = sq + kBlockQ * kStride;
-  T* sds = sdo + kBlockQ * kStride;
-  float* sl = reinterpret_cast<float*>(sds + kBlockQ * kDsStride);
-  float* sd = sl + kBlockQ;
+  T* sq_buf = sv + kBlockK * kStride;           // two buffers of kBlockQ rows
+  T* sdo_buf = sq_buf + 2 * kBlockQ * kStride;  // two buffers
+  T* sds = sdo_buf + 2 * kBlockQ * kStride;
+  float* sl_buf = reinterpret_cast<float*>(sds + kBlockQ * kDsStride);  // two buffers of kBlockQ
+  float* sd_buf = sl_buf + 2 * kBlockQ;                                 // two buffers
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int g = lane / 4, t = lane % 4;
@@ -97,8 +104,27 @@ __global__ void __launch_bounds__(kThreads)
   const long slice = slice_rows * kDim;
   const long my_key[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
 
+  // One query tile's inputs into buffer `b`: Q and dO rows, and L and D (threads 0-31 and 32-63, one
+  // float each). Rows at or past seq read as zeros: such queries are masked out of P (P = 0, so dS = 0
+  // whatever L and D hold), so their L needs no +inf guard.
+  auto load_query_tile = [&](int b, long q0) {
+    load_tile_async<T, kBlockQ, kDim, kStride, kThreads>(sq_buf + b * kBlockQ * kStride, q + slice, q0, seq, tid);
+    load_tile_async<T, kBlockQ, kDim, kStride, kThreads>(sdo_buf + b * kBlockQ * kStride, d_o + slice, q0, seq,
+                                                         tid);
+    if (tid < 2 * kBlockQ) {
+      const int row = tid % kBlockQ;
+      const bool valid = q0 + row < seq;
+      const float* src = (tid < kBlockQ ? lse : row_dot) + slice_rows + (valid ? q0 + row : 0);
+      cp_async4((tid < kBlockQ ? sl_buf : sd_buf) + b * kBlockQ + row, src, valid);
+    }
+  };
+
+  // K and V, and the first query tile, in one group.
   load_tile_async<T, kBlockK, kDim, kStride, kThreads>(sk, k + slice, k0, seq, tid);
   load_tile_async<T, kBlockK, kDim, kStride, kThreads>(sv, v + slice, k0, seq, tid);
+  // With a causal mask, queries before this key tile see none of its keys.
+  const long q_begin = causal ? k0 / kBlockQ * kBlockQ : 0;
+  load_query_tile(0, q_begin);
   cp_async_commit();
 
   float dk_acc[kOTiles][4], dv_acc[kOTiles][4];
@@ -108,19 +134,24 @@ __global__ void __launch_bounds__(kThreads)
     for (int c = 0; c < 4; ++c) dk_acc[i][c] = dv_acc[i][c] = 0.0f;
   }
 
-  // With a causal mask, queries before this key tile see none of its keys.
-  const long q_begin = causal ? k0 / kBlockQ * kBlockQ : 0;
-  for (long q0 = q_begin; q0 < seq; q0 += kBlockQ) {
-    load_tile_async<T, kBlockQ, kDim, kStride, kThreads>(sq, q + slice, q0, seq, tid);
-    load_tile_async<T, kBlockQ, kDim, kStride, kThreads>(sdo, d_o + slice, q0, seq, tid);
-    cp_async_commit();
-    if (tid < kBlockQ) {
-      const bool valid = q0 + tid < seq;
-      sl[tid] = valid ? lse[slice_rows + q0 + tid] : INFINITY;  // exp(S - inf) = 0
-      sd[tid] = valid ? row_dot[slice_rows + q0 + tid] : 0.0f;
+  // Two barriers per query tile. The first: this tile's copies have landed (each thread waits for its
+  // own, the barrier publishes them), and every warp has finished the previous tile's dQ, which read
+  // dS. The second: dS is written. The prefetch at the top of a tile overwrites the buffer the previous
+  // tile used, whose Q, dO, L and D every warp last read before that tile's second barrier.
+  int buf = 0;
+  for (long q0 = q_begin; q0 < seq; q0 += kBlockQ, buf ^= 1) {
+    if (q0 + kBlockQ < seq) {
+      load_query_tile(buf ^ 1, q0 + kBlockQ);
+      cp_async_commit();
+      cp_async_wait<1>();  // all but the group just committed
+    } else {
+      cp_async_wait<0>();
     }
-    cp_async_wait<0>();
     __syncthreads();
+    const T* sq = sq_buf + buf * kBlockQ * kStride;
+    const T* sdo = sdo_buf + buf * kBlockQ * kStride;
+    const float* sl = sl_buf + buf * kBlockQ;
+    const float* sd = sd_buf + buf * kBlockQ;
 
     // P^T (16 keys x 32 queries per warp), recomputed from L.
     float p[kQTiles][4];
@@ -183,15 +214,21 @@ __global__ void __launch_bounds__(kThreads)
       for (int r = 0; r < 2; ++r) {
         const long query = q0 + row0 + g + 8 * r;
         if (query >= seq) continue;
-        float* out = dq_acc + (slice_rows + query) * kDim + col0 + 2 * t;
+        float* out = dq_acc + (slice_rows + query) * kDim + col0 + 2 * t;  // 8-byte aligned: 2t is even
 #pragma unroll
         for (int i = 0; i < kHalf / 8; ++i) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+          // One atomic for the two adjacent columns: atomicAdd on float2 exists from compute capability
+          // 9.x (CUDA C++ Programming Guide, atomicAdd; atomic per element, which is all a sum needs).
+          atomicAdd(reinterpret_cast<float2*>(out + i * 8),
+                    make_float2(scale * acc[i][2 * r], scale * acc[i][2 * r + 1]));
+#else
           atomicAdd(out + i * 8, scale * acc[i][2 * r]);
           atomicAdd(out + i * 8 + 1, scale * acc[i][2 * r + 1]);
+#endif
         }
       }
     }
-    __syncthreads();  // Q, dO and dS are overwritten by the next query tile
   }
 
 #pragma unroll
@@ -224,6 +261,10 @@ cudaError_t launch_backward(const void* q, const void* k, const void* v, const v
   constexpr std::size_t smem = shared_bytes<kDim>();
   cudaError_t e =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (e != cudaSuccess) return e;
+  // The largest carveout (a hint), so that the SM's configuration holds two blocks (see shared_bytes).
+  e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                           static_cast<int>(cudaSharedmemCarveoutMaxShared));
   if (e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>((dims.seq + kBlockK - 1) / kBlockK),
                   static_cast<unsigned>(dims.slices()));
@@ -263,7 +304,9 @@ cudaError_t flash_attention_backward(DType dtype, const void* q, const void* k, 
                                      void* workspace, const AttentionDims& dims, cudaStream_t stream) {
   if (!flash_attention_unsupported_reason(dtype, dims).empty() || workspace == nullptr)
     return cudaErrorInvalidValue;
-  for (const void* p : {q, k, v, d_o, static_cast<const void*>(dk), static_cast<const void*>(dv)}) {
+  // The workspace too: its dQ accumulators take 8-byte float2 atomics on sm_90.
+  for (const void* p : {q, k, v, d_o, static_cast<const void*>(dk), static_cast<const void*>(dv),
+                        static_cast<const void*>(workspace)}) {
     if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return cudaErrorInvalidValue;
   }
   const std::size_t rows = static_cast<std::size_t>(dims.rows());

@@ -19,12 +19,22 @@ constexpr int kThreads = 128;
 // ldmatrix's eight row addresses do not conflict.
 template <int kDim>
 constexpr int stride() {
-  return kDim + 8;
+  return kDim + static_cast<int>(kFlashRowPad);
 }
 template <int kDim>
 constexpr std::size_t shared_bytes() {
-  return static_cast<std::size_t>(kBlockQ + 4 * kBlockK) * stride<kDim>() * 2;  // Q, 2 x K, 2 x V
+  return static_cast<std::size_t>(flash_forward_shared_bytes(kDim));  // 2 x K (Q in the second), 2 x V
 }
+// Q is staged in K's second buffer and O in K's first: both are one tile of kBlockQ rows.
+static_assert(kBlockQ <= kBlockK, "the Q and O tiles must fit in a K buffer");
+static_assert(flash_forward_shared_bytes(64) == 4 * kBlockK * stride<64>() * 2 &&
+                  flash_forward_shared_bytes(128) == 4 * kBlockK * stride<128>() * 2,
+              "the footprint in the header must match the layout the kernel uses");
+// Two blocks per SM on an A100 at d = 128: compute capability 8.0 has at most 164 KB of shared memory
+// per SM (CUDA C++ Programming Guide, technical specifications per compute capability), and the driver
+// reserves 1 KB per block on top of the block's own (reservedSharedMemPerBlock; the toolkit's
+// cuda_occupancy.h adds it per block and rounds to 128 bytes, a multiple here).
+static_assert(2 * (flash_forward_shared_bytes(128) + 1024) <= 164 * 1024, "two blocks per A100 SM at d = 128");
 
 template <typename T, int kDim>
 __global__ void __launch_bounds__(kThreads)
@@ -36,9 +46,9 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kOTiles = kDim / 8;     // n-tiles of O
   constexpr int kSTiles = kBlockK / 8;  // n-tiles of S
   extern __shared__ __align__(16) unsigned char shared_raw[];
-  T* sq = reinterpret_cast<T*>(shared_raw);
-  T* sk = sq + kBlockQ * kStride;      // two buffers
-  T* sv = sk + 2 * kBlockK * kStride;  // two buffers
+  T* sk = reinterpret_cast<T*>(shared_raw);  // two buffers
+  T* sv = sk + 2 * kBlockK * kStride;        // two buffers
+  T* sq = sk + kBlockK * kStride;            // K's second buffer, until Q sits in registers
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int g = lane / 4, t = lane % 4;
@@ -66,6 +76,8 @@ __global__ void __launch_bounds__(kThreads)
   for (int kk = 0; kk < kSteps; ++kk) {
     ldmatrix_x4(qf[kk], sq + (warp * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8);
   }
+  // Every warp has read Q before the first prefetch (key tile 1, into K's second buffer) overwrites it.
+  __syncthreads();
 
   float acc[kOTiles][4];
 #pragma unroll
@@ -169,26 +181,40 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();  // every warp is done with this buffer before the next prefetch overwrites it
   }
 
-  // Finish: the rows' sums over the quad of threads that share them, O = acc / sum, L.
-  T* os = o + slice;
+  // Finish: the rows' sums over the quad of threads that share them, O = acc / sum, L. O goes through
+  // shared memory (this warp's 16 rows of K's first buffer, free since the loop's last barrier and no
+  // copy is in flight) so that global memory sees whole 16-byte chunks of each row, not 4-byte pieces.
+  T* so = sk + warp * 16 * kStride;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     float sum = row_sum[r];
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-    const long row = my_row[r];
-    if (row < seq) {
+    // Words at row g + 8r, column word 4i + t: with a row stride of (kDim + 8) / 2 words, 4 (mod 32)
+    // for both head dims, the warp's 32 stores hit 32 different banks.
 #pragma unroll
-      for (int i = 0; i < kOTiles; ++i) {
-        const std::uint32_t packed = pack2<T>(acc[i][2 * r] * inv, acc[i][2 * r + 1] * inv);
-        *reinterpret_cast<std::uint32_t*>(os + row * kDim + i * 8 + 2 * t) = packed;
-      }
-      if (t == 0) {
-        const float log2_sum = row_max[r] * scale_log2 + log2f(sum);
-        lse[static_cast<long>(blockIdx.y) * seq + row] =
-            sum > 0.0f ? log2_sum * 0.69314718055994531f : INFINITY;
-      }
+    for (int i = 0; i < kOTiles; ++i) {
+      *reinterpret_cast<std::uint32_t*>(so + (g + 8 * r) * kStride + i * 8 + 2 * t) =
+          pack2<T>(acc[i][2 * r] * inv, acc[i][2 * r + 1] * inv);
+    }
+    const long row = my_row[r];
+    if (row < seq && t == 0) {
+      const float log2_sum = row_max[r] * scale_log2 + log2f(sum);
+      lse[static_cast<long>(blockIdx.y) * seq + row] = sum > 0.0f ? log2_sum * 0.69314718055994531f : INFINITY;
+    }
+  }
+  __syncwarp();  // orders this warp's shared stores before its loads (Programming Guide, __syncwarp)
+  constexpr int kChunksPerRow = kDim / 8;  // 16-byte chunks of a row
+  T* os = o + slice;
+#pragma unroll
+  for (int i = 0; i < 16 * kChunksPerRow / 32; ++i) {
+    const int chunk = lane + 32 * i;
+    const int r = chunk / kChunksPerRow;
+    const int col = (chunk % kChunksPerRow) * 8;
+    const long row = q0 + warp * 16 + r;
+    if (row < seq) {
+      *reinterpret_cast<uint4*>(os + row * kDim + col) = *reinterpret_cast<const uint4*>(so + r * kStride + col);
     }
   }
 }
@@ -201,6 +227,11 @@ cudaError_t launch_forward(const void* q, const void* k, const void* v, void* o,
   // Above 48 KiB a kernel needs an explicit opt-in; cheap, so done on every launch (per device).
   cudaError_t e =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (e != cudaSuccess) return e;
+  // Ask for the largest shared-memory carveout (a hint; the kernel reads no global memory through L1),
+  // so that the SM's configuration holds two blocks where their shared memory allows it.
+  e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                           static_cast<int>(cudaSharedmemCarveoutMaxShared));
   if (e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>((dims.seq + kBlockQ - 1) / kBlockQ),
                   static_cast<unsigned>(dims.slices()));

@@ -17,6 +17,17 @@ namespace wflops::kernels {
 constexpr long kFlashForwardBlockQ = 64;
 constexpr long kFlashForwardBlockK = 64;
 
+// Every tile row in shared memory is padded by 8 16-bit elements (16 bytes), so that the eight row
+// addresses of an ldmatrix fall in different bank groups.
+constexpr long kFlashRowPad = 8;
+
+// Dynamic shared memory of one forward block: two K and two V tiles of 64 padded rows (double
+// buffers). The Q tile has no space of its own: it lands in K's second buffer, which the first
+// prefetch only overwrites once every warp holds Q in registers. d = 64: 36 KiB; d = 128: 68 KiB.
+constexpr long flash_forward_shared_bytes(long head_dim) {
+  return 4 * kFlashForwardBlockK * (head_dim + kFlashRowPad) * 2;
+}
+
 // "" when supported, else why not: bf16/fp16, head_dim 64 or 128, seq >= 1,
 // batch*heads <= 65535.
 std::string flash_attention_unsupported_reason(DType dtype, const AttentionDims& dims);
