@@ -11,8 +11,10 @@
 #include "count_nonfinite.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
+#include "cuda/verify_report.hpp"
 #include "mlp_reference.hpp"
 #include "numeric_formats.hpp"
+#include "verify_error.hpp"
 
 namespace wflops {
 
@@ -71,30 +73,6 @@ mlp_ref::Act reference_activation(kernels::Activation a) {
     case kernels::Activation::none: return mlp_ref::Act::none;
   }
   return mlp_ref::Act::none;
-}
-
-// One compared quantity: relative error against its tolerance.
-struct Compared {
-  std::string name;
-  double rel_err;
-  double tolerance;
-};
-
-Verification summarize(const std::vector<Compared>& compared, const std::string& what) {
-  Verification v;
-  v.ok = !compared.empty();
-  std::string parts;
-  for (const Compared& c : compared) {
-    const bool pass = std::isfinite(c.rel_err) && c.rel_err < c.tolerance;
-    v.ok = v.ok && pass;
-    // rel_err reports the worst quantity in units of the strictest tolerance in use.
-    v.rel_err = std::max(v.rel_err, std::isfinite(c.rel_err) ? c.rel_err : INFINITY);
-    v.tolerance = v.tolerance == 0 ? c.tolerance : std::min(v.tolerance, c.tolerance);
-    parts += fmt::format("{}{} {:.3g}{}", parts.empty() ? "" : ", ", c.name, c.rel_err,
-                         pass ? "" : fmt::format(" (FAILS, tolerance {:.0e})", c.tolerance));
-  }
-  v.detail = fmt::format("relative errors: {}; {}", parts, what);
-  return v;
 }
 
 }  // namespace
@@ -166,11 +144,12 @@ Verification check_mlp_step(const MlpDeviceView& v, cudaStream_t stream) {
     dx_got.insert(dx_got.end(), dx.begin(), dx.end());
     dx_ref.insert(dx_ref.end(), r.dx.begin(), r.dx.end());
   }
-  std::vector<Compared> compared = {{"y", mlp_ref::relative_error(y_got, y_ref), tol}};
+  ErrorReport report;
+  report.add("y", ErrorSum(y_got, y_ref), tol);
   std::string what = fmt::format("{} token rows", rows.size());
-  if (c.forward_only) return summarize(compared, what + " of y, all outputs finite");
-  compared.push_back({dh_name, mlp_ref::relative_error(dh_got, dh_ref), tol});
-  compared.push_back({"dx", mlp_ref::relative_error(dx_got, dx_ref), tol});
+  if (c.forward_only) return verification_of(report, what + " of y, all outputs finite");
+  report.add(dh_name, ErrorSum(dh_got, dh_ref), tol);
+  report.add("dx", ErrorSum(dx_got, dx_ref), tol);
 
   // dW2 [d, d_ff]: sampled columns j (one hidden column each) x sampled rows.
   const std::vector<long> w2_cols = sample(c.d_ff, 4, rng), w2_rows = sample(c.d, 6, rng);
@@ -180,7 +159,7 @@ Verification check_mlp_step(const MlpDeviceView& v, cudaStream_t stream) {
     dw2_ref.insert(dw2_ref.end(), ref.begin(), ref.end());
     for (long i : w2_rows) dw2_got.push_back(element(v.grad_dtype, v.dw2, static_cast<std::size_t>(i) * c.d_ff + j));
   }
-  compared.push_back({"dW2", mlp_ref::relative_error(dw2_got, dw2_ref), tol});
+  report.add("dW2", ErrorSum(dw2_got, dw2_ref), tol);
 
   // dW1 [d_ff, d]: sampled rows i (one dh column each) x sampled columns; db1 at the same i. Gated
   // ([2 d_ff, d]): sampled gate rows and, separately, sampled up rows, so both halves are checked.
@@ -200,17 +179,17 @@ Verification check_mlp_step(const MlpDeviceView& v, cudaStream_t stream) {
       db1_sampled_got.push_back(element(v.grad_dtype, v.db1, static_cast<std::size_t>(i)));
     }
   }
-  compared.push_back({"dW1", mlp_ref::relative_error(dw1_got, dw1_ref), tol});
+  report.add("dW1", ErrorSum(dw1_got, dw1_ref), tol);
   what += fmt::format(", {} x {} entries of dW2, {} x {} of dW1", w2_rows.size(), w2_cols.size(), dw1_rows.size(),
                       w1_cols.size());
 
   if (bias) {
     // db2: every entry against the reference (a sum of dy over tokens).
     const std::vector<float> db2 = to_host(v.grad_dtype, v.db2, 0, c.d);
-    compared.push_back({"db2", mlp_ref::relative_error({db2.begin(), db2.end()}, mlp_ref::db2(m)), tol});
+    report.add("db2", ErrorSum({db2.begin(), db2.end()}, mlp_ref::db2(m)), tol);
     // db1: sampled entries against the full reference, and every entry against the sum of the dh the
     // GPU stored (the reduction checked everywhere; dh itself is checked on the sampled rows).
-    compared.push_back({"db1", mlp_ref::relative_error(db1_sampled_got, db1_sampled_ref), tol});
+    report.add("db1", ErrorSum(db1_sampled_got, db1_sampled_ref), tol);
     std::vector<double> db1_of_dh(c.d_ff, 0.0);
     const long chunk = std::max(1L, (64L << 20) / (c.d_ff * 4));  // ~64 MiB of dh per copy
     for (long t0 = 0; t0 < c.tokens; t0 += chunk) {
@@ -222,10 +201,10 @@ Verification check_mlp_step(const MlpDeviceView& v, cudaStream_t stream) {
       }
     }
     const std::vector<float> db1 = to_host(v.grad_dtype, v.db1, 0, c.d_ff);
-    compared.push_back({"db1=sum(dh)", mlp_ref::relative_error({db1.begin(), db1.end()}, db1_of_dh), tol});
+    report.add("db1=sum(dh)", ErrorSum({db1.begin(), db1.end()}, db1_of_dh), tol);
     what += ", every db1 and db2 entry";
   }
-  return summarize(compared, what + ", all outputs and gradients finite");
+  return verification_of(report, what + ", all outputs and gradients finite");
 }
 
 MasterSample sample_masters(const float* master, const std::vector<std::pair<std::size_t, std::size_t>>& regions,
@@ -275,11 +254,13 @@ Verification check_master_update(const MasterSample& s, const kernels::AdamW& op
   // The updated weights against AdamW in double (fp32 state: 1e-4); the update itself (a 1e-4
   // relative change, so fp32 rounding of the weight is ~1e-3 of it) within 1e-2, which a missing
   // or wrong update fails.
-  return summarize({{"master", mlp_ref::relative_error(p_got, p_ref), 1e-4},
-                    {"adam_m", mlp_ref::relative_error(m_got, m_ref), 1e-4},
-                    {"adam_v", mlp_ref::relative_error(v_got, v_ref), 1e-4},
-                    {"update", mlp_ref::relative_error(step_got, step_ref), 1e-2}},
-                   fmt::format("{} sampled master weights, their casts and AdamW moments", s.index.size()));
+  ErrorReport report;
+  report.add("master", ErrorSum(p_got, p_ref), 1e-4);
+  report.add("adam_m", ErrorSum(m_got, m_ref), 1e-4);
+  report.add("adam_v", ErrorSum(v_got, v_ref), 1e-4);
+  report.add("update", ErrorSum(step_got, step_ref), 1e-2);
+  return verification_of(report,
+                         fmt::format("{} sampled master weights, their casts and AdamW moments", s.index.size()));
 }
 
 }  // namespace wflops

@@ -16,6 +16,7 @@
 #include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
+#include "cuda/verify_report.hpp"
 #include "fill_random.cuh"
 #include "flops.hpp"
 #include "moe_combine.cuh"
@@ -28,6 +29,7 @@
 #include "moe_softmax.cuh"
 #include "moe_topk.cuh"
 #include "numeric_formats.hpp"
+#include "verify_error.hpp"
 
 namespace wflops {
 
@@ -41,8 +43,6 @@ constexpr int kExpertGemms = 6;
 constexpr float kDominantWeight = 64.0f;
 
 std::size_t align256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
-
-double rel(double err2, double ref2) { return ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2); }
 
 // Copies `count` elements of type T from device memory at `src` + `offset` elements.
 template <typename T>
@@ -486,7 +486,8 @@ std::string MoeLayerWorkload::describe() const {
 //  5. sampled entries of dW1 and dW2 of a few experts, summed over all of the expert's rows (with
 //     the GPU's routing and scores, checked in 3 and 4);
 //  6. sampled entries of dwr = dlogits^T x, from the GPU's dlogits (checked on sampled tokens in 4).
-// Each comparison is a relative error ||gpu - ref|| / ||ref|| against the bf16 tolerance.
+// Each comparison is a relative error ||gpu - ref|| / ||ref|| (verify_error.hpp) against the bf16
+// tolerance.
 Verification MoeLayerWorkload::verify(cudaStream_t stream) {
   State& s = *s_;
   Verification v;
@@ -638,7 +639,7 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
   }
 
   // 4. Sampled tokens against the fp64 reference.
-  double p_err = 0, p_ref = 0, y_err = 0, y_ref = 0, dx_err = 0, dx_ref = 0, dl_err = 0, dl_ref = 0;
+  ErrorSum p_err, y_err, dx_err, dl_err;
   std::vector<double> hbuf(f), out(d), dout(d);
   for (std::size_t t : picked) {
     std::vector<double> logits(n), probs(n), dprobs(n, 0.0), dlogits(n), yr(d, 0.0), dxr(d, 0.0), xt(d),
@@ -654,10 +655,7 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
     }
     moe::softmax(logits.data(), static_cast<long>(n), probs.data());
     const auto pg = fetch<float>(s.probs.get(), t * n, n);
-    for (std::size_t e = 0; e < n; ++e) {
-      p_err += (pg[e] - probs[e]) * (pg[e] - probs[e]);
-      p_ref += probs[e] * probs[e];
-    }
+    for (std::size_t e = 0; e < n; ++e) p_err.add(pg[e], probs[e]);
     for (int i = tok_off[t]; i < tok_off[t + 1]; ++i) {
       const long e = row_expert[tok_rows[i]];
       const auto& w = expert_weights(e);
@@ -682,23 +680,17 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
     const auto dxg = fetch<std::uint16_t>(s.dx.get(), t * d, d);
     const auto dlg = fetch<std::uint16_t>(s.dlogits.get(), t * n, n);
     for (std::size_t c = 0; c < d; ++c) {
-      y_err += (bf(yg, c) - yr[c]) * (bf(yg, c) - yr[c]);
-      y_ref += yr[c] * yr[c];
-      dx_err += (bf(dxg, c) - dxr[c]) * (bf(dxg, c) - dxr[c]);
-      dx_ref += dxr[c] * dxr[c];
+      y_err.add(bf(yg, c), yr[c]);
+      dx_err.add(bf(dxg, c), dxr[c]);
     }
-    for (std::size_t e = 0; e < n; ++e) {
-      dl_err += (bf(dlg, e) - dlogits[e]) * (bf(dlg, e) - dlogits[e]);
-      dl_ref += dlogits[e] * dlogits[e];
-    }
+    for (std::size_t e = 0; e < n; ++e) dl_err.add(bf(dlg, e), dlogits[e]);
   }
 
   // 5. Sampled dW1 / dW2 entries of a few experts (the busiest, the first and the last).
   std::set<std::size_t> experts = {0, n - 1};
   experts.insert(static_cast<std::size_t>(std::max_element(counts.begin(), counts.end()) - counts.begin()));
   std::uniform_int_distribution<std::size_t> pick_f(0, f - 1), pick_d(0, d - 1);
-  double w_err = 0, w_ref = 0;
-  std::size_t w_entries = 0;
+  ErrorSum w_err;
   for (std::size_t e : experts) {
     const auto& w = expert_weights(static_cast<long>(e));
     std::vector<std::size_t> is, cs, js;
@@ -729,16 +721,14 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
       for (std::size_t b = 0; b < 3; ++b) {
         const double g2 = decode_bf16(fetch<std::uint16_t>(s.dw2.get(), e * d * f + cs[b] * f + is[a], 1)[0]);
         const double g1 = decode_bf16(fetch<std::uint16_t>(s.dw1.get(), e * f * d + is[a] * d + js[b], 1)[0]);
-        w_err +=
-            (g2 - dw2r[a * 3 + b]) * (g2 - dw2r[a * 3 + b]) + (g1 - dw1r[a * 3 + b]) * (g1 - dw1r[a * 3 + b]);
-        w_ref += dw2r[a * 3 + b] * dw2r[a * 3 + b] + dw1r[a * 3 + b] * dw1r[a * 3 + b];
-        w_entries += 2;
+        w_err.add(g2, dw2r[a * 3 + b]);
+        w_err.add(g1, dw1r[a * 3 + b]);
       }
     }
   }
 
   // 6. Sampled router weight gradient entries from the GPU's dlogits columns.
-  double r_err = 0, r_ref = 0;
+  ErrorSum r_err;
   for (std::size_t e : experts) {
     std::vector<std::uint16_t> col(T);
     CUDA_CHECK(cudaMemcpy2D(col.data(), kBf16, s.dlogits.as<char>() + e * kBf16, n * kBf16, kBf16, T,
@@ -748,31 +738,20 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
       double ref = 0;
       for (std::size_t t = 0; t < T; ++t) ref += bf(col, t) * bf(x, t * d + j);
       const double got = decode_bf16(fetch<std::uint16_t>(s.dwr.get(), e * d + j, 1)[0]);
-      r_err += (got - ref) * (got - ref);
-      r_ref += ref * ref;
+      r_err.add(got, ref);
     }
   }
 
-  struct Part {
-    const char* name;
-    double err;
-  };
-  // rel() of an all-zero reference is the absolute error (a gradient that must be exactly 0).
-  const std::vector<Part> parts = {{"probs", rel(p_err, p_ref)},   {"y", rel(y_err, y_ref)},
-                                   {"dx", rel(dx_err, dx_ref)},    {"dlogits", rel(dl_err, dl_ref)},
-                                   {"dW1/dW2", rel(w_err, w_ref)}, {"dwr", rel(r_err, r_ref)}};
-  v.ok = true;
-  std::string summary;
-  for (const Part& p : parts) {
-    v.rel_err = std::max(v.rel_err, p.err);
-    if (!std::isfinite(p.err) || p.err >= v.tolerance) v.ok = false;
-    summary += fmt::format("{}{} {:.2g}", summary.empty() ? "" : ", ", p.name, p.err);
-  }
-  v.detail = fmt::format(
-      "routing exact; relative errors {} (tolerance {:.0e}) over {} sampled tokens, {} dW entries "
-      "of {} experts; all outputs finite",
-      summary, v.tolerance, picked.size(), w_entries, experts.size());
-  return v;
+  ErrorReport report;
+  report.add("probs", p_err, v.tolerance);
+  report.add("y", y_err, v.tolerance);
+  report.add("dx", dx_err, v.tolerance);
+  report.add("dlogits", dl_err, v.tolerance);
+  report.add("dW1/dW2", w_err, v.tolerance);
+  report.add("dwr", r_err, v.tolerance);
+  return verification_of(report, fmt::format("routing exact, {} sampled tokens, {} dW entries of {} experts, "
+                                             "all outputs finite",
+                                             picked.size(), w_err.count(), experts.size()));
 }
 
 std::unique_ptr<Workload> make_moe_workload(const MoeConfig& config) {
