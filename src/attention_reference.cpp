@@ -109,15 +109,4 @@ void attention_backward_reference(const AttentionProblem& p, const double* q, co
   attention_backward_rows(p, q, k, v, o.data(), lse.data(), d_o, all, dq, all, dk, dv);
 }
 
-double relative_error(const std::vector<double>& out, const std::vector<double>& ref) {
-  double diff = 0, norm = 0;
-  for (std::size_t i = 0; i < out.size() && i < ref.size(); ++i) {
-    if (!std::isfinite(out[i])) return std::numeric_limits<double>::infinity();
-    diff += (out[i] - ref[i]) * (out[i] - ref[i]);
-    norm += ref[i] * ref[i];
-  }
-  if (norm == 0) return diff == 0 ? 0.0 : std::numeric_limits<double>::infinity();
-  return std::sqrt(diff / norm);
-}
-
 }  // namespace wflops

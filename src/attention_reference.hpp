@@ -35,7 +35,4 @@ void attention_backward_rows(const AttentionProblem& p, const double* q, const d
 void attention_backward_reference(const AttentionProblem& p, const double* q, const double* k,
                                   const double* v, const double* d_o, double* dq, double* dk, double* dv);
 
-// ||out - ref|| / ||ref|| (0 when both are zero; +inf when any element of out is not finite).
-double relative_error(const std::vector<double>& out, const std::vector<double>& ref);
-
 }  // namespace wflops

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstddef>
-#include <limits>
 
 namespace wflops::mlp_ref {
 
@@ -180,16 +179,6 @@ double loss(const MlpHost& m) {
     for (long k = 0; k < m.d; ++k) l += m.dy[at(t, m.d, k)] * r.y[k];
   }
   return l;
-}
-
-double relative_error(const std::vector<double>& got, const std::vector<double>& ref) {
-  if (got.size() != ref.size()) return std::numeric_limits<double>::quiet_NaN();
-  double err2 = 0, ref2 = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    err2 += (got[i] - ref[i]) * (got[i] - ref[i]);
-    ref2 += ref[i] * ref[i];
-  }
-  return ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
 }
 
 }  // namespace wflops::mlp_ref

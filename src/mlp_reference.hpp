@@ -66,7 +66,4 @@ std::vector<double> db2(const MlpHost& m);
 // finite-difference test of the reference's own gradients.
 double loss(const MlpHost& m);
 
-// ||got - ref|| / ||ref|| (||got - ref|| when ref is all zeros); NaN anywhere gives NaN.
-double relative_error(const std::vector<double>& got, const std::vector<double>& ref);
-
 }  // namespace wflops::mlp_ref

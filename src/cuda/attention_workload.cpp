@@ -16,11 +16,13 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/cudnn_sdpa.hpp"
 #include "cuda/device_buffer.hpp"
+#include "cuda/verify_report.hpp"
 #include "fill_random.cuh"
 #include "flash_attention_bwd.cuh"
 #include "flash_attention_fwd.cuh"
 #include "flops.hpp"
 #include "numeric_formats.hpp"
+#include "verify_error.hpp"
 
 namespace wflops {
 
@@ -292,12 +294,11 @@ class AttentionWorkload final : public Workload {
       append(got_l, pick_rows(l_all, picked, 1));
       append(ref_l, l_ref);
     }
-    const double err_o = relative_error(got_o, ref_o), err_l = relative_error(got_l, ref_l);
-    result.rel_err = std::max(err_o, err_l);
-    result.ok = result.rel_err < result.tolerance;
-    result.detail = fmt::format("O rel err {:.2e}, L rel err {:.2e} on {} rows of {} (batch, head) slices",
-                                err_o, err_l, got_l.size(), sample_slices().size());
-    return result;
+    ErrorReport report;
+    report.add("O", ErrorSum(got_o, ref_o), result.tolerance);
+    report.add("L", ErrorSum(got_l, ref_l), result.tolerance);
+    return verification_of(
+        report, fmt::format("{} rows of {} (batch, head) slices", got_l.size(), sample_slices().size()));
   }
 
   Verification check_backward(cudaStream_t stream) {
@@ -354,15 +355,13 @@ class AttentionWorkload final : public Workload {
       append(ref[1], dk_ref);
       append(ref[2], dv_ref);
     }
-    const double err_fwd = relative_error(got_fwd, ref_fwd);
-    const double err[3] = {relative_error(got[0], ref[0]), relative_error(got[1], ref[1]),
-                           relative_error(got[2], ref[2])};
-    result.rel_err = std::max({err_fwd, err[0], err[1], err[2]});
-    result.ok = result.rel_err < result.tolerance;
-    result.detail = fmt::format(
-        "rel err dQ {:.2e}, dK {:.2e}, dV {:.2e}, forward {:.2e} on {} rows of {} slices", err[0], err[1],
-        err[2], err_fwd, got[0].size() / static_cast<std::size_t>(d), sample_slices().size());
-    return result;
+    ErrorReport report;
+    report.add("dQ", ErrorSum(got[0], ref[0]), result.tolerance);
+    report.add("dK", ErrorSum(got[1], ref[1]), result.tolerance);
+    report.add("dV", ErrorSum(got[2], ref[2]), result.tolerance);
+    report.add("forward", ErrorSum(got_fwd, ref_fwd), result.tolerance);
+    return verification_of(report, fmt::format("{} rows of {} slices", got[0].size() / static_cast<std::size_t>(d),
+                                               sample_slices().size()));
   }
 
   AttentionCase c_;

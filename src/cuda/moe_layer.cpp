@@ -11,11 +11,15 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "count_nonfinite.cuh"
 #include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
+#include "cuda/verify_report.hpp"
 #include "fill_random.cuh"
 #include "flops.hpp"
 #include "moe_combine.cuh"
@@ -28,6 +32,7 @@
 #include "moe_softmax.cuh"
 #include "moe_topk.cuh"
 #include "numeric_formats.hpp"
+#include "verify_error.hpp"
 
 namespace wflops {
 
@@ -41,8 +46,6 @@ constexpr int kExpertGemms = 6;
 constexpr float kDominantWeight = 64.0f;
 
 std::size_t align256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
-
-double rel(double err2, double ref2) { return ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2); }
 
 // Copies `count` elements of type T from device memory at `src` + `offset` elements.
 template <typename T>
@@ -147,6 +150,7 @@ struct MoeLayerWorkload::State {
   void fixed_routing();
   void route_and_permute(cudaStream_t stream, int set, PhaseMarks& marks);
   void run(cudaStream_t stream, int set, PhaseMarks& marks);
+  struct Checks;  // what verify() checks, one function per check (below)
 };
 
 // The six per-expert GEMMs, row-major matrices seen by cuBLAS as column-major transposes:
@@ -475,57 +479,84 @@ std::string MoeLayerWorkload::describe() const {
 }
 
 // Verification on the real shape (a whole-layer fp64 reference would take hours on the host):
-//  1. every output (y, dx, dwr, dw1, dw2) written and finite (they are poisoned with NaN first);
-//  2. the routing's structure: expert-contiguous rows, tokens in order within an expert, per-token
-//     lists consistent, expert choice exactly T/E tokens per expert, token-choice counts equal to
-//     those the GEMMs were given;
-//  3. routing decisions, exactly: the reference routes the GPU's own fp32 probabilities (copied
-//     back) with the same tie rule, so any difference is a bug, not rounding;
-//  4. on sampled tokens, against the fp64 reference (moe_reference.hpp) from the bf16 inputs:
-//     router probabilities, y, dx (expert and router paths) and the router's dlogits;
-//  5. sampled entries of dW1 and dW2 of a few experts, summed over all of the expert's rows (with
-//     the GPU's routing and scores, checked in 3 and 4);
-//  6. sampled entries of dwr = dlogits^T x, from the GPU's dlogits (checked on sampled tokens in 4).
-// Each comparison is a relative error ||gpu - ref|| / ||ref|| against the bf16 tolerance.
-Verification MoeLayerWorkload::verify(cudaStream_t stream) {
-  State& s = *s_;
-  Verification v;
-  v.tolerance = dtype_tolerance(DType::bf16);
-  const std::size_t T = static_cast<std::size_t>(s.T), A = static_cast<std::size_t>(s.A);
-  const std::size_t n = static_cast<std::size_t>(s.n), d = static_cast<std::size_t>(s.d);
-  const std::size_t f = static_cast<std::size_t>(s.f);
-  struct Out {
+// verify() runs one step on fresh inputs with every output poisoned with NaN, then these checks,
+// in this order, each a function of Checks below:
+//  - device_offsets (our grouped GEMM with token choice only): the sizes its kernels were given;
+//  - outputs_finite: every output (y, dx, dwr, dw1, dw2) written and finite;
+//  - routing_structure: expert-contiguous rows, tokens in order within an expert, per-token lists
+//    consistent, expert choice exactly T/E tokens per expert, token-choice counts equal to those
+//    the GEMMs were given;
+//  - routing_decisions, exactly: the reference routes the GPU's own fp32 probabilities (copied
+//    back) with the same tie rule, so any difference is a bug, not rounding;
+//  - sampled_tokens: on sampled tokens, against the fp64 reference (moe_reference.hpp) from the
+//    bf16 inputs: router probabilities, y, dx (expert and router paths) and the router's dlogits;
+//  - expert_weight_grads: sampled entries of dW1 and dW2 of a few experts, summed over all of the
+//    expert's rows (with the GPU's routing and scores, checked by the two before);
+//  - router_weight_grad: sampled entries of dwr = dlogits^T x, from the GPU's dlogits (checked on
+//    sampled tokens).
+// The first three stop at the first thing wrong and say what it is. The last three are relative
+// errors ||gpu - ref|| / ||ref|| (verify_error.hpp) against the bf16 tolerance.
+struct MoeLayerWorkload::State::Checks {
+  struct Output {
     const char* name;
     const DeviceBuffer* buf;
     std::size_t elems;
   };
-  const std::vector<Out> outs = {{"y", &s.y, T * d},
-                                 {"dx", &s.dx, T * d},
-                                 {"dwr", &s.dwr, n * d},
-                                 {"dw1", &s.dw1, n * f * d},
-                                 {"dw2", &s.dw2, n * d * f}};
-  for (const Out& o : outs) CUDA_CHECK(cudaMemsetAsync(o.buf->get(), 0xFF, o.elems * kBf16, stream));
-  s.fill_set(0, stream);
-  launch(stream, 0);
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  if (s.ours && s.token_choice) {
-    // The sizes our kernels were given never reached the host during the step: fetch them now, so
-    // that the checks below compare the GEMMs' offsets with the routing.
-    const auto offsets = fetch<int>(s.expert_offsets.get(), 0, n + 1);
-    if (offsets[0] != 0) {
-      v.detail = fmt::format("the device expert offsets start at {}, not 0", offsets[0]);
-      return v;
-    }
-    for (std::size_t e = 0; e < n; ++e) {
-      s.offsets_host[e] = offsets[e];
-      s.counts_host[e] = offsets[e + 1] - offsets[e];
-    }
-    s.offsets_host[n] = offsets[n];
+  using Weights = std::pair<std::vector<double>, std::vector<double>>;  // one expert's W1 [f,d], W2 [d,f]
+
+  explicit Checks(State& state)
+      : s(state),
+        T(static_cast<std::size_t>(state.T)),
+        A(static_cast<std::size_t>(state.A)),
+        n(static_cast<std::size_t>(state.n)),
+        d(static_cast<std::size_t>(state.d)),
+        f(static_cast<std::size_t>(state.f)) {}
+
+  std::vector<Output> outputs() const {
+    return {{"y", &s.y, T * d}, {"dx", &s.dx, T * d}, {"dwr", &s.dwr, n * d}, {"dw1", &s.dw1, n * f * d},
+            {"dw2", &s.dw2, n * d * f}};
   }
 
-  // 1. Finite.
+  std::string device_offsets();
+  std::string outputs_finite(cudaStream_t stream) const;
+  std::string routing_structure();
+  std::string routing_decisions(const std::set<std::size_t>& tokens) const;
+  void sampled_tokens(const std::set<std::size_t>& tokens, double tolerance, ErrorReport& report);
+  ErrorSum expert_weight_grads(const std::set<std::size_t>& experts, std::mt19937_64& rng);
+  ErrorSum router_weight_grad(const std::set<std::size_t>& experts, std::mt19937_64& rng) const;
+
+  void read_inputs();
+  const Weights& expert_weights(long e);
+
+  State& s;
+  const std::size_t T, A, n, d, f;
+  // The routing, read back by routing_structure(): each permuted row's token, expert and score;
+  // token t's rows are tok_rows[tok_off[t]] .. tok_rows[tok_off[t + 1] - 1]; rows per expert.
+  std::vector<int> row_token, row_expert, tok_off, tok_rows, counts;
+  std::vector<float> row_score;
+  // The inputs the samples read (bf16 bits), read back by read_inputs(); the weights of each
+  // expert a check uses, decoded when first used.
+  std::vector<std::uint16_t> x, dy, wr;
+  std::map<long, Weights> weights;
+};
+
+// Our grouped GEMM with token choice: the sizes its kernels were given never reached the host
+// during the step. They are fetched here, so that the checks compare the GEMMs' offsets with the
+// routing.
+std::string MoeLayerWorkload::State::Checks::device_offsets() {
+  const auto offsets = fetch<int>(s.expert_offsets.get(), 0, n + 1);
+  if (offsets[0] != 0) return fmt::format("the device expert offsets start at {}, not 0", offsets[0]);
+  for (std::size_t e = 0; e < n; ++e) {
+    s.offsets_host[e] = offsets[e];
+    s.counts_host[e] = offsets[e + 1] - offsets[e];
+  }
+  s.offsets_host[n] = offsets[n];
+  return "";
+}
+
+std::string MoeLayerWorkload::State::Checks::outputs_finite(cudaStream_t stream) const {
   DeviceBuffer count(sizeof(unsigned long long));
-  for (const Out& o : outs) {
+  for (const Output& o : outputs()) {
     CUDA_CHECK(cudaMemsetAsync(count.get(), 0, count.bytes(), stream));
     CUDA_CHECK(
         kernels::count_nonfinite(DType::bf16, o.buf->get(), o.elems, count.as<unsigned long long>(), stream));
@@ -533,80 +564,72 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
     CUDA_CHECK(cudaMemcpyAsync(&bad, count.get(), sizeof bad, cudaMemcpyDeviceToHost, stream));
     CUDA_CHECK(cudaStreamSynchronize(stream));
     if (bad) {
-      v.detail = fmt::format("{} of {} elements of {} are NaN or Inf (unwritten or overflowed)", bad, o.elems,
-                             o.name);
-      return v;
+      return fmt::format("{} of {} elements of {} are NaN or Inf (unwritten or overflowed)", bad, o.elems,
+                         o.name);
     }
   }
+  return "";
+}
 
-  // 2. Routing structure.
-  const auto row_token = fetch<int>(s.row_token.get(), 0, A);
-  const auto row_expert = fetch<int>(s.row_expert.get(), 0, A);
-  const auto row_score = fetch<float>(s.row_score.get(), 0, A);
-  const auto tok_off = fetch<int>(s.token_offsets.get(), 0, T + 1);
-  const auto tok_rows = fetch<int>(s.token_rows.get(), 0, A);
-  std::vector<int> counts(n, 0);
+std::string MoeLayerWorkload::State::Checks::routing_structure() {
+  row_token = fetch<int>(s.row_token.get(), 0, A);
+  row_expert = fetch<int>(s.row_expert.get(), 0, A);
+  row_score = fetch<float>(s.row_score.get(), 0, A);
+  tok_off = fetch<int>(s.token_offsets.get(), 0, T + 1);
+  tok_rows = fetch<int>(s.token_rows.get(), 0, A);
+  counts.assign(n, 0);
   for (std::size_t r = 0; r < A; ++r) {
     const int e = row_expert[r];
     const bool ordered =
         r == 0 || row_expert[r - 1] < e || (row_expert[r - 1] == e && row_token[r - 1] < row_token[r]);
     if (e < 0 || e >= static_cast<int>(n) || row_token[r] < 0 || row_token[r] >= static_cast<int>(T) ||
         !ordered) {
-      v.detail = fmt::format("permuted row {} (expert {}, token {}) is out of range or out of order", r, e,
-                             row_token[r]);
-      return v;
+      return fmt::format("permuted row {} (expert {}, token {}) is out of range or out of order", r, e,
+                         row_token[r]);
     }
     ++counts[e];
   }
   s.verified_counts = counts;
   for (std::size_t e = 0; e < n; ++e) {
     const int want = s.token_choice ? s.counts_host[e] : static_cast<int>(T / s.c.experts);
-    if (counts[e] != want) {
-      v.detail = fmt::format("expert {} has {} rows, the GEMMs were given {}", e, counts[e], want);
-      return v;
-    }
+    if (counts[e] != want) return fmt::format("expert {} has {} rows, the GEMMs were given {}", e, counts[e], want);
   }
   if (tok_off[0] != 0 || tok_off[T] != static_cast<int>(A)) {
-    v.detail = "the per-token row lists do not cover every row exactly once";
-    return v;
+    return "the per-token row lists do not cover every row exactly once";
   }
   for (std::size_t t = 0; t < T; ++t) {
     for (int i = tok_off[t]; i < tok_off[t + 1]; ++i) {
-      if (row_token[tok_rows[i]] != static_cast<int>(t) ||
-          (i > tok_off[t] && tok_rows[i - 1] >= tok_rows[i])) {
-        v.detail = fmt::format("token {}'s row list is wrong", t);
-        return v;
+      if (row_token[tok_rows[i]] != static_cast<int>(t) || (i > tok_off[t] && tok_rows[i - 1] >= tok_rows[i])) {
+        return fmt::format("token {}'s row list is wrong", t);
       }
     }
   }
+  return "";
+}
 
-  // Host copies of the inputs the samples read.
-  const auto x = fetch<std::uint16_t>(s.in(0, s.off_x), 0, T * d);
-  const auto dy = fetch<std::uint16_t>(s.in(0, s.off_dy), 0, T * d);
-  const auto wr = fetch<std::uint16_t>(s.in(0, s.off_wr), 0, n * d);
-  std::map<long, std::pair<std::vector<double>, std::vector<double>>> weights;
-  auto expert_weights = [&](long e) -> const std::pair<std::vector<double>, std::vector<double>>& {
-    auto it = weights.find(e);
-    if (it != weights.end()) return it->second;
-    const auto w1 = fetch<std::uint16_t>(s.in(0, s.off_w1), static_cast<std::size_t>(e) * f * d, f * d);
-    const auto w2 = fetch<std::uint16_t>(s.in(0, s.off_w2), static_cast<std::size_t>(e) * d * f, d * f);
-    std::pair<std::vector<double>, std::vector<double>> p{std::vector<double>(f * d),
-                                                          std::vector<double>(d * f)};
-    for (std::size_t i = 0; i < f * d; ++i) p.first[i] = decode_bf16(w1[i]);
-    for (std::size_t i = 0; i < d * f; ++i) p.second[i] = decode_bf16(w2[i]);
-    return weights.emplace(e, std::move(p)).first->second;
-  };
+void MoeLayerWorkload::State::Checks::read_inputs() {
+  x = fetch<std::uint16_t>(s.in(0, s.off_x), 0, T * d);
+  dy = fetch<std::uint16_t>(s.in(0, s.off_dy), 0, T * d);
+  wr = fetch<std::uint16_t>(s.in(0, s.off_wr), 0, n * d);
+}
 
-  // 3. Routing decisions on sampled tokens (token choice) or their groups (expert choice).
-  std::mt19937_64 rng(fresh_seed());
-  const std::size_t samples = std::min<std::size_t>(T, d >= 4096 ? 3 : d >= 2048 ? 4 : 8);
-  std::set<std::size_t> picked = {0, T - 1};
-  std::uniform_int_distribution<std::size_t> pick(0, T - 1);
-  while (picked.size() < samples) picked.insert(pick(rng));
+const MoeLayerWorkload::State::Checks::Weights& MoeLayerWorkload::State::Checks::expert_weights(long e) {
+  auto it = weights.find(e);
+  if (it != weights.end()) return it->second;
+  const auto w1 = fetch<std::uint16_t>(s.in(0, s.off_w1), static_cast<std::size_t>(e) * f * d, f * d);
+  const auto w2 = fetch<std::uint16_t>(s.in(0, s.off_w2), static_cast<std::size_t>(e) * d * f, d * f);
+  Weights p{std::vector<double>(f * d), std::vector<double>(d * f)};
+  for (std::size_t i = 0; i < f * d; ++i) p.first[i] = decode_bf16(w1[i]);
+  for (std::size_t i = 0; i < d * f; ++i) p.second[i] = decode_bf16(w2[i]);
+  return weights.emplace(e, std::move(p)).first->second;
+}
+
+// Sampled tokens (token choice) or their groups (expert choice).
+std::string MoeLayerWorkload::State::Checks::routing_decisions(const std::set<std::size_t>& tokens) const {
   const int take = static_cast<int>(flops::kMoeExpertChoiceGroup / s.c.experts);
   const std::size_t group = static_cast<std::size_t>(flops::kMoeExpertChoiceGroup);
   std::set<std::size_t> groups_checked;
-  for (std::size_t t : picked) {
+  for (std::size_t t : tokens) {
     if (s.token_choice) {
       const auto p = fetch<float>(s.probs.get(), t * n, n);
       const std::vector<double> pd(p.begin(), p.end());
@@ -615,9 +638,8 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
       std::vector<long> got;
       for (int i = tok_off[t]; i < tok_off[t + 1]; ++i) got.push_back(row_expert[tok_rows[i]]);
       if (got != want) {
-        v.detail = fmt::format("token {} was routed to other experts than its top-{} probabilities", t,
-                               s.c.granularity);
-        return v;
+        return fmt::format("token {} was routed to other experts than its top-{} probabilities", t,
+                           s.c.granularity);
       }
     } else if (groups_checked.insert(t / group).second) {
       const std::size_t g = t / group;
@@ -629,18 +651,21 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
         for (int i = 0; i < take; ++i) {
           const std::size_t r = e * (T / s.c.experts) + g * take + i;
           if (row_token[r] != static_cast<int>(g * group + want[i])) {
-            v.detail = fmt::format("expert {} chose other tokens of group {} than its top {}", e, g, take);
-            return v;
+            return fmt::format("expert {} chose other tokens of group {} than its top {}", e, g, take);
           }
         }
       }
     }
   }
+  return "";
+}
 
-  // 4. Sampled tokens against the fp64 reference.
-  double p_err = 0, p_ref = 0, y_err = 0, y_ref = 0, dx_err = 0, dx_ref = 0, dl_err = 0, dl_ref = 0;
+// Router probabilities, y, dx and dlogits of the sampled tokens against the fp64 reference.
+void MoeLayerWorkload::State::Checks::sampled_tokens(const std::set<std::size_t>& tokens, double tolerance,
+                                                     ErrorReport& report) {
+  ErrorSum p_err, y_err, dx_err, dl_err;
   std::vector<double> hbuf(f), out(d), dout(d);
-  for (std::size_t t : picked) {
+  for (std::size_t t : tokens) {
     std::vector<double> logits(n), probs(n), dprobs(n, 0.0), dlogits(n), yr(d, 0.0), dxr(d, 0.0), xt(d),
         dyt(d);
     for (std::size_t j = 0; j < d; ++j) {
@@ -654,13 +679,10 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
     }
     moe::softmax(logits.data(), static_cast<long>(n), probs.data());
     const auto pg = fetch<float>(s.probs.get(), t * n, n);
-    for (std::size_t e = 0; e < n; ++e) {
-      p_err += (pg[e] - probs[e]) * (pg[e] - probs[e]);
-      p_ref += probs[e] * probs[e];
-    }
+    for (std::size_t e = 0; e < n; ++e) p_err.add(pg[e], probs[e]);
     for (int i = tok_off[t]; i < tok_off[t + 1]; ++i) {
       const long e = row_expert[tok_rows[i]];
-      const auto& w = expert_weights(e);
+      const Weights& w = expert_weights(e);
       moe::expert_row_forward(w.first.data(), w.second.data(), static_cast<long>(d), static_cast<long>(f),
                               xt.data(), hbuf.data(), out.data());
       const double score = probs[e];
@@ -682,25 +704,25 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
     const auto dxg = fetch<std::uint16_t>(s.dx.get(), t * d, d);
     const auto dlg = fetch<std::uint16_t>(s.dlogits.get(), t * n, n);
     for (std::size_t c = 0; c < d; ++c) {
-      y_err += (bf(yg, c) - yr[c]) * (bf(yg, c) - yr[c]);
-      y_ref += yr[c] * yr[c];
-      dx_err += (bf(dxg, c) - dxr[c]) * (bf(dxg, c) - dxr[c]);
-      dx_ref += dxr[c] * dxr[c];
+      y_err.add(bf(yg, c), yr[c]);
+      dx_err.add(bf(dxg, c), dxr[c]);
     }
-    for (std::size_t e = 0; e < n; ++e) {
-      dl_err += (bf(dlg, e) - dlogits[e]) * (bf(dlg, e) - dlogits[e]);
-      dl_ref += dlogits[e] * dlogits[e];
-    }
+    for (std::size_t e = 0; e < n; ++e) dl_err.add(bf(dlg, e), dlogits[e]);
   }
+  report.add("probs", p_err, tolerance);
+  report.add("y", y_err, tolerance);
+  report.add("dx", dx_err, tolerance);
+  report.add("dlogits", dl_err, tolerance);
+}
 
-  // 5. Sampled dW1 / dW2 entries of a few experts (the busiest, the first and the last).
-  std::set<std::size_t> experts = {0, n - 1};
-  experts.insert(static_cast<std::size_t>(std::max_element(counts.begin(), counts.end()) - counts.begin()));
+// Nine sampled entries each of dW1 and dW2 of every expert in `experts`, each summed over all of
+// the expert's rows.
+ErrorSum MoeLayerWorkload::State::Checks::expert_weight_grads(const std::set<std::size_t>& experts,
+                                                              std::mt19937_64& rng) {
   std::uniform_int_distribution<std::size_t> pick_f(0, f - 1), pick_d(0, d - 1);
-  double w_err = 0, w_ref = 0;
-  std::size_t w_entries = 0;
+  ErrorSum w_err;
   for (std::size_t e : experts) {
-    const auto& w = expert_weights(static_cast<long>(e));
+    const Weights& w = expert_weights(static_cast<long>(e));
     std::vector<std::size_t> is, cs, js;
     for (int q = 0; q < 3; ++q) {
       is.push_back(pick_f(rng));
@@ -729,16 +751,19 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
       for (std::size_t b = 0; b < 3; ++b) {
         const double g2 = decode_bf16(fetch<std::uint16_t>(s.dw2.get(), e * d * f + cs[b] * f + is[a], 1)[0]);
         const double g1 = decode_bf16(fetch<std::uint16_t>(s.dw1.get(), e * f * d + is[a] * d + js[b], 1)[0]);
-        w_err +=
-            (g2 - dw2r[a * 3 + b]) * (g2 - dw2r[a * 3 + b]) + (g1 - dw1r[a * 3 + b]) * (g1 - dw1r[a * 3 + b]);
-        w_ref += dw2r[a * 3 + b] * dw2r[a * 3 + b] + dw1r[a * 3 + b] * dw1r[a * 3 + b];
-        w_entries += 2;
+        w_err.add(g2, dw2r[a * 3 + b]);
+        w_err.add(g1, dw1r[a * 3 + b]);
       }
     }
   }
+  return w_err;
+}
 
-  // 6. Sampled router weight gradient entries from the GPU's dlogits columns.
-  double r_err = 0, r_ref = 0;
+// Three sampled entries of dwr per expert in `experts`, from the GPU's dlogits columns.
+ErrorSum MoeLayerWorkload::State::Checks::router_weight_grad(const std::set<std::size_t>& experts,
+                                                             std::mt19937_64& rng) const {
+  std::uniform_int_distribution<std::size_t> pick_d(0, d - 1);
+  ErrorSum r_err;
   for (std::size_t e : experts) {
     std::vector<std::uint16_t> col(T);
     CUDA_CHECK(cudaMemcpy2D(col.data(), kBf16, s.dlogits.as<char>() + e * kBf16, n * kBf16, kBf16, T,
@@ -748,31 +773,56 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
       double ref = 0;
       for (std::size_t t = 0; t < T; ++t) ref += bf(col, t) * bf(x, t * d + j);
       const double got = decode_bf16(fetch<std::uint16_t>(s.dwr.get(), e * d + j, 1)[0]);
-      r_err += (got - ref) * (got - ref);
-      r_ref += ref * ref;
+      r_err.add(got, ref);
     }
   }
+  return r_err;
+}
 
-  struct Part {
-    const char* name;
-    double err;
+Verification MoeLayerWorkload::verify(cudaStream_t stream) {
+  State& s = *s_;
+  State::Checks checks(s);
+  Verification v;
+  v.tolerance = dtype_tolerance(DType::bf16);
+  const auto failed = [&v](std::string why) {
+    v.detail = std::move(why);
+    return v;
   };
-  // rel() of an all-zero reference is the absolute error (a gradient that must be exactly 0).
-  const std::vector<Part> parts = {{"probs", rel(p_err, p_ref)},   {"y", rel(y_err, y_ref)},
-                                   {"dx", rel(dx_err, dx_ref)},    {"dlogits", rel(dl_err, dl_ref)},
-                                   {"dW1/dW2", rel(w_err, w_ref)}, {"dwr", rel(r_err, r_ref)}};
-  v.ok = true;
-  std::string summary;
-  for (const Part& p : parts) {
-    v.rel_err = std::max(v.rel_err, p.err);
-    if (!std::isfinite(p.err) || p.err >= v.tolerance) v.ok = false;
-    summary += fmt::format("{}{} {:.2g}", summary.empty() ? "" : ", ", p.name, p.err);
+  for (const State::Checks::Output& o : checks.outputs()) {
+    CUDA_CHECK(cudaMemsetAsync(o.buf->get(), 0xFF, o.elems * kBf16, stream));
   }
-  v.detail = fmt::format(
-      "routing exact; relative errors {} (tolerance {:.0e}) over {} sampled tokens, {} dW entries "
-      "of {} experts; all outputs finite",
-      summary, v.tolerance, picked.size(), w_entries, experts.size());
-  return v;
+  s.fill_set(0, stream);
+  launch(stream, 0);
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (s.ours && s.token_choice) {
+    if (std::string why = checks.device_offsets(); !why.empty()) return failed(why);
+  }
+  if (std::string why = checks.outputs_finite(stream); !why.empty()) return failed(why);
+  if (std::string why = checks.routing_structure(); !why.empty()) return failed(why);
+  checks.read_inputs();
+
+  // The sampled tokens: the first, the last and random others, fewer at large d (each costs a
+  // host forward and backward through every expert it visits).
+  const std::size_t T = checks.T, n = checks.n, d = checks.d;
+  std::mt19937_64 rng(fresh_seed());
+  const std::size_t samples = std::min<std::size_t>(T, d >= 4096 ? 3 : d >= 2048 ? 4 : 8);
+  std::set<std::size_t> picked = {0, T - 1};
+  std::uniform_int_distribution<std::size_t> pick(0, T - 1);
+  while (picked.size() < samples) picked.insert(pick(rng));
+  if (std::string why = checks.routing_decisions(picked); !why.empty()) return failed(why);
+
+  ErrorReport report;
+  checks.sampled_tokens(picked, v.tolerance, report);
+  // The experts whose weight gradients are sampled: the first, the last and the busiest.
+  std::set<std::size_t> experts = {0, n - 1};
+  experts.insert(static_cast<std::size_t>(std::max_element(checks.counts.begin(), checks.counts.end()) -
+                                          checks.counts.begin()));
+  const ErrorSum w_err = checks.expert_weight_grads(experts, rng);
+  report.add("dW1/dW2", w_err, v.tolerance);
+  report.add("dwr", checks.router_weight_grad(experts, rng), v.tolerance);
+  return verification_of(report, fmt::format("routing exact, {} sampled tokens, {} dW entries of {} experts, "
+                                             "all outputs finite",
+                                             picked.size(), w_err.count(), experts.size()));
 }
 
 std::unique_ptr<Workload> make_moe_workload(const MoeConfig& config) {

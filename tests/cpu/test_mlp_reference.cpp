@@ -144,10 +144,4 @@ TEST(MlpReference, ActivationsAgreeWithTheKernelsHostVersions) {
   }
 }
 
-TEST(MlpReference, RelativeError) {
-  EXPECT_DOUBLE_EQ(relative_error({1, 2}, {1, 2}), 0);
-  EXPECT_DOUBLE_EQ(relative_error({3, 0}, {0, 4}), 5.0 / 4.0);
-  EXPECT_TRUE(std::isnan(relative_error({NAN}, {1})));
-}
-
 }  // namespace wflops::mlp_ref

@@ -26,6 +26,7 @@
 #include "gpu_test_util.hpp"
 #include "numeric_formats.hpp"
 #include "residual_add.cuh"
+#include "verify_error.hpp"
 
 namespace wflops::kernels {
 
@@ -84,20 +85,16 @@ struct Array {
 void expect_close(DType t, const std::vector<double>& got, const std::vector<double>& ref,
                   const std::string& what) {
   ASSERT_EQ(got.size(), ref.size());
-  double err2 = 0, ref2 = 0;
   std::size_t bad = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {
     const double e = got[i] - ref[i];
-    err2 += e * e;
-    ref2 += ref[i] * ref[i];
     if (!(std::fabs(e) <= element_tolerance(t) * std::fabs(ref[i]) + absolute_floor(t))) {
       if (bad++ < 3)
         ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", expected " << ref[i];
     }
   }
   EXPECT_EQ(bad, 0u) << what;
-  const double rel = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
-  EXPECT_LT(rel, dtype_tolerance(t)) << what;
+  EXPECT_LT(relative_error(got, ref), dtype_tolerance(t)) << what;
 }
 
 // The guard element right after the written range is still poison.
@@ -262,18 +259,15 @@ TEST(ElementwiseKernels, BiasGradMatchesHostAndIsDeterministic) {
         // row moves a sum by ~0.5, far more.
         const std::vector<double> got = db.values();
         std::size_t bad = 0;
-        double err2 = 0, ref2 = 0;
         for (std::size_t c = 0; c < cols; ++c) {
           const double e = got[c] - ref[c];
-          err2 += e * e;
-          ref2 += ref[c] * ref[c];
           if (!(std::fabs(e) <= element_tolerance(db_t) * std::fabs(ref[c]) + 1e-6 * magnitude[c])) {
             if (bad++ < 3)
               ADD_FAILURE() << what << ": column " << c << " is " << got[c] << ", expected " << ref[c];
           }
         }
         EXPECT_EQ(bad, 0u) << what;
-        EXPECT_LT(std::sqrt(err2 / ref2), dtype_tolerance(db_t)) << what;
+        EXPECT_LT(relative_error(got, ref), dtype_tolerance(db_t)) << what;
         expect_untouched(db, cols, what);
         // Same inputs, same bits.
         ASSERT_EQ(bias_grad(t, d.get(), db_t, again.get(), s.rows, s.cols, nullptr), cudaSuccess);
@@ -395,17 +389,9 @@ TEST(ElementwiseKernels, AdamWMatchesHost) {
                 cudaSuccess)
           << what;
       for (std::size_t i = 0; i < n; ++i) adamw_step_host(opt, step, hp[i], hg[i], hm[i], hv[i]);
-      const auto relative = [](const std::vector<double>& got, const std::vector<double>& ref) {
-        double err2 = 0, ref2 = 0;
-        for (std::size_t i = 0; i < got.size(); ++i) {
-          err2 += (got[i] - ref[i]) * (got[i] - ref[i]);
-          ref2 += ref[i] * ref[i];
-        }
-        return std::sqrt(err2 / ref2);
-      };
-      EXPECT_LT(relative(p.values(off, n), hp), 1e-6) << what << " step " << step << " param";
-      EXPECT_LT(relative(m.values(off, n), hm), 1e-6) << what << " step " << step << " m";
-      EXPECT_LT(relative(v.values(off, n), hv), 1e-6) << what << " step " << step << " v";
+      EXPECT_LT(relative_error(p.values(off, n), hp), 1e-6) << what << " step " << step << " param";
+      EXPECT_LT(relative_error(m.values(off, n), hm), 1e-6) << what << " step " << step << " m";
+      EXPECT_LT(relative_error(v.values(off, n), hv), 1e-6) << what << " step " << step << " v";
       expect_untouched(p, off + n, what);
     }
   }

@@ -15,10 +15,12 @@
 #include "dtype.hpp"
 #include "gpu_test_util.hpp"
 #include "matmul_wmma.cuh"
+#include "verify_error.hpp"
 
 namespace {
 
 using wflops::DType;
+using wflops::ErrorSum;
 
 // Fails the current test (and returns from the calling void function) when a CUDA call fails.
 #define ASSERT_CUDA_OK(call)                                                        \
@@ -145,33 +147,24 @@ void check_matmul(long M, long N, long K, long c_offset = 0) {
   // Every element of C written and finite; relative error in the 2-norm over all elements, and
   // the worst single element against the typical magnitude (a wrong 16x16 fragment in a large
   // matrix barely moves the 2-norm but shows up here).
-  long non_finite = 0;
+  ErrorSum error;
   long first_bad = -1;
-  double err2 = 0.0, ref2 = 0.0, max_err = 0.0;
-  long max_err_at = 0;
+  long max_err_at = 0;  // where error.max_abs() is, for the message
   for (long i = 0; i < c_elems; ++i) {
     const double out = Host<T>::to_double(c_all[static_cast<std::size_t>(kGuard + c_offset + i)]);
     const double ref = c_ref[static_cast<std::size_t>(i)];
-    if (!std::isfinite(out)) {
-      if (first_bad < 0) first_bad = i;
-      ++non_finite;
-      continue;
-    }
-    const double d = out - ref;
-    err2 += d * d;
-    ref2 += ref * ref;
-    if (std::fabs(d) > max_err) {
-      max_err = std::fabs(d);
-      max_err_at = i;
-    }
+    if (!std::isfinite(out) && first_bad < 0) first_bad = i;
+    const double before = error.max_abs();
+    error.add(out, ref);
+    if (error.max_abs() > before) max_err_at = i;
   }
-  ASSERT_EQ(non_finite, 0) << "non-finite (or never written) elements; the first at row "
-                           << first_bad % M << ", column " << first_bad / M;
-  ASSERT_GT(ref2, 0.0);
-  const double rel_err = std::sqrt(err2 / ref2);
-  EXPECT_LT(rel_err, 1e-2) << "relative error in the 2-norm";
+  ASSERT_EQ(error.nonfinite(), 0u) << "non-finite (or never written) elements; the first at row "
+                                   << first_bad % M << ", column " << first_bad / M;
+  ASSERT_GT(error.ref2(), 0.0);
+  EXPECT_LT(error.relative(), 1e-2) << "relative error in the 2-norm";
   // Rounding the output to 16 bits moves an element by at most 2^-9 of itself (bf16), a few rms.
-  const double rms_ref = std::sqrt(ref2 / static_cast<double>(c_elems));
+  const double max_err = error.max_abs();
+  const double rms_ref = std::sqrt(error.ref2() / static_cast<double>(c_elems));
   const double worst_out =
       Host<T>::to_double(c_all[static_cast<std::size_t>(kGuard + c_offset + max_err_at)]);
   EXPECT_LT(max_err / rms_ref, 5e-2)

@@ -19,6 +19,7 @@
 #include "gpu_test_util.hpp"
 #include "moe_grouped_gemm.cuh"
 #include "numeric_formats.hpp"
+#include "verify_error.hpp"
 
 namespace wflops {
 
@@ -77,19 +78,18 @@ std::vector<std::uint16_t> download(const DeviceBuffer& b) {
 // error), the relative error of the whole below 1e-2, and the guard untouched.
 void expect_matches(const std::vector<std::uint16_t>& got, const std::vector<double>& ref) {
   ASSERT_EQ(got.size(), ref.size() + kGuardElems);
-  double err2 = 0, ref2 = 0;
+  ErrorSum error;
   std::size_t bad = 0;
   for (std::size_t i = 0; i < ref.size(); ++i) {
     const double g = decode_bf16(got[i]);
     ASSERT_TRUE(std::isfinite(g)) << "element " << i << " not written or not finite";
-    err2 += (g - ref[i]) * (g - ref[i]);
-    ref2 += ref[i] * ref[i];
+    error.add(g, ref[i]);
     if (std::abs(g - ref[i]) > 4e-3 * std::abs(ref[i]) + 1e-4 && bad++ < 5) {
       ADD_FAILURE() << "element " << i << ": " << g << " vs " << ref[i];
     }
   }
   EXPECT_EQ(bad, 0u);
-  EXPECT_LT(std::sqrt(err2 / ref2), 1e-2);
+  EXPECT_LT(error.relative(), 1e-2);
   for (std::size_t i = ref.size(); i < got.size(); ++i) {
     ASSERT_EQ(got[i], kPoison) << "written past the output, " << i - ref.size() << " elements after its end";
   }

@@ -20,6 +20,7 @@
 #include "gpu_test_util.hpp"
 #include "numeric_formats.hpp"
 #include "swiglu.cuh"
+#include "verify_error.hpp"
 
 namespace wflops::kernels {
 
@@ -34,15 +35,6 @@ std::vector<double> download(DType t, const void* data, std::size_t n) {
   std::vector<double> out(n);
   for (std::size_t i = 0; i < n; ++i) out[i] = decode_element(t, raw.data(), i);
   return out;
-}
-
-double relative_error(const std::vector<double>& got, const std::vector<double>& ref) {
-  double err2 = 0, ref2 = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    err2 += (got[i] - ref[i]) * (got[i] - ref[i]);
-    ref2 += ref[i] * ref[i];
-  }
-  return std::sqrt(err2 / ref2);  // NaN anywhere gives NaN, which fails every comparison below
 }
 
 // An output buffer of n elements plus the guard, all NaN.
