@@ -116,7 +116,7 @@ def run_one(torch, results, args, dtype, shape, fastacc, spec, l2_bytes):
     name = wflops_peer.peer_name(spec["name"], IMPL_FASTACC if fastacc else IMPL)
     with results.errors_recorded(name, torch):
         if fastacc and dtype != "fp8":
-            raise ValueError("fast accumulation is an fp8 option of torch._scaled_mm")
+            raise wflops_peer.PeerError("fast accumulation is an fp8 option of torch._scaled_mm")
         if args.device == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
         m, n, k = parse_shape(shape)

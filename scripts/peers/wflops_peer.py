@@ -444,7 +444,7 @@ class PeerResults:
             oom = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
             if oom is not None and isinstance(e, oom):
                 message = "out of memory: " + first_line(e)
-            elif isinstance(e, VerificationError):
+            elif isinstance(e, PeerError):
                 message = str(e)
             else:
                 message = f"{type(e).__name__}: {first_line(e)}"
@@ -482,7 +482,12 @@ class PeerResults:
         os.replace(tmp, self.path)
 
 
-class VerificationError(RuntimeError):
+class PeerError(RuntimeError):
+    """A benchmark the peer refuses (e.g. a configuration wflops would refuse): its message is
+    that benchmark's error as it stands."""
+
+
+class VerificationError(PeerError):
     """A check before timing failed: the benchmark gets this error and no figure."""
 
 
