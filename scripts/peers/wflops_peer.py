@@ -266,12 +266,14 @@ def _sleep_rate(torch):
     return _SLEEP_RATE[dev]
 
 
-def time_calls(torch, fn, device="cuda", min_time_s=0.5, repetitions=5, synchronizes=False):
+def time_calls(torch, fn, device="cuda", min_time_s=0.5, repetitions=5, synchronizes=False, clock=None):
     """Times fn() as wflops' harness times a launch (see the module's description): warm-up with
     growing batches, a batch size for about BATCH_S of device time, then `repetitions`
     repetitions of at least min_time_s each. synchronizes: fn waits for the GPU itself, so its
-    batches cannot be held back and run without the hold."""
-    clock = _CudaClock(torch) if device == "cuda" else _HostClock()
+    batches cannot be held back and run without the hold. clock: a stand-in for the CUDA clock
+    (its batch(fn, calls, hold_s) method), for tests without a GPU."""
+    if clock is None:
+        clock = _CudaClock(torch) if device == "cuda" else _HostClock()
     hold = device == "cuda" and not synchronizes
     spent, count, per_call, host_per_call = 0.0, 1, 0.0, 0.0
     while spent < WARMUP_S:

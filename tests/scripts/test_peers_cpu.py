@@ -66,9 +66,37 @@ def host_checks(peers_dir, tmp):
         time.sleep(0.001)
 
     timing = wflops_peer.time_calls(None, one_ms, device="cpu", min_time_s=0.02, repetitions=3)
-    expect(len(timing.seconds) == 3 and all(n >= 10 for n in timing.calls),
+    expect(len(timing.seconds) == 3 and all(t * n >= 0.02 for t, n in zip(timing.seconds, timing.calls)),
            f"host timing: 3 repetitions of >= 0.02 s each ({timing.calls} calls)")
     expect(all(0.0009 < t < 0.01 for t in timing.seconds), f"host timing: ~1 ms a call ({timing.seconds})")
+
+    # The stream hold, with a stand-in for the CUDA clock: a batch the host was still enqueueing
+    # when the hold ended is dropped and the hold lengthened; after three tries such batches count.
+    class FakeClock:
+        def __init__(self, misses):
+            self.misses, self.holds, self.timed = misses, [], 0
+
+        def batch(self, fn, calls, hold_s):
+            if not hold_s:  # warm-up: 1 ms a call on the "GPU", 0.1 ms to enqueue
+                return calls * 1e-3, calls * 1e-4, None
+            self.holds.append(hold_s)
+            held = len(self.holds) > self.misses
+            self.timed += held
+            return calls * 1e-3, calls * 1e-4, held
+
+    clock = FakeClock(misses=2)
+    t = wflops_peer.time_calls(None, None, device="cuda", min_time_s=0.005, repetitions=2, clock=clock)
+    expect(t.batch == 1 and t.calls == [5, 5] and t.held_share == 1.0 and clock.timed == 10,
+           f"held timing: missed batches are dropped ({t.calls} calls, stream_held {t.held_share})")
+    expect(clock.holds[1] > clock.holds[0] and clock.holds[2] > clock.holds[1],
+           f"held timing: a missed hold is lengthened ({[f'{h:.2g}' for h in clock.holds[:3]]})")
+    clock = FakeClock(misses=10**9)
+    t = wflops_peer.time_calls(None, None, device="cuda", min_time_s=0.005, repetitions=2, clock=clock)
+    expect(t.calls == [5, 5] and t.held_share == 0.0 and len(clock.holds) == 13 and clock.holds[3] == clock.holds[0],
+           f"held timing: after three tries the first hold is kept and stream_held says 0 ({t.held_share})")
+    t = wflops_peer.time_calls(None, None, device="cuda", min_time_s=0.005, repetitions=1, synchronizes=True,
+                               clock=FakeClock(misses=0))
+    expect(t.held_share is None and "no hold" in t.hold, f"a synchronising call is timed without the hold ({t.hold})")
 
     path = os.path.join(tmp, "writer.json")
     old = os.umask(0o022)
