@@ -505,12 +505,21 @@ def cudnn_version(torch):
 
 
 def cublas_version(torch):
-    """cuBLAS's version ("13.1.0") from cublasGetProperty of the library PyTorch loaded (found by
-    its soname, libcublas.so.<CUDA major>), or None."""
+    """cuBLAS's version ("13.1.0") from cublasGetProperty of the library PyTorch loaded (the
+    libcublas.so mapped into this process, else the one its soname libcublas.so.<CUDA major>
+    finds), or None."""
     if not getattr(torch.version, "cuda", None):
         return None
+    path = f"libcublas.so.{torch.version.cuda.split('.')[0]}"
     try:
-        lib = ctypes.CDLL(f"libcublas.so.{torch.version.cuda.split('.')[0]}")
+        with open("/proc/self/maps") as f:
+            mapped = [line.split()[-1] for line in f if "/libcublas.so" in line]
+        if mapped:
+            path = mapped[0]
+    except OSError:
+        pass
+    try:
+        lib = ctypes.CDLL(path)
         parts = []
         for prop in range(3):  # libraryPropertyType: MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL
             value = ctypes.c_int()
