@@ -38,6 +38,7 @@ and one impossible configuration (G=3) that must become an error entry.
         --context-from results/<wflops result>.json --sizes quick
 """
 import argparse
+import functools
 import os
 import sys
 
@@ -96,8 +97,9 @@ def grouped_mm_falls_back(torch, device):
     return device == "cuda" and torch.cuda.get_device_capability()[0] not in (9, 10)
 
 
-def router_logits(torch, x, wr):
-    """fp32 logits = x wr^T from bf16 x and wr."""
+@functools.lru_cache(maxsize=None)
+def router_function(torch):
+    """The autograd.Function of the router (made once: a class per call would cost host time)."""
 
     class RouterLogits(torch.autograd.Function):
         @staticmethod
@@ -113,7 +115,12 @@ def router_logits(torch, x, wr):
             g = dlogits.to(x.dtype)  # dlogits in bf16, as wflops' router backward
             return g @ wr, g.t() @ x
 
-    return RouterLogits.apply(x, wr)
+    return RouterLogits
+
+
+def router_logits(torch, x, wr):
+    """fp32 logits = x wr^T from bf16 x and wr."""
+    return router_function(torch).apply(x, wr)
 
 
 def expert_choice_offsets(torch, e, g, tokens, device):

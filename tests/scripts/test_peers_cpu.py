@@ -271,6 +271,19 @@ errors = mlp_peer.check(torch, m, mlp_peer.autocast(torch, m, torch.bfloat16, "c
                         "mixed_relu_residual", torch.bfloat16, "cpu", False)
 if wflops_peer.failed_checks(errors, mlp_peer.TOLERANCE):
     bad.append(f"mixed_relu_residual bf16 check: {errors}")
+# The torch_compile settings: a second graph of a configuration raises instead of running eagerly
+# (dynamo's own behaviour, checked with its eager back end to spare Inductor's compile time).
+torch._dynamo.reset()
+torch._dynamo.config.recompile_limit = 1
+torch._dynamo.config.fail_on_recompile_limit_hit = True
+f = torch.compile(lambda a: a * 2 + 1, backend="eager", dynamic=False, fullgraph=True)
+f(torch.ones(4))
+try:
+    f(torch.ones(5))
+    bad.append("a recompile past the limit ran instead of raising")
+except Exception as e:  # noqa: BLE001
+    if "recompile" not in str(e).lower() and "limit" not in str(e).lower():
+        bad.append(f"a recompile past the limit raised {type(e).__name__}: {e}")
 print("\n".join(bad) if bad else "unit checks passed")
 sys.exit(1 if bad else 0)
 '''
@@ -294,7 +307,8 @@ def main():
         os.umask(0o022)
 
         run = subprocess.run([python, "-c", UNIT, peers_dir], capture_output=True, text=True, timeout=600)
-        expect(run.returncode == 0, "MoE offsets and chunked combine, router logit spread, mixed check: "
+        expect(run.returncode == 0, "MoE offsets and chunked combine, router logit spread, mixed check, "
+                                    "recompile limit: "
                                     + (run.stdout.strip() or run.stderr.strip()[-500:]))
 
         out = os.path.join(tmp, "matmul.json")
