@@ -218,7 +218,12 @@ class _CudaClock:
         self.torch = torch
         self.start = torch.cuda.Event(enable_timing=True)
         self.stop = torch.cuda.Event(enable_timing=True)
-        self.cycles_per_s = _sleep_rate(torch)
+        self.cycles_per_s = None
+
+    def calibrate(self):
+        """Measures the spin's rate now (after the warm-up, at the clocks the batches will run at:
+        torch.cuda._sleep counts GPU clock cycles)."""
+        self.cycles_per_s = _sleep_rate(self.torch)
 
     def batch(self, fn, calls, hold_s):
         """GPU seconds of `calls` calls, the host's seconds to enqueue them, and whether the hold
@@ -248,22 +253,15 @@ class _HostClock:
         return host, host, None
 
 
-_SLEEP_RATE = {}
-
-
 def _sleep_rate(torch):
     """Cycles per second of torch.cuda._sleep (a spin of that many GPU clock cycles), measured."""
-    dev = torch.cuda.current_device()
-    if dev not in _SLEEP_RATE:
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda._sleep(1000)
-        cycles = 20_000_000
-        start.record()
-        torch.cuda._sleep(cycles)
-        stop.record()
-        stop.synchronize()
-        _SLEEP_RATE[dev] = cycles / max(start.elapsed_time(stop) / 1e3, 1e-6)
-    return _SLEEP_RATE[dev]
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    cycles = 10_000_000
+    start.record()
+    torch.cuda._sleep(cycles)
+    stop.record()
+    stop.synchronize()
+    return cycles / max(start.elapsed_time(stop) / 1e3, 1e-6)
 
 
 def time_calls(torch, fn, device="cuda", min_time_s=0.5, repetitions=5, synchronizes=False, clock=None):
@@ -282,6 +280,8 @@ def time_calls(torch, fn, device="cuda", min_time_s=0.5, repetitions=5, synchron
         per_call, host_per_call = gpu / count, host / count
         count = min(count * 2, MAX_BATCH)
     batch = min(max(math.ceil(BATCH_S / max(per_call, 1e-9)), 1), MAX_BATCH)
+    if hold and hasattr(clock, "calibrate"):
+        clock.calibrate()
     first_hold = min(max(MIN_HOLD_S, 2.0 * host_per_call * batch), MAX_HOLD_S) if hold else 0.0
     hold_s, lengthenings = first_hold, 0
     seconds, calls, batches, held_batches = [], [], 0, 0

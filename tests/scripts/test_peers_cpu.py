@@ -98,6 +98,32 @@ def host_checks(peers_dir, tmp):
                                clock=FakeClock(misses=0))
     expect(t.held_share is None and "no hold" in t.hold, f"a synchronising call is timed without the hold ({t.hold})")
 
+    # The CUDA clock's own code, on a stand-in for torch.cuda whose events complete at once (so a
+    # hold never outlasts the enqueueing) and whose spin kernel takes no time.
+    class FakeEvent:
+        def __init__(self, enable_timing=False):
+            self.t = None
+
+        def record(self):
+            self.t = time.perf_counter()
+
+        def query(self):
+            return True
+
+        def synchronize(self):
+            pass
+
+        def elapsed_time(self, end):
+            return (end.t - self.t) * 1e3
+
+    sleeps = []
+    fake_cuda = types.SimpleNamespace(cuda=types.SimpleNamespace(Event=FakeEvent, _sleep=sleeps.append))
+    t = wflops_peer.time_calls(fake_cuda, one_ms, device="cuda", min_time_s=0.01, repetitions=2)
+    expect(len(t.calls) == 2 and t.held_share == 0.0 and sleeps and all(isinstance(c, int) and c > 0 for c in sleeps)
+           and t.hold == "torch.cuda._sleep before each batch",
+           f"CUDA clock: a spin of whole cycles before each batch, stream_held 0 when it never holds "
+           f"({len(sleeps)} spins)")
+
     path = os.path.join(tmp, "writer.json")
     old = os.umask(0o022)
     try:
