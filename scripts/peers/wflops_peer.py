@@ -44,9 +44,12 @@ GPU_CONTEXT_KEYS = [
     "peak_tflops_fp16", "peak_tflops_bf16", "peak_tflops_fp8", "peak_tflops_int8", "peak_gbps",
 ]
 
-# The harness's constants (src/cuda/harness.cpp): warm-up GPU time, a batch's target GPU time
-# and its largest number of calls, and the L2 rotation's rule.
-WARMUP_S = 0.05
+# The harness's constants (src/batch_plan.hpp, src/cuda/harness.cpp): the least warm-up time, a
+# batch's target GPU time, and the L2 rotation's rule. wflops lets a held batch have up to 4096
+# launches if it enqueues at most about 500 stream operations (the queue holds about 1000); a
+# PyTorch call's operations are not counted here, so a batch has at most 128 calls, which keeps a
+# call of up to 3 operations within that bound (longer calls make smaller batches).
+WARMUP_S = 0.2
 BATCH_S = 1e-3
 MAX_BATCH = 128
 L2_MULTIPLE = 4.0
@@ -419,12 +422,14 @@ class PeerResults:
     def measure(self, name, dtype, fn, flops, args, bytes_=0.0, counters=None, label="", synchronizes=False,
                 torch=None):
         """Times fn() (time_calls with args.device, args.min_time and args.repetitions), adds it with
-        the counters batch (calls per timed batch) and stream_held, prints its tau."""
+        the counters batch (calls per timed batch), blocked and stream_held, prints its tau."""
         if torch is None:
             import torch
         device = getattr(args, "device", "cuda")
         timing = time_calls(torch, fn, device, args.min_time, args.repetitions, synchronizes)
         counters = dict(counters or {}, batch=timing.batch)
+        if device == "cuda":  # wflops' counter: 1 when the timed batches were held back
+            counters["blocked"] = 0 if timing.held_share is None else 1
         if timing.held_share is not None:
             counters["stream_held"] = timing.held_share
         label = f"{label}; timing: {timing.hold}".strip("; ")
