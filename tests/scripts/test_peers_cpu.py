@@ -4,8 +4,9 @@
 usage: test_peers_cpu.py SOURCE_DIR [WFLOPS_BINARY]
 
 1. Without PyTorch: the writer and timer of wflops_peer.py (input rotation count, a host-timed
-   repetition's calls, an exception becoming that benchmark's error, the cv aggregate's unit,
-   file mode 0644).
+   repetition's calls, the stream hold's logic on a stand-in CUDA clock, an exception becoming
+   that benchmark's error, the cv aggregate's unit, file mode 0644); with WFLOPS_BINARY, the
+   FLOPs and bytes the MLP, MoE and attention peers compute against `wflops list --json`.
 2. With PyTorch (the Python in $WFLOPS_PEER_PYTHON, else this one): each peer with --device cpu
    (tiny shapes, host timer): it exits 0, its file validates against docs/result.schema.json
    (where jsonschema imports), every benchmark that ran passed its check and carries its calls,
@@ -155,6 +156,56 @@ def host_checks(peers_dir, tmp):
            f"aggregate units ({units})")
     expect(stat.S_IMODE(os.stat(path).st_mode) == 0o644, "result file mode 0644")
     expect(doc["context"]["interrupted"] is False and doc["context"]["source"] == "pytorch", "context after close")
+
+
+def formula_checks(peers_dir, wflops):
+    """The peers that compute their FLOPs and bytes (MLP, MoE; attention for --device cpu) give
+    wflops' own figures for every benchmark `wflops list` has, and their default configurations
+    are benchmarks wflops has. Needs no PyTorch."""
+    sys.path.insert(0, peers_dir)
+    import attention_peer
+    import mlp_peer
+    import moe_peer
+    import wflops_peer
+    specs = wflops_peer.wflops_specs(wflops, "full")
+    bad, n = [], 0
+    for s in specs.values():
+        sh = dict(p.split(":") for p in s["shape"].split("/")) if s.get("shape") else {}
+        if s["family"] == "moe_step":
+            d, e, g, t = (int(sh[k]) for k in ("d", "E", "G", "tok"))
+            got = (moe_peer.expert_weight_flops(d, t), moe_peer.step_bytes(d, e, g, t),
+                   moe_peer.routing_flops(d, e, g, t))
+            want = (s["flops"], s["bytes"], s["counters"]["routing_flops"])
+        elif s["family"] in ("mlp_step", "mlp_fwd"):
+            variant = "swiglu" if "swiglu" in s["implementation"] else "linear"
+            got = (mlp_peer.step_flops(int(sh["d"]), int(sh["ff"]), int(sh["tok"]), s["family"] == "mlp_fwd",
+                                       variant),)
+            want = (s["flops"],)
+        elif s["family"] in ("attention_fwd", "attention_bwd") and s["implementation"] == "fused":
+            a = attention_peer.parse_shape(s["shape"])
+            forward = s["family"] == "attention_fwd"
+            got = (attention_peer.attention_flops(a["b"], a["h"], a["s"], a["d"], a["causal"], forward),
+                   attention_peer.attention_bytes(a["b"], a["h"], a["s"], a["d"], forward))
+            want = (s["flops"], s["bytes"])
+        else:
+            continue
+        n += 1
+        if got != want:
+            bad.append(f"{s['name']}: {got} != {want}")
+    expect(n > 0 and not bad, f"FLOPs and bytes of {n} MoE, MLP and attention benchmarks as wflops lists them"
+           + (f": {bad[:3]}" if bad else ""))
+    words = {"linear": "linear", "mixed_linear": "mixed_linear", "mixed_relu_residual": "mixed_unfused_relu_residual"}
+    missing = []
+    for v in mlp_peer.VARIANTS:
+        for d, ff, t in mlp_peer.shapes("all", v):
+            dtype = mlp_peer.DEFAULT_DTYPE.get(v, "bf16")
+            name = f"mlp_step/{words.get(v, 'unfused_' + v)}/{dtype}/d:{d}/ff:{ff}/tok:{t}"
+            missing += [] if name in specs else [name]
+    for d, e, g, t, r in moe_peer.configs("all"):
+        name = f"moe_step/grouped/bf16/d:{d}/E:{e}/G:{g}/tok:{t}/route:{r}"
+        missing += [] if name in specs else [name]
+    expect(not missing, "every default MLP and MoE peer configuration (its default dtype) is a wflops benchmark"
+           + (f": missing {missing[:3]}" if missing else ""))
 
 
 def torch_python():
@@ -321,6 +372,10 @@ def main():
     peers_dir = os.path.join(source_dir, "scripts", "peers")
     with tempfile.TemporaryDirectory() as tmp:
         host_checks(peers_dir, tmp)
+        if wflops:
+            formula_checks(peers_dir, wflops)
+        else:
+            print("note: no wflops binary given (or not built): FLOP formulas and compare not checked")
         python = torch_python()
         why = torch_missing(python)
         if why:
