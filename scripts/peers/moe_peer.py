@@ -118,6 +118,25 @@ def router_function(torch):
     return RouterLogits
 
 
+@functools.lru_cache(maxsize=None)
+def permutation_function(torch):
+    """Rows reordered by a permutation, whose backward is the inverse gather: index_select's own
+    backward would scatter-add (atomics) where no two rows meet."""
+
+    class Permute(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, rows, perm, inverse):
+            ctx.save_for_backward(inverse)
+            return rows.index_select(0, perm)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (inverse,) = ctx.saved_tensors
+            return grad.index_select(0, inverse), None, None
+
+    return Permute
+
+
 def router_logits(torch, x, wr):
     """fp32 logits = x wr^T from bf16 x and wr."""
     return router_function(torch).apply(x, wr)
@@ -131,7 +150,8 @@ def expert_choice_offsets(torch, e, g, tokens, device):
 
 def route(torch, probs, e, g, routing, ec_offs):
     """(token, expert) index tensors of every assignment, sorted by expert then token, the int32
-    end offset of each expert, and (token choice) where each token-major assignment went."""
+    end offset of each expert, and (token choice) the permutation between token-major and sorted
+    order: (sorted index of each token-major assignment, token-major index of each sorted one)."""
     t_count, n = probs.shape
     device = probs.device
     with torch.no_grad():
@@ -151,6 +171,7 @@ def route(torch, probs, e, g, routing, ec_offs):
             # The end of each expert's rows in the sorted list, on the device (no host round trip).
             offs = torch.searchsorted(experts, torch.arange(n, device=device), right=True).to(torch.int32)
             inverse = torch.empty_like(order).scatter_(0, order, torch.arange(order.numel(), device=device))
+            inverse = (inverse, order)
         else:
             offs = ec_offs
     return tokens, experts, offs, inverse
@@ -160,12 +181,14 @@ def combine(torch, weighted, tokens, inverse, t_count, g):
     """y[t] = sum of t's weighted rows, accumulated once in fp32, returned in bf16."""
     d = weighted.shape[1]
     if inverse is not None:  # token choice: exactly G rows a token, gathered in token order
-        return weighted.index_select(0, inverse).view(t_count, g, d).sum(dim=1, dtype=torch.float32) \
-            .to(weighted.dtype)
+        token_major = permutation_function(torch).apply(weighted, *inverse)
+        return token_major.view(t_count, g, d).sum(dim=1, dtype=torch.float32).to(weighted.dtype)
     y = torch.zeros(t_count, d, dtype=torch.float32, device=weighted.device)
     rows = max(1, COMBINE_CHUNK_ELEMENTS // d)
-    for start in range(0, weighted.shape[0], rows):
-        y.index_add_(0, tokens[start:start + rows], weighted[start:start + rows].float())
+    # split, not slicing: the backward of split joins the chunks' gradients in one concatenation,
+    # where each slice's backward would write a zero-filled gradient of the whole tensor.
+    for index, chunk in zip(tokens.split(rows), weighted.split(rows)):
+        y.index_add_(0, index, chunk.float())
     return y.to(weighted.dtype)
 
 
