@@ -13,7 +13,17 @@ training loop does it. (No GradScaler: with inputs and weights in [-1, 1) nothin
 A step is forward + backward from a fixed random dy (parameter gradients and the input gradient);
 FLOPs from wflops' FLOP model: 6 x (2 d d_ff) x tokens, forward-only 2 x (2 d d_ff) x tokens
 (SwiGLU: 3 d d_ff weights instead of 2 d d_ff).
-Before timing, each configuration is checked against an fp64 computation on a reduced token count.
+Before timing, each configuration is checked at its timed shape, in its timed mode (the compiled
+graph that is timed), against fp64 on its first 256 tokens (dy is zero past them, so every
+gradient comes from them); the reference uses the weights rounded to the compute dtype, as
+autocast multiplies them. torch_compile: torch.compile(mode=--compile-mode, fullgraph=True,
+dynamic=False) after torch._dynamo.reset() for each configuration, with recompile_limit=1 and
+fail_on_recompile_limit_hit, so a graph break or a second (unchecked) graph is that row's error,
+never an eager row under the compiled name. Timing: wflops_peer.time_calls, batches behind
+torch.cuda._sleep. Default dtype: bf16, mixed_relu_residual fp16 (as wflops registers them).
+
+--representative: the reference size and the variants linear, gelu_residual and
+mixed_relu_residual (unless --variants names others). --device cpu: d=64, T=128.
 
     python3 scripts/peers/mlp_peer.py --out results/pytorch-mlp.json \\
         --context-from results/<wflops result>.json --sizes reference --dtype bf16
@@ -42,7 +52,14 @@ VARIANTS = {
 # The gated MLP's sizes (wflops' mlp_bench.cpp): the reference d and T, and h = 2048, 4096 at 8k, 32k.
 SWIGLU_H = (2048, 4096)
 SWIGLU_TOKENS = (8192, 32768)
-CHECK_TOKENS = 256  # reduced shape of the fp64 check
+CHECK_TOKENS = 256  # tokens of the fp64 check
+CPU_SHAPE = (64, 128)  # d, T of --device cpu
+# The dtype wflops registers a variant in when --dtype is not given (its mixed_unfused_relu_residual
+# step exists in fp16 only), so that default rows pair with wflops'.
+DEFAULT_DTYPE = {"mixed_relu_residual": "fp16"}
+# --representative: the steps gpu-check pairs with wflops' (linear, unfused/fused gelu_residual,
+# mixed_unfused_relu_residual).
+REPRESENTATIVE_VARIANTS = ("linear", "gelu_residual", "mixed_relu_residual")
 TOLERANCE = 1e-2    # fp16/bf16 (CONVENTIONS.md)
 
 
@@ -59,7 +76,10 @@ def step_flops(d, d_ff, tokens, forward_only, variant="linear"):
     return (2.0 if forward_only else 6.0) * mlp_weights(d, d_ff, variant) * tokens
 
 
-def shapes(sizes, variant="linear"):
+def shapes(sizes, variant="linear", device="cuda"):
+    if device == "cpu":  # --device cpu: one tiny shape
+        d, t = CPU_SHAPE
+        return [(d, swiglu_hidden(d) if variant == "swiglu" else 4 * d, t)]
     if variant == "swiglu":
         ds = [(REFERENCE[0], REFERENCE[2])]
         if sizes == "all":
@@ -107,32 +127,101 @@ def build(torch, d, d_ff, variant, dtype, device):
     return m
 
 
-def autocast(torch, module, dtype):
+def autocast(torch, module, dtype, device):
     """module (fp32 parameters) run under torch.autocast in dtype: its Linears cast the weights."""
     def forward(x):
-        with torch.autocast("cuda", dtype=dtype):
+        with torch.autocast(device, dtype=dtype):
             return module(x)
     return forward
 
 
-def check(torch, module, forward, d, variant, dtype, device):
-    """Relative errors of y, dx and the parameter gradients of forward (the module, eager or
-    compiled) against fp64 on CHECK_TOKENS tokens."""
-    x = (torch.rand(CHECK_TOKENS, d, device=device) * 2 - 1).to(dtype).requires_grad_(True)
-    dy = (torch.rand(CHECK_TOKENS, d, device=device) * 2 - 1).to(dtype)
+def check(torch, module, fn, d, tokens, variant, dtype, device, forward_only):
+    """Relative errors of y, dx and the parameter gradients of fn (the module, eager or compiled,
+    in the grad mode it is timed in) at the timed shape, against fp64 on the first CHECK_TOKENS
+    tokens. The timed graph itself is checked (a compiled one is specialised to this shape): dy is
+    zero past those tokens, so every gradient comes from them alone (a token's rows of y and dx
+    depend on that token only) and the fp64 reference needs no more. The reference multiplies the
+    weights as the step does: rounded to the compute dtype (autocast casts fp32 masters)."""
+    rows = min(CHECK_TOKENS, tokens)
+    x = (torch.rand(tokens, d, device=device) * 2 - 1).to(dtype).requires_grad_(True)
+    dy = torch.zeros(tokens, d, device=device, dtype=dtype)
+    dy[:rows] = (torch.rand(rows, d, device=device) * 2 - 1).to(dtype)
     module.zero_grad(set_to_none=True)
-    y = forward(x)
-    y.backward(dy)
+    if forward_only:
+        with torch.no_grad():
+            y = fn(x)
+    else:
+        y = fn(x)
+        y.backward(dy)
     ref = build(torch, d, module.d_ff, variant, torch.float64, device)
-    ref.load_state_dict({k: v.to(torch.float64) for k, v in module.state_dict().items()})
-    x64 = x.detach().to(torch.float64).requires_grad_(True)
+    ref.load_state_dict({k: v.to(dtype).to(torch.float64) for k, v in module.state_dict().items()})
+    x64 = x[:rows].detach().to(torch.float64).requires_grad_(True)
     y64 = ref(x64)
-    y64.backward(dy.to(torch.float64))
-    errors = {"y": wflops_peer.relative_error(y, y64), "dx": wflops_peer.relative_error(x.grad, x64.grad)}
-    for (name, p), (_, p64) in zip(module.named_parameters(), ref.named_parameters()):
-        errors["d" + name] = wflops_peer.relative_error(p.grad, p64.grad)
+    errors = {"y": wflops_peer.relative_error(y[:rows], y64)}
+    if not forward_only:
+        y64.backward(dy[:rows].to(torch.float64))
+        errors["dx"] = wflops_peer.relative_error(x.grad[:rows], x64.grad)
+        for (name, p), (_, p64) in zip(module.named_parameters(), ref.named_parameters()):
+            errors["d" + name] = wflops_peer.relative_error(p.grad, p64.grad)
     module.zero_grad(set_to_none=True)
     return errors
+
+
+def compile_options(mode):
+    """torch.compile's arguments for --compile-mode, and whether that mode uses CUDA graphs
+    (reduce-overhead and max-autotune do; torch.compile's documentation)."""
+    return {"mode": None if mode == "default" else mode, "dynamic": False, "fullgraph": True}, \
+        mode in ("reduce-overhead", "max-autotune")
+
+
+def run_one(torch, results, args, name, impl, variant, dname, dtype, d, d_ff, tokens, forward_only):
+    device = args.device
+    mixed = VARIANTS[variant][3]
+    with results.errors_recorded(name, torch):
+        module = build(torch, d, d_ff, variant, torch.float32 if mixed else dtype, device)
+        inner = module
+        if impl == "torch_compile":
+            # A fresh compilation per configuration, for exactly its shape (dynamic=False) and in one
+            # graph (fullgraph=True: a graph break is an error). The check below runs the graph that
+            # is timed, so a second graph would be an unchecked one: the recompile limit is 1, and
+            # hitting it raises (fail_on_recompile_limit_hit) instead of running eagerly under the
+            # compiled name.
+            torch._dynamo.reset()
+            torch._dynamo.config.recompile_limit = 1
+            torch._dynamo.config.fail_on_recompile_limit_hit = True
+            inner = torch.compile(module, **compile_options(args.compile_mode)[0])
+        fn = autocast(torch, inner, dtype, device) if mixed else inner
+        optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4, fused=True) if mixed else None
+        errors = check(torch, module, fn, d, tokens, variant, dtype, device, forward_only)
+        message = wflops_peer.failed_checks(errors, TOLERANCE)
+        if message:
+            raise wflops_peer.VerificationError(message)
+        x = (torch.rand(tokens, d, device=device) * 2 - 1).to(dtype).requires_grad_(True)
+        dy = (torch.rand(tokens, d, device=device) * 2 - 1).to(dtype)
+
+        def run():
+            if forward_only:
+                with torch.no_grad():
+                    fn(x)
+            else:  # fresh gradients each step, as after zero_grad()
+                module.zero_grad(set_to_none=True)
+                x.grad = None
+                fn(x).backward(dy)
+                if optimizer is not None:
+                    optimizer.step()
+
+        how = "eager"
+        if impl == "torch_compile":
+            graphs = compile_options(args.compile_mode)[1]
+            how = f"torch.compile mode={args.compile_mode}, fullgraph, dynamic=False, " \
+                  f"{'CUDA graphs' if graphs else 'no CUDA graphs'}"
+        if mixed:
+            how += f", autocast {dname} on fp32 masters, fused AdamW"
+        results.measure(name, dname, run, step_flops(d, d_ff, tokens, forward_only, variant), args,
+                        counters={"verify_rel_err": max(errors.values())},
+                        label=f"PyTorch {impl} {variant} MLP d={d} d_ff={d_ff} T={tokens} ({how})", torch=torch)
+    if impl == "torch_compile":
+        torch._dynamo.reset()
 
 
 def main():
@@ -142,28 +231,42 @@ def main():
                     help="the reference d=1600 d_ff=6400 T=8192 only (SwiGLU: d_ff=4288), or also h=768..8192 at "
                          "2k..64k tokens (SwiGLU: h=2048, 4096 at 8k, 32k)")
     ap.add_argument("--dtype", choices=["bf16", "fp16"], action="append",
-                    help="repeatable; default bf16")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: " + ",".join(VARIANTS))
+                    help="repeatable; default: the dtype wflops registers each variant in "
+                         "(bf16; mixed_relu_residual fp16)")
+    ap.add_argument("--variants", help="comma-separated (default all): " + ",".join(VARIANTS))
     ap.add_argument("--no-compile", action="store_true", help="torch_eager only")
+    ap.add_argument("--compile-mode", default="default",
+                    choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+                    help="torch.compile's mode for torch_compile (default: default, no CUDA graphs)")
     ap.add_argument("--forward-only", action="store_true", help="also time the forward passes (mlp_fwd)")
     args = ap.parse_args()
-
-    torch = wflops_peer.cuda_torch("mlp")
-    if torch is None:
-        return 2
-    device = "cuda"
-    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
-    results, out = wflops_peer.open_results(args, "mlp")
-    variants = [v for v in args.variants.split(",") if v]
+    wflops_peer.validate_common(ap, args)
+    if args.variants is not None:
+        variants = [v for v in args.variants.split(",") if v]
+    else:
+        variants = list(REPRESENTATIVE_VARIANTS if args.representative else VARIANTS)
     for v in variants:
         if v not in VARIANTS:
-            ap.error(f"unknown variant {v}")
+            ap.error(f"unknown variant {v} (known: {', '.join(VARIANTS)})")
+    if not variants:
+        ap.error("--variants names none")
+
+    torch = wflops_peer.load_torch("mlp", args.device)
+    if torch is None:
+        return 2
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
     implementations = ["torch_eager"] + ([] if args.no_compile else ["torch_compile"])
-    for dname in args.dtype or ["bf16"]:
-        dtype = dtypes[dname]
-        for variant in variants:
-            mixed = VARIANTS[variant][3]
-            for d, d_ff, tokens in shapes(args.sizes, variant):
+    compile_mode, graphs = args.compile_mode, compile_options(args.compile_mode)[1]
+    results, out = wflops_peer.open_results(args, "mlp", {
+        "torch_compile": "none (--no-compile)" if args.no_compile else
+        f"torch.compile(module, mode={compile_mode}, fullgraph=True, dynamic=False), torch._dynamo.reset() "
+        "before each configuration, recompile_limit=1 with fail_on_recompile_limit_hit=True",
+        "cuda_graphs": False if args.no_compile else graphs,
+        "mixed_precision": "torch.autocast on fp32 master weights, fused AdamW (torch.optim.AdamW fused=True), "
+                           "no GradScaler"})
+    for variant in variants:
+        for dname in args.dtype or [DEFAULT_DTYPE.get(variant, "bf16")]:
+            for d, d_ff, tokens in shapes(args.sizes, variant, args.device):
                 for impl in implementations:
                     for forward_only in ([False, True] if args.forward_only else [False]):
                         family = "mlp_fwd" if forward_only else "mlp_step"
@@ -172,33 +275,8 @@ def main():
                         # `wflops compare --pair torch_compile_gelu_residual=fused_gelu_residual`
                         # pairs exactly one peer step with one wflops step.
                         name = f"{family}/{impl}_{variant}/{dname}/d:{d}/ff:{d_ff}/tok:{tokens}"
-                        with results.errors_recorded(name, torch):
-                            module = build(torch, d, d_ff, variant, torch.float32 if mixed else dtype, device)
-                            inner = torch.compile(module) if impl == "torch_compile" else module
-                            fn = autocast(torch, inner, dtype) if mixed else inner
-                            optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4, fused=True) if mixed else None
-                            errors = check(torch, module, fn, d, variant, dtype, device)
-                            bad = {k: e for k, e in errors.items() if not e < TOLERANCE}
-                            if bad:
-                                results.add_error(name, f"verification failed: {bad}")
-                                continue
-                            x = (torch.rand(tokens, d, device=device) * 2 - 1).to(dtype).requires_grad_(True)
-                            dy = (torch.rand(tokens, d, device=device) * 2 - 1).to(dtype)
-
-                            def run():
-                                if forward_only:
-                                    with torch.no_grad():
-                                        fn(x)
-                                else:  # fresh gradients each step, as after zero_grad()
-                                    module.zero_grad(set_to_none=True)
-                                    x.grad = None
-                                    fn(x).backward(dy)
-                                    if optimizer is not None:
-                                        optimizer.step()
-
-                            results.measure(name, dname, run, step_flops(d, d_ff, tokens, forward_only, variant), args,
-                                            counters={"verify_rel_err": max(errors.values())},
-                                            label=f"PyTorch {impl} {variant} MLP d={d} d_ff={d_ff} T={tokens}")
+                        run_one(torch, results, args, name, impl, variant, dname, dtypes[dname], d, d_ff, tokens,
+                                forward_only)
     results.close()
     print(f"wrote {out}")
     return 0

@@ -1,0 +1,444 @@
+#!/usr/bin/python3
+"""Smoke test of the PyTorch peers (scripts/peers) on the host: their logic without a GPU.
+
+usage: test_peers_cpu.py SOURCE_DIR [WFLOPS_BINARY]
+
+1. Without PyTorch: the writer and timer of wflops_peer.py (input rotation count, a host-timed
+   repetition's calls, the stream hold's logic on a stand-in CUDA clock, an exception becoming
+   that benchmark's error, the cv aggregate's unit, file mode 0644); with WFLOPS_BINARY, the
+   FLOPs and bytes the MLP, MoE and attention peers compute against `wflops list --json`.
+2. With PyTorch (the Python in $WFLOPS_PEER_PYTHON, else this one): each peer with --device cpu
+   (tiny shapes, host timer): it exits 0, its file validates against docs/result.schema.json
+   (where jsonschema imports), every benchmark that ran passed its check and carries its calls,
+   the ones that cannot run on the host are error entries (the cuDNN attention back end, an
+   impossible MoE configuration), `wflops compare` reads the file (when WFLOPS_BINARY is given);
+   bad arguments exit 2 before any file exists; the MoE peer's device-side expert counts match
+   torch.bincount and its chunked combine passes the fp64 check.
+Exits 77 (CTest's SKIP_RETURN_CODE) after part 1 when torch does not import, saying why.
+"""
+import contextlib
+import io
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import types
+
+SKIP = 77
+failures = 0
+
+
+def fail(what):
+    global failures
+    failures += 1
+    print(f"FAIL {what}")
+
+
+def ok(what):
+    print(f"ok   {what}")
+
+
+def expect(cond, what):
+    (ok if cond else fail)(what)
+    return cond
+
+
+def host_checks(peers_dir, tmp):
+    """Part 1: what needs no PyTorch."""
+    sys.path.insert(0, peers_dir)
+    import wflops_peer
+
+    # As wflops' harness: >= 4x L2 per pass, at most 64 sets, within 80% of free memory.
+    mib = 2**20
+    expect(wflops_peer.rotation_sets(50 * mib, 4 * mib) == 50, "1024^2 bf16 inputs (4 MiB) on a 50 MiB L2: 50 sets")
+    expect(wflops_peer.rotation_sets(60 * mib, 1 * mib) == 64, "rotation is capped at 64 sets")
+    expect(wflops_peer.rotation_sets(50 * mib, 4 * mib, free_bytes=40 * mib) == 8,
+           "rotation stays within 80% of free memory")
+    expect(wflops_peer.rotation_sets(0, 4 * mib) == 1, "no L2 (the host): one set")
+
+    calls = [0]
+
+    def one_ms():
+        calls[0] += 1
+        time.sleep(0.001)
+
+    timing = wflops_peer.time_calls(None, one_ms, device="cpu", min_time_s=0.02, repetitions=3)
+    expect(len(timing.seconds) == 3 and all(t * n >= 0.02 for t, n in zip(timing.seconds, timing.calls)),
+           f"host timing: 3 repetitions of >= 0.02 s each ({timing.calls} calls)")
+    expect(all(0.0009 < t < 0.01 for t in timing.seconds), f"host timing: ~1 ms a call ({timing.seconds})")
+
+    # The stream hold, with a stand-in for the CUDA clock: a batch the host was still enqueueing
+    # when the hold ended is dropped and the hold lengthened; after three tries such batches count.
+    class FakeClock:
+        def __init__(self, misses):
+            self.misses, self.holds, self.timed = misses, [], 0
+
+        def batch(self, fn, calls, hold_s):
+            if not hold_s:  # warm-up: 1 ms a call on the "GPU", 0.1 ms to enqueue
+                return calls * 1e-3, calls * 1e-4, None
+            self.holds.append(hold_s)
+            held = len(self.holds) > self.misses
+            self.timed += held
+            return calls * 1e-3, calls * 1e-4, held
+
+    clock = FakeClock(misses=2)
+    t = wflops_peer.time_calls(None, None, device="cuda", min_time_s=0.005, repetitions=2, clock=clock)
+    expect(t.batch == 1 and t.calls == [5, 5] and t.held_share == 1.0 and clock.timed == 10,
+           f"held timing: missed batches are dropped ({t.calls} calls, stream_held {t.held_share})")
+    expect(clock.holds[1] > clock.holds[0] and clock.holds[2] > clock.holds[1],
+           f"held timing: a missed hold is lengthened ({[f'{h:.2g}' for h in clock.holds[:3]]})")
+    clock = FakeClock(misses=10**9)
+    t = wflops_peer.time_calls(None, None, device="cuda", min_time_s=0.005, repetitions=2, clock=clock)
+    expect(t.calls == [5, 5] and t.held_share == 0.0 and len(clock.holds) == 13 and clock.holds[3] == clock.holds[0],
+           f"held timing: after three tries the first hold is kept and stream_held says 0 ({t.held_share})")
+    t = wflops_peer.time_calls(None, None, device="cuda", min_time_s=0.005, repetitions=1, synchronizes=True,
+                               clock=FakeClock(misses=0))
+    expect(t.held_share is None and "no hold" in t.hold, f"a synchronising call is timed without the hold ({t.hold})")
+
+    # The CUDA clock's own code, on a stand-in for torch.cuda whose events complete at once (so a
+    # hold never outlasts the enqueueing) and whose spin kernel takes no time.
+    class FakeEvent:
+        def __init__(self, enable_timing=False):
+            self.t = None
+
+        def record(self):
+            self.t = time.perf_counter()
+
+        def query(self):
+            return True
+
+        def synchronize(self):
+            pass
+
+        def elapsed_time(self, end):
+            return (end.t - self.t) * 1e3
+
+    sleeps = []
+    fake_cuda = types.SimpleNamespace(cuda=types.SimpleNamespace(Event=FakeEvent, _sleep=sleeps.append))
+    t = wflops_peer.time_calls(fake_cuda, one_ms, device="cuda", min_time_s=0.01, repetitions=2)
+    expect(len(t.calls) == 2 and t.held_share == 0.0 and sleeps and all(isinstance(c, int) and c > 0 for c in sleeps)
+           and t.hold == "torch.cuda._sleep before each batch",
+           f"CUDA clock: a spin of whole cycles before each batch, stream_held 0 when it never holds "
+           f"({len(sleeps)} spins)")
+
+    path = os.path.join(tmp, "writer.json")
+    old = os.umask(0o022)
+    try:
+        results = wflops_peer.PeerResults(path, device="cpu")
+        fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(OutOfMemoryError=MemoryError,
+                                                                      empty_cache=lambda: None))
+        with contextlib.redirect_stderr(io.StringIO()):  # the peer's own report of each error
+            with results.errors_recorded("matmul/torch_matmul/bf16/m:1/n:1/k:1", fake_torch):
+                raise RuntimeError("CUBLAS_STATUS_EXECUTION_FAILED when calling cublasGemmEx\nsecond line")
+            with results.errors_recorded("matmul/torch_matmul/bf16/m:2/n:2/k:2", fake_torch):
+                raise wflops_peer.VerificationError("verification failed: C rel err 0.5 (tolerance 0.01)")
+        results.add("matmul/torch_matmul/bf16/m:4/n:4/k:4", "bf16", timing.seconds, 128.0, calls=timing.calls)
+        results.close()
+    finally:
+        os.umask(old)
+    with open(path) as f:
+        doc = json.load(f)
+    errors = [b for b in doc["benchmarks"] if b.get("error_occurred")]
+    expect([e["error_message"] for e in errors] ==
+           ["RuntimeError: CUBLAS_STATUS_EXECUTION_FAILED when calling cublasGemmEx",
+            "verification failed: C rel err 0.5 (tolerance 0.01)"],
+           "any exception is that benchmark's error (first line), and the run goes on")
+    iterations = [b["iterations"] for b in doc["benchmarks"] if b.get("run_type") == "iteration"
+                  and not b.get("error_occurred")]
+    expect(iterations == timing.calls, "iteration entries carry the calls of their repetition")
+    units = {b["aggregate_name"]: b.get("aggregate_unit") for b in doc["benchmarks"]
+             if b.get("run_type") == "aggregate"}
+    expect(units == {"mean": "time", "median": "time", "stddev": "time", "cv": "percentage"},
+           f"aggregate units ({units})")
+    expect(stat.S_IMODE(os.stat(path).st_mode) == 0o644, "result file mode 0644")
+    expect(doc["context"]["interrupted"] is False and doc["context"]["source"] == "pytorch", "context after close")
+
+
+def formula_checks(peers_dir, wflops):
+    """The peers that compute their FLOPs and bytes (MLP, MoE; attention for --device cpu) give
+    wflops' own figures for every benchmark `wflops list` has, and their default configurations
+    are benchmarks wflops has. Needs no PyTorch."""
+    sys.path.insert(0, peers_dir)
+    import attention_peer
+    import mlp_peer
+    import moe_peer
+    import wflops_peer
+    specs = wflops_peer.wflops_specs(wflops, "full")
+    bad, n = [], 0
+    for s in specs.values():
+        sh = dict(p.split(":") for p in s["shape"].split("/")) if s.get("shape") else {}
+        if s["family"] == "moe_step":
+            d, e, g, t = (int(sh[k]) for k in ("d", "E", "G", "tok"))
+            got = (moe_peer.expert_weight_flops(d, t), moe_peer.step_bytes(d, e, g, t),
+                   moe_peer.routing_flops(d, e, g, t))
+            want = (s["flops"], s["bytes"], s["counters"]["routing_flops"])
+        elif s["family"] in ("mlp_step", "mlp_fwd"):
+            variant = "swiglu" if "swiglu" in s["implementation"] else "linear"
+            got = (mlp_peer.step_flops(int(sh["d"]), int(sh["ff"]), int(sh["tok"]), s["family"] == "mlp_fwd",
+                                       variant),)
+            want = (s["flops"],)
+        elif s["family"] in ("attention_fwd", "attention_bwd") and s["implementation"] == "fused":
+            a = attention_peer.parse_shape(s["shape"])
+            forward = s["family"] == "attention_fwd"
+            got = (attention_peer.attention_flops(a["b"], a["h"], a["s"], a["d"], a["causal"], forward),
+                   attention_peer.attention_bytes(a["b"], a["h"], a["s"], a["d"], forward))
+            want = (s["flops"], s["bytes"])
+        else:
+            continue
+        n += 1
+        if got != want:
+            bad.append(f"{s['name']}: {got} != {want}")
+    expect(n > 0 and not bad, f"FLOPs and bytes of {n} MoE, MLP and attention benchmarks as wflops lists them"
+           + (f": {bad[:3]}" if bad else ""))
+    words = {"linear": "linear", "mixed_linear": "mixed_linear", "mixed_relu_residual": "mixed_unfused_relu_residual"}
+    missing = []
+    for v in mlp_peer.VARIANTS:
+        for d, ff, t in mlp_peer.shapes("all", v):
+            dtype = mlp_peer.DEFAULT_DTYPE.get(v, "bf16")
+            name = f"mlp_step/{words.get(v, 'unfused_' + v)}/{dtype}/d:{d}/ff:{ff}/tok:{t}"
+            missing += [] if name in specs else [name]
+    for d, e, g, t, r in moe_peer.configs("all"):
+        name = f"moe_step/grouped/bf16/d:{d}/E:{e}/G:{g}/tok:{t}/route:{r}"
+        missing += [] if name in specs else [name]
+    expect(not missing, "every default MLP and MoE peer configuration (its default dtype) is a wflops benchmark"
+           + (f": missing {missing[:3]}" if missing else ""))
+
+
+def torch_python():
+    return os.environ.get("WFLOPS_PEER_PYTHON") or sys.executable
+
+
+def torch_missing(python):
+    """Why torch does not import in `python` (None when it does)."""
+    run = subprocess.run([python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True)
+    if run.returncode != 0:
+        lines = (run.stderr or run.stdout).strip().splitlines()
+        return lines[-1] if lines else f"exit code {run.returncode}"
+    print(f"torch {run.stdout.strip()} in {python}")
+    return None
+
+
+def load_validator(source_dir):
+    try:
+        import jsonschema
+    except ImportError:
+        print("note: jsonschema does not import here; result files are not validated against the schema")
+        return None
+    with open(os.path.join(source_dir, "docs", "result.schema.json")) as f:
+        return jsonschema.Draft7Validator(json.load(f))
+
+
+SMOKE = ["--device", "cpu", "--min-time", "0.01", "--repetitions", "2"]
+
+
+def run_peer(python, peers_dir, script, out, extra=(), timeout=900):
+    cmd = [python, os.path.join(peers_dir, f"{script}_peer.py"), *SMOKE, "--out", out, *extra]
+    t0 = time.time()
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=os.path.dirname(out))
+    print(f"     {script} {' '.join(extra)}: exit {run.returncode} in {time.time() - t0:.0f} s")
+    if run.returncode != 0:
+        print(run.stdout[-3000:], run.stderr[-3000:])
+    return run
+
+
+def check_file(path, validator, wflops, expect_names, expect_errors, tolerance):
+    """The peer's file: schema, context, every benchmark either a checked measurement or an
+    expected error entry."""
+    if not expect(os.path.exists(path), f"{os.path.basename(path)} written"):
+        return None
+    with open(path) as f:
+        doc = json.load(f)
+    base = os.path.basename(path)
+    if validator is not None:
+        errs = list(validator.iter_errors(doc))
+        expect(not errs, f"{base} validates against the schema" + (f": {errs[0].message}" if errs else ""))
+    ctx = doc["context"]
+    expect(ctx.get("source") == "pytorch" and ctx.get("device") == "cpu" and ctx.get("interrupted") is False,
+           f"{base}: context source pytorch, device cpu, not interrupted")
+    expect("cublas" in ctx and (ctx.get("cudnn") is None or re.fullmatch(r"\d+\.\d+\.\d+", ctx["cudnn"])),
+           f"{base}: cublas key, cudnn as major.minor.patch ({ctx.get('cudnn')})")
+    expect(stat.S_IMODE(os.stat(path).st_mode) == 0o644, f"{base}: mode 0644")
+    runs = {}
+    for b in doc["benchmarks"]:
+        runs.setdefault(b.get("run_name", b["name"]), []).append(b)
+    names = set(runs)
+    expect(names == set(expect_names), f"{base}: the expected benchmarks" +
+           ("" if names == set(expect_names) else f" (missing {sorted(set(expect_names) - names)}, "
+                                                   f"extra {sorted(names - set(expect_names))})"))
+    for name, entries in runs.items():
+        erred = [b for b in entries if b.get("error_occurred")]
+        if any(re.search(p, name) for p in expect_errors):
+            expect(erred and "tflops" not in erred[0], f"{name}: an error entry ({erred[0]['error_message'][:80]})"
+                   if erred else f"{name}: expected an error entry")
+            continue
+        if erred:
+            fail(f"{name}: unexpected error {erred[0]['error_message']}")
+            continue
+        median = [b for b in entries if b.get("aggregate_name") == "median"]
+        iters = [b for b in entries if b.get("run_type") == "iteration"]
+        good = (len(iters) == 2 and all(b["iterations"] >= 1 for b in iters) and median and
+                median[0]["tflops"] > 0 and median[0]["flops"] > 0 and median[0]["verify_rel_err"] < tolerance and
+                median[0]["batch"] >= 1)
+        expect(good, f"{name}: 2 repetitions, checked (rel err "
+                     f"{median[0]['verify_rel_err'] if median else '?'}), timed")
+    if wflops:
+        # compare takes two files at least: the peer's beside itself is enough to exercise its reader.
+        run = subprocess.run([wflops, "compare", path, path], capture_output=True, text=True)
+        expect(run.returncode == 0, f"wflops compare reads {base}" + ("" if run.returncode == 0 else
+                                                                        f": {run.stderr.strip()[:200]}"))
+    return doc
+
+
+def argument_checks(python, peers_dir, tmp):
+    existing = os.path.join(tmp, "existing.json")
+    with open(existing, "w") as f:
+        f.write("{}\n")
+    cases = [("matmul", ["--repetitions", "0"], "repetitions.json"),
+             ("attention", ["--min-time", "-1"], "min-time.json"),
+             ("mlp", ["--variants", "linear,bogus"], "variants.json"),
+             ("moe", ["--context-from", existing], "context.json")]
+    for script, extra, out in cases:
+        path = os.path.join(tmp, out)
+        run = subprocess.run([python, os.path.join(peers_dir, f"{script}_peer.py"), "--device", "cpu",
+                              "--out", path, *extra], capture_output=True, text=True)
+        expect(run.returncode == 2 and not os.path.exists(path),
+               f"{script} {' '.join(extra)}: refused (exit {run.returncode}) before creating its file")
+    run = subprocess.run([python, os.path.join(peers_dir, "matmul_peer.py"), "--device", "cpu", "--out", existing],
+                         capture_output=True, text=True)
+    with open(existing) as f:
+        kept = f.read() == "{}\n"
+    expect(run.returncode == 2 and kept, "an existing --out is refused and left as it was")
+
+
+UNIT = r'''
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+import moe_peer, mlp_peer, wflops_peer
+torch.manual_seed(0)
+bad = []
+# Expert choice: every expert gets T/E tokens, so the constant offsets equal counted ones.
+d, e, g, t = 64, 4, 2, 512
+x, wr, w1, w2, dy = moe_peer.make_inputs(torch, d, e, g, t, torch.bfloat16, "cpu")
+probs = (x.float() @ wr.float().t()).softmax(-1)
+for routing in ("expert_choice", "token_choice"):
+    offs = moe_peer.expert_choice_offsets(torch, e, g, t, "cpu")
+    tokens, experts, got, inverse = moe_peer.route(torch, probs, e, g, routing, offs)
+    counted = torch.cumsum(torch.bincount(experts, minlength=e * g), 0).to(torch.int32)
+    if not torch.equal(got, counted):
+        bad.append(f"{routing}: offsets {got.tolist()} != bincount {counted.tolist()}")
+    if not bool((experts[1:] >= experts[:-1]).all()):
+        bad.append(f"{routing}: assignments not sorted by expert")
+# The expert-choice combine in several chunks still passes the fp64 check.
+moe_peer.COMBINE_CHUNK_ELEMENTS = 64 * 100
+for routing in ("expert_choice", "token_choice"):
+    errors = moe_peer.check(torch, routing, "cpu")
+    if wflops_peer.failed_checks(errors, moe_peer.TOLERANCE):
+        bad.append(f"{routing} chunked combine: {errors}")
+# Router inputs give logits of standard deviation about 1 (not one-hot routing).
+std = (x.float() @ wr.float().t()).std().item()
+if not 0.7 < std < 1.3:
+    bad.append(f"router logit std {std}")
+# The mixed-precision check's reference uses the weights rounded to the compute dtype.
+m = mlp_peer.build(torch, 256, 1024, "mixed_relu_residual", torch.float32, "cpu")
+errors = mlp_peer.check(torch, m, mlp_peer.autocast(torch, m, torch.bfloat16, "cpu"), 256, 512,
+                        "mixed_relu_residual", torch.bfloat16, "cpu", False)
+if wflops_peer.failed_checks(errors, mlp_peer.TOLERANCE):
+    bad.append(f"mixed_relu_residual bf16 check: {errors}")
+# The torch_compile settings: a second graph of a configuration raises instead of running eagerly
+# (dynamo's own behaviour, checked with its eager back end to spare Inductor's compile time).
+torch._dynamo.reset()
+torch._dynamo.config.recompile_limit = 1
+torch._dynamo.config.fail_on_recompile_limit_hit = True
+f = torch.compile(lambda a: a * 2 + 1, backend="eager", dynamic=False, fullgraph=True)
+f(torch.ones(4))
+try:
+    f(torch.ones(5))
+    bad.append("a recompile past the limit ran instead of raising")
+except Exception as e:  # noqa: BLE001
+    if "recompile" not in str(e).lower() and "limit" not in str(e).lower():
+        bad.append(f"a recompile past the limit raised {type(e).__name__}: {e}")
+print("\n".join(bad) if bad else "unit checks passed")
+sys.exit(1 if bad else 0)
+'''
+
+
+def main():
+    source_dir = os.path.abspath(sys.argv[1])
+    wflops = sys.argv[2] if len(sys.argv) > 2 and os.path.exists(sys.argv[2]) else None
+    peers_dir = os.path.join(source_dir, "scripts", "peers")
+    with tempfile.TemporaryDirectory() as tmp:
+        host_checks(peers_dir, tmp)
+        if wflops:
+            formula_checks(peers_dir, wflops)
+        else:
+            print("note: no wflops binary given (or not built): FLOP formulas and compare not checked")
+        python = torch_python()
+        why = torch_missing(python)
+        if why:
+            print(f"{failures} failed in the host checks")
+            print(f"SKIP: the peers' CPU smoke runs need PyTorch, which does not import in {python}: {why} "
+                  "(set WFLOPS_PEER_PYTHON to a Python that has it)")
+            return 1 if failures else SKIP
+        validator = load_validator(source_dir)
+        argument_checks(python, peers_dir, tmp)
+        os.umask(0o022)
+
+        run = subprocess.run([python, "-c", UNIT, peers_dir], capture_output=True, text=True, timeout=600)
+        expect(run.returncode == 0, "MoE offsets and chunked combine, router logit spread, mixed check, "
+                                    "recompile limit: "
+                                    + (run.stdout.strip() or run.stderr.strip()[-500:]))
+
+        out = os.path.join(tmp, "matmul.json")
+        run_peer(python, peers_dir, "matmul", out, ["--l2-bytes", "65536"])
+        names = [f"matmul/torch_matmul/{t}/m:96/n:64/k:48" for t in ("fp32", "tf32", "fp16", "bf16", "fp8")]
+        doc = check_file(out, validator, wflops, names, [], 5e-2)
+        if doc:
+            rot = {b["l2_rotation"] for b in doc["benchmarks"] if "l2_rotation" in b and b["run_type"] == "iteration"}
+            expect(rot and all(r > 1 for r in rot), f"matmul rotates its inputs on a 64 KiB L2 ({sorted(rot)})")
+
+        out = os.path.join(tmp, "attention.json")
+        run_peer(python, peers_dir, "attention", out)
+        names = [f"attention_{p}/{i}/bf16/b:1/h:2/s:64/d:16/causal:{c}" for p in ("fwd", "bwd")
+                 for i in ("torch_sdpa_flash", "torch_sdpa_cudnn", "torch_eager") for c in (0, 1)]
+        check_file(out, validator, wflops, names, [r"/torch_sdpa_cudnn/"], 1e-2)
+
+        out = os.path.join(tmp, "moe.json")
+        run_peer(python, peers_dir, "moe", out)
+        names = [f"moe_step/torch_grouped_mm/bf16/d:64/E:4/G:{g}/tok:512/route:{r}"
+                 for g, r in ((2, "expert_choice"), (2, "token_choice"), (3, "expert_choice"))]
+        doc = check_file(out, validator, wflops, names, [r"/G:3/"], 1e-2)
+        if doc:
+            med = [b for b in doc["benchmarks"] if b.get("aggregate_name") == "median"]
+            # 2 (2 T d + N d + 8 d^2 E) bf16 elements: src/flops_moe.cpp moe_step_bytes.
+            want = 2.0 * (2 * 512 * 64 + 8 * 64 + 8 * 64 * 64 * 4) * 2
+            expect(med and all(b.get("bytes") == want for b in med), f"moe bytes {want:.0f} as wflops counts them")
+
+        out = os.path.join(tmp, "mlp-eager.json")
+        run_peer(python, peers_dir, "mlp", out, ["--no-compile", "--forward-only"])
+        variants = ["linear", "relu", "gelu", "relu_residual", "gelu_residual", "swiglu", "mixed_linear",
+                    "mixed_relu_residual"]
+        names = []
+        for v in variants:
+            dtype = "fp16" if v == "mixed_relu_residual" else "bf16"
+            ff = 192 if v == "swiglu" else 256
+            names += [f"{fam}/torch_eager_{v}/{dtype}/d:64/ff:{ff}/tok:128" for fam in ("mlp_step", "mlp_fwd")]
+        check_file(out, validator, wflops, names, [], 1e-2)
+
+        out = os.path.join(tmp, "mlp-compile.json")
+        run_peer(python, peers_dir, "mlp", out, ["--variants", "gelu_residual"])
+        names = [f"mlp_step/{i}_gelu_residual/bf16/d:64/ff:256/tok:128" for i in ("torch_eager", "torch_compile")]
+        doc = check_file(out, validator, wflops, names, [], 1e-2)
+        if doc:
+            labels = [b["label"] for b in doc["benchmarks"] if "/torch_compile_" in b["name"] and "label" in b]
+            expect(labels and all("torch.compile mode=default, fullgraph, dynamic=False" in x for x in labels),
+                   "torch_compile rows say how they were compiled")
+    print(f"{failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
