@@ -245,7 +245,8 @@ def test_simulated_gpu(source, build, tmp):
     rc = p.wait(timeout=30)
     check(rc == 143, f"SIGTERM: exit 143 ({rc})")
     stages, _ = summary(out2)
-    check(stages["smoke"][0] == "cut" and "stopped by SIGTERM" in stages["smoke"][1], f"the stopped stage: {stages['smoke']}")
+    check(stages["smoke"][0] == "cut" and "stopped by SIGTERM" in stages["smoke"][1],
+          f"the stopped stage: {stages['smoke']}")
     check("1-facts/ldd.txt" in archive_names(out2), "the archive holds the finished stage")
     with open(pids) as f:
         running = [int(x) for x in f.read().split()]
