@@ -96,7 +96,7 @@ def test_dry_run(source, pack, tmp):
     files = sorted(os.listdir(out))
     check(files == ["gpu-check.log", "gpu-check.tar.gz", "summary.txt"], f"OUTDIR holds 3 files: {files}")
     names = archive_names(out)
-    for f in ["summary.txt", "gpu-check.log", "plan.txt", "1-facts/ldd.txt", "1-facts/libs.txt",
+    for f in ["summary.txt", "gpu-check.log", "plan.txt", "1-facts/ldd.txt", "libs.txt",
               "lists/list-full.json", "3-smoke/groups.tsv", "6-peers/matmul.log"]:
         check(f in names, f"the archive holds {f}")
     stages, count = summary(out)
