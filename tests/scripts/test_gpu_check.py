@@ -7,12 +7,14 @@ runs, and a folder that is not a pack is refused. gpu-check --dry-run on the pac
 budgets of at most 480 s that --budget 240 halves, --stages picks stages, and every peer call is
 accepted by its peer's options. Then a simulated GPU (a fake nvidia-smi and fake binaries that
 fail, hang and crash on purpose): a failed benchmark, a cut family and a crashed family are each
-reported and cost only their own family, failed tests are named, and SIGTERM leaves an archive.
+reported and cost only their own family, failed tests are named, and SIGTERM leaves an archive;
+and a test binary whose library only a Python package's nvidia/*/lib holds is made to load.
 
 usage: test_gpu_check.py SOURCE_DIR BUILD_DIR
 """
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -260,6 +262,59 @@ def test_simulated_gpu(source, build, tmp):
     check(running and not alive, f"the running wflops was stopped too ({running}, alive {alive})")
 
 
+# A test binary that needs a library only a Python package folder holds (nvidia/*/lib, where PyTorch's
+# CUDA wheels keep cuBLAS and cuDNN): gpu-check must find it there and put it on LD_LIBRARY_PATH.
+PROBE_LIB = "int wflops_probe(void) { return 2; }\n"
+PROBE_TESTS = """#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int wflops_probe(void);
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (strstr(argv[i], "gtest_list_tests")) { execv(getenv("REAL_TESTS"), argv); return 127; }
+  printf("[ RUN      ] Probe.Loads\\n[       OK ] Probe.Loads (0 ms)\\n");
+  return wflops_probe() - 2;
+}
+"""
+
+
+def test_library_search(source, build, tmp):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        print("skip library search: no C compiler")
+        return
+    env, _ = fake_machine(build, os.path.join(tmp, "lib-search"))
+    user_base = os.path.join(tmp, "pyuser")
+    env["PYTHONUSERBASE"] = user_base
+    site_dir = run(["python3", "-c", "import site; print(site.getusersitepackages())"], env=env).stdout.strip()
+    lib_dir = os.path.join(site_dir, "nvidia", "probe", "lib")
+    os.makedirs(lib_dir)
+    src = os.path.join(tmp, "probe")
+    os.makedirs(src)
+    for name, text in [("probe.c", PROBE_LIB), ("tests.c", PROBE_TESTS)]:
+        with open(os.path.join(src, name), "w") as f:
+            f.write(text)
+    made = [run([cc, "-shared", "-fPIC", "-Wl,-soname,libwflopsprobe.so.1", "-o",
+                 os.path.join(lib_dir, "libwflopsprobe.so.1"), os.path.join(src, "probe.c")]),
+            run([cc, "-o", os.path.join(env["WFLOPS_BUILD_DIR"], "wflops_gpu_tests"), os.path.join(src, "tests.c"),
+                 os.path.join(lib_dir, "libwflopsprobe.so.1")])]
+    if not check(all(m.returncode == 0 for m in made), "the probe binary builds"):
+        print(*(m.stderr for m in made))
+        return
+    check("not found" in run(["ldd", os.path.join(env["WFLOPS_BUILD_DIR"], "wflops_gpu_tests")]).stdout,
+          "the probe's library is not found without help")
+    out = os.path.join(tmp, "lib-search-out")
+    r = run([os.path.join(source, "scripts", "gpu-check"), "--stages", "1,2", "--budget", "60", out], env=env,
+            timeout=120)
+    stages, _ = summary(out)
+    facts, tests = stages["facts"], stages["tests"]
+    check(facts[0] == "passed" and f"LD_LIBRARY_PATH += {lib_dir}" in facts[1],
+          f"the library is found in the Python package's folder: {facts}")
+    check(r.returncode == 0 and tests[0] == "passed" and "1 passed, 0 failed" in tests[1],
+          f"the tests run with it: {tests}")
+
+
 def main():
     source, build = sys.argv[1], sys.argv[2]
     with tempfile.TemporaryDirectory() as tmp:
@@ -267,6 +322,7 @@ def main():
         if pack:
             test_dry_run(source, pack, tmp)
         test_simulated_gpu(source, build, tmp)
+        test_library_search(source, build, tmp)
     return 1 if failures else 0
 
 
