@@ -218,7 +218,7 @@ def test_simulated_gpu(source, build, tmp):
             timeout=120)
     took = time.time() - start
     check(r.returncode == 1, f"a failing simulated check exits 1 ({r.returncode}) in {took:.0f} s")
-    check(took < 60 + 15, "it keeps to its budget")
+    check(took < 60 + 30, "it keeps to its budget (and a few seconds per cut)")
     stages, _ = summary(out)
     check(stages["tests"][0] == "failed" and "2 passed, 1 failed" in stages["tests"][1]
           and "Attention.Bad" in stages["tests"][1], f"tests: the failed test is named: {stages['tests']}")
