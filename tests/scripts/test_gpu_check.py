@@ -8,10 +8,13 @@ budgets of at most 480 s that --budget 240 halves, --stages picks stages, and ev
 accepted by its peer's options. Then a simulated GPU (a fake nvidia-smi and fake binaries that
 fail, hang and crash on purpose): a failed benchmark, a cut family and a crashed family are each
 reported and cost only their own family, failed tests are named, and SIGTERM leaves an archive;
-and a test binary whose library only a Python package's nvidia/*/lib holds is made to load.
+a test binary whose library only a Python package's nvidia/*/lib holds is made to load; and a
+passing simulated GPU with fake peers and a fake torch runs the seed table, the merged quick file
+and every peer's comparison through the real wflops.
 
 usage: test_gpu_check.py SOURCE_DIR BUILD_DIR
 """
+import json
 import os
 import re
 import shutil
@@ -159,21 +162,24 @@ names = [s["name"] for s in json.loads(os.popen(f"{real} list --suite {suite} --
 names = [n for n in names if regex.search(n + "/manual_time")]
 with open(os.environ["FAKE_PIDS"], "a") as f:
     f.write(f"{os.getpid()}\\n")
-doc = {"context": {"gpu_name": "NVIDIA Fake H100", "interrupted": True}, "benchmarks": []}
+with open(os.environ["FAKE_CONTEXT"]) as f:
+    doc = {"context": dict(json.load(f)["context"], interrupted=True), "benchmarks": []}
+calm = os.environ.get("FAKE_CALM")
 def write():
     with open(out, "w") as f:
         json.dump(doc, f)
 write()
 for i, n in enumerate(names):
-    if os.environ.get("FAKE_HANG") or n.startswith("attention_bwd/"):
+    if os.environ.get("FAKE_HANG") or (n.startswith("attention_bwd/") and not calm):
         time.sleep(600)
-    if n.startswith("cast/") and i == 1:
+    if n.startswith("cast/") and i == 1 and not calm:
         os.kill(os.getpid(), signal.SIGSEGV)
-    if "/cublaslt_auto/" in n:
+    if "/cublaslt_auto/" in n and not calm:
         doc["benchmarks"].append({"name": n, "run_name": n, "run_type": "iteration", "error_occurred": True,
                                   "error_message": "verification failed: simulated"})
     else:
-        doc["benchmarks"].append({"name": n, "run_name": n, "run_type": "iteration", "tflops": 100.0 + i})
+        doc["benchmarks"].append({"name": n, "run_name": n, "run_type": "iteration", "repetitions": 1,
+                                  "tflops": 100.0 + i})
     write()
 doc["context"]["interrupted"] = False
 write()
@@ -194,6 +200,38 @@ exit 1
 """
 
 
+# A peer that writes one result in wflops' format under its own implementation word, beside the
+# benchmark gpu-check compares it with, and records the arguments it was given.
+FAKE_PEER = """#!/usr/bin/python3
+import json, os, sys
+script = os.path.basename(sys.argv[0]).replace("_peer.py", "")
+with open(os.environ["FAKE_PEER_ARGS"], "a") as f:
+    f.write(script + " " + " ".join(sys.argv[1:]) + "\\n")
+opts = sys.argv[1:]
+out, ctx = opts[opts.index("--out") + 1], opts[opts.index("--context-from") + 1]
+name = {"matmul": "matmul/torch_matmul/bf16/m:4096/n:8192/k:4096",
+        "attention": "attention_fwd/torch_sdpa_flash/bf16/b:4/h:16/s:4096/d:128/causal:0",
+        "mlp": "mlp_step/torch_eager_linear/fp16/d:1600/ff:6400/tok:8192",
+        "moe": "moe_step/torch_grouped_mm/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice"}[script]
+with open(ctx) as f:
+    context = dict(json.load(f)["context"], source="pytorch")
+with open(out, "w") as f:
+    json.dump({"context": context, "benchmarks": [{"name": name, "run_name": name, "run_type": "iteration",
+                                                   "repetitions": 1, "tflops": 90.0}]}, f)
+"""
+FAKE_TORCH = """__version__ = "0.0+fake"
+class version:
+    cuda = "13.0"
+class cuda:
+    @staticmethod
+    def is_available():
+        return True
+    @staticmethod
+    def get_device_name(index):
+        return "NVIDIA Fake H100"
+"""
+
+
 def fake_machine(build, tmp):
     """A PATH with a fake nvidia-smi, and a build folder of fake binaries around the real ones."""
     bin_dir, fake = os.path.join(tmp, "fakebin"), os.path.join(tmp, "fakebuild")
@@ -206,8 +244,57 @@ def fake_machine(build, tmp):
         os.chmod(path, 0o755)
     pids = os.path.join(tmp, "pids.txt")
     env = {"PATH": bin_dir + os.pathsep + os.environ["PATH"], "WFLOPS_BUILD_DIR": fake, "FAKE_PIDS": pids,
-           "REAL_WFLOPS": os.path.join(build, "wflops"), "REAL_TESTS": os.path.join(build, "wflops_gpu_tests")}
+           "REAL_WFLOPS": os.path.join(build, "wflops"), "REAL_TESTS": os.path.join(build, "wflops_gpu_tests"),
+           "FAKE_CONTEXT": os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "h100.json")}
     return env, pids
+
+
+def test_simulated_peers(source, build, tmp):
+    """Seed, quick and peers on a simulated GPU that passes: the real seed-table and compare read what
+    the fakes write; every peer gets its options and a context file and is compared."""
+    env, _ = fake_machine(build, os.path.join(tmp, "peers-machine"))
+    copy = os.path.join(tmp, "peers-copy", "scripts")  # gpu-check beside fake peers and a fake torch
+    os.makedirs(os.path.join(copy, "peers"))
+    shutil.copy(os.path.join(source, "scripts", "gpu-check"), copy)
+    for peer in ["matmul", "attention", "mlp", "moe"]:
+        path = os.path.join(copy, "peers", f"{peer}_peer.py")
+        with open(path, "w") as f:
+            f.write(FAKE_PEER)
+        os.chmod(path, 0o755)
+    torch_dir = os.path.join(tmp, "peers-torch", "torch")
+    os.makedirs(torch_dir)
+    with open(os.path.join(torch_dir, "__init__.py"), "w") as f:
+        f.write(FAKE_TORCH)
+    peer_args = os.path.join(tmp, "peer-args.txt")
+    env.update(FAKE_CALM="1", FAKE_PEER_ARGS=peer_args, PYTHONPATH=os.path.dirname(torch_dir))
+    out = os.path.join(tmp, "peers-out")
+    r = run([os.path.join(copy, "gpu-check"), "--stages", "seed,quick,peers", "--budget", "150", out], env=env,
+            timeout=240)
+    stages, _ = summary(out)
+    check(r.returncode == 0, f"a passing simulated check exits 0 ({r.returncode})")
+    seed, quick, peers = stages["seed"], stages["quick"], stages["peers"]
+    check(seed[0] == "passed" and "4 verified, 0 failed" in seed[1] and "seed-table.txt" in seed[1],
+          f"seed: its benchmarks and the seed table: {seed}")
+    check(quick[0] == "passed" and re.search(r"(\d+) benchmarks: \1 verified, 0 failed", quick[1]) is not None,
+          f"quick: every benchmark verified: {quick[1][:80]}")
+    check(peers[0] == "passed" and peers[1].count("ok (1 ran, 0 failed), compared") == 5,
+          f"peers: five calls, each compared: {peers}")
+    names = archive_names(out)
+    for f in ["quick.json", "4-seed/seed-table.txt", "6-peers/matmul-compare.txt", "6-peers/mlp-seed-compare.txt"]:
+        check(f in names, f"the archive holds {f}")
+    with tarfile.open(os.path.join(out, "gpu-check.tar.gz")) as t:
+        top = t.getnames()[0].split("/")[0]
+        merged = json.load(t.extractfile(f"{top}/quick.json"))
+        compared = t.extractfile(f"{top}/6-peers/matmul-compare.txt").read().decode()
+    quick_names = {b["name"] for b in merged["benchmarks"]}
+    listed = re.search(r": (\d+) benchmarks", quick[1])
+    check(merged["context"]["source"] == "wflops" and listed and len(quick_names) == int(listed.group(1)),
+          f"quick.json merges every group's benchmarks ({len(quick_names)})")
+    check("matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096" in compared, "the matmul peer sits beside cublaslt_auto")
+    with open(peer_args) as f:
+        calls = f.read().splitlines()
+    check(len(calls) == 5 and all("--context-from" in c and "quick.json" in c or c.startswith("mlp") for c in calls)
+          and any("--filter" in c for c in calls if c.startswith("matmul")), f"the peers' arguments: {calls}")
 
 
 def test_simulated_gpu(source, build, tmp):
@@ -323,6 +410,7 @@ def main():
             test_dry_run(source, pack, tmp)
         test_simulated_gpu(source, build, tmp)
         test_library_search(source, build, tmp)
+        test_simulated_peers(source, build, tmp)
     return 1 if failures else 0
 
 
