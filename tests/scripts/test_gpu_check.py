@@ -9,8 +9,8 @@ accepted by its peer's options. Then a simulated GPU (a fake nvidia-smi and fake
 fail, hang and crash on purpose): a failed benchmark, a cut family and a crashed family are each
 reported and cost only their own family, failed tests are named, and SIGTERM leaves an archive;
 a test binary whose library only a Python package's nvidia/*/lib holds is made to load; and a
-passing simulated GPU with fake peers and a fake torch runs the seed table, the merged quick file
-and every peer's comparison through the real wflops.
+passing simulated GPU with fake peers and a fake torch runs the seed table, the quick suite and
+every peer's comparison through the real wflops.
 
 usage: test_gpu_check.py SOURCE_DIR BUILD_DIR
 """
@@ -168,6 +168,7 @@ calm = os.environ.get("FAKE_CALM")
 def write():
     with open(out, "w") as f:
         json.dump(doc, f)
+doc["argv"] = sys.argv[1:]
 write()
 for i, n in enumerate(names):
     if os.environ.get("FAKE_HANG") or (n.startswith("attention_bwd/") and not calm):
@@ -280,16 +281,17 @@ def test_simulated_peers(source, build, tmp):
     check(peers[0] == "passed" and peers[1].count("ok (1 ran, 0 failed), compared") == 5,
           f"peers: five calls, each compared: {peers}")
     names = archive_names(out)
-    for f in ["quick.json", "4-seed/seed-table.txt", "6-peers/matmul-compare.txt", "6-peers/mlp-seed-compare.txt"]:
+    for f in ["5-quick/quick.json", "4-seed/seed-table.txt", "6-peers/matmul-compare.txt",
+              "6-peers/mlp-seed-compare.txt"]:
         check(f in names, f"the archive holds {f}")
     with tarfile.open(os.path.join(out, "gpu-check.tar.gz")) as t:
         top = t.getnames()[0].split("/")[0]
-        merged = json.load(t.extractfile(f"{top}/quick.json"))
+        quick_doc = json.load(t.extractfile(f"{top}/5-quick/quick.json"))
         compared = t.extractfile(f"{top}/6-peers/matmul-compare.txt").read().decode()
-    quick_names = {b["name"] for b in merged["benchmarks"]}
+    quick_names = {b["name"] for b in quick_doc["benchmarks"]}
     listed = re.search(r": (\d+) benchmarks", quick[1])
-    check(merged["context"]["source"] == "wflops" and listed and len(quick_names) == int(listed.group(1)),
-          f"quick.json merges every group's benchmarks ({len(quick_names)})")
+    check(listed and len(quick_names) == int(listed.group(1)) and "--benchmark_repetitions=3" in quick_doc["argv"],
+          f"quick: the whole suite in one wflops run with its flags ({len(quick_names)})")
     check("matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096" in compared, "the matmul peer sits beside cublaslt_auto")
     with open(peer_args) as f:
         calls = f.read().splitlines()
