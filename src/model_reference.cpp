@@ -1,0 +1,379 @@
+#include "model_reference.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <random>
+#include <stdexcept>
+
+#include "attention_reference.hpp"
+#include "mlp_reference.hpp"
+
+namespace wflops::model_ref {
+
+namespace {
+
+using Vec = std::vector<double>;
+
+std::size_t sz(long n) { return static_cast<std::size_t>(n); }
+
+// y[t, o] = x[t, :] . W[o, :] + b[o] for T rows; W is [out, in] (nn.Linear), b may be empty.
+void linear(const Vec& x, const Vec& w, const Vec& b, long rows, long in, long out, Vec& y) {
+  y.assign(sz(rows * out), 0.0);
+  for (long t = 0; t < rows; ++t) {
+    const double* xr = &x[sz(t * in)];
+    for (long o = 0; o < out; ++o) {
+      const double* wr = &w[sz(o * in)];
+      double s = b.empty() ? 0.0 : b[sz(o)];
+      for (long i = 0; i < in; ++i) s += xr[i] * wr[i];
+      y[sz(t * out + o)] = s;
+    }
+  }
+}
+
+// The backward of linear(): dx = dy W (overwritten), dW += dy^T x, db += sum over rows of dy.
+void linear_backward(const Vec& dy, const Vec& x, const Vec& w, long rows, long in, long out, Vec& dx, Vec& dw,
+                     Vec& db) {
+  dx.assign(sz(rows * in), 0.0);
+  for (long t = 0; t < rows; ++t) {
+    const double* xr = &x[sz(t * in)];
+    double* dxr = &dx[sz(t * in)];
+    for (long o = 0; o < out; ++o) {
+      const double g = dy[sz(t * out + o)];
+      if (g == 0.0) continue;
+      const double* wr = &w[sz(o * in)];
+      double* dwr = &dw[sz(o * in)];
+      for (long i = 0; i < in; ++i) {
+        dxr[i] += g * wr[i];
+        dwr[i] += g * xr[i];
+      }
+      if (!db.empty()) db[sz(o)] += g;
+    }
+  }
+}
+
+// LayerNorm over the last axis of [rows, d]; keeps x_hat and 1/sqrt(var + eps) for the backward.
+struct NormCache {
+  Vec x_hat, rstd;
+};
+void layer_norm(const Vec& x, const Vec& g, const Vec& b, long rows, long d, double eps, Vec& y, NormCache& cache) {
+  y.assign(sz(rows * d), 0.0);
+  cache.x_hat.assign(sz(rows * d), 0.0);
+  cache.rstd.assign(sz(rows), 0.0);
+  for (long t = 0; t < rows; ++t) {
+    const double* xr = &x[sz(t * d)];
+    double mean = 0, var = 0;
+    for (long i = 0; i < d; ++i) mean += xr[i];
+    mean /= static_cast<double>(d);
+    for (long i = 0; i < d; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+    var /= static_cast<double>(d);
+    const double rstd = 1.0 / std::sqrt(var + eps);
+    cache.rstd[sz(t)] = rstd;
+    for (long i = 0; i < d; ++i) {
+      const double xh = (xr[i] - mean) * rstd;
+      cache.x_hat[sz(t * d + i)] = xh;
+      y[sz(t * d + i)] = g[sz(i)] * xh + b[sz(i)];
+    }
+  }
+}
+
+// With x_hat = (x - mean) rstd and dx_hat = dy g, the mean and the variance both depend on every
+// x_i of the row, which gives dx = rstd (dx_hat - mean(dx_hat) - x_hat mean(dx_hat x_hat)).
+// dx is added to (the residual stream's gradient arrives there); dg += dy x_hat, db += dy.
+void layer_norm_backward(const Vec& dy, const NormCache& cache, const Vec& g, long rows, long d, Vec& dx, Vec& dg,
+                         Vec& db) {
+  for (long t = 0; t < rows; ++t) {
+    double mean_dxh = 0, mean_dxh_xh = 0;
+    for (long i = 0; i < d; ++i) {
+      const double dyi = dy[sz(t * d + i)], xh = cache.x_hat[sz(t * d + i)];
+      dg[sz(i)] += dyi * xh;
+      db[sz(i)] += dyi;
+      mean_dxh += dyi * g[sz(i)];
+      mean_dxh_xh += dyi * g[sz(i)] * xh;
+    }
+    mean_dxh /= static_cast<double>(d);
+    mean_dxh_xh /= static_cast<double>(d);
+    const double rstd = cache.rstd[sz(t)];
+    for (long i = 0; i < d; ++i) {
+      const double xh = cache.x_hat[sz(t * d + i)];
+      dx[sz(t * d + i)] += rstd * (dy[sz(t * d + i)] * g[sz(i)] - mean_dxh - xh * mean_dxh_xh);
+    }
+  }
+}
+
+// Head `head` of sequence `seq_index`, part `part` (0 q, 1 k, 2 v) of qkv [b·s, 3d], as [s, d/h].
+void gather_head(const Gpt2Config& c, const Vec& qkv, long seq_index, long head, long part, Vec& out) {
+  const long d = c.hidden, dh = d / c.heads;
+  out.assign(sz(c.seq * dh), 0.0);
+  for (long t = 0; t < c.seq; ++t) {
+    const double* row = &qkv[sz((seq_index * c.seq + t) * 3 * d + part * d + head * dh)];
+    for (long j = 0; j < dh; ++j) out[sz(t * dh + j)] = row[j];
+  }
+}
+// The inverse: writes (or adds) [s, d/h] into columns of a [b·s, width] matrix at column offset.
+void scatter_head(const Gpt2Config& c, const Vec& in, long seq_index, long width, long offset, Vec& out) {
+  const long dh = c.hidden / c.heads;
+  for (long t = 0; t < c.seq; ++t) {
+    double* row = &out[sz((seq_index * c.seq + t) * width + offset)];
+    for (long j = 0; j < dh; ++j) row[j] += in[sz(t * dh + j)];
+  }
+}
+
+AttentionProblem attention_problem(const Gpt2Config& c) {
+  AttentionProblem p;
+  p.seq = c.seq;
+  p.head_dim = c.hidden / c.heads;
+  p.causal = true;
+  p.scale = 1.0 / std::sqrt(static_cast<double>(p.head_dim));
+  return p;
+}
+
+// y [b·s, d] = per sequence and head, softmax(q k^T / sqrt(d/h), causal) v.
+void attention(const Gpt2Config& c, const Vec& qkv, Vec& y) {
+  const AttentionProblem p = attention_problem(c);
+  const long dh = p.head_dim;
+  y.assign(sz(c.tokens() * c.hidden), 0.0);
+  Vec q, k, v, o(sz(c.seq * dh)), lse(sz(c.seq));
+  for (long s = 0; s < c.batch; ++s) {
+    for (long h = 0; h < c.heads; ++h) {
+      gather_head(c, qkv, s, h, 0, q);
+      gather_head(c, qkv, s, h, 1, k);
+      gather_head(c, qkv, s, h, 2, v);
+      attention_forward_reference(p, q.data(), k.data(), v.data(), o.data(), lse.data());
+      scatter_head(c, o, s, c.hidden, h * dh, y);
+    }
+  }
+}
+
+// dqkv [b·s, 3d] from dy [b·s, d].
+void attention_backward(const Gpt2Config& c, const Vec& qkv, const Vec& dy, Vec& dqkv) {
+  const AttentionProblem p = attention_problem(c);
+  const long d = c.hidden, dh = p.head_dim;
+  dqkv.assign(sz(c.tokens() * 3 * d), 0.0);
+  Vec q, k, v, d_o(sz(c.seq * dh)), dq(sz(c.seq * dh)), dk(sz(c.seq * dh)), dv(sz(c.seq * dh));
+  for (long s = 0; s < c.batch; ++s) {
+    for (long h = 0; h < c.heads; ++h) {
+      gather_head(c, qkv, s, h, 0, q);
+      gather_head(c, qkv, s, h, 1, k);
+      gather_head(c, qkv, s, h, 2, v);
+      for (long t = 0; t < c.seq; ++t) {
+        for (long j = 0; j < dh; ++j) d_o[sz(t * dh + j)] = dy[sz((s * c.seq + t) * d + h * dh + j)];
+      }
+      attention_backward_reference(p, q.data(), k.data(), v.data(), d_o.data(), dq.data(), dk.data(), dv.data());
+      scatter_head(c, dq, s, 3 * d, h * dh, dqkv);
+      scatter_head(c, dk, s, 3 * d, d + h * dh, dqkv);
+      scatter_head(c, dv, s, 3 * d, 2 * d + h * dh, dqkv);
+    }
+  }
+}
+
+// What the forward keeps for the backward, per block.
+struct BlockCache {
+  Vec a, qkv, y, c, h, g;  // LN1 out, QKV, attention out, LN2 out, fc pre-activation, gelu(h)
+  NormCache ln1, ln2;
+};
+struct Forward {
+  std::vector<BlockCache> blocks;
+  Vec z, probs;  // LN_f out, softmax(logits) [b·s, V]
+  NormCache lnf;
+  double loss = 0;
+};
+
+void check_inputs(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long>& tokens,
+                  const std::vector<long>& targets) {
+  if (c.vocab <= 0 || c.seq <= 0 || c.hidden <= 0 || c.heads <= 0 || c.layers <= 0 || c.batch <= 0 ||
+      c.hidden % c.heads != 0) {
+    throw std::invalid_argument("gpt2 reference: sizes must be positive and heads must divide hidden");
+  }
+  if (tokens.size() != sz(c.tokens()) || targets.size() != sz(c.tokens())) {
+    throw std::invalid_argument("gpt2 reference: tokens and targets must hold batch x seq entries");
+  }
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= c.vocab || targets[i] < 0 || targets[i] >= c.vocab) {
+      throw std::invalid_argument("gpt2 reference: a token or target is outside the vocabulary");
+    }
+  }
+  const Gpt2Params shape = gpt2_zero_params(c);
+  const auto want = named_tensors(shape);
+  const auto got = named_tensors(p);
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (i >= got.size() || got[i].second->size() != want[i].second->size()) {
+      throw std::invalid_argument("gpt2 reference: parameter " + want[i].first + " has the wrong size");
+    }
+  }
+  if (got.size() != want.size()) throw std::invalid_argument("gpt2 reference: wrong number of blocks");
+}
+
+Forward forward(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long>& tokens,
+                const std::vector<long>& targets) {
+  check_inputs(c, p, tokens, targets);
+  const long T = c.tokens(), d = c.hidden, ff = c.ffn(), V = c.vocab;
+  Forward f;
+  Vec x(sz(T * d));
+  for (long t = 0; t < T; ++t) {
+    const long pos = t % c.seq;
+    for (long i = 0; i < d; ++i) x[sz(t * d + i)] = p.wte[sz(tokens[sz(t)] * d + i)] + p.wpe[sz(pos * d + i)];
+  }
+  f.blocks.resize(sz(c.layers));
+  Vec tmp;
+  for (long l = 0; l < c.layers; ++l) {
+    const Gpt2Block& w = p.blocks[sz(l)];
+    BlockCache& b = f.blocks[sz(l)];
+    layer_norm(x, w.ln1_g, w.ln1_b, T, d, c.ln_eps, b.a, b.ln1);
+    linear(b.a, w.w_qkv, w.b_qkv, T, d, 3 * d, b.qkv);
+    attention(c, b.qkv, b.y);
+    linear(b.y, w.w_o, w.b_o, T, d, d, tmp);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+    layer_norm(x, w.ln2_g, w.ln2_b, T, d, c.ln_eps, b.c, b.ln2);
+    linear(b.c, w.w_fc, w.b_fc, T, d, ff, b.h);
+    b.g.resize(b.h.size());
+    for (std::size_t i = 0; i < b.h.size(); ++i) b.g[i] = mlp_ref::activation(mlp_ref::Act::gelu, b.h[i]);
+    linear(b.g, w.w_proj, w.b_proj, T, ff, d, tmp);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+  }
+  layer_norm(x, p.lnf_g, p.lnf_b, T, d, c.ln_eps, f.z, f.lnf);
+  // Tied head: logits = z wte^T, i.e. linear() with W = wte [V, d] and no bias. Cross-entropy
+  // -log softmax = logsumexp(logits) - logits[target], the log-sum-exp taken from the row maximum.
+  linear(f.z, p.wte, Vec{}, T, d, V, f.probs);
+  double total = 0;
+  for (long t = 0; t < T; ++t) {
+    double* row = &f.probs[sz(t * V)];
+    double max = row[0];
+    for (long j = 1; j < V; ++j) max = std::max(max, row[j]);
+    double sum = 0;
+    for (long j = 0; j < V; ++j) sum += std::exp(row[j] - max);
+    const double lse = max + std::log(sum);
+    total += lse - row[targets[sz(t)]];
+    for (long j = 0; j < V; ++j) row[j] = std::exp(row[j] - lse);
+  }
+  f.loss = total / static_cast<double>(T);
+  return f;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(Gpt2Params& p) {
+  std::vector<std::pair<std::string, std::vector<double>*>> out = {{"wte", &p.wte}, {"wpe", &p.wpe}};
+  for (std::size_t l = 0; l < p.blocks.size(); ++l) {
+    Gpt2Block& b = p.blocks[l];
+    const std::string h = "h" + std::to_string(l) + ".";
+    for (auto [name, t] : {std::pair{"ln1_g", &b.ln1_g}, {"ln1_b", &b.ln1_b}, {"w_qkv", &b.w_qkv},
+                           {"b_qkv", &b.b_qkv}, {"w_o", &b.w_o}, {"b_o", &b.b_o}, {"ln2_g", &b.ln2_g},
+                           {"ln2_b", &b.ln2_b}, {"w_fc", &b.w_fc}, {"b_fc", &b.b_fc}, {"w_proj", &b.w_proj},
+                           {"b_proj", &b.b_proj}}) {
+      out.emplace_back(h + name, t);
+    }
+  }
+  out.emplace_back("lnf_g", &p.lnf_g);
+  out.emplace_back("lnf_b", &p.lnf_b);
+  return out;
+}
+
+std::vector<std::pair<std::string, const std::vector<double>*>> named_tensors(const Gpt2Params& p) {
+  std::vector<std::pair<std::string, const std::vector<double>*>> out;
+  for (const auto& [name, t] : named_tensors(const_cast<Gpt2Params&>(p))) out.emplace_back(name, t);
+  return out;
+}
+
+Gpt2Params gpt2_zero_params(const Gpt2Config& c) {
+  const long d = c.hidden, ff = c.ffn();
+  Gpt2Params p;
+  p.wte.assign(sz(c.vocab * d), 0.0);
+  p.wpe.assign(sz(c.seq * d), 0.0);
+  p.blocks.resize(sz(c.layers));
+  for (Gpt2Block& b : p.blocks) {
+    b.ln1_g.assign(sz(d), 0.0);
+    b.ln1_b.assign(sz(d), 0.0);
+    b.w_qkv.assign(sz(3 * d * d), 0.0);
+    b.b_qkv.assign(sz(3 * d), 0.0);
+    b.w_o.assign(sz(d * d), 0.0);
+    b.b_o.assign(sz(d), 0.0);
+    b.ln2_g.assign(sz(d), 0.0);
+    b.ln2_b.assign(sz(d), 0.0);
+    b.w_fc.assign(sz(ff * d), 0.0);
+    b.b_fc.assign(sz(ff), 0.0);
+    b.w_proj.assign(sz(d * ff), 0.0);
+    b.b_proj.assign(sz(d), 0.0);
+  }
+  p.lnf_g.assign(sz(d), 0.0);
+  p.lnf_b.assign(sz(d), 0.0);
+  return p;
+}
+
+Gpt2Params gpt2_random_params(const Gpt2Config& c, unsigned long seed, double weight_std, double bias_std) {
+  Gpt2Params p = gpt2_zero_params(c);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (auto& [name, t] : named_tensors(p)) {
+    const auto dot = name.rfind('.');
+    const std::string field = dot == std::string::npos ? name : name.substr(dot + 1);
+    const bool gain = field.size() > 2 && field.compare(field.size() - 2, 2, "_g") == 0;
+    const bool bias = !gain && field.size() > 2 && field.compare(field.size() - 2, 2, "_b") == 0;
+    const bool vector_bias = bias || field.rfind("b_", 0) == 0;
+    for (double& v : *t) {
+      if (gain) {
+        v = 1.0 + bias_std * normal(rng);
+      } else if (vector_bias) {
+        v = bias_std * normal(rng);
+      } else {
+        v = weight_std * normal(rng);
+      }
+    }
+  }
+  return p;
+}
+
+double gpt2_loss(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long>& tokens,
+                 const std::vector<long>& targets) {
+  return forward(c, p, tokens, targets).loss;
+}
+
+double gpt2_loss_and_gradients(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long>& tokens,
+                               const std::vector<long>& targets, Gpt2Params& grads) {
+  const Forward f = forward(c, p, tokens, targets);
+  const long T = c.tokens(), d = c.hidden, ff = c.ffn(), V = c.vocab;
+  grads = gpt2_zero_params(c);
+
+  // Mean cross-entropy: dloss/dlogits = (softmax - onehot(target)) / T.
+  Vec dlogits = f.probs;
+  for (long t = 0; t < T; ++t) dlogits[sz(t * V + targets[sz(t)])] -= 1.0;
+  for (double& v : dlogits) v /= static_cast<double>(T);
+  // Head: dz = dlogits wte, dwte += dlogits^T z (the first of the tied matrix's two gradients).
+  Vec dz, no_bias;
+  linear_backward(dlogits, f.z, p.wte, T, d, V, dz, grads.wte, no_bias);
+  Vec dx(sz(T * d), 0.0);  // the residual stream's gradient
+  layer_norm_backward(dz, f.lnf, p.lnf_g, T, d, dx, grads.lnf_g, grads.lnf_b);
+
+  Vec dbranch, dg, dh, dc, dy, dqkv, da;
+  for (long l = c.layers - 1; l >= 0; --l) {
+    const Gpt2Block& w = p.blocks[sz(l)];
+    Gpt2Block& gw = grads.blocks[sz(l)];
+    const BlockCache& b = f.blocks[sz(l)];
+    // MLP branch x += gelu(c W_fc^T + b_fc) W_proj^T + b_proj: the branch sees dx as its output's
+    // gradient, and its input gradient joins dx through LN2.
+    linear_backward(dx, b.g, w.w_proj, T, ff, d, dg, gw.w_proj, gw.b_proj);
+    dh.resize(dg.size());
+    for (std::size_t i = 0; i < dg.size(); ++i) {
+      dh[i] = dg[i] * mlp_ref::activation_derivative(mlp_ref::Act::gelu, b.h[i]);
+    }
+    linear_backward(dh, b.c, w.w_fc, T, d, ff, dc, gw.w_fc, gw.b_fc);
+    layer_norm_backward(dc, b.ln2, w.ln2_g, T, d, dx, gw.ln2_g, gw.ln2_b);
+    // Attention branch x += attention(LN1(x) W_qkv^T + b_qkv) W_o^T + b_o.
+    linear_backward(dx, b.y, w.w_o, T, d, d, dy, gw.w_o, gw.b_o);
+    attention_backward(c, b.qkv, dy, dqkv);
+    linear_backward(dqkv, b.a, w.w_qkv, T, d, 3 * d, da, gw.w_qkv, gw.b_qkv);
+    layer_norm_backward(da, b.ln1, w.ln1_g, T, d, dx, gw.ln1_g, gw.ln1_b);
+  }
+  // Embeddings: each token's residual gradient goes to its wte row (the tied matrix's second
+  // gradient) and to its position's wpe row.
+  for (long t = 0; t < T; ++t) {
+    const long pos = t % c.seq;
+    for (long i = 0; i < d; ++i) {
+      grads.wte[sz(tokens[sz(t)] * d + i)] += dx[sz(t * d + i)];
+      grads.wpe[sz(pos * d + i)] += dx[sz(t * d + i)];
+    }
+  }
+  return f.loss;
+}
+
+}  // namespace wflops::model_ref
