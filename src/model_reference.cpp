@@ -31,10 +31,12 @@ void linear(const Vec& x, const Vec& w, const Vec& b, long rows, long in, long o
   }
 }
 
-// The backward of linear(): dx = dy W (overwritten), dW += dy^T x, db += sum over rows of dy.
+// The backward of linear(): dx += dy W, dW += dy^T x, db += sum over rows of dy (db may be empty). dx
+// is sized to [rows, in] with zeros if it is not already, so that several projections of one input
+// (llama's Q, K and V) add their input gradients into one dx.
 void linear_backward(const Vec& dy, const Vec& x, const Vec& w, long rows, long in, long out, Vec& dx, Vec& dw,
                      Vec& db) {
-  dx.assign(sz(rows * in), 0.0);
+  if (dx.size() != sz(rows * in)) dx.assign(sz(rows * in), 0.0);
   for (long t = 0; t < rows; ++t) {
     const double* xr = &x[sz(t * in)];
     double* dxr = &dx[sz(t * in)];
@@ -101,68 +103,119 @@ void layer_norm_backward(const Vec& dy, const NormCache& cache, const Vec& g, lo
   }
 }
 
-// Head `head` of sequence `seq_index`, part `part` (0 q, 1 k, 2 v) of qkv [b·s, 3d], as [s, d/h].
-void gather_head(const Gpt2Config& c, const Vec& qkv, long seq_index, long head, long part, Vec& out) {
-  const long d = c.hidden, dh = d / c.heads;
-  out.assign(sz(c.seq * dh), 0.0);
-  for (long t = 0; t < c.seq; ++t) {
-    const double* row = &qkv[sz((seq_index * c.seq + t) * 3 * d + part * d + head * dh)];
-    for (long j = 0; j < dh; ++j) out[sz(t * dh + j)] = row[j];
+// Columns offset .. offset + cols - 1 of rows first .. first + rows - 1 of a [*, width] matrix, as a
+// [rows, cols] slice: one (sequence, head) of Q, K or V for the attention reference.
+void gather(const Vec& m, long width, long offset, long first, long rows, long cols, Vec& out) {
+  out.assign(sz(rows * cols), 0.0);
+  for (long t = 0; t < rows; ++t) {
+    const double* row = &m[sz((first + t) * width + offset)];
+    for (long j = 0; j < cols; ++j) out[sz(t * cols + j)] = row[j];
   }
 }
-// The inverse: writes (or adds) [s, d/h] into columns of a [b·s, width] matrix at column offset.
-void scatter_head(const Gpt2Config& c, const Vec& in, long seq_index, long width, long offset, Vec& out) {
-  const long dh = c.hidden / c.heads;
-  for (long t = 0; t < c.seq; ++t) {
-    double* row = &out[sz((seq_index * c.seq + t) * width + offset)];
-    for (long j = 0; j < dh; ++j) row[j] += in[sz(t * dh + j)];
+// The inverse, adding: heads that share a K/V head (GQA) add their gradients into it.
+void scatter_add(const Vec& in, long width, long offset, long first, long rows, long cols, Vec& m) {
+  for (long t = 0; t < rows; ++t) {
+    double* row = &m[sz((first + t) * width + offset)];
+    for (long j = 0; j < cols; ++j) row[j] += in[sz(t * cols + j)];
   }
 }
 
-AttentionProblem attention_problem(const Gpt2Config& c) {
+AttentionProblem attention_problem(long seq, long head_dim) {
   AttentionProblem p;
-  p.seq = c.seq;
-  p.head_dim = c.hidden / c.heads;
+  p.seq = seq;
+  p.head_dim = head_dim;
   p.causal = true;
-  p.scale = 1.0 / std::sqrt(static_cast<double>(p.head_dim));
+  p.scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   return p;
 }
 
-// y [b·s, d] = per sequence and head, softmax(q k^T / sqrt(d/h), causal) v.
-void attention(const Gpt2Config& c, const Vec& qkv, Vec& y) {
-  const AttentionProblem p = attention_problem(c);
-  const long dh = p.head_dim;
-  y.assign(sz(c.tokens() * c.hidden), 0.0);
-  Vec q, k, v, o(sz(c.seq * dh)), lse(sz(c.seq));
-  for (long s = 0; s < c.batch; ++s) {
-    for (long h = 0; h < c.heads; ++h) {
-      gather_head(c, qkv, s, h, 0, q);
-      gather_head(c, qkv, s, h, 1, k);
-      gather_head(c, qkv, s, h, 2, v);
+// Causal attention of `batch` sequences of `seq` tokens: query head j of q [T, heads·dh] reads K/V head
+// j / (heads / kv_heads) of k, v [T, kv_heads·dh] (kv_heads = heads: multi-head attention). y [T, heads·dh].
+struct AttentionShape {
+  long batch = 0, seq = 0, heads = 0, kv_heads = 0, head_dim = 0;
+};
+void attention(const AttentionShape& a, const Vec& q_all, long q_width, long q_offset, const Vec& k_all,
+               const Vec& v_all, long kv_width, long k_offset, long v_offset, Vec& y) {
+  const AttentionProblem p = attention_problem(a.seq, a.head_dim);
+  const long dh = a.head_dim, group = a.heads / a.kv_heads;
+  y.assign(sz(a.batch * a.seq * a.heads * dh), 0.0);
+  Vec q, k, v, o(sz(a.seq * dh)), lse(sz(a.seq));
+  for (long s = 0; s < a.batch; ++s) {
+    for (long h = 0; h < a.heads; ++h) {
+      const long kv = h / group;
+      gather(q_all, q_width, q_offset + h * dh, s * a.seq, a.seq, dh, q);
+      gather(k_all, kv_width, k_offset + kv * dh, s * a.seq, a.seq, dh, k);
+      gather(v_all, kv_width, v_offset + kv * dh, s * a.seq, a.seq, dh, v);
       attention_forward_reference(p, q.data(), k.data(), v.data(), o.data(), lse.data());
-      scatter_head(c, o, s, c.hidden, h * dh, y);
+      scatter_add(o, a.heads * dh, h * dh, s * a.seq, a.seq, dh, y);
+    }
+  }
+}
+// The backward from dy [T, heads·dh]: adds into dq (laid out as q_all), dk and dv (as k_all, v_all).
+void attention_backward(const AttentionShape& a, const Vec& q_all, long q_width, long q_offset, const Vec& k_all,
+                        const Vec& v_all, long kv_width, long k_offset, long v_offset, const Vec& dy, Vec& dq_all,
+                        Vec& dk_all, Vec& dv_all) {
+  const AttentionProblem p = attention_problem(a.seq, a.head_dim);
+  const long dh = a.head_dim, group = a.heads / a.kv_heads;
+  Vec q, k, v, d_o, dq(sz(a.seq * dh)), dk(sz(a.seq * dh)), dv(sz(a.seq * dh));
+  for (long s = 0; s < a.batch; ++s) {
+    for (long h = 0; h < a.heads; ++h) {
+      const long kv = h / group;
+      gather(q_all, q_width, q_offset + h * dh, s * a.seq, a.seq, dh, q);
+      gather(k_all, kv_width, k_offset + kv * dh, s * a.seq, a.seq, dh, k);
+      gather(v_all, kv_width, v_offset + kv * dh, s * a.seq, a.seq, dh, v);
+      gather(dy, a.heads * dh, h * dh, s * a.seq, a.seq, dh, d_o);
+      attention_backward_reference(p, q.data(), k.data(), v.data(), d_o.data(), dq.data(), dk.data(), dv.data());
+      scatter_add(dq, q_width, q_offset + h * dh, s * a.seq, a.seq, dh, dq_all);
+      scatter_add(dk, kv_width, k_offset + kv * dh, s * a.seq, a.seq, dh, dk_all);
+      scatter_add(dv, kv_width, v_offset + kv * dh, s * a.seq, a.seq, dh, dv_all);
     }
   }
 }
 
-// dqkv [b·s, 3d] from dy [b·s, d].
-void attention_backward(const Gpt2Config& c, const Vec& qkv, const Vec& dy, Vec& dqkv) {
-  const AttentionProblem p = attention_problem(c);
-  const long d = c.hidden, dh = p.head_dim;
-  dqkv.assign(sz(c.tokens() * 3 * d), 0.0);
-  Vec q, k, v, d_o(sz(c.seq * dh)), dq(sz(c.seq * dh)), dk(sz(c.seq * dh)), dv(sz(c.seq * dh));
-  for (long s = 0; s < c.batch; ++s) {
-    for (long h = 0; h < c.heads; ++h) {
-      gather_head(c, qkv, s, h, 0, q);
-      gather_head(c, qkv, s, h, 1, k);
-      gather_head(c, qkv, s, h, 2, v);
-      for (long t = 0; t < c.seq; ++t) {
-        for (long j = 0; j < dh; ++j) d_o[sz(t * dh + j)] = dy[sz((s * c.seq + t) * d + h * dh + j)];
-      }
-      attention_backward_reference(p, q.data(), k.data(), v.data(), d_o.data(), dq.data(), dk.data(), dv.data());
-      scatter_head(c, dq, s, 3 * d, h * dh, dqkv);
-      scatter_head(c, dk, s, 3 * d, d + h * dh, dqkv);
-      scatter_head(c, dv, s, 3 * d, 2 * d + h * dh, dqkv);
+AttentionShape gpt2_attention(const Gpt2Config& c) { return {c.batch, c.seq, c.heads, c.heads, c.hidden / c.heads}; }
+
+// Mean cross-entropy of logits [T, V] against targets, turning the logits into softmax probabilities in
+// place: -log softmax = logsumexp(logits) - logits[target], the log-sum-exp taken from the row maximum.
+double cross_entropy(Vec& logits, const std::vector<long>& targets, long T, long V) {
+  double total = 0;
+  for (long t = 0; t < T; ++t) {
+    double* row = &logits[sz(t * V)];
+    double max = row[0];
+    for (long j = 1; j < V; ++j) max = std::max(max, row[j]);
+    double sum = 0;
+    for (long j = 0; j < V; ++j) sum += std::exp(row[j] - max);
+    const double lse = max + std::log(sum);
+    total += lse - row[targets[sz(t)]];
+    for (long j = 0; j < V; ++j) row[j] = std::exp(row[j] - lse);
+  }
+  return total / static_cast<double>(T);
+}
+// dloss/dlogits = (softmax - onehot(target)) / T.
+Vec cross_entropy_backward(const Vec& probs, const std::vector<long>& targets, long T, long V) {
+  Vec d = probs;
+  for (long t = 0; t < T; ++t) d[sz(t * V + targets[sz(t)])] -= 1.0;
+  for (double& v : d) v /= static_cast<double>(T);
+  return d;
+}
+
+// Shared checks: token ids inside the vocabulary, and every parameter tensor at its shape.
+void check_tokens(const char* who, long T, long V, const std::vector<long>& tokens, const std::vector<long>& targets) {
+  if (tokens.size() != sz(T) || targets.size() != sz(T)) {
+    throw std::invalid_argument(std::string(who) + ": tokens and targets must hold batch x seq entries");
+  }
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= V || targets[i] < 0 || targets[i] >= V) {
+      throw std::invalid_argument(std::string(who) + ": a token or target is outside the vocabulary");
+    }
+  }
+}
+template <class Named>
+void check_shapes(const char* who, const Named& want, const Named& got) {
+  if (got.size() != want.size()) throw std::invalid_argument(std::string(who) + ": wrong number of blocks");
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (got[i].second->size() != want[i].second->size()) {
+      throw std::invalid_argument(std::string(who) + ": parameter " + want[i].first + " has the wrong size");
     }
   }
 }
@@ -185,23 +238,9 @@ void check_inputs(const Gpt2Config& c, const Gpt2Params& p, const std::vector<lo
       c.hidden % c.heads != 0) {
     throw std::invalid_argument("gpt2 reference: sizes must be positive and heads must divide hidden");
   }
-  if (tokens.size() != sz(c.tokens()) || targets.size() != sz(c.tokens())) {
-    throw std::invalid_argument("gpt2 reference: tokens and targets must hold batch x seq entries");
-  }
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] < 0 || tokens[i] >= c.vocab || targets[i] < 0 || targets[i] >= c.vocab) {
-      throw std::invalid_argument("gpt2 reference: a token or target is outside the vocabulary");
-    }
-  }
+  check_tokens("gpt2 reference", c.tokens(), c.vocab, tokens, targets);
   const Gpt2Params shape = gpt2_zero_params(c);
-  const auto want = named_tensors(shape);
-  const auto got = named_tensors(p);
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    if (i >= got.size() || got[i].second->size() != want[i].second->size()) {
-      throw std::invalid_argument("gpt2 reference: parameter " + want[i].first + " has the wrong size");
-    }
-  }
-  if (got.size() != want.size()) throw std::invalid_argument("gpt2 reference: wrong number of blocks");
+  check_shapes("gpt2 reference", named_tensors(shape), named_tensors(p));
 }
 
 Forward forward(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long>& tokens,
@@ -221,7 +260,7 @@ Forward forward(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long
     BlockCache& b = f.blocks[sz(l)];
     layer_norm(x, w.ln1_g, w.ln1_b, T, d, c.ln_eps, b.a, b.ln1);
     linear(b.a, w.w_qkv, w.b_qkv, T, d, 3 * d, b.qkv);
-    attention(c, b.qkv, b.y);
+    attention(gpt2_attention(c), b.qkv, 3 * d, 0, b.qkv, b.qkv, 3 * d, d, 2 * d, b.y);
     linear(b.y, w.w_o, w.b_o, T, d, d, tmp);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
     layer_norm(x, w.ln2_g, w.ln2_b, T, d, c.ln_eps, b.c, b.ln2);
@@ -232,21 +271,9 @@ Forward forward(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
   }
   layer_norm(x, p.lnf_g, p.lnf_b, T, d, c.ln_eps, f.z, f.lnf);
-  // Tied head: logits = z wte^T, i.e. linear() with W = wte [V, d] and no bias. Cross-entropy
-  // -log softmax = logsumexp(logits) - logits[target], the log-sum-exp taken from the row maximum.
+  // Tied head: logits = z wte^T, i.e. linear() with W = wte [V, d] and no bias.
   linear(f.z, p.wte, Vec{}, T, d, V, f.probs);
-  double total = 0;
-  for (long t = 0; t < T; ++t) {
-    double* row = &f.probs[sz(t * V)];
-    double max = row[0];
-    for (long j = 1; j < V; ++j) max = std::max(max, row[j]);
-    double sum = 0;
-    for (long j = 0; j < V; ++j) sum += std::exp(row[j] - max);
-    const double lse = max + std::log(sum);
-    total += lse - row[targets[sz(t)]];
-    for (long j = 0; j < V; ++j) row[j] = std::exp(row[j] - lse);
-  }
-  f.loss = total / static_cast<double>(T);
+  f.loss = cross_entropy(f.probs, targets, T, V);
   return f;
 }
 
@@ -334,18 +361,15 @@ double gpt2_loss_and_gradients(const Gpt2Config& c, const Gpt2Params& p, const s
   const long T = c.tokens(), d = c.hidden, ff = c.ffn(), V = c.vocab;
   grads = gpt2_zero_params(c);
 
-  // Mean cross-entropy: dloss/dlogits = (softmax - onehot(target)) / T.
-  Vec dlogits = f.probs;
-  for (long t = 0; t < T; ++t) dlogits[sz(t * V + targets[sz(t)])] -= 1.0;
-  for (double& v : dlogits) v /= static_cast<double>(T);
+  const Vec dlogits = cross_entropy_backward(f.probs, targets, T, V);
   // Head: dz = dlogits wte, dwte += dlogits^T z (the first of the tied matrix's two gradients).
   Vec dz, no_bias;
   linear_backward(dlogits, f.z, p.wte, T, d, V, dz, grads.wte, no_bias);
   Vec dx(sz(T * d), 0.0);  // the residual stream's gradient
   layer_norm_backward(dz, f.lnf, p.lnf_g, T, d, dx, grads.lnf_g, grads.lnf_b);
 
-  Vec dbranch, dg, dh, dc, dy, dqkv, da;
   for (long l = c.layers - 1; l >= 0; --l) {
+    Vec dg, dh, dc, dy, da, dqkv(sz(T * 3 * d), 0.0);  // fresh: linear_backward adds into its dx
     const Gpt2Block& w = p.blocks[sz(l)];
     Gpt2Block& gw = grads.blocks[sz(l)];
     const BlockCache& b = f.blocks[sz(l)];
@@ -360,7 +384,7 @@ double gpt2_loss_and_gradients(const Gpt2Config& c, const Gpt2Params& p, const s
     layer_norm_backward(dc, b.ln2, w.ln2_g, T, d, dx, gw.ln2_g, gw.ln2_b);
     // Attention branch x += attention(LN1(x) W_qkv^T + b_qkv) W_o^T + b_o.
     linear_backward(dx, b.y, w.w_o, T, d, d, dy, gw.w_o, gw.b_o);
-    attention_backward(c, b.qkv, dy, dqkv);
+    attention_backward(gpt2_attention(c), b.qkv, 3 * d, 0, b.qkv, b.qkv, 3 * d, d, 2 * d, dy, dqkv, dqkv, dqkv);
     linear_backward(dqkv, b.a, w.w_qkv, T, d, 3 * d, da, gw.w_qkv, gw.b_qkv);
     layer_norm_backward(da, b.ln1, w.ln1_g, T, d, dx, gw.ln1_g, gw.ln1_b);
   }
