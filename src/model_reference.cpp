@@ -400,4 +400,232 @@ double gpt2_loss_and_gradients(const Gpt2Config& c, const Gpt2Params& p, const s
   return f.loss;
 }
 
+// ---- llama ------------------------------------------------------------------------------------
+
+void rope_rotate(double* x, long head_dim, long position, double theta, bool inverse) {
+  const long half = head_dim / 2;
+  for (long i = 0; i < half; ++i) {
+    const double angle = static_cast<double>(position) *
+                         std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
+    const double cs = std::cos(angle), sn = inverse ? -std::sin(angle) : std::sin(angle);
+    const double a = x[i], b = x[i + half];
+    x[i] = a * cs - b * sn;
+    x[i + half] = b * cs + a * sn;
+  }
+}
+
+namespace {
+
+// RMSNorm over the last axis of [rows, d]: y = g x r with r = 1/sqrt(mean(x²) + eps); keeps x and r.
+struct RmsCache {
+  Vec x, r;
+};
+void rms_norm(const Vec& x, const Vec& g, long rows, long d, double eps, Vec& y, RmsCache& cache) {
+  y.assign(sz(rows * d), 0.0);
+  cache.x = x;
+  cache.r.assign(sz(rows), 0.0);
+  for (long t = 0; t < rows; ++t) {
+    double ms = 0;
+    for (long i = 0; i < d; ++i) ms += x[sz(t * d + i)] * x[sz(t * d + i)];
+    const double r = 1.0 / std::sqrt(ms / static_cast<double>(d) + eps);
+    cache.r[sz(t)] = r;
+    for (long i = 0; i < d; ++i) y[sz(t * d + i)] = g[sz(i)] * x[sz(t * d + i)] * r;
+  }
+}
+// dr/dx_i = -r³ x_i / d, so dx_i = r g_i dy_i - x_i r³ (1/d) sum_j g_j dy_j x_j (added to dx);
+// dg_i += dy_i x_i r.
+void rms_norm_backward(const Vec& dy, const RmsCache& cache, const Vec& g, long rows, long d, Vec& dx, Vec& dg) {
+  for (long t = 0; t < rows; ++t) {
+    const double r = cache.r[sz(t)];
+    double dot = 0;
+    for (long i = 0; i < d; ++i) {
+      const double dyi = dy[sz(t * d + i)], xi = cache.x[sz(t * d + i)];
+      dg[sz(i)] += dyi * xi * r;
+      dot += g[sz(i)] * dyi * xi;
+    }
+    const double k = r * r * r * dot / static_cast<double>(d);
+    for (long i = 0; i < d; ++i) {
+      dx[sz(t * d + i)] += r * g[sz(i)] * dy[sz(t * d + i)] - cache.x[sz(t * d + i)] * k;
+    }
+  }
+}
+
+// Every head of every token of a [T, heads·dh] matrix rotated by RoPE at the token's position.
+void rope_all(const LlamaConfig& c, Vec& m, long heads, bool inverse) {
+  const long dh = c.head_dim();
+  for (long t = 0; t < c.tokens(); ++t) {
+    for (long h = 0; h < heads; ++h) rope_rotate(&m[sz((t * heads + h) * dh)], dh, t % c.seq, c.rope_theta, inverse);
+  }
+}
+
+AttentionShape llama_attention(const LlamaConfig& c) { return {c.batch, c.seq, c.heads, c.kv_heads, c.head_dim()}; }
+
+struct LlamaBlockCache {
+  Vec a, q, k, v, y, c, gate, up, m;  // q and k after RoPE; m = silu(gate) * up
+  RmsCache norm1, norm2;
+};
+struct LlamaForward {
+  std::vector<LlamaBlockCache> blocks;
+  Vec z, probs;
+  RmsCache norm_f;
+  double loss = 0;
+};
+
+void check_inputs(const LlamaConfig& c, const LlamaParams& p, const std::vector<long>& tokens,
+                  const std::vector<long>& targets) {
+  if (c.vocab <= 0 || c.seq <= 0 || c.hidden <= 0 || c.heads <= 0 || c.kv_heads <= 0 || c.ffn <= 0 ||
+      c.layers <= 0 || c.batch <= 0 || c.hidden % c.heads != 0 || c.heads % c.kv_heads != 0 ||
+      c.head_dim() % 2 != 0) {
+    throw std::invalid_argument(
+        "llama reference: sizes must be positive, heads must divide hidden into even head sizes and kv_heads "
+        "must divide heads");
+  }
+  check_tokens("llama reference", c.tokens(), c.vocab, tokens, targets);
+  const LlamaParams shape = llama_zero_params(c);
+  check_shapes("llama reference", named_tensors(shape), named_tensors(p));
+}
+
+LlamaForward forward(const LlamaConfig& c, const LlamaParams& p, const std::vector<long>& tokens,
+                     const std::vector<long>& targets) {
+  check_inputs(c, p, tokens, targets);
+  const long T = c.tokens(), d = c.hidden, ff = c.ffn, V = c.vocab, kv = c.kv_heads * c.head_dim();
+  LlamaForward f;
+  Vec x(sz(T * d));
+  for (long t = 0; t < T; ++t) {
+    for (long i = 0; i < d; ++i) x[sz(t * d + i)] = p.tok_emb[sz(tokens[sz(t)] * d + i)];
+  }
+  f.blocks.resize(sz(c.layers));
+  const Vec no_bias;
+  Vec tmp;
+  for (long l = 0; l < c.layers; ++l) {
+    const LlamaBlock& w = p.blocks[sz(l)];
+    LlamaBlockCache& b = f.blocks[sz(l)];
+    rms_norm(x, w.attn_norm, T, d, c.norm_eps, b.a, b.norm1);
+    linear(b.a, w.w_q, no_bias, T, d, d, b.q);
+    linear(b.a, w.w_k, no_bias, T, d, kv, b.k);
+    linear(b.a, w.w_v, no_bias, T, d, kv, b.v);
+    rope_all(c, b.q, c.heads, false);
+    rope_all(c, b.k, c.kv_heads, false);
+    attention(llama_attention(c), b.q, d, 0, b.k, b.v, kv, 0, 0, b.y);
+    linear(b.y, w.w_o, no_bias, T, d, d, tmp);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+    rms_norm(x, w.mlp_norm, T, d, c.norm_eps, b.c, b.norm2);
+    linear(b.c, w.w_gate, no_bias, T, d, ff, b.gate);
+    linear(b.c, w.w_up, no_bias, T, d, ff, b.up);
+    b.m.resize(b.gate.size());
+    for (std::size_t i = 0; i < b.m.size(); ++i) b.m[i] = mlp_ref::silu(b.gate[i]) * b.up[i];
+    linear(b.m, w.w_down, no_bias, T, ff, d, tmp);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+  }
+  rms_norm(x, p.final_norm, T, d, c.norm_eps, f.z, f.norm_f);
+  linear(f.z, p.head, no_bias, T, d, V, f.probs);
+  f.loss = cross_entropy(f.probs, targets, T, V);
+  return f;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(LlamaParams& p) {
+  std::vector<std::pair<std::string, std::vector<double>*>> out = {{"tok_emb", &p.tok_emb}};
+  for (std::size_t l = 0; l < p.blocks.size(); ++l) {
+    LlamaBlock& b = p.blocks[l];
+    const std::string h = "h" + std::to_string(l) + ".";
+    for (auto [name, t] : {std::pair{"attn_norm", &b.attn_norm}, {"w_q", &b.w_q}, {"w_k", &b.w_k}, {"w_v", &b.w_v},
+                           {"w_o", &b.w_o}, {"mlp_norm", &b.mlp_norm}, {"w_gate", &b.w_gate}, {"w_up", &b.w_up},
+                           {"w_down", &b.w_down}}) {
+      out.emplace_back(h + name, t);
+    }
+  }
+  out.emplace_back("final_norm", &p.final_norm);
+  out.emplace_back("head", &p.head);
+  return out;
+}
+
+std::vector<std::pair<std::string, const std::vector<double>*>> named_tensors(const LlamaParams& p) {
+  std::vector<std::pair<std::string, const std::vector<double>*>> out;
+  for (const auto& [name, t] : named_tensors(const_cast<LlamaParams&>(p))) out.emplace_back(name, t);
+  return out;
+}
+
+LlamaParams llama_zero_params(const LlamaConfig& c) {
+  const long d = c.hidden, ff = c.ffn, kv = c.kv_heads * c.head_dim();
+  LlamaParams p;
+  p.tok_emb.assign(sz(c.vocab * d), 0.0);
+  p.blocks.resize(sz(c.layers));
+  for (LlamaBlock& b : p.blocks) {
+    b.attn_norm.assign(sz(d), 0.0);
+    b.w_q.assign(sz(d * d), 0.0);
+    b.w_k.assign(sz(kv * d), 0.0);
+    b.w_v.assign(sz(kv * d), 0.0);
+    b.w_o.assign(sz(d * d), 0.0);
+    b.mlp_norm.assign(sz(d), 0.0);
+    b.w_gate.assign(sz(ff * d), 0.0);
+    b.w_up.assign(sz(ff * d), 0.0);
+    b.w_down.assign(sz(d * ff), 0.0);
+  }
+  p.final_norm.assign(sz(d), 0.0);
+  p.head.assign(sz(c.vocab * d), 0.0);
+  return p;
+}
+
+LlamaParams llama_random_params(const LlamaConfig& c, unsigned long seed, double weight_std, double gain_std) {
+  LlamaParams p = llama_zero_params(c);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (auto& [name, t] : named_tensors(p)) {
+    const bool gain = name.size() >= 4 && name.compare(name.size() - 4, 4, "norm") == 0;
+    for (double& v : *t) v = gain ? 1.0 + gain_std * normal(rng) : weight_std * normal(rng);
+  }
+  return p;
+}
+
+double llama_loss(const LlamaConfig& c, const LlamaParams& p, const std::vector<long>& tokens,
+                  const std::vector<long>& targets) {
+  return forward(c, p, tokens, targets).loss;
+}
+
+double llama_loss_and_gradients(const LlamaConfig& c, const LlamaParams& p, const std::vector<long>& tokens,
+                                const std::vector<long>& targets, LlamaParams& grads) {
+  const LlamaForward f = forward(c, p, tokens, targets);
+  const long T = c.tokens(), d = c.hidden, ff = c.ffn, V = c.vocab, kv = c.kv_heads * c.head_dim();
+  grads = llama_zero_params(c);
+  Vec no_bias;
+  const Vec dlogits = cross_entropy_backward(f.probs, targets, T, V);
+  Vec dz;
+  linear_backward(dlogits, f.z, p.head, T, d, V, dz, grads.head, no_bias);
+  Vec dx(sz(T * d), 0.0);
+  rms_norm_backward(dz, f.norm_f, p.final_norm, T, d, dx, grads.final_norm);
+  for (long l = c.layers - 1; l >= 0; --l) {
+    const LlamaBlock& w = p.blocks[sz(l)];
+    LlamaBlock& gw = grads.blocks[sz(l)];
+    const LlamaBlockCache& b = f.blocks[sz(l)];
+    // SwiGLU branch: dm = dx W_down; m = silu(gate) * up gives dgate = dm * up * silu'(gate) and
+    // dup = dm * silu(gate); both projections of c add into dc.
+    Vec dm, dc, dy, da, dq(sz(T * d), 0.0), dk(sz(T * kv), 0.0), dv(sz(T * kv), 0.0);
+    linear_backward(dx, b.m, w.w_down, T, ff, d, dm, gw.w_down, no_bias);
+    Vec dgate(dm.size()), dup(dm.size());
+    for (std::size_t i = 0; i < dm.size(); ++i) {
+      dgate[i] = dm[i] * b.up[i] * mlp_ref::silu_derivative(b.gate[i]);
+      dup[i] = dm[i] * mlp_ref::silu(b.gate[i]);
+    }
+    linear_backward(dgate, b.c, w.w_gate, T, d, ff, dc, gw.w_gate, no_bias);
+    linear_backward(dup, b.c, w.w_up, T, d, ff, dc, gw.w_up, no_bias);
+    rms_norm_backward(dc, b.norm2, w.mlp_norm, T, d, dx, gw.mlp_norm);
+    // Attention branch: through W_o, attention (K/V gradients summed over each group), then RoPE's
+    // inverse rotation back to the projections' outputs.
+    linear_backward(dx, b.y, w.w_o, T, d, d, dy, gw.w_o, no_bias);
+    attention_backward(llama_attention(c), b.q, d, 0, b.k, b.v, kv, 0, 0, dy, dq, dk, dv);
+    rope_all(c, dq, c.heads, true);
+    rope_all(c, dk, c.kv_heads, true);
+    linear_backward(dq, b.a, w.w_q, T, d, d, da, gw.w_q, no_bias);
+    linear_backward(dk, b.a, w.w_k, T, d, kv, da, gw.w_k, no_bias);
+    linear_backward(dv, b.a, w.w_v, T, d, kv, da, gw.w_v, no_bias);
+    rms_norm_backward(da, b.norm1, w.attn_norm, T, d, dx, gw.attn_norm);
+  }
+  for (long t = 0; t < T; ++t) {
+    for (long i = 0; i < d; ++i) grads.tok_emb[sz(tokens[sz(t)] * d + i)] += dx[sz(t * d + i)];
+  }
+  return f.loss;
+}
+
 }  // namespace wflops::model_ref

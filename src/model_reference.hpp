@@ -14,8 +14,15 @@
 // gelu is the tanh approximation (mlp_reference.hpp), as GPT-2 uses.
 // Matrices are held as nn.Linear holds them, [out, in] row-major; activations [b·s, features].
 //
-// Llama (RMSNorm, rotary position embedding, grouped-query attention, SwiGLU, no biases, untied
-// head) is not here yet.
+// Llama (as in Llama 3, no biases anywhere):
+//   x = tok_emb[token]
+//   per block:  a = RMSNorm1(x);  q = a W_q^T [T, d],  k = a W_k^T,  v = a W_v^T [T, kvh · d/h]
+//               q, k rotated by RoPE at each token's position (rope_rotate)
+//               y = causal grouped-query attention (query head j reads K/V head j / (h / kvh))
+//               x = x + y W_o^T
+//               c = RMSNorm2(x);  x = x + (silu(c W_gate^T) * (c W_up^T)) W_down^T   (d -> d_ff -> d)
+//   z = RMSNorm_f(x);  logits = z head^T (untied);  loss as GPT-2's.
+// RMSNorm(x) = g · x / sqrt(mean(x²) + eps), eps 1e-5.
 #pragma once
 #include <string>
 #include <utility>
@@ -66,5 +73,44 @@ double gpt2_loss(const Gpt2Config& c, const Gpt2Params& p, const std::vector<lon
 // the LM head's and the embedding lookup's gradient.
 double gpt2_loss_and_gradients(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long>& tokens,
                                const std::vector<long>& targets, Gpt2Params& grads);
+
+// ---- llama ----------------------------------------------------------------------------------
+struct LlamaConfig {
+  long vocab = 0, seq = 0, hidden = 0, heads = 0, kv_heads = 0, ffn = 0, layers = 0, batch = 0;
+  double norm_eps = 1e-5;
+  double rope_theta = 500000;  // Llama 3's base; Llama 2 used 10000
+  long head_dim() const { return hidden / heads; }
+  long tokens() const { return batch * seq; }
+};
+
+struct LlamaBlock {
+  std::vector<double> attn_norm;             // [d]
+  std::vector<double> w_q, w_k, w_v, w_o;    // [d, d], [kvh·d/h, d], [kvh·d/h, d], [d, d]
+  std::vector<double> mlp_norm;              // [d]
+  std::vector<double> w_gate, w_up, w_down;  // [d_ff, d], [d_ff, d], [d, d_ff]
+};
+struct LlamaParams {
+  std::vector<double> tok_emb;  // [V, d]
+  std::vector<LlamaBlock> blocks;
+  std::vector<double> final_norm;  // [d]
+  std::vector<double> head;        // [V, d], untied
+};
+
+// Rotary position embedding of one head vector x[head_dim] at `position`, in the half-split layout
+// of Hugging Face's Llama (dimension i pairs with i + head_dim/2; Meta's original pairs 2i with 2i+1,
+// the same map on permuted weights): with angle = position · theta^(-2i/head_dim), i < head_dim/2,
+//   (x_i, x_{i+half}) <- (x_i cos - x_{i+half} sin, x_{i+half} cos + x_i sin).
+// inverse = true rotates by -angle: the transpose, which is the rotation's backward.
+void rope_rotate(double* x, long head_dim, long position, double theta, bool inverse = false);
+
+std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(LlamaParams& p);
+std::vector<std::pair<std::string, const std::vector<double>*>> named_tensors(const LlamaParams& p);
+LlamaParams llama_zero_params(const LlamaConfig& c);
+// Matrices and embeddings N(0, weight_std²), norm gains 1 + N(0, gain_std²). Deterministic in seed.
+LlamaParams llama_random_params(const LlamaConfig& c, unsigned long seed, double weight_std, double gain_std);
+double llama_loss(const LlamaConfig& c, const LlamaParams& p, const std::vector<long>& tokens,
+                  const std::vector<long>& targets);
+double llama_loss_and_gradients(const LlamaConfig& c, const LlamaParams& p, const std::vector<long>& tokens,
+                                const std::vector<long>& targets, LlamaParams& grads);
 
 }  // namespace wflops::model_ref
