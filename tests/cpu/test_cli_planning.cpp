@@ -69,6 +69,13 @@ TEST(CliParams, ArchGpt2ReferenceAndSmall) {
   EXPECT_DOUBLE_EQ(j["step_flops_model"].get<double>(), 13226024632320.0);
   EXPECT_DOUBLE_EQ(j["params_total"].get<double>(), 124439808.0);  // the published GPT-2 small, biases included
   EXPECT_DOUBLE_EQ(j["ffn"].get<double>(), 3072.0);
+  // Untying adds a second V x d matrix to the parameters but not to N_w: the head is multiplied once
+  // per token either way.
+  o = wflops("params --arch gpt2 --untied --json");
+  ASSERT_EQ(o.code, 0) << o.out;
+  j = json_of(o);
+  EXPECT_DOUBLE_EQ(j["params_total"].get<double>(), 326750400.0 + 80411200.0);
+  EXPECT_DOUBLE_EQ(j["weights_per_token"].get<double>(), 326171200.0);
   // The table says the same N_w and names the head as counted once.
   o = wflops("params --arch gpt2");
   ASSERT_EQ(o.code, 0);
