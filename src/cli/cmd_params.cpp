@@ -1,4 +1,5 @@
-// wflops params: parameter count and training FLOPs per token of a decoder-only transformer.
+// wflops params: parameter count and training FLOPs per token of a decoder-only transformer, and with
+// --arch the counts of a whole-model step (flops_model.hpp) as the model_step family will report them.
 #include <fmt/core.h>
 
 #include <memory>
@@ -6,6 +7,8 @@
 
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
+#include "flops.hpp"
+#include "flops_model.hpp"
 #include "flops_transformer.hpp"
 
 namespace wflops::cli {
@@ -14,10 +17,99 @@ namespace {
 
 struct ParamsArgs {
   ModelOptions model;
+  ArchOptions arch;
   bool json = false;
 };
 
+// --arch: the parameters of the gpt2 or llama model, N_w and the step's FLOPs. The per-token keys have
+// the generic path's names, by this family's convention: the weight FLOPs include the LM head (a real
+// GEMM of the step) and attention counts forward + 2.5x backward, causal (docs/model.md).
+void run_model_params(const ParamsArgs& args) {
+  const flops::ModelStepShape m = args.arch.shape(args.model);
+  const flops::ModelParams p = flops::model_params(m);
+  const bool gpt2 = m.arch == flops::ModelArch::gpt2;
+  const double n_w = flops::model_weights(m);
+  const double tokens = m.tokens();
+  const double weight = flops::model_step_weight_flops(m);
+  const double attention = flops::model_step_attention_flops(m);
+  const double model = flops::model_step_model_flops(m);
+  if (args.json) {
+    nlohmann::json out;
+    out["arch"] = gpt2 ? "gpt2" : "llama";
+    out["hidden"] = m.hidden;
+    out["layers"] = m.layers;
+    out["heads"] = m.heads;
+    out["kv_heads"] = m.kv_heads;
+    out["ffn"] = m.ffn;
+    out["vocab"] = m.vocab;
+    out["seq"] = m.seq;
+    out["batch"] = m.batch;
+    out["tokens"] = tokens;
+    out["untied"] = m.untied;
+    out["params_total"] = p.total;
+    out["params_non_embedding"] = p.non_embedding;
+    out["params_active"] = p.total;
+    out["params_embedding"] = p.embedding;
+    out["weights_per_token"] = n_w;
+    out["flops_per_token"] = model / tokens;
+    out["flops_per_token_weight"] = weight / tokens;
+    out["flops_per_token_attention"] = attention / tokens;
+    out["flops_per_token_routing"] = 0.0;
+    out["step_flops_weight"] = weight;
+    out["step_flops_attention"] = attention;
+    out["step_flops_model"] = model;
+    fmt::print("{}\n", out.dump(2));
+    return;
+  }
+  if (gpt2) {
+    fmt::print("GPT-2 model step: d = {}, L = {}, h = {}, V = {}, s = {}, b = {} ({} tokens), {} head\n", m.hidden,
+               m.layers, m.heads, m.vocab, m.seq, m.batch, tokens, m.untied ? "untied" : "tied");
+  } else {
+    fmt::print("Llama model step: d = {}, L = {}, h = {}, kvh = {}, d_ff = {}, V = {}, s = {}, b = {} ({} tokens)\n",
+               m.hidden, m.layers, m.heads, m.kv_heads, m.ffn, m.vocab, m.seq, m.batch, tokens);
+  }
+  auto row = [](const std::string& what, double v) {
+    fmt::print("  {:<44} {:>22}  {:>8}\n", what, with_commas(v), short_count(v));
+  };
+  const double d = m.hidden;
+  fmt::print("\nParameters\n");
+  row("token embeddings (V x d)", p.token_embedding);
+  if (gpt2) row("position embeddings (s x d)", p.position_embedding);
+  if (gpt2) {
+    row("attention per block (4d^2)", flops::attention_block_weights(d));
+    row("MLP per block (2 d d_ff = 8d^2)", flops::mlp_weights(d, m.ffn));
+    row("biases per block (QKV 3d, out d, MLP d_ff + d)", p.block_biases);
+    row("layer norms per block (4d)", p.block_norms);
+    row("final layer norm (2d)", p.final_norm);
+  } else {
+    row("attention per block (2d^2 + 2d^2 kvh/h)", flops::gqa_attention_weights(d, m.heads, m.kv_heads));
+    row("SwiGLU MLP per block (3 d d_ff)", flops::swiglu_weights(d, m.ffn));
+    row("RMSNorm gains per block (2d)", p.block_norms);
+    row("final RMSNorm (d)", p.final_norm);
+  }
+  if (m.untied) row("LM head (untied, V x d)", p.head);
+  row("total", p.total);
+  row("non-embedding", p.non_embedding);
+  fmt::print("\nWeights a token multiplies (N_w; biases, norms and embeddings are not)\n");
+  row(fmt::format("blocks ({} x {})", m.layers, with_commas(flops::model_block_weights(m))),
+      m.layers * flops::model_block_weights(m));
+  row(m.untied ? "LM head (V x d)" : "LM head (V x d, tied: counted once)", flops::model_head_weights(m));
+  row("N_w", n_w);
+  fmt::print("\nTraining FLOPs per token (forward + backward)\n");
+  row("weight (6 x N_w)", weight / tokens);
+  row("attention (causal, forward + 2.5x backward)", attention / tokens);
+  row("model (weight + attention, for MFU)", model / tokens);
+  fmt::print("\nOne step of b x s = {} tokens\n", with_commas(tokens));
+  row("weight FLOPs (the numerator of tau)", weight);
+  row("attention FLOPs", attention);
+  row("model FLOPs", model);
+}
+
 void run_params(const ParamsArgs& args) {
+  if (args.arch.used()) {
+    run_model_params(args);
+    return;
+  }
   const flops::TransformerShape m = args.model.shape();
   const flops::TransformerParams p = flops::transformer_params(m);
   const flops::TransformerFlops f = flops::transformer_flops_per_token(m);
@@ -69,11 +161,10 @@ void run_params(const ParamsArgs& args) {
 void add_params_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ParamsArgs>();
   auto* cmd = app.add_subcommand("params", "parameter count and training FLOPs per token of a decoder-only transformer");
+  // --hidden, --layers, --vocab and --seq are required unless --arch fills them (ModelOptions::shape
+  // says which is missing).
   args->model.add_to(cmd);
-  args->model.hidden_opt->required();
-  args->model.layers_opt->required();
-  args->model.vocab_opt->required();
-  args->model.seq_opt->required();
+  args->arch.add_to(cmd);
   cmd->add_flag("--json", args->json, "print JSON (params_total, params_non_embedding, params_active, flops_per_token)");
   cmd->callback([args, &exit_code] {
     run_params(*args);

@@ -47,6 +47,93 @@ TEST(CliParams, MoeAndErrors) {
   EXPECT_EQ(wflops("params --hidden 768 --layers 12 --vocab 50257 --seq 1024 --granularity 4").code, 1);
 }
 
+// --arch presets: the model_step family's counts (flops_model.hpp), the same N_w as the FLOP model's tests.
+TEST(CliParams, ArchGpt2ReferenceAndSmall) {
+  auto o = wflops("params --arch gpt2 --json");
+  ASSERT_EQ(o.code, 0) << o.out;
+  auto j = json_of(o);
+  EXPECT_EQ(j["arch"], "gpt2");
+  EXPECT_DOUBLE_EQ(j["tokens"].get<double>(), 8192.0);
+  // 8 x 12 x 1600^2 = 245,760,000 + tied head 50,257 x 1600 = 80,411,200.
+  EXPECT_DOUBLE_EQ(j["weights_per_token"].get<double>(), 326171200.0);
+  EXPECT_DOUBLE_EQ(j["step_flops_weight"].get<double>(), 16031966822400.0);
+  EXPECT_DOUBLE_EQ(j["step_flops_attention"].get<double>(), 187904819200.0);
+  EXPECT_DOUBLE_EQ(j["step_flops_model"].get<double>(), 16219871641600.0);
+  EXPECT_DOUBLE_EQ(j["flops_per_token_weight"].get<double>(), 6 * 326171200.0);
+  EXPECT_DOUBLE_EQ(j["params_total"].get<double>(), 326750400.0);
+  // GPT-2 small from the preset: the flags given replace the preset's sizes, the vocabulary stays.
+  o = wflops("params --arch gpt2 --hidden 768 --heads 12 --layers 12 --seq 1024 --batch 16 --json");
+  ASSERT_EQ(o.code, 0) << o.out;
+  j = json_of(o);
+  EXPECT_DOUBLE_EQ(j["weights_per_token"].get<double>(), 123532032.0);
+  EXPECT_DOUBLE_EQ(j["step_flops_model"].get<double>(), 13226024632320.0);
+  EXPECT_DOUBLE_EQ(j["params_total"].get<double>(), 124439808.0);  // the published GPT-2 small, biases included
+  EXPECT_DOUBLE_EQ(j["ffn"].get<double>(), 3072.0);
+  // Untying adds a second V x d matrix to the parameters but not to N_w: the head is multiplied once
+  // per token either way.
+  o = wflops("params --arch gpt2 --untied --json");
+  ASSERT_EQ(o.code, 0) << o.out;
+  j = json_of(o);
+  EXPECT_DOUBLE_EQ(j["params_total"].get<double>(), 326750400.0 + 80411200.0);
+  EXPECT_DOUBLE_EQ(j["weights_per_token"].get<double>(), 326171200.0);
+  // The table says the same N_w and names the head as counted once.
+  o = wflops("params --arch gpt2");
+  ASSERT_EQ(o.code, 0);
+  EXPECT_NE(o.out.find("326,171,200"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("tied: counted once"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("16,219,871,641,600"), std::string::npos) << o.out;
+}
+
+TEST(CliParams, ArchLlama) {
+  auto o = wflops("params --arch llama --json");
+  ASSERT_EQ(o.code, 0) << o.out;
+  auto j = json_of(o);
+  // 2 x (41,943,040 GQA attention + 176,160,768 SwiGLU) + untied head 525,336,576.
+  EXPECT_DOUBLE_EQ(j["weights_per_token"].get<double>(), 961544192.0);
+  EXPECT_DOUBLE_EQ(j["kv_heads"].get<double>(), 8.0);
+  EXPECT_TRUE(j["untied"].get<bool>());
+  EXPECT_DOUBLE_EQ(j["step_flops_model"].get<double>(), 24592982736896.0);
+  o = wflops("params --arch llama --batch 2 --json");
+  ASSERT_EQ(o.code, 0);
+  EXPECT_DOUBLE_EQ(json_of(o)["step_flops_model"].get<double>(), 49185965473792.0);
+  // All 32 layers: Llama-3-8B's 8,030,261,248 parameters.
+  o = wflops("params --arch llama --layers 32 --json");
+  ASSERT_EQ(o.code, 0);
+  EXPECT_DOUBLE_EQ(json_of(o)["params_total"].get<double>(), 8030261248.0);
+  // Multi-head K/V (--kv-heads 32): K and V 4096 x 4096, 2 x 2 x 4096 x 3072 more weights.
+  o = wflops("params --arch llama --kv-heads 32 --json");
+  ASSERT_EQ(o.code, 0);
+  EXPECT_DOUBLE_EQ(json_of(o)["weights_per_token"].get<double>(), 961544192.0 + 4 * 4096 * 3072.0);
+  o = wflops("params --arch llama --ffn 11008 --json");  // Llama-2-7B's MLP: 3 x 4096 x 11008 per block
+  ASSERT_EQ(o.code, 0);
+  EXPECT_DOUBLE_EQ(json_of(o)["weights_per_token"].get<double>(), 2 * (41943040.0 + 3 * 4096 * 11008.0) + 525336576.0);
+}
+
+TEST(CliParams, ArchBadInputIsOneLine) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"params --arch gpt3", "--arch must be gpt2 or llama"},
+      {"params --arch gpt2 --hidden 768", "does not split into 25 heads"},
+      {"params --arch gpt2 --kv-heads 5", "--kv-heads applies to --arch llama"},
+      {"params --arch gpt2 --ffn 6400", "--ffn applies to --arch llama"},
+      {"params --arch llama --kv-heads 5", "must divide the 32 query heads"},
+      {"params --arch llama --heads 0", "--heads must be a positive number"},
+      {"params --arch llama --batch 1.5", "--batch must be a whole number"},
+      {"params --arch gpt2 --experts 8", "do not apply to --arch presets"},
+      {"params --hidden 768 --layers 12 --vocab 50257 --seq 1024 --heads 12", "give --arch gpt2 or --arch llama"},
+  };
+  for (const auto& [args, message] : cases) {
+    const auto o = wflops(args, true);
+    EXPECT_EQ(o.code, 1) << args;
+    EXPECT_EQ(o.out.rfind("wflops: error: ", 0), 0u) << args << ": " << o.out;
+    EXPECT_NE(o.out.find(message), std::string::npos) << args << ": " << o.out;
+    EXPECT_EQ(o.out.find('\n'), o.out.size() - 1) << args << ": " << o.out;  // one line
+  }
+  // Without --arch the generic shape is still required in full.
+  const auto missing = wflops("params --hidden 768 --layers 12 --vocab 50257", true);
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.out.find("a model needs --seq"), std::string::npos) << missing.out;
+}
+
 TEST(CliBudget, HandCheckedCases) {
   auto o = wflops("budget --params 82e9 --tokens 150e9 --gpus 1024 --tflops 312 --json");
   ASSERT_EQ(o.code, 0);
