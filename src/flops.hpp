@@ -14,7 +14,9 @@
 // The module's files, one namespace: this one (GEMMs, linear layers, training runs), then one per
 // benchmark family, included at the end so that "flops.hpp" gives all of it:
 //   flops_mlp.hpp (MLP steps, elementwise passes, casts, optimizer), flops_attention.hpp,
-//   flops_moe.hpp, and flops_transformer.hpp (whole-model parameter and FLOP counts).
+//   flops_moe.hpp, flops_transformer.hpp (whole-model parameter and FLOP counts), and
+//   flops_model.hpp (the model_step family: a GPT-2 or Llama step's weight, attention and model
+//   FLOPs), which, like flops_transformer.hpp, is included by those who need it.
 #pragma once
 #include <cstdint>
 
