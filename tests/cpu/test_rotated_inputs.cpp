@@ -1,0 +1,147 @@
+// The memory every workload states for the harness's L2 rotation, pinned as the workloads stated
+// it before their input sets moved into one helper (src/cuda/rotated_inputs.hpp): input_bytes()
+// decides how many sets are made, device_bytes() whether they fit, so neither may change.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cuda/attention_workload.hpp"
+#include "cuda/cast_workload.hpp"
+#include "cuda/gemm.hpp"
+#include "cuda/mlp_step.hpp"
+#include "cuda/moe_layer.hpp"
+
+namespace wflops {
+namespace {
+
+// input_bytes(), then device_bytes() with 1, 3 and 7 input sets, as stated before the helper.
+struct Footprint {
+  std::string label;
+  std::function<std::unique_ptr<Workload>()> make;
+  double input, sets1, sets3, sets7;
+};
+
+MlpConfig mlp(const char* word, DType t, long d, long ff, long tok, bool fwd = false) {
+  MlpConfig c;
+  c.variant = *mlp_variant(word);
+  c.dtype = t;
+  c.d = d;
+  c.d_ff = ff;
+  c.tokens = tok;
+  c.forward_only = fwd;
+  return c;
+}
+
+AttentionCase attn(AttentionImpl impl, AttentionPass pass, DType t, long b, long h, long s, long d) {
+  return {impl, pass, t, {b, h, s, d, false}};
+}
+
+MoeConfig moe_case(long d, long e, long g, long tok, moe::Routing r, MoeGemmImpl impl) {
+  MoeConfig c;
+  c.d = d;
+  c.experts = e;
+  c.granularity = g;
+  c.tokens = tok;
+  c.routing = r;
+  c.impl = impl;
+  return c;
+}
+
+std::vector<Footprint> footprints() {
+  using AI = AttentionImpl;
+  using AP = AttentionPass;
+  const auto ec = moe::Routing::expert_choice, tc = moe::Routing::token_choice;
+  return {
+      {"gemm cublaslt bf16 4096x8192x4096",
+       [] { return make_gemm_workload(GemmImpl::cublaslt, DType::bf16, {4096, 8192, 4096}); },
+       100663296, 201326592, 402653184, 805306368},
+      {"gemm cublas fp32 1000x999x77",
+       [] { return make_gemm_workload(GemmImpl::cublas, DType::fp32, {1000, 999, 77}); },
+       615692, 38166368, 39398240, 41861984},
+      {"gemm cublaslt fp8 16x48x80",
+       [] { return make_gemm_workload(GemmImpl::cublaslt, DType::fp8_e4m3, {16, 48, 80}); },
+       5120, 33561088, 33571328, 33591808},
+      {"gemm wmma fp16 33x17x9",
+       [] { return make_gemm_workload(GemmImpl::wmma, DType::fp16, {33, 17, 9}); },
+       900, 33556834, 33559394, 33564514},
+      {"cast fp32->bf16 268435456",
+       [] { return make_cast_workload(DType::fp32, DType::bf16, 268435456); },
+       1073741824, 1610612736, 3758096384, 8053063680},
+      {"cast bf16->fp32 1000001",
+       [] { return make_cast_workload(DType::bf16, DType::fp32, 1000001); },
+       2000002, 6000132, 10000388, 18000900},
+      {"copy 777",
+       [] { return make_copy_workload(777); },
+       3108, 6436, 13092, 26404},
+      {"mlp linear bf16 1600/6400/8192",
+       [] { return make_mlp_workload(mlp("linear", DType::bf16, 1600, 6400, 8192)); },
+       52428800, 430047232, 534904832, 744620032},
+      {"mlp mixed_linear fp16 100/300/37",
+       [] { return make_mlp_workload(mlp("mixed_linear", DType::fp16, 100, 300, 37)); },
+       14848, 34709056, 34738752, 34798144},
+      {"mlp fused_relu bf16 100/300/37",
+       [] { return make_mlp_workload(mlp("fused_relu", DType::bf16, 100, 300, 37)); },
+       14848, 33872176, 33901872, 33961264},
+      {"mlp fused_gelu_residual bf16 1600/6400/8192",
+       [] { return make_mlp_workload(mlp("fused_gelu_residual", DType::bf16, 1600, 6400, 8192)); },
+       52428800, 534936832, 639794432, 849509632},
+      {"mlp unfused_gelu_residual fwd bf16 100/300/37",
+       [] { return make_mlp_workload(mlp("unfused_gelu_residual", DType::bf16, 100, 300, 37, true)); },
+       7424, 33734616, 33749464, 33779160},
+      {"mlp mixed_unfused_relu_residual bf16 100/300/37",
+       [] { return make_mlp_workload(mlp("mixed_unfused_relu_residual", DType::bf16, 100, 300, 37)); },
+       14848, 34739320, 34769016, 34828408},
+      {"mlp unfused_swiglu bf16 100/300/37",
+       [] { return make_mlp_workload(mlp("unfused_swiglu", DType::bf16, 100, 300, 37)); },
+       14848, 34121872, 34151568, 34210960},
+      {"mlp fused_swiglu fwd fp16 100/300/37",
+       [] { return make_mlp_workload(mlp("fused_swiglu", DType::fp16, 100, 300, 37, true)); },
+       7424, 33815952, 33830800, 33860496},
+      {"attention unfused fwd bf16 1/3/100/40",
+       [] { return make_attention_workload(attn(AI::unfused, AP::forward, DType::bf16, 1, 3, 100, 40)); },
+       72192, 219136, 363520, 652288},
+      {"attention unfused bwd fp16 1/3/100/40",
+       [] { return make_attention_workload(attn(AI::unfused, AP::backward, DType::fp16, 1, 3, 100, 40)); },
+       121600, 316672, 559872, 1046272},
+      {"attention fused fwd bf16 4/16/4096/128",
+       [] { return make_attention_workload(attn(AI::fused, AP::forward, DType::bf16, 4, 16, 4096, 128)); },
+       201326592, 269484032, 672137216, 1477443584},
+      {"attention fused bwd bf16 1/3/100/64",
+       [] { return make_attention_workload(attn(AI::fused, AP::backward, DType::bf16, 1, 3, 100, 64)); },
+       193280, 386560, 773120, 1546240},
+      {"attention cudnn fwd bf16 1/3/100/64",
+       [] { return make_attention_workload(attn(AI::cudnn, AP::forward, DType::bf16, 1, 3, 100, 64)); },
+       115200, 154880, 385280, 846080},
+      {"attention cudnn bwd fp16 2/2/1000/128",
+       [] { return make_attention_workload(attn(AI::cudnn, AP::backward, DType::fp16, 2, 2, 1000, 128)); },
+       5136128, 10272256, 20544512, 41089024},
+      {"moe grouped ec 2048/64/8/32768",
+       [] { return make_moe_workload(moe_case(2048, 64, 8, 32768, ec, MoeGemmImpl::grouped)); },
+       4565499904, 14179184656, 23310331920, 41572626448},
+      {"moe ours tc 72/4/2/600",
+       [] { return make_moe_workload(moe_case(72, 4, 2, 600, tc, MoeGemmImpl::ours)); },
+       506112, 103332552, 104347080, 106376136},
+      {"moe padded ec 64/4/1/512",
+       [] { return make_moe_workload(moe_case(64, 4, 1, 512, ec, MoeGemmImpl::padded)); },
+       393728, 102479472, 103268080, 104845296},
+  };
+}
+
+// Shapes with and without padding (sizes that are not multiples of 256 bytes), every family and
+// the variants whose buffers differ (mixed precision, ReLU bitmask, gated, forward only, backward).
+TEST(WorkloadFootprint, InputAndDeviceBytesAreUnchanged) {
+  for (const Footprint& f : footprints()) {
+    SCOPED_TRACE(f.label);
+    const auto w = f.make();
+    EXPECT_EQ(w->input_bytes(), f.input);
+    EXPECT_EQ(w->device_bytes(1), f.sets1);
+    EXPECT_EQ(w->device_bytes(3), f.sets3);
+    EXPECT_EQ(w->device_bytes(7), f.sets7);
+  }
+}
+
+}  // namespace
+}  // namespace wflops
