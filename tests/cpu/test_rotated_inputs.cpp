@@ -1,10 +1,12 @@
-// The memory every workload states for the harness's L2 rotation, pinned as the workloads stated
-// it before their input sets moved into one helper (src/cuda/rotated_inputs.hpp): input_bytes()
-// decides how many sets are made, device_bytes() whether they fit, so neither may change.
+// The input sets of the harness's L2 rotation without a GPU: RotatedInputs' size arithmetic
+// (padding, offsets in both layouts, totals), and the memory every workload states, pinned as the
+// workloads stated it before their input sets moved into RotatedInputs: input_bytes() decides how
+// many sets are made, device_bytes() whether they fit, so neither may change.
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -13,9 +15,79 @@
 #include "cuda/gemm.hpp"
 #include "cuda/mlp_step.hpp"
 #include "cuda/moe_layer.hpp"
+#include "cuda/rotated_inputs.hpp"
 
 namespace wflops {
 namespace {
+
+TEST(RotatedInputs, AlignsUpToTheDeviceBoundary) {
+  EXPECT_EQ(kDeviceAlignment, 256u);
+  EXPECT_EQ(align_up(0), 0u);
+  EXPECT_EQ(align_up(1), 256u);
+  EXPECT_EQ(align_up(256), 256u);
+  EXPECT_EQ(align_up(257), 512u);
+  EXPECT_EQ(align_up(100, 64), 128u);
+  EXPECT_EQ(align_up(128, 64), 128u);
+}
+
+TEST(RotatedInputs, ByInputEachInputHoldsItsOwnSetsOneAfterAnother) {
+  RotatedInputs in(RotatedInputs::Layout::by_input);
+  const auto a = in.add("A", DType::bf16, 1000);  // 2000 bytes, padded to 2048
+  const auto b = in.add("B", DType::fp32, 77);    // 308 bytes, padded to 512
+  const auto c = in.add("C", DType::fp8_e4m3, 512, RotatedInputs::Fill::by_workload);  // 512, no padding
+  EXPECT_EQ(in.bytes(a), 2000u);
+  EXPECT_EQ(in.stride(a), 2048u);
+  EXPECT_EQ(in.bytes(b), 308u);
+  EXPECT_EQ(in.stride(b), 512u);
+  EXPECT_EQ(in.bytes(c), 512u);
+  EXPECT_EQ(in.stride(c), 512u);
+  // Each in its own allocation: set s at s strides of that input.
+  EXPECT_EQ(in.offset(a, 0), 0u);
+  EXPECT_EQ(in.offset(a, 3), 3u * 2048);
+  EXPECT_EQ(in.offset(b, 2), 2u * 512);
+  EXPECT_EQ(in.offset(c, 5), 5u * 512);
+  EXPECT_EQ(in.data_bytes(), 2000u + 308 + 512);
+  EXPECT_EQ(in.set_bytes(), 2048u + 512 + 512);
+  EXPECT_EQ(in.device_bytes(1), 3072.0);
+  EXPECT_EQ(in.device_bytes(7), 7 * 3072.0);
+  EXPECT_EQ(in.sets(), 0);
+}
+
+TEST(RotatedInputs, BySetEachSetHoldsEveryInputInTheOrderDeclared) {
+  RotatedInputs in(RotatedInputs::Layout::by_set);
+  const auto q = in.add("Q", DType::fp16, 100);  // 200 -> 256
+  const auto l = in.add("L", DType::fp32, 3, RotatedInputs::Fill::by_workload);  // 12 -> 256
+  const auto x = in.add("x", DType::bf16, 1024);  // 2048
+  EXPECT_EQ(in.set_bytes(), 256u + 256 + 2048);
+  EXPECT_EQ(in.data_bytes(), 200u + 12 + 2048);
+  EXPECT_EQ(in.offset(q, 0), 0u);
+  EXPECT_EQ(in.offset(l, 0), 256u);
+  EXPECT_EQ(in.offset(x, 0), 512u);
+  // Set s starts s set_bytes in; inside it, the same offsets.
+  EXPECT_EQ(in.offset(q, 2), 2u * 2560);
+  EXPECT_EQ(in.offset(l, 2), 2u * 2560 + 256);
+  EXPECT_EQ(in.offset(x, 3), 3u * 2560 + 512);
+  EXPECT_EQ(in.device_bytes(4), 4 * 2560.0);
+  // Every offset on the boundary, in both layouts.
+  for (int s = 0; s < 5; ++s) {
+    for (const auto id : {q, l, x}) EXPECT_EQ(in.offset(id, s) % kDeviceAlignment, 0u);
+  }
+}
+
+TEST(RotatedInputs, NoInputsTakeNoMemory) {
+  const RotatedInputs in;
+  EXPECT_EQ(in.set_bytes(), 0u);
+  EXPECT_EQ(in.data_bytes(), 0u);
+  EXPECT_EQ(in.device_bytes(9), 0.0);
+}
+
+TEST(RotatedInputs, PointersNeedAnAllocatedSet) {
+  RotatedInputs in;
+  const auto a = in.add("A", DType::bf16, 16);
+  EXPECT_THROW((void)in.ptr(a, 0), std::logic_error);  // before allocate(), with no device
+  EXPECT_THROW((void)in.bytes(RotatedInputs::Id{1}), std::logic_error);
+  EXPECT_THROW(in.allocate(0), std::invalid_argument);
+}
 
 // input_bytes(), then device_bytes() with 1, 3 and 7 input sets, as stated before the helper.
 struct Footprint {
