@@ -13,14 +13,12 @@
 #include "cast.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
-#include "fill_random.cuh"
+#include "cuda/rotated_inputs.hpp"
 #include "numeric_formats.hpp"
 
 namespace wflops {
 
 namespace {
-
-std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
 
 bool castable(DType in, DType out) {
   const bool narrow = out == DType::bf16 || out == DType::fp16;
@@ -85,25 +83,25 @@ class CastWorkload final : public Workload {
       throw std::invalid_argument(
           fmt::format("no cast from {} to {} (fp32 <-> bf16/fp16 only)", dtype_name(in_), dtype_name(out_)));
     }
-    in_bytes_ = n_ * dtype_bytes(in_);
+    in_id_ = inputs_.add("in", in_, n_);
     out_bytes_ = n_ * dtype_bytes(out_);
-    in_stride_ = round_up(in_bytes_, 256);
   }
 
-  double input_bytes() const override { return static_cast<double>(in_bytes_); }
+  // What one launch reads (the padding between copies is not read).
+  double input_bytes() const override { return static_cast<double>(inputs_.data_bytes()); }
   double device_bytes(int sets) const override {
-    return static_cast<double>(sets) * static_cast<double>(in_stride_) + static_cast<double>(out_bytes_);
+    return inputs_.device_bytes(sets) + static_cast<double>(out_bytes_);
   }
 
   void allocate(int sets, cudaStream_t stream) override {
-    in_buf_ = DeviceBuffer(in_stride_ * static_cast<std::size_t>(sets));
+    inputs_.allocate(sets);
     out_buf_ = DeviceBuffer(out_bytes_);
-    for (int s = 0; s < sets; ++s) CUDA_CHECK(kernels::fill_random(in_, in(s), n_, fresh_seed(), stream));
+    inputs_.fill_all(stream);
     CUDA_CHECK(cudaStreamSynchronize(stream));
   }
 
   Verification verify(cudaStream_t stream) override {
-    CUDA_CHECK(kernels::fill_random(in_, in(0), n_, fresh_seed(), stream));
+    inputs_.fill(0, stream);
     Verification v = check(stream, n_);
     if (!v.ok || copy_) return v;
     // The scalar tail: an odd count stops mid-vector; the element after it must stay unwritten.
@@ -127,9 +125,7 @@ class CastWorkload final : public Workload {
   void launch(cudaStream_t stream, int set) override { run(stream, set, n_); }
 
  private:
-  void* in(int set) const {
-    return static_cast<char*>(in_buf_.get()) + in_stride_ * static_cast<std::size_t>(set);
-  }
+  void* in(int set) const { return inputs_.ptr(in_id_, set); }
 
   void run(cudaStream_t stream, int set, std::size_t count) {
     if (copy_) {
@@ -152,8 +148,10 @@ class CastWorkload final : public Workload {
   DType in_, out_;
   std::size_t n_;
   bool copy_;
-  std::size_t in_bytes_ = 0, out_bytes_ = 0, in_stride_ = 0;
-  DeviceBuffer in_buf_, out_buf_;
+  RotatedInputs inputs_;  // the n input elements, every set in one allocation
+  RotatedInputs::Id in_id_;
+  std::size_t out_bytes_ = 0;
+  DeviceBuffer out_buf_;
 };
 
 }  // namespace
