@@ -37,9 +37,10 @@ class RotatedInputs {
   // random: fill() writes fresh random data (kernels/fill_random.cuh) into it; by_workload: the
   // workload writes it itself (e.g. a forward's output that a backward reads).
   enum class Fill { random, by_workload };
-  // What add() returns: how the workload names that input afterwards.
+  // What add() returns: how the workload names that input afterwards. A default Id names no input
+  // (using it throws), so an input a variant does not declare cannot alias another.
   struct Id {
-    std::size_t index = 0;
+    std::size_t index = static_cast<std::size_t>(-1);
   };
 
   explicit RotatedInputs(Layout layout = Layout::by_input) : layout_(layout) {}

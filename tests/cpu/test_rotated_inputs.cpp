@@ -86,6 +86,7 @@ TEST(RotatedInputs, PointersNeedAnAllocatedSet) {
   const auto a = in.add("A", DType::bf16, 16);
   EXPECT_THROW((void)in.ptr(a, 0), std::logic_error);  // before allocate(), with no device
   EXPECT_THROW((void)in.bytes(RotatedInputs::Id{1}), std::logic_error);
+  EXPECT_THROW((void)in.bytes(RotatedInputs::Id{}), std::logic_error);  // declared by no add()
   EXPECT_THROW(in.allocate(0), std::invalid_argument);
 }
 
