@@ -7,7 +7,7 @@
 // Two layouts, both with every copy starting on a 256-byte boundary:
 //  - by_input: each input has an allocation of its own, its sets one after another;
 //  - by_set: one allocation, its sets one after another, each holding every input in the order
-//    declared (a set is then one contiguous range, e.g. for a workload that fills it in one pass).
+//    declared, so that one set is one contiguous range.
 // The size arithmetic needs no device, so it is tested on the CPU (tests/cpu/test_rotated_inputs.cpp).
 #pragma once
 #include <cuda_runtime.h>
