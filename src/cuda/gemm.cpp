@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -18,9 +17,11 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/rotated_inputs.hpp"
+#include "cuda/verify_report.hpp"
 #include "flops.hpp"
 #include "matmul_wmma.cuh"
 #include "numeric_formats.hpp"
+#include "verify_error.hpp"
 
 namespace wflops {
 
@@ -362,23 +363,28 @@ Verification verify_gemm_tn(DType in, DType out, const void* a, const void* b, c
                           static_cast<const char*>(c) + cols[j] * static_cast<std::size_t>(shape.m) * eout,
                           shape.m * eout, cudaMemcpyDeviceToHost));
   }
-  double err2 = 0, ref2 = 0;
+  ErrorSum error;
   for (std::size_t r = 0; r < rows.size(); ++r) {
     for (std::size_t j = 0; j < cols.size(); ++j) {
       double ref = 0;
       for (std::size_t kk = 0; kk < k; ++kk) {
         ref += decode_element(in, a_rows.data(), r * k + kk) * decode_element(in, b_rows.data(), j * k + kk);
       }
-      const double got = decode_element(out, c_cols.data(), j * shape.m + rows[r]);
-      err2 += (got - ref) * (got - ref);
-      ref2 += ref * ref;
+      error.add(decode_element(out, c_cols.data(), j * shape.m + rows[r]), ref);
     }
   }
-  v.rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
-  v.ok = std::isfinite(v.rel_err) && v.rel_err < tolerance && ref2 > 0;
-  v.detail = fmt::format("relative error {:.3g} (tolerance {:.0e}) over {} x {} sampled outputs, all {} finite",
-                         v.rel_err, tolerance, rows.size(), cols.size(), c_elems);
-  return v;
+  // Random inputs never give an all-zero product; if they did, matching zeros would prove nothing
+  // about the GEMM, so this fails where ErrorSum alone would pass.
+  if (error.ref2() == 0) {
+    v.rel_err = error.relative();
+    v.detail = fmt::format("the reference of the {} x {} sampled outputs is all zero: nothing was checked",
+                           rows.size(), cols.size());
+    return v;
+  }
+  ErrorReport report;
+  report.add("C", error, tolerance);
+  return verification_of(report, fmt::format("{} x {} sampled outputs, all {} finite", rows.size(), cols.size(),
+                                             c_elems));
 }
 
 }  // namespace wflops
