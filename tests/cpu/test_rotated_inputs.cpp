@@ -98,29 +98,11 @@ struct Footprint {
 };
 
 MlpConfig mlp(const char* word, DType t, long d, long ff, long tok, bool fwd = false) {
-  MlpConfig c;
-  c.variant = *mlp_variant(word);
-  c.dtype = t;
-  c.d = d;
-  c.d_ff = ff;
-  c.tokens = tok;
-  c.forward_only = fwd;
-  return c;
+  return {*mlp_variant(word), t, d, ff, tok, fwd};
 }
 
 AttentionCase attn(AttentionImpl impl, AttentionPass pass, DType t, long b, long h, long s, long d) {
   return {impl, pass, t, {b, h, s, d, false}};
-}
-
-MoeConfig moe_case(long d, long e, long g, long tok, moe::Routing r, MoeGemmImpl impl) {
-  MoeConfig c;
-  c.d = d;
-  c.experts = e;
-  c.granularity = g;
-  c.tokens = tok;
-  c.routing = r;
-  c.impl = impl;
-  return c;
 }
 
 std::vector<Footprint> footprints() {
@@ -192,13 +174,13 @@ std::vector<Footprint> footprints() {
        [] { return make_attention_workload(attn(AI::cudnn, AP::backward, DType::fp16, 2, 2, 1000, 128)); },
        5136128, 10272256, 20544512, 41089024},
       {"moe grouped ec 2048/64/8/32768",
-       [] { return make_moe_workload(moe_case(2048, 64, 8, 32768, ec, MoeGemmImpl::grouped)); },
+       [] { return make_moe_workload({2048, 64, 8, 32768, ec, MoeGemmImpl::grouped}); },
        4565499904, 14179184656, 23310331920, 41572626448},
       {"moe ours tc 72/4/2/600",
-       [] { return make_moe_workload(moe_case(72, 4, 2, 600, tc, MoeGemmImpl::ours)); },
+       [] { return make_moe_workload({72, 4, 2, 600, tc, MoeGemmImpl::ours}); },
        506112, 103332552, 104347080, 106376136},
       {"moe padded ec 64/4/1/512",
-       [] { return make_moe_workload(moe_case(64, 4, 1, 512, ec, MoeGemmImpl::padded)); },
+       [] { return make_moe_workload({64, 4, 1, 512, ec, MoeGemmImpl::padded}); },
        393728, 102479472, 103268080, 104845296},
   };
 }
