@@ -21,9 +21,10 @@
 
 namespace wflops {
 
-// Every copy of an input, and every region a workload lays out inside a buffer of its own, starts
-// on this boundary: what cudaMalloc itself guarantees (CUDA C++ Programming Guide, "Device Memory
-// Accesses": at least 256 bytes), so a pointer into a buffer is as aligned as the buffer.
+// Every copy of an input starts on this boundary (and so does a region that a workload places in a
+// buffer of its own with align_up's default): what cudaMalloc itself guarantees (CUDA C++
+// Programming Guide, "Device Memory Accesses": at least 256 bytes), so a pointer into a buffer is
+// as aligned as the buffer.
 inline constexpr std::size_t kDeviceAlignment = 256;
 
 // `value` rounded up to a multiple of `to`.
