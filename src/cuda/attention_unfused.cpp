@@ -45,11 +45,6 @@ void check_dtype(DType dtype) {
 
 }  // namespace
 
-std::size_t unfused_attention_scratch_bytes(DType dtype, const kernels::AttentionDims& dims) {
-  const std::size_t rows = static_cast<std::size_t>(dims.rows());
-  return 2 * rows * static_cast<std::size_t>(dims.seq) * dtype_bytes(dtype) + 2 * rows * sizeof(float);
-}
-
 // Row-major [s][d] slices are column-major [d][s] to cuBLAS; row-major [s_q][s_k] scores are
 // column-major [s_k][s_q]. Each GEMM below is written in that column-major view.
 void unfused_attention_forward(DType dtype, const void* q, const void* k, const void* v, void* o,

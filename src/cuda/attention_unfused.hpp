@@ -4,8 +4,6 @@
 #pragma once
 #include <cuda_runtime.h>
 
-#include <cstddef>
-
 #include "attention_dims.cuh"
 #include "cuda/harness.hpp"
 #include "dtype.hpp"
@@ -19,9 +17,6 @@ struct UnfusedScratch {
   float* lse = nullptr;      // [b*h*s]
   float* row_dot = nullptr;  // D = rowsum(dO * O), [b*h*s]
 };
-
-// Bytes of S, P (dtype), L and D (fp32).
-std::size_t unfused_attention_scratch_bytes(DType dtype, const kernels::AttentionDims& dims);
 
 // S = Q K^T (GEMM), P = softmax(S / sqrt(d)) with the causal mask (kernel), O = P V (GEMM).
 // `marks` (may record) gets the parts "gemm" and "softmax".

@@ -16,8 +16,8 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/cudnn_sdpa.hpp"
 #include "cuda/device_buffer.hpp"
+#include "cuda/rotated_inputs.hpp"
 #include "cuda/verify_report.hpp"
-#include "fill_random.cuh"
 #include "flash_attention_bwd.cuh"
 #include "flash_attention_fwd.cuh"
 #include "flops.hpp"
@@ -27,8 +27,6 @@
 namespace wflops {
 
 namespace {
-
-std::size_t round_up(std::size_t v) { return (v + 255) / 256 * 256; }
 
 // Up to this sequence length the verification recomputes whole (batch, head) slices on the host;
 // above it, sampled rows (the first, the last and random ones).
@@ -74,22 +72,30 @@ class AttentionWorkload final : public Workload {
   explicit AttentionWorkload(const AttentionCase& c) : c_(c) {
     const auto& d = c_.dims;
     elems_ = static_cast<std::size_t>(d.rows()) * static_cast<std::size_t>(d.head_dim);
-    tensor_ = round_up(elems_ * dtype_bytes(c_.dtype));
-    stats_ = round_up(static_cast<std::size_t>(d.rows()) * sizeof(float));
-    // One input set: Q, K, V (+ dO, and the forward's O and L for a backward).
-    set_bytes_ = backward() ? 5 * tensor_ + stats_ : 3 * tensor_;
+    tensor_ = align_up(elems_ * dtype_bytes(c_.dtype));
+    stats_ = align_up(static_cast<std::size_t>(d.rows()) * sizeof(float));
+    // One input set: Q, K, V (+ dO, and the forward's O and L for a backward, which fill_inputs()
+    // computes from the set's own Q, K, V).
+    q_ = inputs_.add("Q", c_.dtype, elems_);
+    k_ = inputs_.add("K", c_.dtype, elems_);
+    v_ = inputs_.add("V", c_.dtype, elems_);
+    if (backward()) {
+      do_ = inputs_.add("dO", c_.dtype, elems_);
+      o_ = inputs_.add("O", c_.dtype, elems_, RotatedInputs::Fill::by_workload);
+      l_ = inputs_.add("L", DType::fp32, static_cast<std::size_t>(d.rows()), RotatedInputs::Fill::by_workload);
+    }
   }
 
-  double input_bytes() const override { return static_cast<double>(set_bytes_); }
+  // One set as it lies in memory, its padding included.
+  double input_bytes() const override { return static_cast<double>(inputs_.set_bytes()); }
   double device_bytes(int sets) const override {
-    return static_cast<double>(sets) * static_cast<double>(set_bytes_) + static_cast<double>(fixed_bytes());
+    return inputs_.device_bytes(sets) + static_cast<double>(fixed_bytes());
   }
 
   void allocate(int sets, cudaStream_t stream) override {
     const std::string why = attention_unsupported_reason(c_);
     if (!why.empty()) throw std::runtime_error(why);
-    sets_ = sets;
-    inputs_ = DeviceBuffer(set_bytes_ * static_cast<std::size_t>(sets));
+    inputs_.allocate(sets);
     if (backward()) {
       grads_ = DeviceBuffer(3 * tensor_);
     } else {
@@ -97,7 +103,7 @@ class AttentionWorkload final : public Workload {
       lse_ = DeviceBuffer(stats_);
     }
     if (c_.impl == AttentionImpl::unfused) {
-      const std::size_t score = round_up(static_cast<std::size_t>(c_.dims.rows()) *
+      const std::size_t score = align_up(static_cast<std::size_t>(c_.dims.rows()) *
                                          static_cast<std::size_t>(c_.dims.seq) * dtype_bytes(c_.dtype));
       scores_ = DeviceBuffer(score);
       probs_ = DeviceBuffer(score);
@@ -160,7 +166,7 @@ class AttentionWorkload final : public Workload {
   std::string describe() const override {
     if (sdpa_bwd_) return sdpa_bwd_->describe();
     if (sdpa_) return sdpa_->describe();
-    if (c_.impl == AttentionImpl::unfused && backward() && sets_ > 1) {
+    if (c_.impl == AttentionImpl::unfused && backward() && inputs_.sets() > 1) {
       return "every input set reuses the probabilities P of set 0";
     }
     return "";
@@ -173,7 +179,7 @@ class AttentionWorkload final : public Workload {
   std::size_t fixed_bytes() const {
     std::size_t bytes = backward() ? 3 * tensor_ : tensor_ + stats_;
     if (c_.impl == AttentionImpl::unfused) {
-      bytes += 2 * round_up(static_cast<std::size_t>(c_.dims.rows()) * static_cast<std::size_t>(c_.dims.seq) *
+      bytes += 2 * align_up(static_cast<std::size_t>(c_.dims.rows()) * static_cast<std::size_t>(c_.dims.seq) *
                             dtype_bytes(c_.dtype));
       bytes += stats_ * (backward() ? 2 : 1);
     } else if (c_.impl == AttentionImpl::fused && backward()) {
@@ -186,15 +192,12 @@ class AttentionWorkload final : public Workload {
     return bytes;
   }
 
-  char* set_base(int set) const {
-    return static_cast<char*>(inputs_.get()) + set_bytes_ * static_cast<std::size_t>(set);
-  }
-  void* q(int set) const { return set_base(set); }
-  void* k(int set) const { return set_base(set) + tensor_; }
-  void* v(int set) const { return set_base(set) + 2 * tensor_; }
-  void* d_o(int set) const { return set_base(set) + 3 * tensor_; }
-  void* o(int set) const { return set_base(set) + 4 * tensor_; }  // the forward's output (backward only)
-  float* lse(int set) const { return reinterpret_cast<float*>(set_base(set) + 5 * tensor_); }
+  void* q(int set) const { return inputs_.ptr(q_, set); }
+  void* k(int set) const { return inputs_.ptr(k_, set); }
+  void* v(int set) const { return inputs_.ptr(v_, set); }
+  void* d_o(int set) const { return inputs_.ptr(do_, set); }
+  void* o(int set) const { return inputs_.ptr(o_, set); }  // the forward's output (backward only)
+  float* lse(int set) const { return inputs_.as<float>(l_, set); }
   void* dq() const { return grads_.get(); }
   void* dk() const { return static_cast<char*>(grads_.get()) + tensor_; }
   void* dv() const { return static_cast<char*>(grads_.get()) + 2 * tensor_; }
@@ -231,10 +234,7 @@ class AttentionWorkload final : public Workload {
   // Fresh random inputs for set `set`; for a backward, also the forward's O and L (and, for the
   // unfused path, its P, which the backward reads; set 0's is the one kept).
   void fill_inputs(int set, cudaStream_t stream) {
-    const int tensors = backward() ? 4 : 3;
-    for (int t = 0; t < tensors; ++t) {
-      CUDA_CHECK(kernels::fill_random(c_.dtype, set_base(set) + t * tensor_, elems_, fresh_seed(), stream));
-    }
+    inputs_.fill(set, stream);
     if (!backward()) return;
     PhaseMarks none;
     float* lp = c_.impl == AttentionImpl::unfused ? unfused_lse_.as<float>() : lse(set);
@@ -365,9 +365,11 @@ class AttentionWorkload final : public Workload {
   }
 
   AttentionCase c_;
-  std::size_t elems_ = 0, tensor_ = 0, stats_ = 0, set_bytes_ = 0;
-  int sets_ = 1;
-  DeviceBuffer inputs_, out_, lse_, grads_, scores_, probs_, row_dot_, unfused_lse_, workspace_;
+  std::size_t elems_ = 0, tensor_ = 0, stats_ = 0;
+  // Q, K, V (and dO, O, L) of each set together in one allocation, the sets one after another.
+  RotatedInputs inputs_{RotatedInputs::Layout::by_set};
+  RotatedInputs::Id q_, k_, v_, do_, o_, l_;
+  DeviceBuffer out_, lse_, grads_, scores_, probs_, row_dot_, unfused_lse_, workspace_;
   std::unique_ptr<cudnn::SdpaForward> sdpa_;       // cudnn only: the finalized execution plans
   std::unique_ptr<cudnn::SdpaBackward> sdpa_bwd_;  // cudnn backward only
 };

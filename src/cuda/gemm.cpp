@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -17,10 +16,12 @@
 #include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
-#include "fill_random.cuh"
+#include "cuda/rotated_inputs.hpp"
+#include "cuda/verify_report.hpp"
 #include "flops.hpp"
 #include "matmul_wmma.cuh"
 #include "numeric_formats.hpp"
+#include "verify_error.hpp"
 
 namespace wflops {
 
@@ -51,17 +52,12 @@ cublasComputeType_t compute_type(DType t) {
   return t == DType::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
 }
 
-std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
-
 class GemmWorkload final : public Workload {
  public:
   GemmWorkload(GemmImpl impl, DType dtype, GemmShape shape) : impl_(impl), dtype_(dtype), shape_(shape) {
-    const std::size_t e = dtype_bytes(dtype_);
-    a_bytes_ = static_cast<std::size_t>(shape_.m) * shape_.k * e;
-    b_bytes_ = static_cast<std::size_t>(shape_.n) * shape_.k * e;
+    a_ = inputs_.add("A", dtype_, static_cast<std::size_t>(shape_.m) * shape_.k);
+    b_ = inputs_.add("B", dtype_, static_cast<std::size_t>(shape_.n) * shape_.k);
     c_bytes_ = static_cast<std::size_t>(shape_.m) * shape_.n * dtype_bytes(gemm_output_type(dtype_));
-    a_stride_ = round_up(a_bytes_, 256);
-    b_stride_ = round_up(b_bytes_, 256);
   }
   ~GemmWorkload() override {
     if (pref_) cublasLtMatmulPreferenceDestroy(pref_);
@@ -71,23 +67,18 @@ class GemmWorkload final : public Workload {
     if (desc_) cublasLtMatmulDescDestroy(desc_);
   }
 
-  double input_bytes() const override { return static_cast<double>(a_bytes_ + b_bytes_); }
+  // What one launch reads (the padding between copies is not read).
+  double input_bytes() const override { return static_cast<double>(inputs_.data_bytes()); }
   double device_bytes(int sets) const override {
-    return static_cast<double>(sets) * static_cast<double>(a_stride_ + b_stride_) + static_cast<double>(c_bytes_) +
-           kBlasWorkspaceBytes;
+    return inputs_.device_bytes(sets) + static_cast<double>(c_bytes_) + kBlasWorkspaceBytes;
   }
 
   void allocate(int sets, cudaStream_t stream) override {
     const std::string why = gemm_unsupported_reason(impl_, dtype_, shape_);
     if (!why.empty()) throw std::runtime_error(why);
-    sets_ = sets;
-    a_ = DeviceBuffer(a_stride_ * sets);
-    b_ = DeviceBuffer(b_stride_ * sets);
+    inputs_.allocate(sets);
     c_ = DeviceBuffer(c_bytes_);
-    for (int s = 0; s < sets; ++s) {
-      CUDA_CHECK(kernels::fill_random(dtype_, a(s), a_bytes_ / dtype_bytes(dtype_), fresh_seed(), stream));
-      CUDA_CHECK(kernels::fill_random(dtype_, b(s), b_bytes_ / dtype_bytes(dtype_), fresh_seed(), stream));
-    }
+    inputs_.fill_all(stream);
     (void)cublas_on(stream);  // created now, not inside the first timed launch
     if (uses_lt(impl_)) create_lt(stream);
     CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -110,8 +101,7 @@ class GemmWorkload final : public Workload {
 
   Verification verify(cudaStream_t stream) override {
     CUDA_CHECK(cudaMemsetAsync(c_.get(), 0xFF, c_bytes_, stream));  // NaN in every float format
-    CUDA_CHECK(kernels::fill_random(dtype_, a(0), a_bytes_ / dtype_bytes(dtype_), fresh_seed(), stream));
-    CUDA_CHECK(kernels::fill_random(dtype_, b(0), b_bytes_ / dtype_bytes(dtype_), fresh_seed(), stream));
+    inputs_.fill(0, stream);
     launch(stream, 0);
     CUDA_CHECK(cudaStreamSynchronize(stream));
     return verify_gemm_tn(dtype_, gemm_output_type(dtype_), a(0), b(0), c_.get(), shape_, dtype_tolerance(dtype_),
@@ -175,7 +165,7 @@ class GemmWorkload final : public Workload {
     };
     std::vector<Candidate> c(results.size());
     BlockedTimer timer(stream);
-    const auto call = [&](long i) { launch(stream, static_cast<int>(i % sets_)); };
+    const auto call = [&](long i) { launch(stream, static_cast<int>(i % inputs_.sets())); };
     for (std::size_t i = 0; i < c.size(); ++i) {
       algo_ = results[i].algo;
       try {
@@ -233,8 +223,8 @@ class GemmWorkload final : public Workload {
     gain_ = medians[0] && *pick != 0 ? *medians[0] / *medians[*pick] - 1 : 0;
   }
 
-  void* a(int set) const { return static_cast<char*>(a_.get()) + a_stride_ * static_cast<std::size_t>(set); }
-  void* b(int set) const { return static_cast<char*>(b_.get()) + b_stride_ * static_cast<std::size_t>(set); }
+  void* a(int set) const { return inputs_.ptr(a_, set); }
+  void* b(int set) const { return inputs_.ptr(b_, set); }
 
   void create_lt(cudaStream_t stream) {
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc_, compute_type(dtype_), CUDA_R_32F));
@@ -268,9 +258,10 @@ class GemmWorkload final : public Workload {
   GemmImpl impl_;
   DType dtype_;
   GemmShape shape_;
-  std::size_t a_bytes_ = 0, b_bytes_ = 0, c_bytes_ = 0, a_stride_ = 0, b_stride_ = 0;
-  int sets_ = 1;
-  DeviceBuffer a_, b_, c_, scales_;
+  RotatedInputs inputs_;  // A and B, each its own allocation of every set
+  RotatedInputs::Id a_, b_;
+  std::size_t c_bytes_ = 0;
+  DeviceBuffer c_, scales_;
   cublasLtMatmulDesc_t desc_ = nullptr;
   cublasLtMatrixLayout_t layout_a_ = nullptr, layout_b_ = nullptr, layout_c_ = nullptr;
   cublasLtMatmulPreference_t pref_ = nullptr;
@@ -372,23 +363,28 @@ Verification verify_gemm_tn(DType in, DType out, const void* a, const void* b, c
                           static_cast<const char*>(c) + cols[j] * static_cast<std::size_t>(shape.m) * eout,
                           shape.m * eout, cudaMemcpyDeviceToHost));
   }
-  double err2 = 0, ref2 = 0;
+  ErrorSum error;
   for (std::size_t r = 0; r < rows.size(); ++r) {
     for (std::size_t j = 0; j < cols.size(); ++j) {
       double ref = 0;
       for (std::size_t kk = 0; kk < k; ++kk) {
         ref += decode_element(in, a_rows.data(), r * k + kk) * decode_element(in, b_rows.data(), j * k + kk);
       }
-      const double got = decode_element(out, c_cols.data(), j * shape.m + rows[r]);
-      err2 += (got - ref) * (got - ref);
-      ref2 += ref * ref;
+      error.add(decode_element(out, c_cols.data(), j * shape.m + rows[r]), ref);
     }
   }
-  v.rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
-  v.ok = std::isfinite(v.rel_err) && v.rel_err < tolerance && ref2 > 0;
-  v.detail = fmt::format("relative error {:.3g} (tolerance {:.0e}) over {} x {} sampled outputs, all {} finite",
-                         v.rel_err, tolerance, rows.size(), cols.size(), c_elems);
-  return v;
+  // Random inputs never give an all-zero product; if they did, matching zeros would prove nothing
+  // about the GEMM, so this fails where ErrorSum alone would pass.
+  if (error.ref2() == 0) {
+    v.rel_err = error.relative();
+    v.detail = fmt::format("the reference of the {} x {} sampled outputs is all zero: nothing was checked",
+                           rows.size(), cols.size());
+    return v;
+  }
+  ErrorReport report;
+  report.add("C", error, tolerance);
+  return verification_of(report, fmt::format("{} x {} sampled outputs, all {} finite", rows.size(), cols.size(),
+                                             c_elems));
 }
 
 }  // namespace wflops

@@ -18,6 +18,7 @@
 #include "cuda/device_buffer.hpp"
 #include "cuda/mlp_check.hpp"
 #include "cuda/mlp_gemm.hpp"
+#include "cuda/rotated_inputs.hpp"
 #include "fill_random.cuh"
 #include "residual_add.cuh"
 #include "swiglu.cuh"
@@ -28,8 +29,6 @@ namespace {
 
 using kernels::Activation;
 
-std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
-
 // The parameters live in one buffer, [W1 | W2 | b1 | b2], each region starting on a 256-byte
 // boundary (64 elements), so that mixed precision casts and updates all of them in one pass each.
 // W1 has w1_rows rows: d_ff, or 2 d_ff for the gated MLP (gate and up stacked).
@@ -37,10 +36,10 @@ struct ParamLayout {
   std::size_t w1 = 0, w2 = 0, b1 = 0, b2 = 0, total = 0;  // element offsets, total with padding
   ParamLayout(long d, long d_ff, long w1_rows, bool bias) {
     const std::size_t w = static_cast<std::size_t>(d) * d_ff;
-    w2 = round_up(static_cast<std::size_t>(w1_rows) * d, 64);
-    b1 = w2 + round_up(w, 64);
-    b2 = b1 + (bias ? round_up(d_ff, 64) : 0);
-    total = b2 + (bias ? round_up(d, 64) : 0);
+    w2 = align_up(static_cast<std::size_t>(w1_rows) * d, 64);
+    b1 = w2 + align_up(w, 64);
+    b2 = b1 + (bias ? align_up(d_ff, 64) : 0);
+    total = b2 + (bias ? align_up(d, 64) : 0);
   }
 };
 
@@ -57,7 +56,8 @@ class MlpStepWorkload final : public Workload {
     td_ = static_cast<std::size_t>(c_.tokens) * c_.d;
     tf_ = static_cast<std::size_t>(c_.tokens) * c_.d_ff;
     th_ = static_cast<std::size_t>(c_.tokens) * w1_rows_;
-    io_stride_ = round_up(td_ * e, 256);
+    x_ = inputs_.add("x", c_.dtype, td_);
+    if (!c_.forward_only) dy_ = inputs_.add("dy", c_.dtype, td_);
     relu_aux_ = v_.fused && v_.act == Activation::relu;
     if (v_.fused) aux_ld_ = lt_aux_ld(relu_aux_, c_.d_ff);
     // h: the pre-activation (unfused; the fused GELU aux; gated [g | u]), or the ReLU bitmask (bits,
@@ -67,18 +67,18 @@ class MlpStepWorkload final : public Workload {
                         : th_ * e;
   }
 
-  double input_bytes() const override {
-    return static_cast<double>(io_stride_) * (c_.forward_only ? 1 : 2);
-  }
+  // One set as it lies in memory, its padding included.
+  double input_bytes() const override { return static_cast<double>(inputs_.set_bytes()); }
 
-  double device_bytes(int sets) const override { return input_bytes() * sets + static_cast<double>(fixed_bytes()); }
+  double device_bytes(int sets) const override {
+    return inputs_.device_bytes(sets) + static_cast<double>(fixed_bytes());
+  }
 
   void allocate(int sets, cudaStream_t stream) override {
     const std::string why = mlp_unsupported_reason(c_);
     if (!why.empty()) throw std::runtime_error(why);
     const std::size_t e = dtype_bytes(c_.dtype);
-    x_ = DeviceBuffer(io_stride_ * sets);
-    if (!c_.forward_only) dy_ = DeviceBuffer(io_stride_ * sets);
+    inputs_.allocate(sets);
     params_ = DeviceBuffer(layout_.total * e);
     h_ = DeviceBuffer(h_bytes_);
     if (has_separate_activation()) a_ = DeviceBuffer(tf_ * e);
@@ -199,8 +199,8 @@ class MlpStepWorkload final : public Workload {
     return bytes;
   }
 
-  void* x(int set) const { return x_.as<char>() + io_stride_ * static_cast<std::size_t>(set); }
-  void* dy(int set) const { return dy_.as<char>() + io_stride_ * static_cast<std::size_t>(set); }
+  void* x(int set) const { return inputs_.ptr(x_, set); }
+  void* dy(int set) const { return inputs_.ptr(dy_, set); }
   void* param(std::size_t offset) const { return at(params_, offset, c_.dtype); }
   void* grad(std::size_t offset) const { return at(grads_, offset, grad_dtype_); }
   void* activation_out() const { return has_separate_activation() ? a_.get() : h_.get(); }
@@ -219,10 +219,7 @@ class MlpStepWorkload final : public Workload {
   // Random x and dy in the first `sets` input sets, random weights and biases (fp32 masters with
   // zero AdamW moments for mixed precision).
   void fill_inputs(int sets, cudaStream_t stream) {
-    for (int s = 0; s < sets; ++s) {
-      CUDA_CHECK(kernels::fill_random(c_.dtype, x(s), td_, fresh_seed(), stream));
-      if (!c_.forward_only) CUDA_CHECK(kernels::fill_random(c_.dtype, dy(s), td_, fresh_seed(), stream));
-    }
+    for (int s = 0; s < sets; ++s) inputs_.fill(s, stream);
     if (v_.mixed) {
       CUDA_CHECK(kernels::fill_random(DType::fp32, master_.get(), layout_.total, fresh_seed(), stream));
       CUDA_CHECK(cudaMemsetAsync(m_.get(), 0, m_.bytes(), stream));
@@ -386,12 +383,14 @@ class MlpStepWorkload final : public Workload {
   long w1_rows_;
   ParamLayout layout_;
   DType grad_dtype_;
-  std::size_t td_ = 0, tf_ = 0, th_ = 0, io_stride_ = 0, h_bytes_ = 0;
+  std::size_t td_ = 0, tf_ = 0, th_ = 0, h_bytes_ = 0;
   bool relu_aux_ = false;
   long aux_ld_ = 0;
   int step_ = 0;
   kernels::AdamW adamw_{};
-  DeviceBuffer x_, dy_, params_, h_, a_, y_, dh_, dx_, grads_, master_, m_, v2_;
+  RotatedInputs inputs_;  // x and (with a backward) dy, each its own allocation of every set
+  RotatedInputs::Id x_, dy_;
+  DeviceBuffer params_, h_, a_, y_, dh_, dx_, grads_, master_, m_, v2_;
   DeviceBuffer silu_, gated_da_, da_u_;  // gated: silu(g) (unfused), da = dy W2, da * u (unfused)
   LtGemm fwd1_, fwd2_, dw2_, da_, dx_plan_;
 };

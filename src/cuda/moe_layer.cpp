@@ -19,8 +19,8 @@
 #include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
+#include "cuda/rotated_inputs.hpp"
 #include "cuda/verify_report.hpp"
-#include "fill_random.cuh"
 #include "flops.hpp"
 #include "moe_combine.cuh"
 #include "moe_expert_choice.cuh"
@@ -44,8 +44,6 @@ constexpr int kExpertGemms = 6;
 // The dominant expert's router weight on the constant feature: its logit leads by ~64, so its
 // probability is ~1 and every other expert's ~e^-64 (still a normal fp32 number).
 constexpr float kDominantWeight = 64.0f;
-
-std::size_t align256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 // Copies `count` elements of type T from device memory at `src` + `offset` elements.
 template <typename T>
@@ -125,10 +123,9 @@ struct MoeLayerWorkload::State {
   long d, f, n, T, A;  // model width, expert hidden, experts, tokens, assignments (T*G)
   bool token_choice;
   bool ours;  // our grouped GEMM: expert sizes stay on the device
-  // Inputs of one set, at these byte offsets inside the set: x, dy [T,d]; wr [N,d]; w1 [N,f,d]; w2 [N,d,f].
-  std::size_t off_x = 0, off_dy = 0, off_wr = 0, off_w1 = 0, off_w2 = 0, set_bytes = 0;
-  int sets = 1;
-  DeviceBuffer inputs;
+  // The inputs of each set, together in one allocation: x, dy [T,d]; wr [N,d]; w1 [N,f,d]; w2 [N,d,f].
+  RotatedInputs inputs{RotatedInputs::Layout::by_set};
+  RotatedInputs::Id in_x, in_dy, in_wr, in_w1, in_w2;
   DeviceBuffer probs, dlogits;                                             // [T,N] fp32, bf16
   DeviceBuffer assign_expert, assign_score, iota, sort_keys, sort_values;  // [A]
   DeviceBuffer row_token, row_score, row_expert, d_score, token_rows;      // [A]
@@ -142,9 +139,7 @@ struct MoeLayerWorkload::State {
   std::vector<int> counts_host, offsets_host;
   std::vector<int> verified_counts;
 
-  bf16* in(int set, std::size_t off) const {
-    return reinterpret_cast<bf16*>(inputs.as<char>() + set_bytes * static_cast<std::size_t>(set) + off);
-  }
+  bf16* in(RotatedInputs::Id id, int set) const { return inputs.as<bf16>(id, set); }
   std::vector<ExpertGemm> gemms(int set) const;
   void fill_set(int set, cudaStream_t stream);
   void fixed_routing();
@@ -170,8 +165,8 @@ std::vector<ExpertGemm> MoeLayerWorkload::State::gemms(int set) const {
   auto rows = [&](const void* p, long width) {
     return ExpertOperand{p, 0, static_cast<std::size_t>(width), true};
   };
-  const void* w1 = in(set, off_w1);
-  const void* w2 = in(set, off_w2);
+  const void* w1 = in(in_w1, set);
+  const void* w2 = in(in_w2, set);
   const cublasOperation_t opn = CUBLAS_OP_N, opt = CUBLAS_OP_T;
   const int tok = kExpertTokens;
   const ExpertOperand x_rows = rows(xp.get(), d), h_rows = rows(h.get(), f), act_rows = rows(act.get(), f);
@@ -194,15 +189,15 @@ std::vector<ExpertGemm> MoeLayerWorkload::State::gemms(int set) const {
 // a victim of fp32 cancellation. With the test hook, x's last column is 1 and only the dominant
 // expert has a router weight (kDominantWeight) on it.
 void MoeLayerWorkload::State::fill_set(int set, cudaStream_t stream) {
-  CUDA_CHECK(kernels::fill_random(DType::bf16, in(set, 0), set_bytes / kBf16, fresh_seed(), stream));
-  CUDA_CHECK(kernels::moe_scale(in(set, off_wr), static_cast<std::size_t>(n) * static_cast<std::size_t>(d),
+  inputs.fill(set, stream);
+  CUDA_CHECK(kernels::moe_scale(in(in_wr, set), static_cast<std::size_t>(n) * static_cast<std::size_t>(d),
                                 static_cast<float>(moe::router_weight_bound(d)), stream));
   if (c.dominant_expert < 0) return;
   const int di = static_cast<int>(d);
-  CUDA_CHECK(kernels::moe_set_column(in(set, off_x), static_cast<int>(T), di, di - 1, 1.0f, stream));
-  CUDA_CHECK(kernels::moe_set_column(in(set, off_wr), static_cast<int>(n), di, di - 1, 0.0f, stream));
+  CUDA_CHECK(kernels::moe_set_column(in(in_x, set), static_cast<int>(T), di, di - 1, 1.0f, stream));
+  CUDA_CHECK(kernels::moe_set_column(in(in_wr, set), static_cast<int>(n), di, di - 1, 0.0f, stream));
   const bf16 w = __float2bfloat16(kDominantWeight);
-  CUDA_CHECK(cudaMemcpyAsync(in(set, off_wr) + c.dominant_expert * d + (d - 1), &w, sizeof w,
+  CUDA_CHECK(cudaMemcpyAsync(in(in_wr, set) + c.dominant_expert * d + (d - 1), &w, sizeof w,
                              cudaMemcpyHostToDevice, stream));
   CUDA_CHECK(cudaStreamSynchronize(stream));  // `w` lives on this stack frame
 }
@@ -262,7 +257,7 @@ void MoeLayerWorkload::State::route_and_permute(cudaStream_t stream, int set, Ph
   CUDA_CHECK(kernels::moe_histogram(row_token.as<int>(), Ai, Ti, token_counts.as<int>(), stream));
   CUDA_CHECK(kernels::moe_offsets(temp.get(), &temp_bytes, token_counts.as<int>(), token_offsets.as<int>(),
                                   Ti, stream));
-  CUDA_CHECK(kernels::moe_gather(in(set, off_x), row_token.as<int>(), Ai, static_cast<int>(d), xp.as<bf16>(),
+  CUDA_CHECK(kernels::moe_gather(in(in_x, set), row_token.as<int>(), Ai, static_cast<int>(d), xp.as<bf16>(),
                                  stream));
   marks.mark("permute");
 }
@@ -276,8 +271,8 @@ void MoeLayerWorkload::State::run(cudaStream_t stream, int set, PhaseMarks& mark
             Ai = static_cast<int>(A);
   const float one = 1.0f, zero = 0.0f;
   // Router: logits[T,N] = x wr^T in fp32 (routing decisions need more than bf16), then softmax.
-  CUBLAS_CHECK(cublasGemmEx(hb, CUBLAS_OP_T, CUBLAS_OP_N, Ni, Ti, di, &one, in(set, off_wr), CUDA_R_16BF, di,
-                            in(set, off_x), CUDA_R_16BF, di, &zero, probs.get(), CUDA_R_32F, Ni,
+  CUBLAS_CHECK(cublasGemmEx(hb, CUBLAS_OP_T, CUBLAS_OP_N, Ni, Ti, di, &one, in(in_wr, set), CUDA_R_16BF, di,
+                            in(in_x, set), CUDA_R_16BF, di, &zero, probs.get(), CUDA_R_32F, Ni,
                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   CUDA_CHECK(kernels::moe_softmax_forward(probs.as<float>(), probs.as<float>(), Ti, Ni, stream));
   marks.mark("router");
@@ -294,7 +289,7 @@ void MoeLayerWorkload::State::run(cudaStream_t stream, int set, PhaseMarks& mark
                                   token_rows.as<int>(), Ti, di, y.as<bf16>(), stream));
   marks.mark("combine");
   // Backward of L = sum(y * dy).
-  CUDA_CHECK(kernels::moe_combine_backward(in(set, off_dy), eo.as<bf16>(), row_token.as<int>(),
+  CUDA_CHECK(kernels::moe_combine_backward(in(in_dy, set), eo.as<bf16>(), row_token.as<int>(),
                                            row_score.as<float>(), Ai, di, deo.as<bf16>(), d_score.as<float>(),
                                            stream));
   marks.mark("combine_bwd");
@@ -313,10 +308,10 @@ void MoeLayerWorkload::State::run(cudaStream_t stream, int set, PhaseMarks& mark
                                            Ni, stream));
   // dwr[N,d] = dlogits^T x;  dx[T,d] += dlogits wr. (hb is still bound to `stream` and our workspace
   // by cublas_on above: calling cublasSetStream here would reset the workspace to cuBLAS's pool.)
-  CUBLAS_CHECK(cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_T, di, Ni, Ti, &one, in(set, off_x), CUDA_R_16BF, di,
+  CUBLAS_CHECK(cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_T, di, Ni, Ti, &one, in(in_x, set), CUDA_R_16BF, di,
                             dlogits.get(), CUDA_R_16BF, Ni, &zero, dwr.get(), CUDA_R_16BF, di,
                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-  CUBLAS_CHECK(cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, di, Ti, Ni, &one, in(set, off_wr), CUDA_R_16BF, di,
+  CUBLAS_CHECK(cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, di, Ti, Ni, &one, in(in_wr, set), CUDA_R_16BF, di,
                             dlogits.get(), CUDA_R_16BF, Ni, &one, dx.get(), CUDA_R_16BF, di,
                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   marks.mark("router_bwd");
@@ -335,22 +330,17 @@ MoeLayerWorkload::MoeLayerWorkload(const MoeConfig& config) : s_(std::make_uniqu
   s.A = config.tokens * config.granularity;
   s.token_choice = config.routing == moe::Routing::token_choice;
   s.ours = config.impl == MoeGemmImpl::ours;
-  std::size_t off = 0;
-  auto place = [&](std::size_t& at, std::size_t elems) {
-    at = off;
-    off += align256(elems * kBf16);
-  };
-  place(s.off_x, static_cast<std::size_t>(s.T) * s.d);
-  place(s.off_dy, static_cast<std::size_t>(s.T) * s.d);
-  place(s.off_wr, static_cast<std::size_t>(s.n) * s.d);
-  place(s.off_w1, static_cast<std::size_t>(s.n) * s.f * s.d);
-  place(s.off_w2, static_cast<std::size_t>(s.n) * s.d * s.f);
-  s.set_bytes = off;
+  s.in_x = s.inputs.add("x", DType::bf16, static_cast<std::size_t>(s.T) * s.d);
+  s.in_dy = s.inputs.add("dy", DType::bf16, static_cast<std::size_t>(s.T) * s.d);
+  s.in_wr = s.inputs.add("wr", DType::bf16, static_cast<std::size_t>(s.n) * s.d);
+  s.in_w1 = s.inputs.add("w1", DType::bf16, static_cast<std::size_t>(s.n) * s.f * s.d);
+  s.in_w2 = s.inputs.add("w2", DType::bf16, static_cast<std::size_t>(s.n) * s.d * s.f);
 }
 
 MoeLayerWorkload::~MoeLayerWorkload() = default;
 
-double MoeLayerWorkload::input_bytes() const { return static_cast<double>(s_->set_bytes); }
+// One set as it lies in memory, its padding included.
+double MoeLayerWorkload::input_bytes() const { return static_cast<double>(s_->inputs.set_bytes()); }
 
 double MoeLayerWorkload::device_bytes(int input_sets) const {
   const State& s = *s_;
@@ -366,17 +356,16 @@ double MoeLayerWorkload::device_bytes(int input_sets) const {
       s.ours ? (n + 1) * 4.0 + 4.0 * static_cast<double>(kernels::moe_grouped_tile_map_ints(
                                          kernels::moe_grouped_max_tiles(s.A, static_cast<int>(s.n))))
              : 0.0;
-  return static_cast<double>(input_sets) * static_cast<double>(s.set_bytes) + per_token_expert + ints + rows +
-         outputs + temp + pointers + tile_map + kBlasWorkspaceBytes;
+  return s.inputs.device_bytes(input_sets) + per_token_expert + ints + rows + outputs + temp + pointers + tile_map +
+         kBlasWorkspaceBytes;
 }
 
 void MoeLayerWorkload::allocate(int input_sets, cudaStream_t stream) {
   State& s = *s_;
-  s.sets = input_sets;
   const std::size_t T = static_cast<std::size_t>(s.T), A = static_cast<std::size_t>(s.A);
   const std::size_t n = static_cast<std::size_t>(s.n), d = static_cast<std::size_t>(s.d);
   const std::size_t f = static_cast<std::size_t>(s.f);
-  s.inputs = DeviceBuffer(s.set_bytes * static_cast<std::size_t>(input_sets));
+  s.inputs.allocate(input_sets);
   s.probs = DeviceBuffer(T * n * 4);
   s.dlogits = DeviceBuffer(T * n * kBf16);
   for (DeviceBuffer* b :
@@ -608,16 +597,16 @@ std::string MoeLayerWorkload::State::Checks::routing_structure() {
 }
 
 void MoeLayerWorkload::State::Checks::read_inputs() {
-  x = fetch<std::uint16_t>(s.in(0, s.off_x), 0, T * d);
-  dy = fetch<std::uint16_t>(s.in(0, s.off_dy), 0, T * d);
-  wr = fetch<std::uint16_t>(s.in(0, s.off_wr), 0, n * d);
+  x = fetch<std::uint16_t>(s.in(s.in_x, 0), 0, T * d);
+  dy = fetch<std::uint16_t>(s.in(s.in_dy, 0), 0, T * d);
+  wr = fetch<std::uint16_t>(s.in(s.in_wr, 0), 0, n * d);
 }
 
 const MoeLayerWorkload::State::Checks::Weights& MoeLayerWorkload::State::Checks::expert_weights(long e) {
   auto it = weights.find(e);
   if (it != weights.end()) return it->second;
-  const auto w1 = fetch<std::uint16_t>(s.in(0, s.off_w1), static_cast<std::size_t>(e) * f * d, f * d);
-  const auto w2 = fetch<std::uint16_t>(s.in(0, s.off_w2), static_cast<std::size_t>(e) * d * f, d * f);
+  const auto w1 = fetch<std::uint16_t>(s.in(s.in_w1, 0), static_cast<std::size_t>(e) * f * d, f * d);
+  const auto w2 = fetch<std::uint16_t>(s.in(s.in_w2, 0), static_cast<std::size_t>(e) * d * f, d * f);
   Weights p{std::vector<double>(f * d), std::vector<double>(d * f)};
   for (std::size_t i = 0; i < f * d; ++i) p.first[i] = decode_bf16(w1[i]);
   for (std::size_t i = 0; i < d * f; ++i) p.second[i] = decode_bf16(w2[i]);
