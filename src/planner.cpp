@@ -462,4 +462,52 @@ Plan plan_budget(double flops, double experts, const std::optional<MeasuredTau>&
   return p;
 }
 
+namespace {
+
+bool plannable(double flops, double experts) {
+  std::vector<MoePlan> plans;
+  for (double g : granularities()) plans.push_back(plan_moe(flops, experts, g));
+  return !best_of(plans).at_search_bound;
+}
+
+// v rounded to two significant digits, up or down.
+double two_digits(double v, bool up) {
+  const double unit = std::pow(10.0, std::floor(std::log10(v)) - 1.0);
+  return (up ? std::ceil(v / unit) : std::floor(v / unit)) * unit;
+}
+
+// The edge between decades `inside` (plannable) and `outside` (not), by bisection of log10 F to
+// a factor of about 1.0002; the plannable end of the last bracket.
+double edge(double experts, double inside, double outside) {
+  while (std::abs(inside - outside) > 1e-4) {
+    const double mid = 0.5 * (inside + outside);
+    (plannable(std::pow(10.0, mid), experts) ? inside : outside) = mid;
+  }
+  return std::pow(10.0, inside);
+}
+
+}  // namespace
+
+FlopRange plannable_flops(double experts) {
+  // The decades 10^0 .. kMaxFlops; the plannable ones are one run of them (a model grows with its
+  // budget, so it leaves the lower search limit once and reaches the upper one once).
+  const int top = static_cast<int>(std::lround(std::log10(budget::kMaxFlops)));
+  int first = -1, last = -1;
+  for (int e = 0; e <= top; ++e) {
+    if (plannable(std::pow(10.0, e), experts)) {
+      if (first < 0) first = e;
+      last = e;
+    }
+  }
+  FlopRange r;
+  if (first < 0) {
+    r.lo = budget::kMaxFlops;
+    r.hi = 1;
+    return r;
+  }
+  r.lo = first == 0 ? 1.0 : two_digits(edge(experts, first, first - 1), true);
+  r.hi = last == top ? budget::kMaxFlops : two_digits(edge(experts, last, last + 1), false);
+  return r;
+}
+
 }  // namespace wflops::planner

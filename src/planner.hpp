@@ -202,4 +202,13 @@ struct Plan {
 Plan plan_budget(double flops, double experts, const std::optional<MeasuredTau>& measured = std::nullopt,
                  std::optional<double> gpu_seconds = std::nullopt);
 
+// The FLOP budgets whose best MoE is an optimum rather than a search limit: below `lo` even the
+// smallest model of the family (one block, d_model 64) is larger than compute-optimal, above `hi`
+// the largest searched (kMaxBlocks) is too small; both rounded inwards to two significant digits,
+// and found by bisection in [1, budget::kMaxFlops]. lo > hi when no budget there plans.
+struct FlopRange {
+  double lo = 0, hi = 0;
+};
+FlopRange plannable_flops(double experts);
+
 }  // namespace wflops::planner

@@ -1,6 +1,6 @@
 // wflops plan: compute-optimal dense and fine-grained MoE models for a budget, in FLOPs and, with
 // a result file holding the MoE step's measured tau(G), in GPU time. The planning is
-// planner::plan_budget's; this file reads the flags and the file, and prints the plan.
+// planner::plan_budget's; this file reads the flags and the file, checks them, and prints the plan.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -32,6 +32,7 @@ struct PlanArgs {
   CLI::Option* tflops_opt = nullptr;
   CLI::Option* results_opt = nullptr;
   CLI::Option* benchmark_opt = nullptr;
+  CLI::Option* route_opt = nullptr;
 };
 
 nlohmann::json shape_json(const planner::MoeShape& s, bool whole) {
@@ -95,25 +96,35 @@ struct Budget {
   std::string text;
 };
 
-// The flags, checked before any file is read.
+// Every flag checked before any file is read: each must be in range and used by the mode given.
 void check_flags(const PlanArgs& a) {
-  budget::require_positive(a.experts, "--experts");
+  budget::require_count(a.experts, "--experts", budget::kMaxExperts);
   if (a.route != "expert_choice" && a.route != "token_choice") {
     throw UserError(fmt::format("--route '{}': expected expert_choice or token_choice", a.route));
   }
   if (a.benchmark_opt->count() && !a.results_opt->count()) {
     throw UserError("--benchmark names a benchmark of --results FILE: give the file");
   }
+  if (a.route_opt->count() && !a.results_opt->count()) {
+    throw UserError("--route picks the moe_step rows of --results FILE that price the search in time: give the file");
+  }
   if (a.flops_opt->count()) {
     if (a.days_opt->count()) throw UserError("give the budget as --flops F or as --gpus K --days X, not both");
-    budget::require_positive(a.flops, "--flops");
+    if (a.gpus_opt->count()) throw UserError("--gpus goes with --days X; with --flops F the budget is already given");
+    if (a.tflops_opt->count()) {
+      throw UserError("--tflops converts --gpus/--days into FLOPs; with --flops F it would be unused (the search "
+                      "in time takes its tau from --results FILE)");
+    }
+    budget::require_positive_at_most(a.flops, "--flops", budget::kMaxFlops);
     return;
   }
   if (!a.gpus_opt->count() || !a.days_opt->count()) {
     throw UserError("give the budget: --flops F, or --gpus K --days X with --tflops T or --results FILE");
   }
+  budget::require_count(a.gpus, "--gpus", budget::kMaxGpus);
+  budget::require_positive_at_most(a.days, "--days", budget::kMaxDays);
   if (a.tflops_opt->count()) {
-    budget::require_positive(a.tflops, "--tflops");
+    budget::require_positive_at_most(a.tflops, "--tflops", budget::kMaxTflopsPerGpu);
   } else if (!a.results_opt->count()) {
     throw UserError("--gpus/--days need the TFLOP/s per GPU: --tflops T or --results FILE");
   }
@@ -129,6 +140,21 @@ Budget budget_of(const PlanArgs& a, const std::optional<planner::MeasuredTau>& m
   return {budget::flops_for_time(a.gpus, a.days, tau),
           fmt::format("{} GPUs x {} days at {:.1f} TFLOP/s, {} in {}", a.gpus, a.days, tau, measured->dense_benchmark,
                       a.results)};
+}
+
+// A best MoE on the n_blocks search limit is no optimum: refused, with the budgets that plan.
+void check_plannable(const PlanArgs& a, const Budget& b, const planner::Plan& p) {
+  if (!p.moe.at_search_bound) return;
+  const bool small = p.moe.continuous.n_blocks < 2;
+  const planner::FlopRange range = planner::plannable_flops(a.experts);
+  const std::string given = a.flops_opt->count() ? fmt::format("--flops {:g}", a.flops)
+                                                 : fmt::format("the budget of --gpus/--days, {:.2g} FLOPs,", b.flops);
+  const std::string why = small ? fmt::format("too small: even one block of d_model {:g} (E = {:g}) is larger than "
+                                              "compute-optimal",
+                                              planner::kDModelPerBlock, a.experts)
+                                : fmt::format("too large: the model would need over {:g} blocks", planner::kMaxBlocks);
+  throw UserError(fmt::format("{} is {}; budgets from {:.2g} to {:.2g} FLOPs plan at E = {:g}", given, why, range.lo,
+                              range.hi, a.experts));
 }
 
 void print_json(const planner::Plan& p) {
@@ -253,6 +279,7 @@ void run_plan(const PlanArgs& a) {
   std::optional<double> gpu_seconds;
   if (a.days_opt->count()) gpu_seconds = a.gpus * a.days * budget::kSecondsPerDay;
   const planner::Plan p = planner::plan_budget(b.flops, a.experts, measured, gpu_seconds);
+  check_plannable(a, b, p);
   if (a.json) {
     print_json(p);
   } else {
@@ -275,9 +302,10 @@ void add_plan_command(CLI::App& app, int& exit_code) {
   a->benchmark_opt = cmd->add_option("--benchmark", a->benchmark,
                                      "benchmark of --results for the dense tau (default: fastest mlp_step)");
   cmd->add_option("--experts", a->experts, "MoE expansion rate E")->capture_default_str();
-  cmd->add_option("--route", a->route, "routing of the planned MoE, expert_choice or token_choice: the moe_step rows "
-                                       "of --results with this route:... price its experts")
-      ->capture_default_str();
+  a->route_opt = cmd->add_option("--route", a->route,
+                                 "routing of the planned MoE, expert_choice or token_choice: the moe_step rows "
+                                 "of --results with this route:... price its experts");
+  a->route_opt->capture_default_str();
   cmd->add_flag("--json", a->json, "print JSON (dense, moe, dense_compute_multiplier, time)");
   cmd->callback([a, &exit_code] {
     run_plan(*a);

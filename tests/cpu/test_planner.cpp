@@ -465,4 +465,23 @@ TEST(PlanBudget, TinyBudgetSitsOnTheSearchLimit) {
   EXPECT_EQ(p.notes[8], "G = 256: the optimum sits on the n_blocks search limit");
 }
 
+// The budgets that plan: at each end of the range the best MoE is an optimum, just outside it is
+// the search limit; the range moves up with E (more parameters per block).
+TEST(PlanBudget, PlannableRange) {
+  const FlopRange r = plannable_flops(64);
+  EXPECT_DOUBLE_EQ(r.lo, 2.3e12);
+  EXPECT_DOUBLE_EQ(r.hi, 2.7e39);
+  EXPECT_FALSE(plan_budget(r.lo, 64).moe.at_search_bound);
+  EXPECT_FALSE(plan_budget(r.hi, 64).moe.at_search_bound);
+  EXPECT_TRUE(plan_budget(r.lo / 1.05, 64).moe.at_search_bound);
+  EXPECT_TRUE(plan_budget(r.hi * 1.05, 64).moe.at_search_bound);
+  EXPECT_LT(plan_budget(r.lo / 1.05, 64).moe.continuous.n_blocks, 1.0 + 1e-6);
+  EXPECT_GT(plan_budget(r.hi * 1.05, 64).moe.continuous.n_blocks, kMaxBlocks * (1.0 - 1e-6));
+  const FlopRange wide = plannable_flops(1e6);
+  EXPECT_GT(wide.lo, r.lo);
+  EXPECT_FALSE(plan_budget(wide.lo, 1e6).moe.at_search_bound);
+  EXPECT_TRUE(plan_budget(wide.lo / 1.05, 1e6).moe.at_search_bound);
+  EXPECT_DOUBLE_EQ(wide.hi, 1e40);  // the largest budget accepted still plans
+}
+
 }  // namespace
