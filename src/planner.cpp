@@ -375,3 +375,139 @@ std::vector<MoeTau> MeasuredTau::at_granularity(double g) const {
 }
 
 }  // namespace wflops::planner
+
+namespace wflops::planner {
+
+namespace {
+
+// The search in GPU time, `gpu_seconds` of it, at every G the file measured; empty rows when it
+// measured none.
+TimeSearch search_in_time(double flops, double experts, const MeasuredTau& m, double gpu_seconds) {
+  TimeSearch t;
+  t.tau = m;
+  t.gpu_seconds = gpu_seconds;
+  t.dense = plan_dense(t.gpu_seconds * m.dense_tflops * budget::kTera);
+  for (double g : m.measured_granularities()) {
+    TimeRow row;
+    row.granularity = g;
+    row.rows = m.at_granularity(g);
+    row.flop_optimal = plan_moe(flops, experts, g);
+    price_in_time(row.flop_optimal.continuous, m.dense_tflops, row.rows);
+    price_in_time(row.flop_optimal.buildable, m.dense_tflops, row.rows);
+    row.time_optimal = plan_moe_in_time(t.gpu_seconds, experts, g, m.dense_tflops, row.rows);
+    t.rows.push_back(row);
+  }
+  for (std::size_t i = 1; i < t.rows.size(); ++i) {
+    if (t.rows[i].flop_optimal.continuous.loss < t.rows[t.flop_best].flop_optimal.continuous.loss) t.flop_best = i;
+    if (t.rows[i].time_optimal.continuous.loss < t.rows[t.time_best].time_optimal.continuous.loss) t.time_best = i;
+  }
+  return t;
+}
+
+// tau read from a layer of quite another width is an extrapolation: the note names the G where a
+// model was priced over kFarRatio from its d, and the worst case. Empty when there is none.
+std::string far_from_measured_note(const TimeSearch& t) {
+  std::string far_g;
+  double far_d = 0, far_tau_d = 0, far_ratio = 0;
+  for (const auto& r : t.rows) {
+    bool far = false;
+    for (const MoeShape* s : {&r.flop_optimal.continuous, &r.flop_optimal.buildable, &r.time_optimal.continuous,
+                              &r.time_optimal.buildable}) {
+      const double ratio = std::max(s->d_model / s->tau_d_model, s->tau_d_model / s->d_model);
+      if (ratio > kFarRatio) far = true;
+      if (ratio > far_ratio) {
+        far_ratio = ratio;
+        far_d = s->d_model;
+        far_tau_d = s->tau_d_model;
+      }
+    }
+    if (far) far_g += fmt::format("{}{}", far_g.empty() ? "" : ", ", r.granularity);
+  }
+  if (far_g.empty()) return {};
+  return fmt::format("G = {}: a planned model's d_model is over {}x from the nearest measured d "
+                     "(worst: {:.0f} priced at d = {}); measure moe_step nearer that d for its tau",
+                     far_g, kFarRatio, far_d, far_tau_d);
+}
+
+}  // namespace
+
+Plan plan_budget(double flops, double experts, const std::optional<MeasuredTau>& measured,
+                 std::optional<double> gpu_seconds) {
+  Plan p;
+  p.flops = flops;
+  p.experts = experts;
+  // The best G is the one with the lowest continuous loss (the scaling law's optimum), its
+  // buildable model reported beside it.
+  p.dense = plan_dense(flops);
+  for (double g : granularities()) p.moe_by_granularity.push_back(plan_moe(flops, experts, g));
+  p.moe = best_of(p.moe_by_granularity);
+  p.dense_compute_multiplier = dense_compute_multiplier(flops, p.moe.continuous.loss);
+  p.dense_compute_multiplier_buildable = dense_compute_multiplier(flops, p.moe.buildable.loss);
+  if (measured) {
+    p.notes = measured->notes;
+    if (measured->moe.empty()) {
+      p.notes.push_back("no search in time");
+    } else {
+      p.time = search_in_time(flops, experts, *measured,
+                              gpu_seconds ? *gpu_seconds : flops / (measured->dense_tflops * budget::kTera));
+      std::string far = far_from_measured_note(*p.time);
+      if (!far.empty()) p.notes.push_back(std::move(far));
+    }
+  }
+  for (const auto& m : p.moe_by_granularity) {
+    if (m.at_search_bound) {
+      p.notes.push_back(fmt::format("G = {}: the optimum sits on the n_blocks search limit", m.granularity));
+    }
+  }
+  return p;
+}
+
+namespace {
+
+bool plannable(double flops, double experts) {
+  std::vector<MoePlan> plans;
+  for (double g : granularities()) plans.push_back(plan_moe(flops, experts, g));
+  return !best_of(plans).at_search_bound;
+}
+
+// v rounded to two significant digits, up or down.
+double two_digits(double v, bool up) {
+  const double unit = std::pow(10.0, std::floor(std::log10(v)) - 1.0);
+  return (up ? std::ceil(v / unit) : std::floor(v / unit)) * unit;
+}
+
+// The edge between decades `inside` (plannable) and `outside` (not), by bisection of log10 F to
+// a factor of about 1.0002; the plannable end of the last bracket.
+double edge(double experts, double inside, double outside) {
+  while (std::abs(inside - outside) > 1e-4) {
+    const double mid = 0.5 * (inside + outside);
+    (plannable(std::pow(10.0, mid), experts) ? inside : outside) = mid;
+  }
+  return std::pow(10.0, inside);
+}
+
+}  // namespace
+
+FlopRange plannable_flops(double experts) {
+  // The decades 10^0 .. kMaxFlops; the plannable ones are one run of them (a model grows with its
+  // budget, so it leaves the lower search limit once and reaches the upper one once).
+  const int top = static_cast<int>(std::lround(std::log10(budget::kMaxFlops)));
+  int first = -1, last = -1;
+  for (int e = 0; e <= top; ++e) {
+    if (plannable(std::pow(10.0, e), experts)) {
+      if (first < 0) first = e;
+      last = e;
+    }
+  }
+  FlopRange r;
+  if (first < 0) {
+    r.lo = budget::kMaxFlops;
+    r.hi = 1;
+    return r;
+  }
+  r.lo = first == 0 ? 1.0 : two_digits(edge(experts, first, first - 1), true);
+  r.hi = last == top ? budget::kMaxFlops : two_digits(edge(experts, last, last + 1), false);
+  return r;
+}
+
+}  // namespace wflops::planner

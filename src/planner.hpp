@@ -11,6 +11,7 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -159,5 +160,55 @@ MoePlan plan_moe_in_time(double gpu_seconds, double experts, double granularity,
 // Prices a FLOP-budget shape in GPU time: tokens x seconds per token at the dense tau and the tau
 // of the row nearest its d_model; fills gpu_hours and the tau_* fields.
 void price_in_time(MoeShape& shape, double dense_tflops, const std::vector<MoeTau>& rows);
+
+// ---- a whole plan: the FLOP search over every G and, with measured tau, the search in time ----
+// A planned d_model more than this factor from the measured d that priced it gets a note.
+inline constexpr double kFarRatio = 2.0;
+
+// The search in GPU time at one measured G.
+struct TimeRow {
+  double granularity = 0;
+  std::vector<MoeTau> rows;  // the measured rows at this G, one per d
+  MoePlan flop_optimal;      // the FLOP search's models at this G, priced in GPU-hours
+  MoePlan time_optimal;      // the best models at this G within the GPU time
+};
+
+struct TimeSearch {
+  double gpu_seconds = 0;
+  MeasuredTau tau;
+  std::vector<TimeRow> rows;                 // one per measured G, ascending
+  DensePlan dense;                           // dense model trained for the same GPU time at the dense tau
+  std::size_t flop_best = 0, time_best = 0;  // indices into rows, by continuous loss
+};
+
+struct Plan {
+  double flops = 0, experts = 0;
+  DensePlan dense;
+  std::vector<MoePlan> moe_by_granularity;  // one per granularities()
+  MoePlan moe;                              // best_of(moe_by_granularity)
+  // The compute a dense model needs, in multiples of the budget, to reach the MoE's continuous
+  // and buildable losses.
+  double dense_compute_multiplier = 0, dense_compute_multiplier_buildable = 0;
+  std::optional<TimeSearch> time;  // when a measured tau with moe_step rows was given
+  // What the reader should know: the measured tau's own notes, models priced far from their d,
+  // granularities whose optimum sits on the n_blocks search limit.
+  std::vector<std::string> notes;
+};
+
+// The plan for a budget of `flops`: dense and MoE models at every G, the best G, and, when
+// `measured` is given, the same search in GPU time priced with it. The GPU time is
+// `gpu_seconds` (GPU count x wall-clock seconds) when given, else the time `flops` take at the
+// measured dense tau.
+Plan plan_budget(double flops, double experts, const std::optional<MeasuredTau>& measured = std::nullopt,
+                 std::optional<double> gpu_seconds = std::nullopt);
+
+// The FLOP budgets whose best MoE is an optimum rather than a search limit: below `lo` even the
+// smallest model of the family (one block, d_model 64) is larger than compute-optimal, above `hi`
+// the largest searched (kMaxBlocks) is too small; both rounded inwards to two significant digits,
+// and found by bisection in [1, budget::kMaxFlops]. lo > hi when no budget there plans.
+struct FlopRange {
+  double lo = 0, hi = 0;
+};
+FlopRange plannable_flops(double experts);
 
 }  // namespace wflops::planner

@@ -343,6 +343,56 @@ TEST(CliPlan, Errors) {
   EXPECT_EQ(wflops("plan --flops 1e27 --json").code, 0);
 }
 
+// Each bad input to plan: exit code 1 and one line, `wflops: error:` then the flag and what is
+// wrong; nothing on stdout.
+TEST(CliPlan, BadInputIsOneLineNamingTheFlag) {
+  const std::pair<const char*, const char*> cases[] = {
+      // Counts are whole and positive, and far below overflow.
+      {"--gpus 8.5 --days 3 --tflops 400", "--gpus must be a whole number (got 8.5)"},
+      {"--gpus 0 --days 3 --tflops 400", "--gpus must be a positive number"},
+      {"--gpus 1e300 --days 3 --tflops 400", "--gpus 1e+300 is out of range (it must be at most 100000000)"},
+      {"--flops 1e21 --experts 1.5", "--experts must be a whole number (got 1.5)"},
+      {"--flops 1e21 --experts 0", "--experts must be a positive number"},
+      {"--flops 1e21 --experts 1e300", "--experts 1e+300 is out of range (it must be at most 1000000)"},
+      {"--flops 1e21 --granularity 4", "The following arguments were not expected:"},  // plan has no G to give
+      // Quantities: positive, finite, in range.
+      {"--gpus 8 --days -1 --tflops 400", "--days must be a positive number"},
+      {"--gpus 8 --days 1e300 --tflops 400", "--days 1e+300 is out of range (it must be at most 1000000)"},
+      {"--gpus 8 --days 3 --tflops 1e308", "--tflops 1e+308 is out of range (it must be at most 1000000)"},
+      {"--flops nan", "--flops must be a positive number (got nan)"},
+      {"--flops 1e300", "--flops 1e+300 is out of range (it must be at most 1e+40)"},
+      // Budgets whose best model would sit on the search limit: no optimum to report.
+      {"--flops 1", "--flops 1 is too small: even one block of d_model 64 (E = 64) is larger than compute-optimal; "
+                    "budgets from 2.3e+12 to 2.7e+39 FLOPs plan at E = 64"},
+      {"--flops 1e40", "--flops 1e+40 is too large: the model would need over 100000 blocks"},
+      {"--gpus 1 --days 1e-5 --tflops 1", "the budget of --gpus/--days, 8.6e+11 FLOPs, is too small"},
+      {"--flops 1 --experts 8", "--flops 1 is too small: even one block of d_model 64 (E = 8)"},
+      // Flags the mode would ignore.
+      {"--flops 1e21 --tflops 400", "--tflops converts --gpus/--days into FLOPs; with --flops F it would be unused"},
+      {"--flops 1e21 --gpus 8", "--gpus goes with --days X; with --flops F the budget is already given"},
+      {"--flops 1e21 --route token_choice", "--route picks the moe_step rows of --results FILE"},
+  };
+  for (const auto& [args, message] : cases) {
+    const auto o = wflops(std::string("plan ") + args, true);
+    EXPECT_EQ(o.code, 1) << args;
+    EXPECT_EQ(o.out.rfind(std::string("wflops: error: ") + message, 0), 0u) << args << "\n" << o.out;
+    EXPECT_EQ(o.out.find('\n'), o.out.size() - 1) << args << "\n" << o.out;  // one line
+  }
+  EXPECT_NE(wflops("plan --flops 1e21 --granularity 4", true).out.find("--granularity"), std::string::npos);
+  // The range the message gives is the range that plans: its ends plan, just outside does not.
+  EXPECT_EQ(wflops("plan --flops 2.3e12 --json").code, 0);
+  EXPECT_EQ(wflops("plan --flops 2.2e12 --json").code, 1);
+  EXPECT_EQ(wflops("plan --flops 2.7e39 --json").code, 0);
+  EXPECT_EQ(wflops("plan --flops 2.8e39 --json").code, 1);
+  // Whole counts and in-range values still plan, as do --tflops and --results together (the
+  // budget from --tflops, the search in time from the file).
+  EXPECT_EQ(wflops("plan --gpus 8 --days 0.5 --tflops 312.5 --experts 8 --json").code, 0);
+  const auto both = wflops("plan --gpus 64 --days 30 --tflops 400 --results " + kData + "moe_h100.json --json");
+  ASSERT_EQ(both.code, 0);
+  EXPECT_DOUBLE_EQ(json_of(both)["budget_flops"].get<double>(), 400e12 * 64 * 30 * 86400);
+  EXPECT_TRUE(json_of(both)["time"].is_object());
+}
+
 TEST(CliCompare, FormatsAndErrors) {
   const std::string files = kData + "a100.json " + kData + "h100.json";
   auto o = wflops("compare " + files + " --format json");

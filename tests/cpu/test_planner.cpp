@@ -385,4 +385,103 @@ TEST(Planner, MeasuredTauKeepsTheMatchingRows) {
   for (const MoeTau& r : t.moe) EXPECT_DOUBLE_EQ(r.tflops, 700.0);
 }
 
+// The whole plan in FLOPs: the pieces above put together, with nothing measured.
+TEST(PlanBudget, InFlopsIsTheSearchOverEveryG) {
+  const Plan p = plan_budget(1e21, 64);
+  EXPECT_DOUBLE_EQ(p.flops, 1e21);
+  EXPECT_DOUBLE_EQ(p.experts, 64.0);
+  EXPECT_DOUBLE_EQ(p.dense.params, plan_dense(1e21).params);
+  ASSERT_EQ(p.moe_by_granularity.size(), granularities().size());
+  for (std::size_t i = 0; i < p.moe_by_granularity.size(); ++i) {
+    EXPECT_DOUBLE_EQ(p.moe_by_granularity[i].granularity, granularities()[i]);
+    EXPECT_DOUBLE_EQ(p.moe_by_granularity[i].continuous.loss, plan_moe(1e21, 64, granularities()[i]).continuous.loss);
+    EXPECT_LE(p.moe.continuous.loss, p.moe_by_granularity[i].continuous.loss);
+  }
+  // MoeOptimumAt1e21's figures: G = 16, n_blocks 37.179, buildable 37.
+  EXPECT_DOUBLE_EQ(p.moe.granularity, 16.0);
+  EXPECT_NEAR(p.moe.continuous.n_blocks, 37.1793672245478, 37 * 1e-6);
+  EXPECT_DOUBLE_EQ(p.moe.buildable.n_blocks, 37.0);
+  EXPECT_NEAR(p.dense_compute_multiplier, 23.25055, 1e-4);
+  EXPECT_NEAR(p.dense_compute_multiplier_buildable, 23.24989, 1e-4);
+  EXPECT_FALSE(p.time.has_value());
+  EXPECT_TRUE(p.notes.empty());
+}
+
+// 64 GPUs x 30 days of moe_h100.json (dense tau 600, moe tau 580 at G = 1 down to 150 at G = 64):
+// per FLOP G = 32 wins, in time G = 8 (loss 1.824123042316293, TimeSearchSpendsTheGpuTime's).
+TEST(PlanBudget, InTimeWithTheMeasuredTau) {
+  const MeasuredTau m = measured_tau(read_result_file(WFLOPS_SOURCE_DIR "/tests/data/moe_h100.json"), 64, "");
+  const double seconds = 64 * 30 * 86400.0;
+  const double flops = seconds * 600e12;  // 9.95328e22
+  const Plan p = plan_budget(flops, 64, m, seconds);
+  ASSERT_TRUE(p.time.has_value());
+  const TimeSearch& t = *p.time;
+  EXPECT_DOUBLE_EQ(t.gpu_seconds, seconds);
+  EXPECT_DOUBLE_EQ(t.tau.dense_tflops, 600.0);
+  EXPECT_NEAR(t.dense.flops, flops, flops * 1e-15);
+  ASSERT_EQ(t.rows.size(), 7u);
+  for (std::size_t i = 0; i < t.rows.size(); ++i) {
+    const TimeRow& r = t.rows[i];
+    EXPECT_DOUBLE_EQ(r.granularity, m.measured_granularities()[i]);
+    ASSERT_EQ(r.rows.size(), 1u);
+    // The FLOP-optimal model at this G, priced in hours; the time-optimal one spends all of them.
+    EXPECT_DOUBLE_EQ(r.flop_optimal.continuous.n_blocks, plan_moe(flops, 64, r.granularity).continuous.n_blocks);
+    EXPECT_GT(r.flop_optimal.continuous.gpu_hours, 0.0);
+    EXPECT_NEAR(r.time_optimal.continuous.gpu_hours, 64 * 30 * 24.0, 1e-9);
+    EXPECT_GE(r.time_optimal.continuous.loss, t.rows[t.time_best].time_optimal.continuous.loss);
+    EXPECT_GE(r.flop_optimal.continuous.loss, t.rows[t.flop_best].flop_optimal.continuous.loss);
+  }
+  EXPECT_DOUBLE_EQ(t.rows[t.flop_best].granularity, 32.0);
+  EXPECT_DOUBLE_EQ(t.rows[t.time_best].granularity, 8.0);
+  EXPECT_NEAR(t.rows[t.time_best].time_optimal.continuous.loss, 1.824123042316293, 1e-12);
+  // Every model (d_model 4400-6200) is priced at the only measured d, 2048: one note says so.
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_EQ(p.notes[0].rfind("G = 1, 2, 4, 8, 16, 32, 64: a planned model's d_model is over 2x", 0), 0u) << p.notes[0];
+  // Without a GPU time the budget's FLOPs at the dense tau are the time: here the same seconds.
+  const Plan q = plan_budget(flops, 64, m);
+  ASSERT_TRUE(q.time.has_value());
+  EXPECT_NEAR(q.time->gpu_seconds, seconds, seconds * 1e-15);
+  EXPECT_NEAR(q.time->rows[q.time->time_best].time_optimal.continuous.loss, 1.824123042316293, 1e-12);
+}
+
+// A file without rows for the planned E: its note, then why there is no search in time.
+TEST(PlanBudget, NoMatchingRowsNoSearchInTime) {
+  const MeasuredTau m = measured_tau(read_result_file(WFLOPS_SOURCE_DIR "/tests/data/moe_h100.json"), 32, "");
+  const Plan p = plan_budget(1e22, 32, m, 1e7);
+  EXPECT_FALSE(p.time.has_value());
+  ASSERT_EQ(p.notes.size(), 2u);
+  EXPECT_EQ(p.notes[0], m.notes[0]);
+  EXPECT_EQ(p.notes[1], "no search in time");
+  EXPECT_DOUBLE_EQ(p.moe.continuous.loss, best_of(plan_budget(1e22, 32).moe_by_granularity).continuous.loss);
+}
+
+// One FLOP: every G's optimum is the smallest model searched, and each says so.
+TEST(PlanBudget, TinyBudgetSitsOnTheSearchLimit) {
+  const Plan p = plan_budget(1, 64);
+  EXPECT_TRUE(p.moe.at_search_bound);
+  EXPECT_NEAR(p.moe.continuous.n_blocks, 1.0, 1e-6);
+  ASSERT_EQ(p.notes.size(), 9u);
+  EXPECT_EQ(p.notes[0], "G = 1: the optimum sits on the n_blocks search limit");
+  EXPECT_EQ(p.notes[8], "G = 256: the optimum sits on the n_blocks search limit");
+}
+
+// The budgets that plan: at each end of the range the best MoE is an optimum, just outside it is
+// the search limit; the range moves up with E (more parameters per block).
+TEST(PlanBudget, PlannableRange) {
+  const FlopRange r = plannable_flops(64);
+  EXPECT_DOUBLE_EQ(r.lo, 2.3e12);
+  EXPECT_DOUBLE_EQ(r.hi, 2.7e39);
+  EXPECT_FALSE(plan_budget(r.lo, 64).moe.at_search_bound);
+  EXPECT_FALSE(plan_budget(r.hi, 64).moe.at_search_bound);
+  EXPECT_TRUE(plan_budget(r.lo / 1.05, 64).moe.at_search_bound);
+  EXPECT_TRUE(plan_budget(r.hi * 1.05, 64).moe.at_search_bound);
+  EXPECT_LT(plan_budget(r.lo / 1.05, 64).moe.continuous.n_blocks, 1.0 + 1e-6);
+  EXPECT_GT(plan_budget(r.hi * 1.05, 64).moe.continuous.n_blocks, kMaxBlocks * (1.0 - 1e-6));
+  const FlopRange wide = plannable_flops(1e6);
+  EXPECT_GT(wide.lo, r.lo);
+  EXPECT_FALSE(plan_budget(wide.lo, 1e6).moe.at_search_bound);
+  EXPECT_TRUE(plan_budget(wide.lo / 1.05, 1e6).moe.at_search_bound);
+  EXPECT_DOUBLE_EQ(wide.hi, 1e40);  // the largest budget accepted still plans
+}
+
 }  // namespace
