@@ -12,6 +12,7 @@
 
 #include "attention_reference.hpp"
 #include "model_reference.hpp"
+#include "verify_error.hpp"
 
 namespace wflops::model_ref {
 
@@ -77,7 +78,7 @@ void expect_gradients_match(const Loss& loss, std::vector<std::pair<std::string,
     double norm = 0;
     for (double v : analytic) norm += v * v;
     EXPECT_GT(std::sqrt(norm), 1e-4) << params[n].first << ": the sampled gradient is (nearly) zero";
-    EXPECT_LT(relative_error(analytic, numeric), 1e-6) << params[n].first;
+    EXPECT_LT(ErrorSum(analytic, numeric).relative(), 1e-6) << params[n].first;
   }
 }
 
