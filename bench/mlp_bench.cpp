@@ -87,7 +87,7 @@ std::string add_mlp(Registry& r, bool forward_only, const MlpVariant& v, DType d
   // The gated MLP's baseline is the linear step of the 4d MLP (about the same weights).
   const std::string linear = mlp_name(spec.family, "linear", dtype, d, v.gated ? 4 * d : d_ff, tokens);
   if (v.word != "linear" && registered(r, linear)) spec.baseline = linear;
-  MlpConfig config{v, dtype, d, d_ff, tokens, forward_only, false};
+  const MlpConfig config{v, dtype, d, d_ff, tokens, forward_only};
   spec.body = [config](benchmark::State& state, const BenchSpec& me) {
     measure(state, me, [&] { return make_mlp_workload(config); });
   };

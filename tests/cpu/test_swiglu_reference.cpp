@@ -172,15 +172,15 @@ TEST(SwigluVariants, DecodeAndRefuseWhatTheyCannotRun) {
   EXPECT_TRUE(unfused->gated && !unfused->gate_fused);
   for (const MlpVariant& v : {*fused, *unfused}) {
     EXPECT_FALSE(v.fused || v.bias || v.residual || v.mixed) << v.word;  // no cuBLASLt epilogue path
-    EXPECT_EQ(mlp_unsupported_reason({v, DType::bf16, 64, 1003, 37, false, false}), "") << v.word;
+    EXPECT_EQ(mlp_unsupported_reason({v, DType::bf16, 64, 1003, 37, false}), "") << v.word;
   }
   MlpVariant with_bias = *fused;
   with_bias.bias = true;
-  EXPECT_NE(mlp_unsupported_reason({with_bias, DType::bf16, 64, 256, 128, false, false}).find("SwiGLU"),
+  EXPECT_NE(mlp_unsupported_reason({with_bias, DType::bf16, 64, 256, 128, false}).find("SwiGLU"),
             std::string::npos);
-  EXPECT_NE(mlp_unsupported_reason({*fused, DType::fp32, 64, 256, 128, false, false}), "");
+  EXPECT_NE(mlp_unsupported_reason({*fused, DType::fp32, 64, 256, 128, false}), "");
   // 2 d_ff must fit cuBLAS's int.
-  EXPECT_NE(mlp_unsupported_reason({*fused, DType::bf16, 64, 1L << 30, 128, false, false}), "");
+  EXPECT_NE(mlp_unsupported_reason({*fused, DType::bf16, 64, 1L << 30, 128, false}), "");
 }
 
 TEST(SwigluRegistry, NamesFlopsBaselinesAndSuites) {
