@@ -1,13 +1,12 @@
 // Cast benchmarks: each size registers the device copy first (it runs first, so the reporter can
 // write every cast's pct_baseline: its GB/s against the copy's), then the four casts.
-#include "cast_bench.hpp"
-
 #include <fmt/core.h>
 
 #include <set>
 #include <string>
 #include <utility>
 
+#include "bench_families.hpp"
 #include "cuda/cast_workload.hpp"
 #include "cuda/harness.hpp"
 #include "flops.hpp"

@@ -4,7 +4,7 @@
 // at 2k to 64k tokens. Every step is read against the linear step of its dtype and shape
 // (pct_baseline); the reporter adds pct_best_gemm. The gated MLP (SwiGLU, d_ff = 8/3 d rounded to
 // 64) is read against the linear step of the 4d MLP of the same d and T (other weights: tau is per
-// weight FLOP). Then the cast benchmarks (bench/cast_bench.cpp).
+// weight FLOP).
 #include <fmt/core.h>
 
 #include <set>
@@ -12,7 +12,6 @@
 #include <string>
 
 #include "bench_families.hpp"
-#include "cast_bench.hpp"
 #include "cuda/mlp_step.hpp"
 #include "flops.hpp"
 
@@ -183,7 +182,6 @@ void add_mlp_benchmarks(Registry& r) {
   for (long h : {2048L, 4096L}) {
     for (long tokens : {8192L, 32768L}) add_swiglu(r, h, tokens, {"mlp"}, false);
   }
-  add_cast_benchmarks(r);
 }
 
 }  // namespace wflops

@@ -53,7 +53,4 @@ class Registry {
   std::vector<BenchSpec> specs_;
 };
 
-// Fills a registry with every benchmark family (bench/all_benchmarks.cpp).
-void register_all_benchmarks(Registry& registry);
-
 }  // namespace wflops

@@ -3,7 +3,7 @@
 #pragma once
 #include <string>
 
-#include "registry.hpp"
+#include "all_benchmarks.hpp"
 
 namespace wflops::testing {
 

@@ -6,7 +6,7 @@
 
 #include "cuda/attention_workload.hpp"
 #include "flops.hpp"
-#include "registry.hpp"
+#include "all_benchmarks.hpp"
 
 namespace wflops {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cast_bench.hpp"
+#include "bench_families.hpp"
 #include "cuda/cast_workload.hpp"
 #include "registry.hpp"
 

@@ -15,7 +15,7 @@
 #include "cuda/attention_workload.hpp"
 #include "cuda/cudnn_loader.hpp"
 #include "cuda/cudnn_sdpa.hpp"
-#include "registry.hpp"
+#include "all_benchmarks.hpp"
 
 namespace wflops {
 
