@@ -31,12 +31,7 @@ std::string shape_of(long n) { return fmt::format("n:{}", n); }
 
 // Returns the copy's name, the casts' baseline.
 std::string add_copy(Registry& r, long n, const std::set<std::string>& suites) {
-  BenchSpec spec;
-  spec.family = "cast";
-  spec.impl = "d2d_copy";
-  spec.dtype = DType::fp32;
-  spec.shape = shape_of(n);
-  spec.name = fmt::format("{}/{}/{}/{}", spec.family, spec.impl, dtype_name(spec.dtype), spec.shape);
+  BenchSpec spec("cast", "d2d_copy", DType::fp32, shape_of(n));
   spec.flops = 0;
   spec.bytes = flops::copy_bytes(static_cast<double>(n), 4);
   spec.suites = suites;
@@ -44,21 +39,14 @@ std::string add_copy(Registry& r, long n, const std::set<std::string>& suites) {
   spec.body = [n](benchmark::State& state, const BenchSpec& me) {
     measure(state, me, [&] { return make_copy_workload(static_cast<std::size_t>(n)); });
   };
-  std::string name = spec.name;
-  r.add(std::move(spec));
-  return name;
+  return r.add(std::move(spec));
 }
 
 void add_cast(Registry& r, const CastKind& kind, long n, const std::string& baseline,
               const std::set<std::string>& suites) {
-  BenchSpec spec;
-  spec.family = "cast";
-  spec.impl = "vec16";
   // The narrow type is the benchmark's dtype; the name says both directions.
-  spec.dtype = kind.in == DType::fp32 ? kind.out : kind.in;
-  spec.shape = shape_of(n);
-  spec.name = fmt::format("{}/{}/{}_{}/{}", spec.family, spec.impl, dtype_name(kind.in), dtype_name(kind.out),
-                          spec.shape);
+  BenchSpec spec("cast", "vec16", kind.in == DType::fp32 ? kind.out : kind.in, shape_of(n),
+                 fmt::format("{}_{}", dtype_name(kind.in), dtype_name(kind.out)));
   spec.flops = 0;
   spec.bytes = flops::cast_bytes(static_cast<double>(n), static_cast<double>(dtype_bytes(kind.in)),
                                  static_cast<double>(dtype_bytes(kind.out)));

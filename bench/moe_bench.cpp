@@ -19,12 +19,7 @@ const std::vector<long> kGranularities = {1, 2, 4, 8, 16, 32, 64};
 void add_moe(Registry& r, const MoeConfig& c, std::set<std::string> suites) {
   // A configuration the workload refuses (e.g. 4d/G not a multiple of 8) is never registered.
   if (!moe_unsupported_reason(c).empty()) return;
-  BenchSpec spec;
-  spec.family = "moe_step";
-  spec.impl = moe_gemm_impl_name(c.impl);
-  spec.dtype = DType::bf16;
-  spec.shape = moe_shape(c);
-  spec.name = fmt::format("{}/{}/bf16/{}", spec.family, spec.impl, spec.shape);
+  BenchSpec spec("moe_step", moe_gemm_impl_name(c.impl), DType::bf16, moe_shape(c));
   spec.flops = flops::moe_expert_weight_flops(c.d, c.tokens);
   spec.bytes = flops::moe_step_bytes(c.d, c.experts, c.granularity, c.tokens, dtype_bytes(DType::bf16));
   spec.counters["routing_flops"] = flops::moe_routing_flops(c.d, c.experts, c.granularity, c.tokens);

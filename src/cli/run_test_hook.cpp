@@ -93,12 +93,7 @@ std::optional<FakeRun> fake_run_from_env() {
 std::vector<BenchSpec> fake_benchmarks(const FakeRun& run) {
   std::vector<BenchSpec> specs;
   for (int i = 0; i < run.count; ++i) {
-    BenchSpec s;
-    s.name = fmt::format("fake/cpu/fp32/i:{}", i);
-    s.family = "fake";
-    s.impl = "cpu";
-    s.dtype = DType::fp32;
-    s.shape = fmt::format("i:{}", i);
+    BenchSpec s("fake", "cpu", DType::fp32, fmt::format("i:{}", i));
     s.flops = 1e9;
     const auto it = run.faults.find(i);
     const std::string fault = it == run.faults.end() ? "" : it->second;

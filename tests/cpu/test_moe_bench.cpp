@@ -18,17 +18,10 @@ namespace {
 
 using namespace wflops;
 
-const BenchSpec* find(const Registry& r, const std::string& name) {
-  for (const BenchSpec& s : r.all()) {
-    if (s.name == name) return &s;
-  }
-  return nullptr;
-}
-
 TEST(MoeBench, Registrations) {
   Registry r;
   add_moe_benchmarks(r);
-  const BenchSpec* g8 = find(r, "moe_step/grouped/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice");
+  const BenchSpec* g8 = r.find("moe_step/grouped/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice");
   ASSERT_NE(g8, nullptr);
   EXPECT_EQ(g8->family, "moe_step");
   EXPECT_TRUE(g8->suites.count("quick") && g8->suites.count("moe"));
@@ -39,17 +32,17 @@ TEST(MoeBench, Registrations) {
   EXPECT_DOUBLE_EQ(g8->counters.at("phase_bytes_combine_bwd"), 2281701376.0);
   EXPECT_DOUBLE_EQ(g8->counters.at("phase_bytes_permute_bwd"), 1207959552.0);
   EXPECT_EQ(g8->counters.count("phase_bytes_permute"), 0u) << "the permute part also sorts";
-  EXPECT_NE(find(r, "moe_step/loop/bf16/d:2048/E:64/G:64/tok:32768/route:expert_choice"), nullptr);
-  EXPECT_NE(find(r, "moe_step/padded/bf16/d:2048/E:64/G:1/tok:32768/route:expert_choice"), nullptr);
-  EXPECT_NE(find(r, "moe_step/grouped/bf16/d:2048/E:64/G:16/tok:32768/route:token_choice"), nullptr);
-  EXPECT_NE(find(r, "moe_step/grouped/bf16/d:2048/E:64/G:4/tok:65536/route:expert_choice"), nullptr);
-  EXPECT_EQ(find(r, "moe_step/padded/bf16/d:2048/E:64/G:1/tok:32768/route:token_choice"), nullptr);
+  EXPECT_NE(r.find("moe_step/loop/bf16/d:2048/E:64/G:64/tok:32768/route:expert_choice"), nullptr);
+  EXPECT_NE(r.find("moe_step/padded/bf16/d:2048/E:64/G:1/tok:32768/route:expert_choice"), nullptr);
+  EXPECT_NE(r.find("moe_step/grouped/bf16/d:2048/E:64/G:16/tok:32768/route:token_choice"), nullptr);
+  EXPECT_NE(r.find("moe_step/grouped/bf16/d:2048/E:64/G:4/tok:65536/route:expert_choice"), nullptr);
+  EXPECT_EQ(r.find("moe_step/padded/bf16/d:2048/E:64/G:1/tok:32768/route:token_choice"), nullptr);
   // Our grouped GEMM: every G, both routings, in the moe and full suites; G = 8 expert choice is quick.
   for (long g : {1L, 2L, 4L, 8L, 16L, 32L, 64L}) {
     for (const char* route : {"expert_choice", "token_choice"}) {
       const std::string name =
           fmt::format("moe_step/ours_grouped/bf16/d:2048/E:64/G:{}/tok:32768/route:{}", g, route);
-      const BenchSpec* ours = find(r, name);
+      const BenchSpec* ours = r.find(name);
       ASSERT_NE(ours, nullptr) << name;
       EXPECT_EQ(ours->impl, "ours_grouped");
       EXPECT_TRUE(ours->suites.count("moe") && ours->suites.count("full")) << name;
