@@ -40,9 +40,7 @@ std::string add_attention(Registry& r, const AttentionCase& c, std::set<std::str
   spec.label = fmt::format("{} h*d={}; FLOPs: {}", fwd ? "forward" : "backward alone", d.heads * d.head_dim,
                            fwd ? "4bhs^2d (causal half)" : "2.5x forward convention (incl. recompute)");
   spec.baseline = baseline;
-  spec.body = [c](benchmark::State& state, const BenchSpec& me) {
-    measure(state, me, [&] { return make_attention_workload(c); });
-  };
+  spec.make = [c] { return make_attention_workload(c); };
   return r.add(std::move(spec));
 }
 

@@ -8,7 +8,6 @@
 
 #include "bench_families.hpp"
 #include "cuda/cast_workload.hpp"
-#include "cuda/harness.hpp"
 #include "flops.hpp"
 
 namespace wflops {
@@ -36,9 +35,7 @@ std::string add_copy(Registry& r, long n, const std::set<std::string>& suites) {
   spec.bytes = flops::copy_bytes(static_cast<double>(n), 4);
   spec.suites = suites;
   spec.label = "device-to-device copy (cudaMemcpyAsync), the casts' bandwidth baseline";
-  spec.body = [n](benchmark::State& state, const BenchSpec& me) {
-    measure(state, me, [&] { return make_copy_workload(static_cast<std::size_t>(n)); });
-  };
+  spec.make = [n] { return make_copy_workload(static_cast<std::size_t>(n)); };
   return r.add(std::move(spec));
 }
 
@@ -53,9 +50,7 @@ void add_cast(Registry& r, const CastKind& kind, long n, const std::string& base
   spec.suites = suites;
   spec.label = kind.what;
   spec.baseline = baseline;
-  spec.body = [kind, n](benchmark::State& state, const BenchSpec& me) {
-    measure(state, me, [&] { return make_cast_workload(kind.in, kind.out, static_cast<std::size_t>(n)); });
-  };
+  spec.make = [kind, n] { return make_cast_workload(kind.in, kind.out, static_cast<std::size_t>(n)); };
   r.add(std::move(spec));
 }
 

@@ -30,9 +30,7 @@ void add_gemm(Registry& r, GemmImpl impl, DType dtype, GemmShape s, std::set<std
   spec.bytes = flops::gemm_bytes(s.m, s.n, s.k, e, e, dtype_bytes(gemm_output_type(dtype)));
   spec.suites = std::move(suites);
   spec.label = std::move(label);
-  spec.body = [impl, dtype, s](benchmark::State& state, const BenchSpec& me) {
-    measure(state, me, [&] { return make_gemm_workload(impl, dtype, s); });
-  };
+  spec.make = [impl, dtype, s] { return make_gemm_workload(impl, dtype, s); };
   r.add(std::move(spec));
 }
 

@@ -73,9 +73,7 @@ std::string add_mlp(Registry& r, bool forward_only, const MlpVariant& v, DType d
   const std::string linear = benchmark_name(spec.family, "linear", std::string(dtype_name(dtype)), linear_shape);
   if (v.word != "linear" && r.find(linear)) spec.baseline = linear;
   const MlpConfig config{v, dtype, d, d_ff, tokens, forward_only};
-  spec.body = [config](benchmark::State& state, const BenchSpec& me) {
-    measure(state, me, [&] { return make_mlp_workload(config); });
-  };
+  spec.make = [config] { return make_mlp_workload(config); };
   return r.add(std::move(spec));
 }
 

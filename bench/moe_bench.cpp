@@ -35,9 +35,7 @@ void add_moe(Registry& r, const MoeConfig& c, std::set<std::string> suites) {
   spec.label = fmt::format("{} experts of hidden {} ({} routing, {} expert GEMMs)", c.experts * c.granularity,
                            4 * c.d / c.granularity, moe::routing_name(c.routing), spec.impl);
   spec.suites = std::move(suites);
-  spec.body = [c](benchmark::State& state, const BenchSpec& me) {
-    measure(state, me, [&] { return make_moe_workload(c); });
-  };
+  spec.make = [c] { return make_moe_workload(c); };
   r.add(std::move(spec));
 }
 

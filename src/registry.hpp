@@ -1,11 +1,11 @@
 // Every benchmark wflops knows, described by data: its name (family/impl/dtype/shape), dtype,
-// FLOP model count, least bytes moved, suites, and the function that measures it. `list` reads
-// the descriptions without a GPU; `run` hands the selected ones to Google Benchmark.
+// FLOP model count, least bytes moved, suites, and how to make what it measures. `list` reads
+// the descriptions without a GPU; `run` hands the selected ones to Google Benchmark, whose body
+// gives the spec's workload factory to the harness (src/cuda/harness.hpp).
 #pragma once
-#include <benchmark/benchmark.h>
-
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,6 +15,11 @@
 namespace wflops {
 
 inline constexpr const char* kPhaseBytesPrefix = "phase_bytes_";
+
+// What a benchmark measures: buffers, one launch, a verification (src/cuda/harness.hpp). Only
+// declared here, so that this CPU-only library can hold the factories without knowing CUDA.
+class Workload;
+using WorkloadFactory = std::function<std::unique_ptr<Workload>()>;
 
 // "family/impl/dtype/shape", the one format of every benchmark name (docs/conventions.md).
 std::string benchmark_name(const std::string& family, const std::string& impl, const std::string& dtype,
@@ -45,7 +50,8 @@ struct BenchSpec {
   // phase_bytes_<part> (kPhaseBytesPrefix): the least bytes of one part of the time split (the
   // elementwise passes of an MLP step); the harness divides it by that part's time: phase_gbps_<part>.
   std::map<std::string, double> counters;
-  std::function<void(benchmark::State&, const BenchSpec&)> body;
+  // Makes the workload; the harness calls it once per benchmark, when the benchmark first runs.
+  WorkloadFactory make;
 };
 
 class Registry {

@@ -165,9 +165,9 @@ int run_worker(const RunOptions& o) {
   tracker.progress = &progress;
   for (const BenchSpec& spec : todo) {
     benchmark::RegisterBenchmark(spec.name.c_str(),
-                                 [spec, &tracker](benchmark::State& st) {
+                                 [spec, &tracker, &fake](benchmark::State& st) {
                                    tracker.start(spec.name);
-                                   spec.body(st, spec);
+                                   fake ? run_fake_benchmark(st, *fake, spec) : measure(st, spec, spec.make);
                                  })
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);

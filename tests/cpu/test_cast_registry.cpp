@@ -36,7 +36,7 @@ TEST(CastRegistry, NamesFollowTheConventions) {
   for (const BenchSpec& s : r.all()) {
     EXPECT_EQ(s.family, "cast");
     EXPECT_EQ(s.name.rfind("cast/" + s.impl + "/", 0), 0u) << s.name;
-    EXPECT_TRUE(s.body) << s.name;
+    EXPECT_TRUE(s.make) << s.name;
   }
 }
 
