@@ -4,6 +4,8 @@
 // weight FLOPs only (6 * 8d^2 * T, what the planner divides by); the c_r routing FLOPs are the
 // counter routing_flops. Each step is read against the dense MLP step with the same active weights
 // (d -> 4d -> d), registered by the MLP family (pct_baseline).
+#include "moe_bench.hpp"
+
 #include <fmt/core.h>
 
 #include "bench_families.hpp"
@@ -39,27 +41,27 @@ void add_moe(Registry& r, const MoeConfig& c, std::set<std::string> suites) {
   r.add(std::move(spec));
 }
 
-MoeConfig config(long d, long e, long g, long tokens, moe::Routing routing, MoeGemmImpl impl) {
+}  // namespace
+
+MoeConfig moe_config(long d, long experts, long granularity, long tokens, moe::Routing routing, MoeGemmImpl impl) {
   MoeConfig c;
   c.d = d;
-  c.experts = e;
-  c.granularity = g;
+  c.experts = experts;
+  c.granularity = granularity;
   c.tokens = tokens;
   c.routing = routing;
   c.impl = impl;
   return c;
 }
 
-}  // namespace
-
 void add_moe_benchmarks(Registry& r) {
   using moe::Routing;
   // The quick suite: the performance targets (d = 2048, E = 64, 32k tokens, G = 1 and 8).
   for (long g : {1L, 8L}) {
-    add_moe(r, config(2048, 64, g, 32768, Routing::expert_choice, MoeGemmImpl::grouped), {"quick", "moe"});
+    add_moe(r, moe_config(2048, 64, g, 32768, Routing::expert_choice, MoeGemmImpl::grouped), {"quick", "moe"});
   }
   // Our own grouped GEMM (kernels/moe_grouped_gemm.cu) beside it at G = 8.
-  add_moe(r, config(2048, 64, 8, 32768, Routing::expert_choice, MoeGemmImpl::ours), {"quick", "moe", "full"});
+  add_moe(r, moe_config(2048, 64, 8, 32768, Routing::expert_choice, MoeGemmImpl::ours), {"quick", "moe", "full"});
   // The granularity sweep, expert choice with grouped GEMMs.
   for (long d : {768L, 2048L, 4096L}) {
     for (long e : {8L, 16L, 64L}) {
@@ -67,7 +69,7 @@ void add_moe_benchmarks(Registry& r) {
       if (d == 2048 && e == 64) token_counts.push_back(65536);
       for (long tokens : token_counts) {
         for (long g : kGranularities) {
-          add_moe(r, config(d, e, g, tokens, Routing::expert_choice, MoeGemmImpl::grouped), {"moe"});
+          add_moe(r, moe_config(d, e, g, tokens, Routing::expert_choice, MoeGemmImpl::grouped), {"moe"});
         }
       }
     }
@@ -75,15 +77,15 @@ void add_moe_benchmarks(Registry& r) {
   // The implementations side by side, and token choice, at the reference shape.
   for (long g : kGranularities) {
     for (MoeGemmImpl impl : {MoeGemmImpl::loop, MoeGemmImpl::padded}) {
-      add_moe(r, config(2048, 64, g, 32768, Routing::expert_choice, impl), {"moe"});
+      add_moe(r, moe_config(2048, 64, g, 32768, Routing::expert_choice, impl), {"moe"});
     }
     for (MoeGemmImpl impl : {MoeGemmImpl::grouped, MoeGemmImpl::loop}) {
-      add_moe(r, config(2048, 64, g, 32768, Routing::token_choice, impl), {"moe"});
+      add_moe(r, moe_config(2048, 64, g, 32768, Routing::token_choice, impl), {"moe"});
     }
     // Our grouped GEMM reads the expert offsets on the device: token choice without a host sync.
     for (Routing routing : {Routing::expert_choice, Routing::token_choice}) {
       if (g != 8 || routing != Routing::expert_choice) {  // G = 8 expert choice: registered above
-        add_moe(r, config(2048, 64, g, 32768, routing, MoeGemmImpl::ours), {"moe", "full"});
+        add_moe(r, moe_config(2048, 64, g, 32768, routing, MoeGemmImpl::ours), {"moe", "full"});
       }
     }
   }

@@ -10,6 +10,7 @@
 
 #include "bench_families.hpp"
 #include "cuda/moe_layer.hpp"
+#include "moe_bench.hpp"
 #include "flops.hpp"
 #include "planner.hpp"
 #include "result_reader.hpp"
@@ -63,11 +64,8 @@ TEST(MoeBench, Registrations) {
 }
 
 TEST(MoeBench, RefusesBadConfigurations) {
-  MoeConfig c;
-  c.d = 100;  // 4d/G = 100 with G = 4: not a multiple of 8
-  c.experts = 8;
-  c.granularity = 4;
-  c.tokens = 8192;
+  // 4d/G = 100 with G = 4: not a multiple of 8
+  MoeConfig c = moe_config(100, 8, 4, 8192, moe::Routing::expert_choice, MoeGemmImpl::grouped);
   EXPECT_NE(moe_unsupported_reason(c).find("multiple of 8"), std::string::npos);
   try {
     MoeLayerWorkload w(c);
@@ -99,13 +97,7 @@ TEST(MoeBench, RefusesBadConfigurations) {
 // reads the expert offsets on the device); expert choice never does. (No GPU needed: the workload's
 // constructor only sizes its buffers.)
 TEST(MoeBench, OnlyHostSizedTokenChoiceSynchronises) {
-  MoeConfig c;
-  c.d = 64;
-  c.experts = 2;
-  c.granularity = 2;
-  c.tokens = 256;
-  c.routing = moe::Routing::token_choice;
-  c.impl = MoeGemmImpl::grouped;
+  MoeConfig c = moe_config(64, 2, 2, 256, moe::Routing::token_choice, MoeGemmImpl::grouped);
   EXPECT_TRUE(MoeLayerWorkload(c).synchronizes());
   c.impl = MoeGemmImpl::ours;
   EXPECT_FALSE(MoeLayerWorkload(c).synchronizes());
