@@ -1,3 +1,5 @@
+#include "all_benchmarks.hpp"
+
 #include "bench_families.hpp"
 
 namespace wflops {
@@ -5,6 +7,7 @@ namespace wflops {
 void register_all_benchmarks(Registry& registry) {
   add_matmul_benchmarks(registry);
   add_mlp_benchmarks(registry);
+  add_cast_benchmarks(registry);
   add_attention_benchmarks(registry);
   add_moe_benchmarks(registry);
 }

@@ -23,13 +23,8 @@ std::string family(AttentionPass pass) {
 std::string add_attention(Registry& r, const AttentionCase& c, std::set<std::string> suites,
                           const std::string& baseline) {
   const auto& d = c.dims;
-  BenchSpec spec;
-  spec.family = family(c.pass);
-  spec.impl = attention_impl_name(c.impl);
-  spec.dtype = c.dtype;
-  spec.shape =
-      fmt::format("b:{}/h:{}/s:{}/d:{}/causal:{}", d.batch, d.heads, d.seq, d.head_dim, d.causal ? 1 : 0);
-  spec.name = fmt::format("{}/{}/{}/{}", spec.family, spec.impl, dtype_name(c.dtype), spec.shape);
+  BenchSpec spec(family(c.pass), attention_impl_name(c.impl), c.dtype,
+                 fmt::format("b:{}/h:{}/s:{}/d:{}/causal:{}", d.batch, d.heads, d.seq, d.head_dim, d.causal ? 1 : 0));
   const double b = static_cast<double>(d.batch), h = static_cast<double>(d.heads),
                s = static_cast<double>(d.seq), hd = static_cast<double>(d.head_dim),
                e = static_cast<double>(dtype_bytes(c.dtype));
@@ -45,12 +40,8 @@ std::string add_attention(Registry& r, const AttentionCase& c, std::set<std::str
   spec.label = fmt::format("{} h*d={}; FLOPs: {}", fwd ? "forward" : "backward alone", d.heads * d.head_dim,
                            fwd ? "4bhs^2d (causal half)" : "2.5x forward convention (incl. recompute)");
   spec.baseline = baseline;
-  spec.body = [c](benchmark::State& state, const BenchSpec& me) {
-    measure(state, me, [&] { return make_attention_workload(c); });
-  };
-  const std::string name = spec.name;
-  r.add(std::move(spec));
-  return name;
+  spec.make = [c] { return make_attention_workload(c); };
+  return r.add(std::move(spec));
 }
 
 // Every implementation of one shape, forward and backward; the fused one is read against the

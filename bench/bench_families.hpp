@@ -1,6 +1,6 @@
-// One function per benchmark family; register_all_benchmarks() calls them all, in this order
-// (Google Benchmark runs them in registration order, so a baseline runs before what is read
-// against it: matmuls first, then MLP steps, then attention and MoE).
+// One function per benchmark family; register_all_benchmarks() (all_benchmarks.hpp) calls them
+// all, in this order (Google Benchmark runs them in registration order, so a baseline runs before
+// what is read against it: matmuls first, then MLP steps, casts, attention and MoE).
 #pragma once
 #include <set>
 #include <string>
@@ -9,9 +9,15 @@
 
 namespace wflops {
 void add_matmul_benchmarks(Registry& r);     // matmul_bench.cpp
-void add_mlp_benchmarks(Registry& r);        // mlp_bench.cpp: mlp_step, mlp_fwd, cast, optimizer
+void add_mlp_benchmarks(Registry& r);        // mlp_bench.cpp: mlp_step, mlp_fwd
 void add_attention_benchmarks(Registry& r);  // attention_bench.cpp: attention_fwd, attention_bwd
 void add_moe_benchmarks(Registry& r);        // moe_bench.cpp: moe_step and its stages
+
+// cast_bench.cpp: mixed precision's per-step conversions (fp32 master weights to bf16/fp16 and
+// back) and a device-to-device copy of the same size, the bandwidth they are read against:
+// cast/d2d_copy/fp32/n:<n>, then cast/vec16/<in>_<out>/n:<n> with the copy as baseline, for
+// n = 2^24, 2^26, 2^28. Memory-bound: flops = 0, bytes from the FLOP model.
+void add_cast_benchmarks(Registry& r);
 
 // The dense MLP training step (d -> d_ff -> d, bias + GELU, the fused cuBLASLt-epilogue
 // implementation) that other families read themselves against (an MoE layer with the same active

@@ -1,15 +1,13 @@
 // Cast benchmarks: each size registers the device copy first (it runs first, so the reporter can
 // write every cast's pct_baseline: its GB/s against the copy's), then the four casts.
-#include "cast_bench.hpp"
-
 #include <fmt/core.h>
 
 #include <set>
 #include <string>
 #include <utility>
 
+#include "bench_families.hpp"
 #include "cuda/cast_workload.hpp"
-#include "cuda/harness.hpp"
 #include "flops.hpp"
 
 namespace wflops {
@@ -32,43 +30,27 @@ std::string shape_of(long n) { return fmt::format("n:{}", n); }
 
 // Returns the copy's name, the casts' baseline.
 std::string add_copy(Registry& r, long n, const std::set<std::string>& suites) {
-  BenchSpec spec;
-  spec.family = "cast";
-  spec.impl = "d2d_copy";
-  spec.dtype = DType::fp32;
-  spec.shape = shape_of(n);
-  spec.name = fmt::format("{}/{}/{}/{}", spec.family, spec.impl, dtype_name(spec.dtype), spec.shape);
+  BenchSpec spec("cast", "d2d_copy", DType::fp32, shape_of(n));
   spec.flops = 0;
   spec.bytes = flops::copy_bytes(static_cast<double>(n), 4);
   spec.suites = suites;
   spec.label = "device-to-device copy (cudaMemcpyAsync), the casts' bandwidth baseline";
-  spec.body = [n](benchmark::State& state, const BenchSpec& me) {
-    measure(state, me, [&] { return make_copy_workload(static_cast<std::size_t>(n)); });
-  };
-  std::string name = spec.name;
-  r.add(std::move(spec));
-  return name;
+  spec.make = [n] { return make_copy_workload(static_cast<std::size_t>(n)); };
+  return r.add(std::move(spec));
 }
 
 void add_cast(Registry& r, const CastKind& kind, long n, const std::string& baseline,
               const std::set<std::string>& suites) {
-  BenchSpec spec;
-  spec.family = "cast";
-  spec.impl = "vec16";
   // The narrow type is the benchmark's dtype; the name says both directions.
-  spec.dtype = kind.in == DType::fp32 ? kind.out : kind.in;
-  spec.shape = shape_of(n);
-  spec.name = fmt::format("{}/{}/{}_{}/{}", spec.family, spec.impl, dtype_name(kind.in), dtype_name(kind.out),
-                          spec.shape);
+  BenchSpec spec("cast", "vec16", kind.in == DType::fp32 ? kind.out : kind.in, shape_of(n),
+                 fmt::format("{}_{}", dtype_name(kind.in), dtype_name(kind.out)));
   spec.flops = 0;
   spec.bytes = flops::cast_bytes(static_cast<double>(n), static_cast<double>(dtype_bytes(kind.in)),
                                  static_cast<double>(dtype_bytes(kind.out)));
   spec.suites = suites;
   spec.label = kind.what;
   spec.baseline = baseline;
-  spec.body = [kind, n](benchmark::State& state, const BenchSpec& me) {
-    measure(state, me, [&] { return make_cast_workload(kind.in, kind.out, static_cast<std::size_t>(n)); });
-  };
+  spec.make = [kind, n] { return make_cast_workload(kind.in, kind.out, static_cast<std::size_t>(n)); };
   r.add(std::move(spec));
 }
 

@@ -24,20 +24,13 @@ const std::vector<GemmImpl> kAllImpls = {GemmImpl::cublas, GemmImpl::cublaslt, G
 void add_gemm(Registry& r, GemmImpl impl, DType dtype, GemmShape s, std::set<std::string> suites,
               std::string label = "") {
   if (!gemm_impl_supports(impl, dtype)) return;
-  BenchSpec spec;
-  spec.family = "matmul";
-  spec.impl = gemm_impl_name(impl);
-  spec.dtype = dtype;
-  spec.shape = fmt::format("m:{}/n:{}/k:{}", s.m, s.n, s.k);
-  spec.name = fmt::format("{}/{}/{}/{}", spec.family, spec.impl, dtype_name(dtype), spec.shape);
+  BenchSpec spec("matmul", gemm_impl_name(impl), dtype, fmt::format("m:{}/n:{}/k:{}", s.m, s.n, s.k));
   spec.flops = flops::gemm(s.m, s.n, s.k);
   const double e = dtype_bytes(dtype);
   spec.bytes = flops::gemm_bytes(s.m, s.n, s.k, e, e, dtype_bytes(gemm_output_type(dtype)));
   spec.suites = std::move(suites);
   spec.label = std::move(label);
-  spec.body = [impl, dtype, s](benchmark::State& state, const BenchSpec& me) {
-    measure(state, me, [&] { return make_gemm_workload(impl, dtype, s); });
-  };
+  spec.make = [impl, dtype, s] { return make_gemm_workload(impl, dtype, s); };
   r.add(std::move(spec));
 }
 

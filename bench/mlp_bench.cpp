@@ -4,7 +4,7 @@
 // at 2k to 64k tokens. Every step is read against the linear step of its dtype and shape
 // (pct_baseline); the reporter adds pct_best_gemm. The gated MLP (SwiGLU, d_ff = 8/3 d rounded to
 // 64) is read against the linear step of the 4d MLP of the same d and T (other weights: tau is per
-// weight FLOP). Then the cast benchmarks (bench/cast_bench.cpp).
+// weight FLOP).
 #include <fmt/core.h>
 
 #include <set>
@@ -12,7 +12,6 @@
 #include <string>
 
 #include "bench_families.hpp"
-#include "cast_bench.hpp"
 #include "cuda/mlp_step.hpp"
 #include "flops.hpp"
 
@@ -22,10 +21,7 @@ namespace {
 
 constexpr long kRefD = 1600, kRefFf = 6400, kRefTokens = 8192;
 
-std::string mlp_name(const std::string& family, const std::string& word, DType dtype, long d, long d_ff,
-                     long tokens) {
-  return fmt::format("{}/{}/{}/d:{}/ff:{}/tok:{}", family, word, dtype_name(dtype), d, d_ff, tokens);
-}
+std::string mlp_shape(long d, long d_ff, long tokens) { return fmt::format("d:{}/ff:{}/tok:{}", d, d_ff, tokens); }
 
 std::string describe(const MlpVariant& v) {
   if (v.gated) {
@@ -39,22 +35,10 @@ std::string describe(const MlpVariant& v) {
   return s + (v.fused ? ", cuBLASLt epilogues" : ", cuBLAS GEMMs + our elementwise kernels");
 }
 
-bool registered(const Registry& r, const std::string& name) {
-  for (const BenchSpec& s : r.all()) {
-    if (s.name == name) return true;
-  }
-  return false;
-}
-
 // Registers one step (or forward pass); returns its name.
 std::string add_mlp(Registry& r, bool forward_only, const MlpVariant& v, DType dtype, long d, long d_ff,
                     long tokens, std::set<std::string> suites, const std::string& label) {
-  BenchSpec spec;
-  spec.family = forward_only ? "mlp_fwd" : "mlp_step";
-  spec.impl = v.word;
-  spec.dtype = dtype;
-  spec.shape = fmt::format("d:{}/ff:{}/tok:{}", d, d_ff, tokens);
-  spec.name = mlp_name(spec.family, v.word, dtype, d, d_ff, tokens);
+  BenchSpec spec(forward_only ? "mlp_fwd" : "mlp_step", v.word, dtype, mlp_shape(d, d_ff, tokens));
   if (v.gated) {  // 3 d d_ff weights (flops_mlp.hpp), 2 (forward) or 6 (step) FLOPs per weight and token
     const double weights = flops::swiglu_weights(d, d_ff);
     spec.flops =
@@ -85,15 +69,12 @@ std::string add_mlp(Registry& r, bool forward_only, const MlpVariant& v, DType d
   spec.suites = std::move(suites);
   spec.label = fmt::format("{}: {}", label, describe(v));
   // The gated MLP's baseline is the linear step of the 4d MLP (about the same weights).
-  const std::string linear = mlp_name(spec.family, "linear", dtype, d, v.gated ? 4 * d : d_ff, tokens);
-  if (v.word != "linear" && registered(r, linear)) spec.baseline = linear;
-  MlpConfig config{v, dtype, d, d_ff, tokens, forward_only, false};
-  spec.body = [config](benchmark::State& state, const BenchSpec& me) {
-    measure(state, me, [&] { return make_mlp_workload(config); });
-  };
-  const std::string name = spec.name;
-  r.add(std::move(spec));
-  return name;
+  const std::string linear_shape = mlp_shape(d, v.gated ? 4 * d : d_ff, tokens);
+  const std::string linear = benchmark_name(spec.family, "linear", std::string(dtype_name(dtype)), linear_shape);
+  if (v.word != "linear" && r.find(linear)) spec.baseline = linear;
+  const MlpConfig config{v, dtype, d, d_ff, tokens, forward_only};
+  spec.make = [config] { return make_mlp_workload(config); };
+  return r.add(std::move(spec));
 }
 
 const MlpVariant& variant(const char* word) {
@@ -183,7 +164,6 @@ void add_mlp_benchmarks(Registry& r) {
   for (long h : {2048L, 4096L}) {
     for (long tokens : {8192L, 32768L}) add_swiglu(r, h, tokens, {"mlp"}, false);
   }
-  add_cast_benchmarks(r);
 }
 
 }  // namespace wflops

@@ -1,21 +1,44 @@
 #include "registry.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace wflops {
 
-void Registry::add(BenchSpec spec) {
-  auto it = std::find_if(specs_.begin(), specs_.end(), [&](const BenchSpec& s) { return s.name == spec.name; });
-  if (it == specs_.end()) {
+std::string benchmark_name(const std::string& family, const std::string& impl, const std::string& dtype,
+                           const std::string& shape) {
+  return family + "/" + impl + "/" + dtype + "/" + shape;
+}
+
+BenchSpec::BenchSpec(std::string family_word, std::string impl_word, DType measured_dtype, std::string shape_keys,
+                     std::string name_dtype)
+    : name(benchmark_name(family_word, impl_word,
+                          name_dtype.empty() ? std::string(dtype_name(measured_dtype)) : name_dtype, shape_keys)),
+      family(std::move(family_word)),
+      impl(std::move(impl_word)),
+      dtype(measured_dtype),
+      shape(std::move(shape_keys)) {}
+
+std::string Registry::add(BenchSpec spec) {
+  std::string name = spec.name;
+  // find() answers with a const pointer; the spec is this registry's own to update.
+  BenchSpec* known = const_cast<BenchSpec*>(find(name));
+  if (!known) {
     specs_.push_back(std::move(spec));
-    return;
+    return name;
   }
-  it->suites.insert(spec.suites.begin(), spec.suites.end());
-  if (it->label.empty()) {
-    it->label = spec.label;
-  } else if (!spec.label.empty() && it->label.find(spec.label) == std::string::npos) {
-    it->label += "; " + spec.label;
+  known->suites.insert(spec.suites.begin(), spec.suites.end());
+  if (known->label.empty()) {
+    known->label = spec.label;
+  } else if (!spec.label.empty() && known->label.find(spec.label) == std::string::npos) {
+    known->label += "; " + spec.label;
   }
+  return name;
+}
+
+const BenchSpec* Registry::find(const std::string& name) const {
+  auto it = std::find_if(specs_.begin(), specs_.end(), [&](const BenchSpec& s) { return s.name == name; });
+  return it == specs_.end() ? nullptr : &*it;
 }
 
 std::vector<const BenchSpec*> Registry::suite(const std::string& name) const {

@@ -8,10 +8,10 @@
 #include <string_view>
 #include <nlohmann/json.hpp>
 
+#include "all_benchmarks.hpp"
 #include "cli/commands.hpp"
 #include "errors.hpp"
 #include "peaks.hpp"
-#include "registry.hpp"
 
 namespace wflops::cli {
 

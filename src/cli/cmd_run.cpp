@@ -19,7 +19,7 @@
 #include "cuda/harness.hpp"
 #include "errors.hpp"
 #include "peaks.hpp"
-#include "registry.hpp"
+#include "all_benchmarks.hpp"
 #include "result_file.hpp"
 #include "result_reporter.hpp"
 

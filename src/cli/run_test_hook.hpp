@@ -13,6 +13,8 @@
 // Each fault fires in the first process that runs that benchmark. With the hook set, `wflops run`
 // skips the GPU check and records a fake device.
 #pragma once
+#include <benchmark/benchmark.h>
+
 #include <map>
 #include <optional>
 #include <string>
@@ -33,8 +35,10 @@ struct FakeRun {
 // the value is malformed.
 std::optional<FakeRun> fake_run_from_env();
 
-// The fake benchmarks (CPU only; their bodies commit the faults asked for).
+// The fake benchmarks (CPU only), and the body that runs one in place of the harness: it commits
+// the fault asked for.
 std::vector<BenchSpec> fake_benchmarks(const FakeRun& run);
+void run_fake_benchmark(benchmark::State& state, const FakeRun& run, const BenchSpec& spec);
 
 // The device and peaks a fake run records in its context.
 DeviceDescription fake_device();

@@ -16,7 +16,7 @@
 #include "cuda/harness.hpp"
 #include "errors.hpp"
 #include "peaks.hpp"
-#include "registry.hpp"
+#include "all_benchmarks.hpp"
 #include "result_file.hpp"
 #include "result_reporter.hpp"
 
@@ -165,9 +165,9 @@ int run_worker(const RunOptions& o) {
   tracker.progress = &progress;
   for (const BenchSpec& spec : todo) {
     benchmark::RegisterBenchmark(spec.name.c_str(),
-                                 [spec, &tracker](benchmark::State& st) {
+                                 [spec, &tracker, &fake](benchmark::State& st) {
                                    tracker.start(spec.name);
-                                   spec.body(st, spec);
+                                   fake ? run_fake_benchmark(st, *fake, spec) : measure(st, spec, spec.make);
                                  })
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);

@@ -100,8 +100,6 @@ class Workload {
   virtual std::string describe() const { return ""; }
 };
 
-using WorkloadFactory = std::function<std::unique_ptr<Workload>()>;
-
 // Must be called once before benchmarks run (by `wflops run`), after choosing the device.
 void harness_init(const DeviceDescription& device, const Peaks& peaks);
 // Frees the cached workload and the harness's stream and buffers.

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <climits>
+#include <functional>
 #include <optional>
 #include <vector>
 #include <stdexcept>
@@ -47,10 +48,15 @@ char* at(const DeviceBuffer& b, std::size_t elements, DType t) {
   return b.as<char>() + elements * dtype_bytes(t);
 }
 
+// Called by verify() between the step and the check, with the step's input x (set 0); production
+// workloads have none. The test seam that sets one is declared in tests/gpu/mlp_step_seam.hpp.
+using AfterVerifiedStep = std::function<void(void* x, std::size_t elements, cudaStream_t stream)>;
+
 class MlpStepWorkload final : public Workload {
  public:
-  explicit MlpStepWorkload(MlpConfig c)
-      : c_(std::move(c)), v_(c_.variant), w1_rows_(v_.gated ? 2 * c_.d_ff : c_.d_ff),
+  MlpStepWorkload(MlpConfig c, AfterVerifiedStep after_step)
+      : c_(std::move(c)), after_step_(std::move(after_step)), v_(c_.variant),
+        w1_rows_(v_.gated ? 2 * c_.d_ff : c_.d_ff),
         layout_(c_.d, c_.d_ff, w1_rows_, v_.bias), grad_dtype_(v_.mixed ? DType::fp32 : c_.dtype) {
     const std::size_t e = dtype_bytes(c_.dtype);
     td_ = static_cast<std::size_t>(c_.tokens) * c_.d;
@@ -112,9 +118,7 @@ class MlpStepWorkload final : public Workload {
       masters = sample_masters(master_.as<float>(), param_regions(), 6);
     }
     launch(stream, 0);
-    if (c_.corrupt_input_after_step) {
-      CUDA_CHECK(kernels::fill_random(c_.dtype, x(0), td_, fresh_seed(), stream));
-    }
+    if (after_step_) after_step_(x(0), td_, stream);
     CUDA_CHECK(cudaStreamSynchronize(stream));
     MlpDeviceView view;
     view.config = c_;
@@ -379,6 +383,7 @@ class MlpStepWorkload final : public Workload {
   }
 
   MlpConfig c_;
+  AfterVerifiedStep after_step_;
   MlpVariant v_;
   long w1_rows_;
   ParamLayout layout_;
@@ -457,6 +462,13 @@ std::string mlp_unsupported_reason(const MlpConfig& c) {
   return "";
 }
 
-std::unique_ptr<Workload> make_mlp_workload(const MlpConfig& c) { return std::make_unique<MlpStepWorkload>(c); }
+std::unique_ptr<Workload> make_mlp_workload(const MlpConfig& c) {
+  return std::make_unique<MlpStepWorkload>(c, nullptr);
+}
+
+// The test seam (tests/gpu/mlp_step_seam.hpp); no production header declares it.
+std::unique_ptr<Workload> make_mlp_workload(const MlpConfig& c, AfterVerifiedStep after_step) {
+  return std::make_unique<MlpStepWorkload>(c, std::move(after_step));
+}
 
 }  // namespace wflops

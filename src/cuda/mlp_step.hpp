@@ -39,8 +39,6 @@ struct MlpConfig {
   DType dtype = DType::bf16;  // of the GEMMs and activations (fp16 or bf16)
   long d = 0, d_ff = 0, tokens = 0;
   bool forward_only = false;  // mlp_fwd: the forward of the step (with what the backward would keep)
-  // Tests only: verify() overwrites the input x after the step, so the check must fail.
-  bool corrupt_input_after_step = false;
 };
 
 // "" when the configuration can run, else why not (checked again by the workload's allocate()).

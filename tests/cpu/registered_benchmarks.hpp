@@ -1,9 +1,7 @@
-// Every benchmark `wflops list` would show, registered once per test program, and a lookup by name:
-// for the tests that check what the families register (names, suites, baselines, FLOP counts).
+// Every benchmark `wflops list` would show, registered once per test program: for the tests that
+// check what the families register (names, suites, baselines, FLOP counts).
 #pragma once
-#include <string>
-
-#include "registry.hpp"
+#include "all_benchmarks.hpp"
 
 namespace wflops::testing {
 
@@ -14,14 +12,6 @@ inline const Registry& registered_benchmarks() {
     return x;
   }();
   return r;
-}
-
-// nullptr when no benchmark has that name.
-inline const BenchSpec* find_registered(const std::string& name) {
-  for (const BenchSpec& s : registered_benchmarks().all()) {
-    if (s.name == name) return &s;
-  }
-  return nullptr;
 }
 
 }  // namespace wflops::testing

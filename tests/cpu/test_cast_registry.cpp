@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cast_bench.hpp"
+#include "bench_families.hpp"
 #include "cuda/cast_workload.hpp"
 #include "registry.hpp"
 
@@ -22,13 +22,6 @@ Registry cast_registry() {
   return r;
 }
 
-const BenchSpec* find(const Registry& r, const std::string& name) {
-  for (const BenchSpec& s : r.all()) {
-    if (s.name == name) return &s;
-  }
-  return nullptr;
-}
-
 }  // namespace
 
 TEST(CastRegistry, NamesFollowTheConventions) {
@@ -38,12 +31,12 @@ TEST(CastRegistry, NamesFollowTheConventions) {
        {"cast/d2d_copy/fp32/n:16777216", "cast/vec16/fp32_bf16/n:16777216", "cast/vec16/fp32_fp16/n:67108864",
         "cast/vec16/bf16_fp32/n:268435456", "cast/vec16/fp16_fp32/n:268435456",
         "cast/vec16/fp32_bf16/n:268435456", "cast/d2d_copy/fp32/n:268435456"}) {
-    EXPECT_NE(find(r, name), nullptr) << name;
+    EXPECT_NE(r.find(name), nullptr) << name;
   }
   for (const BenchSpec& s : r.all()) {
     EXPECT_EQ(s.family, "cast");
     EXPECT_EQ(s.name.rfind("cast/" + s.impl + "/", 0), 0u) << s.name;
-    EXPECT_TRUE(s.body) << s.name;
+    EXPECT_TRUE(s.make) << s.name;
   }
 }
 
@@ -62,7 +55,7 @@ TEST(CastRegistry, EachCastReadsAgainstTheEarlierCopyOfTheSameSize) {
     ASSERT_TRUE(position.count(s.baseline)) << s.baseline;
     EXPECT_LT(position[s.baseline], position[s.name]) << s.name;
     // The baseline runs wherever the cast does.
-    const BenchSpec* base = find(r, s.baseline);
+    const BenchSpec* base = r.find(s.baseline);
     for (const std::string& suite : s.suites)
       EXPECT_TRUE(base->suites.count(suite)) << s.name << " " << suite;
   }
@@ -71,16 +64,16 @@ TEST(CastRegistry, EachCastReadsAgainstTheEarlierCopyOfTheSameSize) {
 
 TEST(CastRegistry, BytesAndDtypes) {
   const Registry r = cast_registry();
-  const BenchSpec* to_bf16 = find(r, "cast/vec16/fp32_bf16/n:268435456");
+  const BenchSpec* to_bf16 = r.find("cast/vec16/fp32_bf16/n:268435456");
   ASSERT_NE(to_bf16, nullptr);
   EXPECT_EQ(to_bf16->dtype, DType::bf16);
   EXPECT_DOUBLE_EQ(to_bf16->bytes, 268435456.0 * 6);
   EXPECT_DOUBLE_EQ(to_bf16->flops, 0.0);
-  const BenchSpec* from_fp16 = find(r, "cast/vec16/fp16_fp32/n:16777216");
+  const BenchSpec* from_fp16 = r.find("cast/vec16/fp16_fp32/n:16777216");
   ASSERT_NE(from_fp16, nullptr);
   EXPECT_EQ(from_fp16->dtype, DType::fp16);
   EXPECT_DOUBLE_EQ(from_fp16->bytes, 16777216.0 * 6);
-  const BenchSpec* copy = find(r, "cast/d2d_copy/fp32/n:67108864");
+  const BenchSpec* copy = r.find("cast/d2d_copy/fp32/n:67108864");
   ASSERT_NE(copy, nullptr);
   EXPECT_EQ(copy->dtype, DType::fp32);
   EXPECT_DOUBLE_EQ(copy->bytes, 67108864.0 * 8);

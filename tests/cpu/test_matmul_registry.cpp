@@ -34,7 +34,7 @@ TEST(MatmulRegistry, EveryFp8CublasLtMatmulHasAFastAccumulationTwin) {
     if (s.dtype != DType::fp8_e4m3 || twin.empty()) continue;
     ++fp8;
     const std::string twin_name = "matmul/" + twin + "/fp8/" + s.shape;
-    const BenchSpec* other = testing::find_registered(twin_name);
+    const BenchSpec* other = testing::registered_benchmarks().find(twin_name);
     ASSERT_NE(other, nullptr) << s.name << " has no twin " << twin_name;
     EXPECT_EQ(other->suites, s.suites) << s.name << " and its twin run in the same suites";
   }
@@ -44,7 +44,7 @@ TEST(MatmulRegistry, EveryFp8CublasLtMatmulHasAFastAccumulationTwin) {
   // four h = 4096, T = 8192 transformer GEMMs lie in the max grid (4).
   EXPECT_EQ(fastacc, 100 - 9);
   EXPECT_EQ(fp8, 2 * fastacc);
-  EXPECT_NE(testing::find_registered("matmul/cublaslt_auto_fastacc/fp8/m:4096/n:8192/k:4096"), nullptr);
+  EXPECT_NE(testing::registered_benchmarks().find("matmul/cublaslt_auto_fastacc/fp8/m:4096/n:8192/k:4096"), nullptr);
 }
 
 TEST(MatmulRegistry, TheCeilingNamesTheFp8ModeThatReachedIt) {

@@ -14,7 +14,6 @@ namespace wflops {
 namespace {
 
 const Registry& all_benchmarks() { return testing::registered_benchmarks(); }
-const BenchSpec* find(const std::string& name) { return testing::find_registered(name); }
 
 bool is_mlp(const BenchSpec& s) { return s.family == "mlp_step" || s.family == "mlp_fwd"; }
 
@@ -90,24 +89,24 @@ TEST(MlpRegistry, QuickSuiteHoldsTheReferenceBf16Set) {
   for (const std::string& n : names) {
     if (n.find("/bf16/d:1600/ff:6400/tok:8192") != std::string::npos) continue;
     if (n == "mlp_step/fused_swiglu/bf16/d:1600/ff:4288/tok:8192") continue;
-    EXPECT_NE(find(n)->label.find("dense MLP"), std::string::npos) << n;
+    EXPECT_NE(all_benchmarks().find(n)->label.find("dense MLP"), std::string::npos) << n;
   }
 }
 
 TEST(MlpRegistry, FlopsFromTheFlopModel) {
-  const BenchSpec* ref = find("mlp_step/linear/fp16/d:1600/ff:6400/tok:8192");
+  const BenchSpec* ref = all_benchmarks().find("mlp_step/linear/fp16/d:1600/ff:6400/tok:8192");
   ASSERT_NE(ref, nullptr);
   EXPECT_DOUBLE_EQ(ref->flops, 1006632960000.0);  // 6 * 20,480,000 * 8192
-  const BenchSpec* fused = find("mlp_step/fused_gelu_residual/bf16/d:1600/ff:6400/tok:8192");
+  const BenchSpec* fused = all_benchmarks().find("mlp_step/fused_gelu_residual/bf16/d:1600/ff:6400/tok:8192");
   ASSERT_NE(fused, nullptr);
   EXPECT_DOUBLE_EQ(fused->flops, 1006632960000.0);  // biases and activations add no weight FLOPs
-  const BenchSpec* fwd = find("mlp_fwd/fused_gelu_residual/bf16/d:1600/ff:6400/tok:8192");
+  const BenchSpec* fwd = all_benchmarks().find("mlp_fwd/fused_gelu_residual/bf16/d:1600/ff:6400/tok:8192");
   ASSERT_NE(fwd, nullptr);
   EXPECT_DOUBLE_EQ(fwd->flops, 335544320000.0);  // 2 * 20,480,000 * 8192
-  const BenchSpec* small = find("mlp_step/unfused_relu/bf16/d:768/ff:3072/tok:2048");
+  const BenchSpec* small = all_benchmarks().find("mlp_step/unfused_relu/bf16/d:768/ff:3072/tok:2048");
   ASSERT_NE(small, nullptr);
   EXPECT_DOUBLE_EQ(small->flops, 57982058496.0);  // 6 * 2 * 768 * 3072 * 2048
-  const BenchSpec* big = find("mlp_step/fused_gelu/bf16/d:8192/ff:32768/tok:65536");
+  const BenchSpec* big = all_benchmarks().find("mlp_step/fused_gelu/bf16/d:8192/ff:32768/tok:65536");
   ASSERT_NE(big, nullptr);
   EXPECT_DOUBLE_EQ(big->flops, 6.0 * 2 * 8192 * 32768 * 65536.0);
   EXPECT_TRUE(big->suites.count("mlp"));
@@ -118,21 +117,21 @@ TEST(MlpRegistry, FlopsFromTheFlopModel) {
 // turns into phase_gbps_<part>; a part that moves nothing (the fused step's elementwise work lives in
 // its epilogues) states none.
 TEST(MlpRegistry, StepsStateTheBytesOfTheirMemoryBoundParts) {
-  const BenchSpec* mixed = find("mlp_step/mixed_unfused_relu_residual/fp16/d:1600/ff:6400/tok:8192");
+  const BenchSpec* mixed = all_benchmarks().find("mlp_step/mixed_unfused_relu_residual/fp16/d:1600/ff:6400/tok:8192");
   ASSERT_NE(mixed, nullptr);
   EXPECT_DOUBLE_EQ(mixed->counters.at("phase_bytes_elementwise"), 1074838400.0);  // test_flops_elementwise
   EXPECT_DOUBLE_EQ(mixed->counters.at("phase_bytes_cast"), 122928000.0);
   EXPECT_DOUBLE_EQ(mixed->counters.at("phase_bytes_optimizer"), 573664000.0);
 
-  const BenchSpec* linear = find("mlp_step/linear/fp16/d:1600/ff:6400/tok:8192");
+  const BenchSpec* linear = all_benchmarks().find("mlp_step/linear/fp16/d:1600/ff:6400/tok:8192");
   ASSERT_NE(linear, nullptr);
   for (const auto& [key, value] : linear->counters) EXPECT_NE(key.rfind(kPhaseBytesPrefix, 0), 0u) << key;
 
-  const BenchSpec* fused = find("mlp_step/fused_gelu_residual/bf16/d:1600/ff:6400/tok:8192");
+  const BenchSpec* fused = all_benchmarks().find("mlp_step/fused_gelu_residual/bf16/d:1600/ff:6400/tok:8192");
   ASSERT_NE(fused, nullptr);
   EXPECT_EQ(fused->counters.count("phase_bytes_elementwise"), 0u);
 
-  const BenchSpec* mixed_linear = find("mlp_step/mixed_linear/bf16/d:1600/ff:6400/tok:8192");
+  const BenchSpec* mixed_linear = all_benchmarks().find("mlp_step/mixed_linear/bf16/d:1600/ff:6400/tok:8192");
   ASSERT_NE(mixed_linear, nullptr);
   EXPECT_DOUBLE_EQ(mixed_linear->counters.at("phase_bytes_cast"), 20480000.0 * 6);  // no biases
   EXPECT_EQ(mixed_linear->counters.count("phase_bytes_elementwise"), 0u);

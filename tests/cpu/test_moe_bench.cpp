@@ -10,6 +10,7 @@
 
 #include "bench_families.hpp"
 #include "cuda/moe_layer.hpp"
+#include "moe_bench.hpp"
 #include "flops.hpp"
 #include "planner.hpp"
 #include "result_reader.hpp"
@@ -18,17 +19,10 @@ namespace {
 
 using namespace wflops;
 
-const BenchSpec* find(const Registry& r, const std::string& name) {
-  for (const BenchSpec& s : r.all()) {
-    if (s.name == name) return &s;
-  }
-  return nullptr;
-}
-
 TEST(MoeBench, Registrations) {
   Registry r;
   add_moe_benchmarks(r);
-  const BenchSpec* g8 = find(r, "moe_step/grouped/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice");
+  const BenchSpec* g8 = r.find("moe_step/grouped/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice");
   ASSERT_NE(g8, nullptr);
   EXPECT_EQ(g8->family, "moe_step");
   EXPECT_TRUE(g8->suites.count("quick") && g8->suites.count("moe"));
@@ -39,17 +33,17 @@ TEST(MoeBench, Registrations) {
   EXPECT_DOUBLE_EQ(g8->counters.at("phase_bytes_combine_bwd"), 2281701376.0);
   EXPECT_DOUBLE_EQ(g8->counters.at("phase_bytes_permute_bwd"), 1207959552.0);
   EXPECT_EQ(g8->counters.count("phase_bytes_permute"), 0u) << "the permute part also sorts";
-  EXPECT_NE(find(r, "moe_step/loop/bf16/d:2048/E:64/G:64/tok:32768/route:expert_choice"), nullptr);
-  EXPECT_NE(find(r, "moe_step/padded/bf16/d:2048/E:64/G:1/tok:32768/route:expert_choice"), nullptr);
-  EXPECT_NE(find(r, "moe_step/grouped/bf16/d:2048/E:64/G:16/tok:32768/route:token_choice"), nullptr);
-  EXPECT_NE(find(r, "moe_step/grouped/bf16/d:2048/E:64/G:4/tok:65536/route:expert_choice"), nullptr);
-  EXPECT_EQ(find(r, "moe_step/padded/bf16/d:2048/E:64/G:1/tok:32768/route:token_choice"), nullptr);
+  EXPECT_NE(r.find("moe_step/loop/bf16/d:2048/E:64/G:64/tok:32768/route:expert_choice"), nullptr);
+  EXPECT_NE(r.find("moe_step/padded/bf16/d:2048/E:64/G:1/tok:32768/route:expert_choice"), nullptr);
+  EXPECT_NE(r.find("moe_step/grouped/bf16/d:2048/E:64/G:16/tok:32768/route:token_choice"), nullptr);
+  EXPECT_NE(r.find("moe_step/grouped/bf16/d:2048/E:64/G:4/tok:65536/route:expert_choice"), nullptr);
+  EXPECT_EQ(r.find("moe_step/padded/bf16/d:2048/E:64/G:1/tok:32768/route:token_choice"), nullptr);
   // Our grouped GEMM: every G, both routings, in the moe and full suites; G = 8 expert choice is quick.
   for (long g : {1L, 2L, 4L, 8L, 16L, 32L, 64L}) {
     for (const char* route : {"expert_choice", "token_choice"}) {
       const std::string name =
           fmt::format("moe_step/ours_grouped/bf16/d:2048/E:64/G:{}/tok:32768/route:{}", g, route);
-      const BenchSpec* ours = find(r, name);
+      const BenchSpec* ours = r.find(name);
       ASSERT_NE(ours, nullptr) << name;
       EXPECT_EQ(ours->impl, "ours_grouped");
       EXPECT_TRUE(ours->suites.count("moe") && ours->suites.count("full")) << name;
@@ -70,11 +64,8 @@ TEST(MoeBench, Registrations) {
 }
 
 TEST(MoeBench, RefusesBadConfigurations) {
-  MoeConfig c;
-  c.d = 100;  // 4d/G = 100 with G = 4: not a multiple of 8
-  c.experts = 8;
-  c.granularity = 4;
-  c.tokens = 8192;
+  // 4d/G = 100 with G = 4: not a multiple of 8
+  MoeConfig c = moe_config(100, 8, 4, 8192, moe::Routing::expert_choice, MoeGemmImpl::grouped);
   EXPECT_NE(moe_unsupported_reason(c).find("multiple of 8"), std::string::npos);
   try {
     MoeLayerWorkload w(c);
@@ -106,13 +97,7 @@ TEST(MoeBench, RefusesBadConfigurations) {
 // reads the expert offsets on the device); expert choice never does. (No GPU needed: the workload's
 // constructor only sizes its buffers.)
 TEST(MoeBench, OnlyHostSizedTokenChoiceSynchronises) {
-  MoeConfig c;
-  c.d = 64;
-  c.experts = 2;
-  c.granularity = 2;
-  c.tokens = 256;
-  c.routing = moe::Routing::token_choice;
-  c.impl = MoeGemmImpl::grouped;
+  MoeConfig c = moe_config(64, 2, 2, 256, moe::Routing::token_choice, MoeGemmImpl::grouped);
   EXPECT_TRUE(MoeLayerWorkload(c).synchronizes());
   c.impl = MoeGemmImpl::ours;
   EXPECT_FALSE(MoeLayerWorkload(c).synchronizes());

@@ -23,7 +23,6 @@ constexpr double kSilu1 = 0.7310585786300049;
 constexpr double kSiluDerivative1 = 0.9276705118714869;
 
 const Registry& all_benchmarks() { return testing::registered_benchmarks(); }
-const BenchSpec* find(const std::string& name) { return testing::find_registered(name); }
 
 // d = 2, d_ff = 1, T = 2, W1 = [gate row; up row]. Token 0: g = 0, u = 3 (silu(0) = 0,
 // silu'(0) = 0.5); token 1: g = 1, u = 1.
@@ -172,34 +171,34 @@ TEST(SwigluVariants, DecodeAndRefuseWhatTheyCannotRun) {
   EXPECT_TRUE(unfused->gated && !unfused->gate_fused);
   for (const MlpVariant& v : {*fused, *unfused}) {
     EXPECT_FALSE(v.fused || v.bias || v.residual || v.mixed) << v.word;  // no cuBLASLt epilogue path
-    EXPECT_EQ(mlp_unsupported_reason({v, DType::bf16, 64, 1003, 37, false, false}), "") << v.word;
+    EXPECT_EQ(mlp_unsupported_reason({v, DType::bf16, 64, 1003, 37, false}), "") << v.word;
   }
   MlpVariant with_bias = *fused;
   with_bias.bias = true;
-  EXPECT_NE(mlp_unsupported_reason({with_bias, DType::bf16, 64, 256, 128, false, false}).find("SwiGLU"),
+  EXPECT_NE(mlp_unsupported_reason({with_bias, DType::bf16, 64, 256, 128, false}).find("SwiGLU"),
             std::string::npos);
-  EXPECT_NE(mlp_unsupported_reason({*fused, DType::fp32, 64, 256, 128, false, false}), "");
+  EXPECT_NE(mlp_unsupported_reason({*fused, DType::fp32, 64, 256, 128, false}), "");
   // 2 d_ff must fit cuBLAS's int.
-  EXPECT_NE(mlp_unsupported_reason({*fused, DType::bf16, 64, 1L << 30, 128, false, false}), "");
+  EXPECT_NE(mlp_unsupported_reason({*fused, DType::bf16, 64, 1L << 30, 128, false}), "");
 }
 
 TEST(SwigluRegistry, NamesFlopsBaselinesAndSuites) {
   EXPECT_DOUBLE_EQ(flops::swiglu_hidden(1600), 4288);
   EXPECT_DOUBLE_EQ(flops::swiglu_hidden(2048), 5504);  // 8 * 2048 / 3 = 5461.3 -> 86 * 64
   EXPECT_DOUBLE_EQ(flops::swiglu_hidden(4096), 10944);
-  const BenchSpec* ref = find("mlp_step/fused_swiglu/bf16/d:1600/ff:4288/tok:8192");
+  const BenchSpec* ref = all_benchmarks().find("mlp_step/fused_swiglu/bf16/d:1600/ff:4288/tok:8192");
   ASSERT_NE(ref, nullptr);
   EXPECT_DOUBLE_EQ(ref->flops, 1011666124800.0);  // 6 * 3 * 1600 * 4288 * 8192
   EXPECT_EQ(ref->baseline, "mlp_step/linear/bf16/d:1600/ff:6400/tok:8192");
   for (const char* suite : {"mlp", "quick"}) EXPECT_TRUE(ref->suites.count(suite)) << suite;
   EXPECT_NE(ref->label.find("20582400 weights"), std::string::npos) << ref->label;  // 3 * 1600 * 4288
   EXPECT_NE(ref->label.find("20480000"), std::string::npos) << ref->label;          // 2 * 1600 * 6400
-  const BenchSpec* fwd = find("mlp_fwd/fused_swiglu/bf16/d:1600/ff:4288/tok:8192");
+  const BenchSpec* fwd = all_benchmarks().find("mlp_fwd/fused_swiglu/bf16/d:1600/ff:4288/tok:8192");
   ASSERT_NE(fwd, nullptr);
   EXPECT_DOUBLE_EQ(fwd->flops, 337222041600.0);  // 2 * 3 * 1600 * 4288 * 8192
   EXPECT_EQ(fwd->baseline, "mlp_fwd/linear/bf16/d:1600/ff:6400/tok:8192");
   EXPECT_FALSE(fwd->suites.count("quick"));
-  const BenchSpec* unfused = find("mlp_step/unfused_swiglu/fp16/d:1600/ff:4288/tok:8192");
+  const BenchSpec* unfused = all_benchmarks().find("mlp_step/unfused_swiglu/fp16/d:1600/ff:4288/tok:8192");
   ASSERT_NE(unfused, nullptr);
   EXPECT_EQ(unfused->baseline, "mlp_step/linear/fp16/d:1600/ff:6400/tok:8192");
   EXPECT_FALSE(unfused->suites.count("quick"));
@@ -212,7 +211,7 @@ TEST(SwigluRegistry, NamesFlopsBaselinesAndSuites) {
         for (const char* dtype : {"bf16", "fp16"}) {
           const std::string name = "mlp_step/" + std::string(word) + "/" + dtype + "/d:" + std::to_string(h) +
                                    "/ff:" + std::to_string(ff) + "/tok:" + std::to_string(tokens);
-          const BenchSpec* s = find(name);
+          const BenchSpec* s = all_benchmarks().find(name);
           ASSERT_NE(s, nullptr) << name;
           EXPECT_TRUE(s->suites.count("mlp")) << name;
           EXPECT_DOUBLE_EQ(s->flops, 6.0 * 3 * h * ff * tokens) << name;

@@ -9,6 +9,7 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/mlp_step.hpp"
 #include "gpu_test_util.hpp"
+#include "mlp_step_seam.hpp"
 
 namespace wflops {
 
@@ -41,6 +42,10 @@ Verification run_once(const MlpConfig& c, cudaStream_t stream) {
   return ::wflops::testing::verify_then_launch(*make_mlp_workload(c), stream);
 }
 
+Verification run_once_corrupting_input(const MlpConfig& c, cudaStream_t stream) {
+  return ::wflops::testing::verify_then_launch(*::wflops::testing::make_mlp_workload_corrupting_input(c), stream);
+}
+
 class MlpStepTest : public ::testing::TestWithParam<Case> {};
 
 }  // namespace
@@ -57,7 +62,7 @@ TEST_P(MlpStepTest, VerifiesAgainstFp64Reference) {
   };
   for (const Shape s : {Shape{64, 256, 128}, Shape{128, 512, 1000}, Shape{64, 200, 100}}) {
     SCOPED_TRACE(::testing::Message() << "d=" << s.d << " d_ff=" << s.d_ff << " T=" << s.tokens);
-    const MlpConfig c{v, p.dtype, s.d, s.d_ff, s.tokens, p.forward_only, false};
+    const MlpConfig c{v, p.dtype, s.d, s.d_ff, s.tokens, p.forward_only};
     try {
       const Verification r = run_once(c, stream.get());
       EXPECT_TRUE(r.ok) << r.detail;
@@ -78,8 +83,8 @@ TEST(MlpStepVerification, FailsWhenAnInputChangesAfterTheStep) {
   for (const char* word : {"linear", "mixed_linear", "unfused_gelu_residual", "fused_relu_residual"}) {
     SCOPED_TRACE(word);
     for (bool forward_only : {false, true}) {
-      const MlpConfig c{*mlp_variant(word), DType::bf16, 64, 256, 128, forward_only, true};
-      const Verification r = run_once(c, stream.get());
+      const MlpConfig c{*mlp_variant(word), DType::bf16, 64, 256, 128, forward_only};
+      const Verification r = run_once_corrupting_input(c, stream.get());
       EXPECT_FALSE(r.ok) << r.detail;
     }
   }
@@ -88,7 +93,7 @@ TEST(MlpStepVerification, FailsWhenAnInputChangesAfterTheStep) {
 TEST(MlpStepVerification, RefusesBadConfigurationsWithAReason) {
   WFLOPS_REQUIRE_GPU();
   Stream stream;
-  MlpConfig c{*mlp_variant("linear"), DType::fp32, 64, 256, 128, false, false};
+  MlpConfig c{*mlp_variant("linear"), DType::fp32, 64, 256, 128, false};
   auto w = make_mlp_workload(c);
   try {
     w->allocate(1, stream.get());
@@ -96,13 +101,13 @@ TEST(MlpStepVerification, RefusesBadConfigurationsWithAReason) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("fp16 or bf16"), std::string::npos) << e.what();
   }
-  c = MlpConfig{*mlp_variant("fused_gelu"), DType::bf16, 64, 0, 128, false, false};
+  c = MlpConfig{*mlp_variant("fused_gelu"), DType::bf16, 64, 0, 128, false};
   EXPECT_NE(mlp_unsupported_reason(c), "");
 }
 
 TEST(MlpStepPhases, ReportsGemmElementwiseCastAndOptimizerParts) {
   WFLOPS_REQUIRE_GPU();
-  const MlpConfig c{*mlp_variant("mixed_unfused_relu_residual"), DType::fp16, 64, 256, 128, false, false};
+  const MlpConfig c{*mlp_variant("mixed_unfused_relu_residual"), DType::fp16, 64, 256, 128, false};
   auto w = make_mlp_workload(c);
   EXPECT_TRUE(w->has_phases());
   Stream stream;

@@ -18,6 +18,7 @@
 #include "cuda/mlp_step.hpp"
 #include "fill_random.cuh"
 #include "gpu_test_util.hpp"
+#include "mlp_step_seam.hpp"
 #include "numeric_formats.hpp"
 #include "swiglu.cuh"
 #include "verify_error.hpp"
@@ -182,6 +183,10 @@ Verification run_once(const MlpConfig& c, cudaStream_t stream) {
   return ::wflops::testing::verify_then_launch(*make_mlp_workload(c), stream);
 }
 
+Verification run_once_corrupting_input(const MlpConfig& c, cudaStream_t stream) {
+  return ::wflops::testing::verify_then_launch(*::wflops::testing::make_mlp_workload_corrupting_input(c), stream);
+}
+
 }  // namespace
 
 TEST(SwigluStep, VariantsVerifyOnSmallShapes) {
@@ -196,7 +201,7 @@ TEST(SwigluStep, VariantsVerifyOnSmallShapes) {
         for (const Shape s : {Shape{64, 256, 128}, Shape{96, 1003, 37}, Shape{128, 1000, 37}}) {
           SCOPED_TRACE(::testing::Message() << word << " " << dtype_name(t) << (forward_only ? " fwd" : " step")
                                             << " d=" << s.d << " d_ff=" << s.d_ff << " T=" << s.tokens);
-          const Verification r = run_once({*mlp_variant(word), t, s.d, s.d_ff, s.tokens, forward_only, false},
+          const Verification r = run_once({*mlp_variant(word), t, s.d, s.d_ff, s.tokens, forward_only},
                                            stream.get());
           EXPECT_TRUE(r.ok) << r.detail;
           EXPECT_NE(r.detail.find(forward_only ? "y" : "dgu"), std::string::npos) << r.detail;
@@ -213,7 +218,7 @@ TEST(SwigluStep, VerificationFailsWhenAnInputChangesAfterTheStep) {
     for (bool forward_only : {false, true}) {
       SCOPED_TRACE(::testing::Message() << word << (forward_only ? " fwd" : " step"));
       const Verification r =
-          run_once({*mlp_variant(word), DType::bf16, 64, 256, 128, forward_only, true}, stream.get());
+          run_once_corrupting_input({*mlp_variant(word), DType::bf16, 64, 256, 128, forward_only}, stream.get());
       EXPECT_FALSE(r.ok) << r.detail;
     }
   }
@@ -224,7 +229,7 @@ TEST(SwigluStep, RefusesAGatedStepWithBiases) {
   Stream stream;
   MlpVariant v = *mlp_variant("fused_swiglu");
   v.bias = true;
-  auto w = make_mlp_workload({v, DType::bf16, 64, 256, 128, false, false});
+  auto w = make_mlp_workload({v, DType::bf16, 64, 256, 128, false});
   try {
     w->allocate(1, stream.get());
     ADD_FAILURE() << "a gated step with biases was accepted";
