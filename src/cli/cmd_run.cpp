@@ -11,6 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/run_options.hpp"
+#include "run_progress.hpp"
 #include "cli/run_supervisor.hpp"
 #include "cli/run_test_hook.hpp"
 #include "cli/run_worker.hpp"
@@ -42,9 +43,13 @@ int run_benchmarks(const RunOptions& o) {
 
   DeviceDescription dev;
   Peaks peaks;
+  std::vector<BenchSpec> fakes;
+  std::vector<const BenchSpec*> run_specs;  // what the workers will run, before the filter
   if (fake) {
     dev = fake_device();
     peaks = fake_peaks();
+    fakes = fake_benchmarks(*fake);
+    for (const BenchSpec& s : fakes) run_specs.push_back(&s);
   } else {
     // No GPU: one clear line, exit code 2, nothing written.
     const std::string why = gpu_unavailable_reason();
@@ -77,6 +82,21 @@ int run_benchmarks(const RunOptions& o) {
                  dev.cc(), t);
     }
     if (runnable == 0) throw UserError(fmt::format("suite '{}' has no benchmark this GPU can run", o.suite));
+    run_specs = runnable_benchmarks(registry.suite(o.suite), peaks);
+  }
+
+  // What will run and roughly how long it takes, said before anything is written; the workers
+  // count their rows against the same list (run_worker.cpp).
+  const std::vector<std::string> gb_args = benchmark_arguments(o);
+  const RepetitionSettings settings = repetition_settings(gb_args);
+  std::vector<std::pair<std::string, double>> planned;
+  double estimate = 0;
+  for (const BenchSpec* spec : filtered(run_specs, gb_args)) {
+    planned.emplace_back(spec->name, estimated_seconds(*spec, peaks, settings));
+    estimate += planned.back().second;
+  }
+  if (planned.empty()) {
+    throw UserError(fmt::format("no benchmark of suite '{}' matches the --benchmark_filter given", o.suite));
   }
 
   std::filesystem::path path;
@@ -93,7 +113,9 @@ int run_benchmarks(const RunOptions& o) {
     // The file's first state, valid JSON before any worker starts: the context, no benchmarks.
     ResultReporter first(path, make_context(dev, peaks, RunInfo{host_name(), o.suite, l2_policy()}), nullptr);
   }
-  return supervise_run(o, path);
+  fmt::print("{}\n", run_plan_line(static_cast<int>(planned.size()), settings, estimate));
+  std::fflush(stdout);
+  return supervise_run(o, path, planned);
 }
 
 }  // namespace
