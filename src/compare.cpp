@@ -236,7 +236,10 @@ void check_counters(const ResultFile& file) {
     if (b.tflops && !(*b.tflops > 0 && std::isfinite(*b.tflops))) {
       refuse("tflops", *b.tflops, "a measured FLOP/s is positive");
     }
-    if (b.gbps && !(*b.gbps > 0 && std::isfinite(*b.gbps))) {
+    // 0 GB/s beside 0 bytes is a quantity not counted (files written before bytes were), not a
+    // measurement; beside bytes that moved it cannot be.
+    const bool bytes_counted = b.bytes && *b.bytes > 0;
+    if (b.gbps && !(std::isfinite(*b.gbps) && (*b.gbps > 0 || (*b.gbps == 0 && !bytes_counted)))) {
       refuse("gbps", *b.gbps, "a measured bandwidth is positive");
     }
     if (b.pct_peak && !(*b.pct_peak >= 0 && std::isfinite(*b.pct_peak))) {

@@ -207,13 +207,17 @@ TEST(Compare, RefusesFiguresNoMeasurementGives) {
            {R"({"name": "matmul/x/bf16/m:1", "tflops": 0})", "tflops = 0"},
            {R"({"name": "matmul/x/bf16/m:1", "tflops": -5})", "tflops = -5"},
            {R"({"name": "cast/vec16/fp32_bf16/n:1", "gbps": -2500})", "gbps = -2500"},
+           {R"({"name": "cast/vec16/fp32_bf16/n:1", "bytes": 1e9, "gbps": 0})", "gbps = 0"},
            {R"({"name": "matmul/x/bf16/m:1", "tflops": 700, "pct_peak": -70})", "pct_peak = -70"}}) {
     const std::string why = refusal({good, parse_result_text(file_with(entry), "bad.json")});
     EXPECT_EQ(why.rfind("'bad.json': benchmark '", 0), 0u) << why;
     EXPECT_NE(why.find(counter + " without an error"), std::string::npos) << why;
   }
-  // The median stands for a benchmark with repetitions: a negative first repetition is in the
-  // median's place only when the median is negative too.
+  // 0 GB/s beside 0 bytes (not counted, as files written before bytes were counted have it) passes.
+  const ResultFile uncounted = parse_result_text(
+      file_with(R"({"name": "matmul/x/bf16/m:1", "tflops": 700, "bytes": 0, "gbps": 0})"), "uncounted.json");
+  EXPECT_NO_THROW(compare_results({good, uncounted}, Options{}));
+  // With repetitions the median aggregate stands for the benchmark, so it is the one checked.
   const std::string reps = R"({"name": "matmul/x/bf16/m:1", "run_name": "matmul/x/bf16/m:1", "run_type": "aggregate",
     "aggregate_name": "median", "tflops": -1})";
   EXPECT_NE(refusal({good, parse_result_text(file_with(reps), "reps.json")}).find("tflops = -1"), std::string::npos);
