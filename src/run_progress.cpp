@@ -94,6 +94,17 @@ std::vector<const BenchSpec*> filtered(const std::vector<const BenchSpec*>& spec
   return out;
 }
 
+std::vector<std::pair<std::string, double>> planned_benchmarks(const std::vector<const BenchSpec*>& specs,
+                                                               const std::vector<std::string>& arguments,
+                                                               const Peaks& peaks) {
+  const RepetitionSettings settings = repetition_settings(arguments);
+  std::vector<std::pair<std::string, double>> planned;
+  for (const BenchSpec* spec : filtered(specs, arguments)) {
+    planned.emplace_back(spec->name, estimated_seconds(*spec, peaks, settings));
+  }
+  return planned;
+}
+
 std::string duration_text(double seconds) {
   if (!(seconds >= 0) || !std::isfinite(seconds)) return "?";
   if (seconds < 60) return fmt::format("{:.0f} s", std::max(1.0, std::round(seconds)));

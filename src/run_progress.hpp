@@ -45,6 +45,13 @@ std::vector<const BenchSpec*> runnable_benchmarks(const std::vector<const BenchS
 std::vector<const BenchSpec*> filtered(const std::vector<const BenchSpec*>& specs,
                                        const std::vector<std::string>& flags);
 
+// The benchmarks a run will run, in order, each with its estimated seconds: those of `specs` that
+// the filter in `arguments` (benchmark_arguments()) selects. The parent that says the count first
+// and every worker process that numbers rows use this one list.
+std::vector<std::pair<std::string, double>> planned_benchmarks(const std::vector<const BenchSpec*>& specs,
+                                                               const std::vector<std::string>& arguments,
+                                                               const Peaks& peaks);
+
 // A duration for people: "40 s", "12 min", "2 h 05 min".
 std::string duration_text(double seconds);
 

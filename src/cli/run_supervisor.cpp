@@ -10,10 +10,10 @@
 #include <cstring>
 #include <vector>
 
-#include "run_progress.hpp"
 #include "errors.hpp"
 #include "result_file.hpp"
 #include "result_reporter.hpp"
+#include "run_progress.hpp"
 
 namespace wflops::cli {
 

@@ -11,7 +11,6 @@
 #include <optional>
 #include <sstream>
 
-#include "run_progress.hpp"
 #include "cli/run_test_hook.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_info.hpp"
@@ -21,6 +20,7 @@
 #include "registry.hpp"
 #include "result_file.hpp"
 #include "result_reporter.hpp"
+#include "run_progress.hpp"
 
 namespace wflops::cli {
 
@@ -191,15 +191,10 @@ int run_worker(const RunOptions& o) {
   ResultReporter reporter(o.worker_file, doc.value("context", nlohmann::json::object()), stdout,
                           doc.value("benchmarks", nlohmann::json::array()));
   reporter.set_baselines(std::move(baselines));
-  // The same count and estimates as the parent's first line (cmd_run.cpp), so that the rows of
-  // every process of the run count on from the benchmarks already in the file.
-  const std::vector<std::string> gb_args = benchmark_arguments(o);
-  const RepetitionSettings settings = repetition_settings(gb_args);
-  std::vector<std::pair<std::string, double>> planned;
-  for (const BenchSpec* spec : filtered(run_specs, gb_args)) {
-    planned.emplace_back(spec->name, estimated_seconds(*spec, peaks, settings));
-  }
-  auto table_progress = std::make_shared<RunProgress>(std::move(planned), settled, ::isatty(STDOUT_FILENO) == 1);
+  // The same list as the parent's first line (cmd_run.cpp), so that the rows of every process of
+  // the run count on from the benchmarks already in the file.
+  auto table_progress = std::make_shared<RunProgress>(planned_benchmarks(run_specs, benchmark_arguments(o), peaks),
+                                                      settled, ::isatty(STDOUT_FILENO) == 1);
   reporter.set_table_progress({table_progress->heading(), [table_progress](const std::string& name) {
                                  return table_progress->row(name);
                                }});

@@ -312,3 +312,16 @@ TEST(RunProgress, OnATerminalRowsSayTheTimeLeft) {
   EXPECT_EQ(slurp(dir / "r.json").find("left"), std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST(RunProgress, AFilterThatSelectsNothingIsRefusedBeforeTheGpu) {
+  // No hook: the real suite, on any machine (with a GPU or without): bad input, exit 1, not 2.
+  const auto dir = fresh_dir("run-filter-none");
+  const auto r = wflops::testing::run_wflops("run --results-dir " + dir.string() +
+                                             " --suite quick --benchmark_filter=nothing_has_this_name");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_EQ(r.out.rfind("wflops: error: no benchmark of suite 'quick' matches the --benchmark_filter given\n", 0),
+            0u)
+      << r.out;
+  EXPECT_TRUE(fs::is_empty(dir)) << "nothing is written";
+  fs::remove_all(dir);
+}
