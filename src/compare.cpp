@@ -13,15 +13,27 @@ namespace wflops::compare {
 
 namespace {
 
-std::string match_key(const std::string& name, const Options& options) {
+// The implementation word of "family/implementation/dtype/...": "" when the name has no second part.
+std::string implementation_of(const std::string& name) {
+  const auto first = name.find('/');
+  if (first == std::string::npos) return "";
+  const auto second = name.find('/', first + 1);
+  return name.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
+}
+
+// The key a benchmark is matched by; `pair_used` is set to the index of the --pair that renamed it.
+std::string match_key(const std::string& name, const Options& options, std::optional<std::size_t>* pair_used) {
   const auto first = name.find('/');
   if (first == std::string::npos) return name;
   const auto second = name.find('/', first + 1);
   const std::string rest = second == std::string::npos ? "" : name.substr(second);
   if (options.ignore_implementation) return name.substr(0, first) + "/*" + rest;
-  const std::string impl = name.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
-  for (const auto& [theirs, ours] : options.implementation_pairs) {
-    if (impl == theirs) return name.substr(0, first + 1) + ours + rest;
+  const std::string impl = implementation_of(name);
+  for (std::size_t p = 0; p < options.implementation_pairs.size(); ++p) {
+    const auto& [theirs, ours] = options.implementation_pairs[p];
+    if (impl != theirs) continue;
+    if (pair_used) *pair_used = p;
+    return name.substr(0, first + 1) + ours + rest;
   }
   return name;
 }
@@ -81,9 +93,36 @@ void add_context_warnings(const std::vector<ResultFile>& files, Report& report) 
       failed += b.failed ? 1 : 0;
     }
     if (throttled) {
-      report.warnings.push_back(fmt::format("[{}] {}: {} benchmark(s) ran with the GPU throttled", i + 1, f.path, throttled));
+      report.warnings.push_back(
+          fmt::format("[{}] {}: {} benchmark(s) ran with the GPU throttled", i + 1, f.path, throttled));
     }
     if (failed) report.warnings.push_back(fmt::format("[{}] {}: {} benchmark(s) failed", i + 1, f.path, failed));
+    if (f.benchmarks.empty()) {
+      report.warnings.push_back(fmt::format("[{}] {} has no benchmarks (a run that ended before its first one "
+                                            "finished, or a filter that matched nothing)", i + 1, f.path));
+    }
+  }
+}
+
+// pct_peak far over 100: the τ may be right, but the peak it was read against is not the GPU's
+// peak for that dtype. One line per file, naming the benchmarks (the first few when many).
+void add_pct_peak_warnings(const std::vector<ResultFile>& files, const Options& options, Report& report) {
+  constexpr std::size_t kNamed = 3;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    std::vector<std::string> over;
+    for (const auto& b : files[i].benchmarks) {
+      if (b.failed || !b.pct_peak || *b.pct_peak <= options.max_plausible_pct_peak) continue;
+      over.push_back(fmt::format("{} ({:.1f}%)", b.name, *b.pct_peak));
+    }
+    if (over.empty()) continue;
+    std::string list;
+    for (std::size_t k = 0; k < over.size() && k < kNamed; ++k) list += (k ? ", " : "") + over[k];
+    if (over.size() > kNamed) list += fmt::format(" and {} more", over.size() - kNamed);
+    report.warnings.push_back(fmt::format(
+        "[{}] {}: {} benchmark(s) over {}% of the datasheet peak: {}; no GPU runs past its peak, so the peak "
+        "they were computed against is wrong (another dtype's, or a --peak set too low); their TFLOP/s stand, "
+        "their %peak does not",
+        i + 1, files[i].path, over.size(), options.max_plausible_pct_peak, list));
   }
 }
 
@@ -156,7 +195,58 @@ void add_standings(const std::vector<ResultFile>& files, const Options& options,
   }
 }
 
+// A --pair that sets nothing side by side is a typo or a file that lacks the peer: say which.
+void add_pair_warnings(const std::vector<ResultFile>& files, const Options& options,
+                       const std::vector<std::size_t>& renamed, const std::vector<std::set<std::size_t>>& paired_rows,
+                       Report& report) {
+  for (std::size_t p = 0; p < options.implementation_pairs.size(); ++p) {
+    const auto& [theirs, ours] = options.implementation_pairs[p];
+    if (renamed[p] == 0) {
+      std::set<std::string> impls;
+      for (const auto& f : files) {
+        for (const auto& b : f.benchmarks) impls.insert(implementation_of(b.name));
+      }
+      std::string list;
+      for (const auto& w : impls) list += (list.empty() ? "" : ", ") + w;
+      report.warnings.push_back(fmt::format("--pair {}={} pairs nothing: no file has a benchmark with the "
+                                            "implementation '{}' (the files have: {})",
+                                            theirs, ours, theirs, list.empty() ? "none" : list));
+      continue;
+    }
+    std::size_t matched = 0;
+    for (std::size_t r : paired_rows[p]) matched += report.rows[r].present_in >= 2 ? 1 : 0;
+    if (matched == 0) {
+      report.warnings.push_back(fmt::format("--pair {}={} pairs nothing: none of the {} benchmark(s) named '{}' "
+                                            "has a benchmark named '{}' of the same shape in another file",
+                                            theirs, ours, renamed[p], theirs, ours));
+    }
+  }
+}
+
 }  // namespace
+
+void check_counters(const ResultFile& file) {
+  for (const auto& b : file.benchmarks) {
+    if (b.failed) continue;
+    // A failed benchmark has error_occurred and no figures, so a figure here claims a measurement.
+    const auto refuse = [&](const char* counter, double value, const char* why) {
+      throw UserError(fmt::format("'{}': benchmark '{}' has {} = {} without an error: {}", file.path, b.name, counter,
+                                  value, why));
+    };
+    if (b.tflops && !(*b.tflops > 0 && std::isfinite(*b.tflops))) {
+      refuse("tflops", *b.tflops, "a measured FLOP/s is positive");
+    }
+    // 0 GB/s beside 0 bytes is a quantity not counted (files written before bytes were), not a
+    // measurement; beside bytes that moved it cannot be.
+    const bool bytes_counted = b.bytes && *b.bytes > 0;
+    if (b.gbps && !(std::isfinite(*b.gbps) && (*b.gbps > 0 || (*b.gbps == 0 && !bytes_counted)))) {
+      refuse("gbps", *b.gbps, "a measured bandwidth is positive");
+    }
+    if (b.pct_peak && !(*b.pct_peak >= 0 && std::isfinite(*b.pct_peak))) {
+      refuse("pct_peak", *b.pct_peak, "a share of the peak is not negative");
+    }
+  }
+}
 
 Report compare_results(const std::vector<ResultFile>& files, const Options& options) {
   Report report;
@@ -166,18 +256,28 @@ Report compare_results(const std::vector<ResultFile>& files, const Options& opti
     throw UserError("the noise threshold must be >= 0, the outlier percentage between 0 and 100 and the clock "
                     "ratio threshold >= 0");
   }
+  if (!(options.max_plausible_pct_peak > 0)) throw UserError("the plausible pct_peak limit must be > 0");
+  for (const auto& f : files) check_counters(f);
   std::map<std::string, std::size_t> row_of;
+  // Per --pair: how many benchmarks it renamed, and the rows it renamed them into.
+  std::vector<std::size_t> renamed(options.implementation_pairs.size(), 0);
+  std::vector<std::set<std::size_t>> paired_rows(options.implementation_pairs.size());
   for (std::size_t i = 0; i < files.size(); ++i) {
     report.paths.push_back(files[i].path);
     report.labels.push_back(files[i].label());
     for (const auto& b : files[i].benchmarks) {
-      const std::string key = match_key(b.name, options);
+      std::optional<std::size_t> pair;
+      const std::string key = match_key(b.name, options, &pair);
       auto [it, inserted] = row_of.emplace(key, report.rows.size());
       if (inserted) {
         Row row;
         row.key = key;
         row.cells.resize(files.size());
         report.rows.push_back(std::move(row));
+      }
+      if (pair) {
+        ++renamed[*pair];
+        paired_rows[*pair].insert(it->second);
       }
       Cell& cell = report.rows[it->second].cells[i];
       if (cell.present) {
@@ -209,6 +309,8 @@ Report compare_results(const std::vector<ResultFile>& files, const Options& opti
     }
   }
   add_context_warnings(files, report);
+  add_pct_peak_warnings(files, options, report);
+  add_pair_warnings(files, options, renamed, paired_rows, report);
   add_clock_warnings(files, options, report);
   add_standings(files, options, report);
   return report;
@@ -304,7 +406,9 @@ std::string render_text(const Report& r, bool markdown) {
 
   if (markdown) {
     out += "Files:\n\n";
-    for (std::size_t i = 0; i < r.paths.size(); ++i) out += fmt::format("{}. `{}`: {}\n", i + 1, r.paths[i], r.labels[i]);
+    for (std::size_t i = 0; i < r.paths.size(); ++i) {
+      out += fmt::format("{}. `{}`: {}\n", i + 1, r.paths[i], r.labels[i]);
+    }
     out += "\n|";
     for (const auto& h : head) out += " " + h + " |";
     out += "\n|";
@@ -316,7 +420,9 @@ std::string render_text(const Report& r, bool markdown) {
       out += "\n";
     }
   } else {
-    for (std::size_t i = 0; i < r.paths.size(); ++i) out += fmt::format("[{}] {}: {}\n", i + 1, r.paths[i], r.labels[i]);
+    for (std::size_t i = 0; i < r.paths.size(); ++i) {
+      out += fmt::format("[{}] {}: {}\n", i + 1, r.paths[i], r.labels[i]);
+    }
     out += "\n";
     std::vector<std::size_t> width(head.size());
     for (std::size_t c = 0; c < head.size(); ++c) width[c] = head[c].size();
@@ -362,9 +468,10 @@ std::string render_text(const Report& r, bool markdown) {
     }
     out += outliers ? fmt::format("{} outlier GPU(s).\n", outliers) : std::string("No outlier GPUs.\n");
   }
-  if (!r.warnings.empty()) {
-    out += "\n";
-    for (const auto& w : r.warnings) out += fmt::format("{}warning: {}\n", markdown ? "- " : "", w);
+  // On a terminal the program writes the warnings to stderr; a Markdown document keeps them too.
+  if (markdown && !r.warnings.empty()) {
+    out += "\nWarnings:\n\n";
+    for (const auto& w : r.warnings) out += fmt::format("- {}\n", w);
   }
   return out;
 }
@@ -376,7 +483,9 @@ nlohmann::json optional_json(std::optional<double> v) { return v ? nlohmann::jso
 nlohmann::json to_json(const Report& r) {
   nlohmann::json doc;
   doc["files"] = nlohmann::json::array();
-  for (std::size_t i = 0; i < r.paths.size(); ++i) doc["files"].push_back({{"path", r.paths[i]}, {"label", r.labels[i]}});
+  for (std::size_t i = 0; i < r.paths.size(); ++i) {
+    doc["files"].push_back({{"path", r.paths[i]}, {"label", r.labels[i]}});
+  }
   doc["benchmarks"] = nlohmann::json::array();
   doc["only_in_some"] = nlohmann::json::array();
   for (const Row& row : r.rows) {

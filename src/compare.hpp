@@ -33,6 +33,10 @@ struct Options {
   // it for) differs from file 1's by more than this percentage gets a warning: its taus differ
   // partly because its GPU ran at another clock (power limit, cooling, application clocks).
   double clock_ratio_pct = 5.0;
+  // A pct_peak above this is flagged: the H100's datasheet peak assumes an SM clock of about 1830 MHz
+  // and its boost clock is 1980, so a few percent over 100 can be real; more means the peak it was
+  // computed against was the wrong one (another dtype's, a --peak set too low).
+  double max_plausible_pct_peak = 110.0;
 };
 
 enum class Noise { unknown, within, beyond };
@@ -62,7 +66,7 @@ struct Report {
   std::vector<std::string> paths;
   std::vector<std::string> labels;
   std::vector<Row> rows;                 // every benchmark of any file, first file's order first
-  std::vector<std::string> warnings;     // versions that differ, cut-short files, ...
+  std::vector<std::string> warnings;     // versions that differ, cut-short files, implausible counters, ...
   bool cluster = false;                  // >= outlier_min_files files of one GPU model
   double outlier_pct = 0;
   std::vector<FileStanding> standings;   // cluster mode only, one per file
@@ -71,8 +75,15 @@ struct Report {
 Report compare_results(const std::vector<ResultFile>& files, const Options& options);
 
 enum class Format { table, markdown, csv, json };
+// Throws UserError when a benchmark that reports no error has a TFLOP/s or GB/s figure that no
+// measurement can give (zero or negative), or a negative pct_peak; the message names the file and
+// the benchmark. compare_results calls it on every file.
+void check_counters(const ResultFile& file);
+
 // Parses "table" | "markdown" | "csv" | "json"; throws UserError otherwise.
 Format parse_format(const std::string& text);
+// The report in `format`. The table and the CSV leave the warnings out (the program writes them
+// to stderr); Markdown (a document to paste) and JSON carry them.
 std::string render(const Report& report, Format format);
 nlohmann::json to_json(const Report& report);
 

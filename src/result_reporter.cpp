@@ -65,7 +65,8 @@ bool ResultReporter::ReportContext(const Context& context) {
     const auto& c = context_;
     fmt::print(table_, "GPU {}: {} ({} SMs, cc {}, {:.1f} GiB), driver {}, CUDA {}, cuBLAS {}\n",
                c.value("gpu_index", 0), c.value("gpu_name", "?"), c.value("sm_count", 0),
-               c.value("cc", "?"), c.value("mem_gib", 0.0), c["driver"].is_string() ? c["driver"].get<std::string>() : "?",
+               c.value("cc", "?"), c.value("mem_gib", 0.0),
+               c["driver"].is_string() ? c["driver"].get<std::string>() : "?",
                c["cuda_runtime"].is_string() ? c["cuda_runtime"].get<std::string>() : "?",
                c["cublas"].is_string() ? c["cublas"].get<std::string>() : "?");
     if (path_.empty()) {
@@ -73,8 +74,8 @@ bool ResultReporter::ReportContext(const Context& context) {
     } else {
       fmt::print(table_, "results: {}\n", path_.string());
     }
-    fmt::print(table_, "{:<64} {:>10} {:>9} {:>7} {:>6} {:>5}  {}\n", "benchmark", "time/ms", "TFLOP/s", "%peak",
-               "cv%", "clock", "notes");
+    fmt::print(table_, "{}{:<64} {:>10} {:>9} {:>7} {:>6} {:>5}  {}\n", progress_.heading, "benchmark", "time/ms",
+               "TFLOP/s", "%peak", "cv%", "clock", "notes");
     std::fflush(table_);
   }
   write();
@@ -88,9 +89,11 @@ void ResultReporter::print_row(const std::vector<Run>& runs) {
     if (r.error_occurred) errored = &r;
   }
   const std::string name = runs.front().run_name.str();
+  const auto [before, after] = progress_.row ? progress_.row(name) : std::pair<std::string, std::string>();
   if (errored) {
     ++errors_;
-    if (table_) fmt::print(table_, "{:<64} ERROR: {}\n", name, errored->error_message);
+    if (table_) fmt::print(table_, "{}{:<64} ERROR: {}{}\n", before, name, errored->error_message, after);
+    if (table_) std::fflush(table_);
     return;
   }
   // With repetitions, the median (and its coefficient of variation) stands for the benchmark.
@@ -132,9 +135,9 @@ void ResultReporter::print_row(const std::vector<Run>& runs) {
   // GetAdjustedRealTime is in the run's time unit; the benchmarks use milliseconds.
   // The median SM clock over the clock the peak assumes: how far the clock explains a %peak.
   const double clock = counter(shown, "clock_ratio");
-  fmt::print(table_, "{:<64} {:>10.4f} {:>9} {:>7} {:>6} {:>5}  {}\n", name, shown.GetAdjustedRealTime(),
+  fmt::print(table_, "{}{:<64} {:>10.4f} {:>9} {:>7} {:>6} {:>5}  {}{}\n", before, name, shown.GetAdjustedRealTime(),
              tflops >= 0 ? fmt::format("{:.1f}", tflops) : "-", pct >= 0 ? fmt::format("{:.1f}", pct) : "-",
-             cv_text, clock >= 0 ? fmt::format("{:.2f}", clock) : "-", notes);
+             cv_text, clock >= 0 ? fmt::format("{:.2f}", clock) : "-", notes, after);
   std::fflush(table_);
 }
 
@@ -171,18 +174,71 @@ void ResultReporter::add_relative_counters(std::vector<Run>& runs) {
   }
 }
 
+namespace {
+
+// Google Benchmark 1.7 reports a benchmark run with repetitions in two calls: its repetitions, then
+// their mean, median, stddev and cv, computed only when at least two repetitions succeeded
+// (benchmark.cc, Report; statistics.cc, ComputeStats). True for the first call of such a pair.
+bool aggregates_follow(const std::vector<benchmark::BenchmarkReporter::Run>& runs) {
+  if (runs.empty() || runs.front().repetitions < 2) return false;
+  int succeeded = 0;
+  for (const auto& r : runs) {
+    if (r.run_type != benchmark::BenchmarkReporter::Run::RT_Iteration) return false;
+    succeeded += r.error_occurred ? 0 : 1;
+  }
+  return succeeded >= 2;
+}
+
+bool all_aggregates(const std::vector<benchmark::BenchmarkReporter::Run>& runs) {
+  for (const auto& r : runs) {
+    if (r.run_type != benchmark::BenchmarkReporter::Run::RT_Aggregate) return false;
+  }
+  return !runs.empty();
+}
+
+}  // namespace
+
 void ResultReporter::ReportRuns(const std::vector<Run>& reported) {
   std::vector<Run> runs = reported;
   // Benchmark names are wflops' own: Google Benchmark's "/manual_time" suffix is dropped, so the
   // names in the file are the ones `list`, `compare` and the peer scripts use.
   for (Run& r : runs) r.run_name.time_type.clear();
+  // The two calls of one benchmark are one benchmark: one row (the median's) and relative counters
+  // computed once, from the median (a repetition's τ would otherwise stand for it until the
+  // aggregates came, and could raise the best matmul τ other benchmarks are read against).
+  if (!pending_.empty()) {
+    if (all_aggregates(runs) && runs.front().run_name.str() == pending_.front().run_name.str()) {
+      std::vector<Run> all = std::move(pending_);
+      pending_.clear();
+      all.insert(all.end(), runs.begin(), runs.end());
+      report_benchmark(std::move(all));
+      return;
+    }
+    complete_pending();
+  }
+  if (aggregates_follow(runs)) {
+    pending_ = std::move(runs);
+    return;
+  }
+  report_benchmark(std::move(runs));
+}
+
+void ResultReporter::report_benchmark(std::vector<Run> runs) {
   add_relative_counters(runs);
   gb_.ReportRuns(runs);
   print_row(runs);
   write();
 }
 
+void ResultReporter::complete_pending() {
+  if (pending_.empty()) return;
+  std::vector<Run> runs = std::move(pending_);
+  pending_.clear();
+  report_benchmark(std::move(runs));
+}
+
 void ResultReporter::Finalize() {
+  complete_pending();
   finished_ = true;
   write();
 }

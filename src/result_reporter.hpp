@@ -8,10 +8,13 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 namespace wflops {
 
@@ -27,9 +30,25 @@ class ResultReporter : public benchmark::BenchmarkReporter {
   // name -> the benchmark it is read against (BenchSpec::baseline), for pct_baseline.
   void set_baselines(std::map<std::string, std::string> baselines) { baselines_ = std::move(baselines); }
 
+  // How far the run has got, on the table only (the file never carries it): `heading` goes before
+  // the table's heading, and `row(name)` gives the text before a benchmark's row and after it
+  // ("[ 3/42] ", "  about 12 min left"); it is called once per benchmark, as its row is printed.
+  struct TableProgress {
+    std::string heading;
+    std::function<std::pair<std::string, std::string>(const std::string& name)> row;
+  };
+  void set_table_progress(TableProgress progress) { progress_ = std::move(progress); }
+
   bool ReportContext(const Context& context) override;
   void ReportRuns(const std::vector<Run>& runs) override;
   void Finalize() override;
+  // Reports a benchmark held back for the aggregates that were to follow its repetitions (see
+  // ReportRuns), if any; Finalize does it too. A reporter that stands in front of this one and
+  // does not pass Finalize on calls this instead.
+  void complete_pending();
+  // True while the repetitions of a benchmark wait for their aggregates: nothing of that benchmark
+  // is in the file or the table yet.
+  bool pending() const { return !pending_.empty(); }
 
   // The result document as it stands (what the file holds).
   nlohmann::json document() const;
@@ -38,6 +57,8 @@ class ResultReporter : public benchmark::BenchmarkReporter {
 
  private:
   void write() const;
+  // One benchmark, all its runs (repetitions and aggregates): relative counters, JSON, row, file.
+  void report_benchmark(std::vector<Run> runs);
   void print_row(const std::vector<Run>& runs);
   // Adds the counters that compare a benchmark with others of the same run: pct_best_gemm (τ over
   // the best matmul τ of its dtype measured so far) and pct_baseline; remembers matmul ceilings.
@@ -56,6 +77,8 @@ class ResultReporter : public benchmark::BenchmarkReporter {
   int throttled_ = 0;
   nlohmann::json earlier_;  // benchmark entries of earlier processes of the same run
   std::map<std::string, std::string> baselines_;
+  TableProgress progress_;
+  std::vector<Run> pending_;  // repetitions whose aggregates Google Benchmark reports next
   std::map<std::string, double> measured_tflops_;  // name -> median τ (GB/s if memory-bound) so far
   std::map<std::string, double> best_gemm_tflops_;  // dtype -> best matmul median τ so far
 };

@@ -1,6 +1,8 @@
 // wflops compare A.json B.json [more.json ...]: the same benchmarks in several result files.
 #include <fmt/core.h>
 
+#include <cmath>
+#include <cstdio>
 #include <memory>
 
 #include "cli/commands.hpp"
@@ -19,8 +21,25 @@ struct CompareArgs {
   std::vector<std::string> pairs;  // "THEIRS=OURS"
 };
 
+void check_options(const CompareArgs& a) {
+  const auto& o = a.options;
+  if (!(o.noise_sigmas >= 0 && std::isfinite(o.noise_sigmas))) {
+    throw UserError(fmt::format("--noise-sigmas {}: expected a finite number of standard deviations, 0 or more",
+                                o.noise_sigmas));
+  }
+  if (!(o.outlier_pct > 0 && o.outlier_pct < 100)) {
+    throw UserError(fmt::format("--outlier-pct {}: expected a percentage between 0 and 100 (both excluded)",
+                                o.outlier_pct));
+  }
+  if (o.ignore_implementation && !a.pairs.empty()) {
+    throw UserError("--pair with --ignore-impl: --ignore-impl already matches every implementation with every "
+                    "other, so the pairs would do nothing; give one or the other");
+  }
+}
+
 void run_compare(const CompareArgs& given) {
   CompareArgs a = given;
+  check_options(a);
   for (const std::string& p : a.pairs) {
     const auto eq = p.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == p.size() || p.find('/') != std::string::npos) {
@@ -33,10 +52,10 @@ void run_compare(const CompareArgs& given) {
   for (const auto& path : a.files) files.push_back(read_result_file(path));
   const compare::Report report = compare::compare_results(files, a.options);
   fmt::print("{}", compare::render(report, format));
-  // With machine-readable output on stdout, warnings also go to stderr where a person sees them.
-  if (format == compare::Format::csv) {
-    for (const auto& w : report.warnings) fmt::print(stderr, "wflops: warning: {}\n", w);
-  }
+  std::fflush(stdout);
+  // Every format: a person sees them on stderr whatever stdout is redirected to (the JSON and the
+  // Markdown also carry them, for whoever reads those later).
+  for (const auto& w : report.warnings) fmt::print(stderr, "wflops: warning: {}\n", w);
 }
 
 }  // namespace
@@ -55,9 +74,11 @@ void add_compare_command(CLI::App& app, int& exit_code) {
                   "THEIRS=OURS: match implementation THEIRS with OURS (repeatable), e.g. "
                   "--pair torch_compile_gelu_residual=fused_gelu_residual");
   cmd->add_option("--noise-sigmas", a->options.noise_sigmas,
-                  "a difference is beyond noise when larger than this many combined standard deviations")->capture_default_str();
+                  "a difference is beyond noise when larger than this many combined standard deviations")
+      ->capture_default_str();
   cmd->add_option("--outlier-pct", a->options.outlier_pct,
-                  "cluster mode (>= 3 files, one GPU model): flag GPUs this many percent below the median")->capture_default_str();
+                  "cluster mode (>= 3 files, one GPU model): flag GPUs this many percent below the median")
+      ->capture_default_str();
   cmd->callback([a, &exit_code] {
     run_compare(*a);
     exit_code = 0;

@@ -22,6 +22,7 @@
 #include "all_benchmarks.hpp"
 #include "result_file.hpp"
 #include "result_reporter.hpp"
+#include "run_progress.hpp"
 
 namespace wflops::cli {
 
@@ -39,9 +40,23 @@ int run_benchmarks(const RunOptions& o) {
   // The test hook (fake CPU benchmarks, no GPU) is read first so that its own mistakes show.
   const std::optional<FakeRun> fake = fake_run_from_env();
   check_run_arguments(o, registry.suite_names(), registry.suite_list());
+  const std::vector<std::string> gb_args = benchmark_arguments(o);
+  std::vector<BenchSpec> fakes;
+  std::vector<const BenchSpec*> suite_specs;
+  if (fake) {
+    fakes = fake_benchmarks(*fake);
+    for (const BenchSpec& s : fakes) suite_specs.push_back(&s);
+  } else {
+    suite_specs = registry.suite(o.suite);
+  }
+  // A filter that selects nothing is bad input too, said before the GPU is looked for.
+  if (filtered(suite_specs, gb_args).empty()) {
+    throw UserError(fmt::format("no benchmark of suite '{}' matches the --benchmark_filter given", o.suite));
+  }
 
   DeviceDescription dev;
   Peaks peaks;
+  std::vector<const BenchSpec*> run_specs = suite_specs;  // what the workers will run, before the filter
   if (fake) {
     dev = fake_device();
     peaks = fake_peaks();
@@ -77,6 +92,17 @@ int run_benchmarks(const RunOptions& o) {
                  dev.cc(), t);
     }
     if (runnable == 0) throw UserError(fmt::format("suite '{}' has no benchmark this GPU can run", o.suite));
+    run_specs = runnable_benchmarks(suite_specs, peaks);
+  }
+
+  // What will run and roughly how long it takes, said before anything is written; the workers
+  // count their rows against the same list (run_worker.cpp).
+  const std::vector<std::pair<std::string, double>> planned = planned_benchmarks(run_specs, gb_args, peaks);
+  double estimate = 0;
+  for (const auto& [name, seconds] : planned) estimate += seconds;
+  if (planned.empty()) {
+    throw UserError(fmt::format("no benchmark of suite '{}' that this GPU can run matches the --benchmark_filter "
+                                "given", o.suite));
   }
 
   std::filesystem::path path;
@@ -93,7 +119,9 @@ int run_benchmarks(const RunOptions& o) {
     // The file's first state, valid JSON before any worker starts: the context, no benchmarks.
     ResultReporter first(path, make_context(dev, peaks, RunInfo{host_name(), o.suite, l2_policy()}), nullptr);
   }
-  return supervise_run(o, path);
+  fmt::print("{}\n", run_plan_line(static_cast<int>(planned.size()), repetition_settings(gb_args), estimate));
+  std::fflush(stdout);
+  return supervise_run(o, path, planned);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "errors.hpp"
 #include "result_file.hpp"
 #include "result_reporter.hpp"
+#include "run_progress.hpp"
 
 namespace wflops::cli {
 
@@ -163,7 +164,8 @@ int count_errors(const nlohmann::json& doc) {
 
 }  // namespace
 
-int supervise_run(const RunOptions& o, const std::filesystem::path& path) {
+int supervise_run(const RunOptions& o, const std::filesystem::path& path,
+                  const std::vector<std::pair<std::string, double>>& planned) {
   int started = 0, throttled = 0;
   {
     SignalForwarding forwarding;
@@ -208,7 +210,8 @@ int supervise_run(const RunOptions& o, const std::filesystem::path& path) {
       std::error_code ec;
       std::filesystem::remove(path.string() + ".tmp", ec);  // the dead worker's, if it died writing
       // The row the worker could not print, in the table's own error form.
-      fmt::print("{:<64} ERROR: {}\n", w.current, why);
+      RunProgress progress(planned, benchmark_run_names(doc), false);
+      fmt::print("{}{:<64} ERROR: {}\n", progress.row(w.current).first, w.current, why);
       std::fflush(stdout);
       fmt::print(stderr, "wflops: {}: {}; the remaining benchmarks run in a fresh process\n", w.current, why);
     }

@@ -7,6 +7,8 @@
 #pragma once
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cli/run_options.hpp"
 
@@ -14,6 +16,9 @@ namespace wflops::cli {
 
 // Runs the benchmarks of `o` into `path` (which already holds the run's context) and ends the run:
 // the summary lines on stdout, interrupted: false in the file. Returns the program's exit code.
-int supervise_run(const RunOptions& o, const std::filesystem::path& path);
+// `planned`: the benchmarks of the run in order with their estimated seconds (run_progress.hpp),
+// for the "[i/N]" of the rows this process prints itself.
+int supervise_run(const RunOptions& o, const std::filesystem::path& path,
+                  const std::vector<std::pair<std::string, double>>& planned);
 
 }  // namespace wflops::cli

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -19,6 +20,7 @@
 #include "all_benchmarks.hpp"
 #include "result_file.hpp"
 #include "result_reporter.hpp"
+#include "run_progress.hpp"
 
 namespace wflops::cli {
 
@@ -77,8 +79,9 @@ class WorkerReporter : public benchmark::BenchmarkReporter {
     const std::string name = runs.empty() ? "" : runs.front().run_name.function_name;
     if (lost.empty()) {
       inner_.ReportRuns(runs);
-      progress_.send(fmt::format("throttled {}", inner_.throttled()));
-      progress_.send("end " + name);
+      // Repetitions held back for their aggregates are not in the file yet: the benchmark ends
+      // with the aggregates, which Google Benchmark reports next.
+      if (!inner_.pending()) report_end(name);
       return;
     }
     std::vector<Run> failed = runs;
@@ -97,9 +100,19 @@ class WorkerReporter : public benchmark::BenchmarkReporter {
   }
 
   // The parent ends the run (interrupted: false) once every benchmark is settled; a worker does not.
-  void Finalize() override {}
+  // What the reporter still holds back goes into the file.
+  void Finalize() override {
+    if (!inner_.pending()) return;
+    inner_.complete_pending();
+    report_end("");
+  }
 
  private:
+  void report_end(const std::string& name) const {
+    progress_.send(fmt::format("throttled {}", inner_.throttled()));
+    progress_.send("end " + name);
+  }
+
   ResultReporter& inner_;
   const Progress& progress_;
   std::function<std::string()> context_lost_;
@@ -132,23 +145,25 @@ int run_worker(const RunOptions& o) {
   std::map<std::string, std::string> baselines;
   DeviceDescription dev;
   Peaks peaks;
+  Registry registry;
+  std::vector<BenchSpec> fakes;
+  std::vector<const BenchSpec*> run_specs;  // every benchmark of the run, settled or not
   if (fake) {
-    for (BenchSpec& s : fake_benchmarks(*fake)) {
-      if (!settled.count(s.name)) todo.push_back(std::move(s));
-    }
+    fakes = fake_benchmarks(*fake);
+    peaks = fake_peaks();
+    for (const BenchSpec& s : fakes) run_specs.push_back(&s);
   } else {
     dev = query_device(o.device);
     peaks = peaks_for_device(dev);
     apply_peak_overrides(peaks, o.peaks);
-    Registry registry;
     register_all_benchmarks(registry);
-    for (const BenchSpec* spec : registry.suite(o.suite)) {
-      // The parent said which dtypes this GPU lacks; they are left out here the same way.
-      if (peaks.peak(spec->dtype) && !settled.count(spec->name)) todo.push_back(*spec);
-    }
+    run_specs = runnable_benchmarks(registry.suite(o.suite), peaks);
     for (const BenchSpec& spec : registry.all()) {
       if (!spec.baseline.empty()) baselines[spec.name] = spec.baseline;
     }
+  }
+  for (const BenchSpec* spec : run_specs) {
+    if (!settled.count(spec->name)) todo.push_back(*spec);
   }
   if (todo.empty()) {
     progress.send("done 0");
@@ -176,6 +191,13 @@ int run_worker(const RunOptions& o) {
   ResultReporter reporter(o.worker_file, doc.value("context", nlohmann::json::object()), stdout,
                           doc.value("benchmarks", nlohmann::json::array()));
   reporter.set_baselines(std::move(baselines));
+  // The same list as the parent's first line (cmd_run.cpp), so that the rows of every process of
+  // the run count on from the benchmarks already in the file.
+  auto table_progress = std::make_shared<RunProgress>(planned_benchmarks(run_specs, benchmark_arguments(o), peaks),
+                                                      settled, ::isatty(STDOUT_FILENO) == 1);
+  reporter.set_table_progress({table_progress->heading(), [table_progress](const std::string& name) {
+                                 return table_progress->row(name);
+                               }});
   WorkerReporter worker(reporter, progress, fake ? std::function<std::string()>(fake_context_lost)
                                                  : std::function<std::string()>(cuda_context_lost));
   // Google Benchmark's own complaint when the filter matches nothing goes here, not to the user:

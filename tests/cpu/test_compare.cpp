@@ -2,6 +2,14 @@
 // the hand-made files of tests/data (values in tests/data/make_fixtures.py).
 #include <fmt/core.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "compare.hpp"
 #include "errors.hpp"
@@ -55,7 +63,9 @@ TEST(Compare, A100AgainstH100) {
 
 TEST(Compare, ClusterOutlier) {
   std::vector<ResultFile> files;
-  for (int i = 1; i <= 4; ++i) files.push_back(read_result_file(kData + "cluster/node" + std::to_string(i) + "-gpu0.json"));
+  for (int i = 1; i <= 4; ++i) {
+    files.push_back(read_result_file(kData + "cluster/node" + std::to_string(i) + "-gpu0.json"));
+  }
   const Report r = compare_results(files, Options{});
   ASSERT_TRUE(r.cluster);
   ASSERT_EQ(r.standings.size(), 4u);
@@ -172,6 +182,173 @@ TEST(Compare, WarnsWhenTheFilesClockRatiosDiffer) {
 
 TEST(Compare, NeedsTwoFiles) {
   EXPECT_THROW(compare_results({read_result_file(kData + "a100.json")}, Options{}), UserError);
+}
+
+// A wflops result file holding the given benchmark entries (JSON objects, comma-separated).
+std::string file_with(const std::string& entries) {
+  return R"({"context": {"source": "wflops", "wflops_version": "0.1.0", "gpu_name": "NVIDIA H100 80GB HBM3"},)"
+         R"( "benchmarks": [)" + entries + "]}";
+}
+
+std::string refusal(const std::vector<ResultFile>& files) {
+  try {
+    compare_results(files, Options{});
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(not refused)";
+}
+
+TEST(Compare, RefusesFiguresNoMeasurementGives) {
+  const ResultFile good = parse_result_text(file_with(R"({"name": "matmul/x/bf16/m:1", "tflops": 700})"), "good.json");
+  // Zero or negative TFLOP/s, a negative bandwidth or share of the peak, on a benchmark with no
+  // error: the message names the file, the benchmark and the counter.
+  for (const auto& [entry, counter] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"name": "matmul/x/bf16/m:1", "tflops": 0})", "tflops = 0"},
+           {R"({"name": "matmul/x/bf16/m:1", "tflops": -5})", "tflops = -5"},
+           {R"({"name": "cast/vec16/fp32_bf16/n:1", "gbps": -2500})", "gbps = -2500"},
+           {R"({"name": "cast/vec16/fp32_bf16/n:1", "bytes": 1e9, "gbps": 0})", "gbps = 0"},
+           {R"({"name": "matmul/x/bf16/m:1", "tflops": 700, "pct_peak": -70})", "pct_peak = -70"}}) {
+    const std::string why = refusal({good, parse_result_text(file_with(entry), "bad.json")});
+    EXPECT_EQ(why.rfind("'bad.json': benchmark '", 0), 0u) << why;
+    EXPECT_NE(why.find(counter + " without an error"), std::string::npos) << why;
+  }
+  // 0 GB/s beside 0 bytes (not counted, as files written before bytes were counted have it) passes.
+  const ResultFile uncounted = parse_result_text(
+      file_with(R"({"name": "matmul/x/bf16/m:1", "tflops": 700, "bytes": 0, "gbps": 0})"), "uncounted.json");
+  EXPECT_NO_THROW(compare_results({good, uncounted}, Options{}));
+  // With repetitions the median aggregate stands for the benchmark, so it is the one checked.
+  const std::string reps = R"({"name": "matmul/x/bf16/m:1", "run_name": "matmul/x/bf16/m:1", "run_type": "aggregate",
+    "aggregate_name": "median", "tflops": -1})";
+  EXPECT_NE(refusal({good, parse_result_text(file_with(reps), "reps.json")}).find("tflops = -1"), std::string::npos);
+  // A failed benchmark has no figures to check, whatever its entry holds.
+  const ResultFile failed = parse_result_text(
+      file_with(R"({"name": "matmul/x/bf16/m:1", "error_occurred": true, "error_message": "oom", "tflops": 0})"),
+      "failed.json");
+  EXPECT_NO_THROW(compare_results({good, failed}, Options{}));
+}
+
+TEST(Compare, WarnsAboutAPeakFarOver100PerCent) {
+  // 131.4% is the fp8 GEMM read against the bf16 peak (1300 / 989); 108% is within what a boost
+  // clock over the peak's clock can give, so it passes.
+  const ResultFile over = parse_result_text(
+      file_with(R"({"name": "matmul/x/fp8/m:1", "tflops": 1300, "pct_peak": 131.4},
+                   {"name": "matmul/x/bf16/m:1", "tflops": 1068, "pct_peak": 108})"),
+      "over.json");
+  const ResultFile good = parse_result_text(file_with(R"({"name": "matmul/x/bf16/m:1", "tflops": 700})"), "good.json");
+  const Report r = compare_results({good, over}, Options{});
+  EXPECT_TRUE(
+      has_warning(r, "[2] over.json: 1 benchmark(s) over 110% of the datasheet peak: matmul/x/fp8/m:1 (131.4%)"));
+  EXPECT_FALSE(has_warning(r, "matmul/x/bf16/m:1 (108"));
+  // The TFLOP/s still compare.
+  EXPECT_DOUBLE_EQ(*row(r, "matmul/x/bf16/m:1").ratio[1], 1068.0 / 700.0);
+}
+
+TEST(Compare, SaysWhenAFileHasNoBenchmarks) {
+  const ResultFile empty = parse_result_text(file_with(""), "empty.json");
+  const ResultFile good = parse_result_text(file_with(R"({"name": "matmul/x/bf16/m:1", "tflops": 700})"), "good.json");
+  const Report r = compare_results({good, empty}, Options{});
+  EXPECT_TRUE(has_warning(r, "[2] empty.json has no benchmarks"));
+  EXPECT_FALSE(has_warning(r, "[1] good.json has no benchmarks"));
+}
+
+TEST(Compare, WarnsWhenAPairPairsNothing) {
+  const std::string peer = R"({"context": {"source": "pytorch", "gpu_name": "NVIDIA A100-SXM4-80GB"},
+    "benchmarks": [{"name": "matmul/torch_eager/bf16/m:4096/n:8192/k:4096", "tflops": 200},
+                   {"name": "matmul/torch_compile/bf16/m:1/n:1/k:1", "tflops": 1}]})";
+  const std::vector<ResultFile> files = {read_result_file(kData + "a100.json"), parse_result_text(peer, "peer.json")};
+  Options o;
+  // A typo: no benchmark has the implementation "torch_eagre".
+  o.implementation_pairs = {{"torch_eagre", "cublaslt_auto"}};
+  Report r = compare_results(files, o);
+  EXPECT_TRUE(has_warning(r, "--pair torch_eagre=cublaslt_auto pairs nothing: no file has a benchmark with the "
+                             "implementation 'torch_eagre' (the files have: cublaslt_auto, fused_gelu_residual, "
+                             "torch_compile, torch_eager, wmma)"));
+  // The implementation exists, but no file has its shape under the other name.
+  o.implementation_pairs = {{"torch_compile", "cublaslt_auto"}};
+  r = compare_results(files, o);
+  EXPECT_TRUE(has_warning(r, "--pair torch_compile=cublaslt_auto pairs nothing: none of the 1 benchmark(s) named "
+                             "'torch_compile'"));
+  // A pair that matches gives no such warning.
+  o.implementation_pairs = {{"torch_eager", "cublaslt_auto"}};
+  EXPECT_FALSE(has_warning(compare_results(files, o), "pairs nothing"));
+}
+
+TEST(Compare, TheTableLeavesWarningsToStderrAndMarkdownKeepsThem) {
+  const std::vector<ResultFile> files = {read_result_file(kData + "a100.json"), read_result_file(kData + "h100.json")};
+  const Report r = compare_results(files, Options{});
+  ASSERT_TRUE(has_warning(r, "cuBLAS"));
+  EXPECT_EQ(render(r, Format::table).find("cuBLAS"), std::string::npos);
+  EXPECT_EQ(render(r, Format::csv).find("cuBLAS"), std::string::npos);
+  const std::string md = render(r, Format::markdown);
+  const auto heading = md.find("\nWarnings:\n\n- ");
+  ASSERT_NE(heading, std::string::npos) << md;
+  EXPECT_GT(md.find("\n- the files differ in cuBLAS: [1] 12.4.5, [2] 12.9.1\n"), heading) << md;
+  EXPECT_FALSE(to_json(r)["warnings"].empty());
+}
+
+// The program, with its stdout and stderr kept apart.
+struct Streams {
+  int code = -1;
+  std::string out, err;
+};
+
+Streams run_program(const std::string& args) {
+  const auto dir = std::filesystem::temp_directory_path();
+  const std::string out = (dir / fmt::format("wflops-compare-{}.out", ::getpid())).string();
+  const std::string err = (dir / fmt::format("wflops-compare-{}.err", ::getpid())).string();
+  const int status = std::system(fmt::format("{} {} >{} 2>{}", WFLOPS_BINARY, args, out, err).c_str());
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  Streams r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  return r;
+}
+
+TEST(CompareProgram, WarningsGoToStderrInEveryFormat) {
+  const std::string files = kData + "a100.json " + kData + "h100.json";
+  for (const char* format : {"table", "markdown", "csv", "json"}) {
+    const Streams s = run_program(fmt::format("compare {} --format {}", files, format));
+    ASSERT_EQ(s.code, 0) << format << s.err;
+    EXPECT_EQ(s.err.rfind("wflops: warning: ", 0), 0u) << format << ": " << s.err;
+    EXPECT_NE(s.err.find("wflops: warning: the files differ in cuBLAS: [1] 12.4.5, [2] 12.9.1\n"), std::string::npos)
+        << format << ": " << s.err;
+    // Every stderr line is a warning, and stdout (the report a script reads) has none of these lines.
+    std::istringstream lines(s.err);
+    for (std::string line; std::getline(lines, line);) EXPECT_EQ(line.rfind("wflops: warning: ", 0), 0u) << line;
+    EXPECT_EQ(s.out.find("wflops: warning"), std::string::npos) << format;
+  }
+  const Streams pair = run_program("compare " + files + " --pair torch_eagre=cublaslt_auto");
+  EXPECT_EQ(pair.code, 0);
+  EXPECT_NE(pair.err.find("wflops: warning: --pair torch_eagre=cublaslt_auto pairs nothing"), std::string::npos)
+      << pair.err;
+}
+
+TEST(CompareProgram, RefusesBadCountersAndOptionsWithOneLine) {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("wflops-compare-bad-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string bad = (dir / "negative.json").string();
+  std::ofstream(bad) << file_with(R"({"name": "matmul/x/bf16/m:1", "tflops": -700})");
+  const std::string a100 = kData + "a100.json";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"compare " + a100 + " " + bad, "wflops: error: '" + bad + "': benchmark 'matmul/x/bf16/m:1' has tflops = -700"},
+      {"compare " + a100 + " " + a100 + " --noise-sigmas -1", "wflops: error: --noise-sigmas -1: expected"},
+      {"compare " + a100 + " " + a100 + " --outlier-pct 100", "wflops: error: --outlier-pct 100: expected"},
+      {"compare " + a100 + " " + a100 + " --ignore-impl --pair a=b", "wflops: error: --pair with --ignore-impl"},
+  };
+  for (const auto& [args, first_words] : cases) {
+    const Streams s = run_program(args);
+    EXPECT_EQ(s.code, 1) << args;
+    EXPECT_EQ(s.err.rfind(first_words, 0), 0u) << args << ": " << s.err;
+    EXPECT_EQ(std::count(s.err.begin(), s.err.end(), '\n'), 1) << args << ": " << s.err;
+    EXPECT_TRUE(s.out.empty()) << args << ": " << s.out;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -8,8 +8,9 @@ usage: check_schema.py SOURCE_DIR CPU_TEST_BINARY
    wflops really writes.
 2. Writes a result file through scripts/peers/wflops_peer.py (the PyTorch peers' writer) with
    made-up timings, validates it, and has `wflops compare` read it beside a wflops fixture.
-3. Validates the hand-made fixtures of tests/data that are results, and checks that the ones
-   that are not (not_wflops.json) are rejected.
+3. Validates the hand-made fixtures of tests/data that are results, checks that their pct_peak is
+   against the peak of each benchmark's own dtype (the context's peak_tflops_<dtype>), and checks
+   that the ones that are not results (not_wflops.json) are rejected.
 Needs python3-jsonschema (Debian's package).
 """
 import json
@@ -83,7 +84,8 @@ def main():
         with open(peer) as f:
             doc = json.load(f)
         median = [b for b in doc["benchmarks"] if b.get("aggregate_name") == "median"][0]
-        if abs(median["tflops"] - 2.0 * 4096 * 8192 * 4096 / 4e-4 / 1e12) > 1e-6 or doc["context"]["source"] != "pytorch":
+        expected = 2.0 * 4096 * 8192 * 4096 / 4e-4 / 1e12
+        if abs(median["tflops"] - expected) > 1e-6 or doc["context"]["source"] != "pytorch":
             print(f"FAIL peer median tflops {median['tflops']} or source {doc['context']['source']}")
             failures += 1
         wflops = os.path.join(os.path.dirname(test_binary), "wflops")
@@ -96,11 +98,30 @@ def main():
             failures += 1
         else:
             print("ok   wflops compare reads the peer file")
-    for name in ["a100.json", "h100.json", "moe_h100.json"] + \
+    for name in ["a100.json", "h100.json", "moe_h100.json", "attention_h100.json"] + \
             [os.path.join("cluster", n) for n in sorted(os.listdir(os.path.join(data, "cluster")))]:
         check(os.path.join(data, name), True)
+        failures += check_pct_peak(os.path.join(data, name))
     check(os.path.join(data, "not_wflops.json"), False)
     return 1 if failures else 0
+
+
+def check_pct_peak(path):
+    """1 when a benchmark's pct_peak is not 100 * tflops / the peak of its own dtype."""
+    with open(path) as f:
+        doc = json.load(f)
+    context = doc["context"]
+    for b in doc["benchmarks"]:
+        if b.get("error_occurred") or "pct_peak" not in b or b.get("aggregate_name") in ("stddev", "cv"):
+            continue
+        dtype = b["run_name"].split("/")[2]
+        peak = context.get("peak_tflops_" + dtype)
+        if not peak or abs(b["pct_peak"] - 100 * b["tflops"] / peak) > 1e-6 * b["pct_peak"]:
+            print(f"FAIL {path}: {b['name']} has pct_peak {b['pct_peak']}, but tflops {b['tflops']} is "
+                  f"{100 * b['tflops'] / peak if peak else float('nan'):.4g}% of peak_tflops_{dtype} {peak}")
+            return 1
+    print(f"ok   {path}: pct_peak against each dtype's own peak")
+    return 0
 
 
 if __name__ == "__main__":
