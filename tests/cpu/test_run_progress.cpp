@@ -17,6 +17,7 @@
 
 #include "run_progress.hpp"
 #include "peaks.hpp"
+#include "all_benchmarks.hpp"
 #include "program_run.hpp"
 #include "registry.hpp"
 #include "result_reporter.hpp"
@@ -68,10 +69,7 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
 std::string fake(int i) { return "fake/cpu/fp32/i:" + std::to_string(i); }
 
 BenchSpec spec(const std::string& family, DType dtype, double flops, double bytes) {
-  BenchSpec s;
-  s.name = family + "/x/" + std::string(dtype_name(dtype)) + "/n:1";
-  s.family = family;
-  s.dtype = dtype;
+  BenchSpec s(family, "x", dtype, "n:1");
   s.flops = flops;
   s.bytes = bytes;
   return s;
@@ -124,11 +122,8 @@ TEST(RunProgress, TheQuickSuiteIsEstimatedAtMinutes) {
 
 TEST(RunProgress, TheFilterSelectsAsGoogleBenchmarkDoes) {
   std::vector<BenchSpec> specs;
-  for (int i = 0; i < 4; ++i) {
-    BenchSpec s;
-    s.name = fake(i);
-    specs.push_back(s);
-  }
+  // fake(i): "fake/cpu/fp32/i:<i>", the test hook's names.
+  for (int i = 0; i < 4; ++i) specs.emplace_back("fake", "cpu", DType::fp32, "i:" + std::to_string(i));
   std::vector<const BenchSpec*> all;
   for (const auto& s : specs) all.push_back(&s);
   const auto names = [&](const std::vector<std::string>& flags) {
