@@ -8,9 +8,11 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
+#include "cast.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/harness.hpp"
@@ -45,6 +47,33 @@ inline std::vector<unsigned char> download_bytes(const void* data, std::size_t b
 inline DeviceBuffer random_buffer(DType t, std::size_t n, std::size_t extra = 0) {
   DeviceBuffer b((n + extra) * dtype_bytes(t));
   CUDA_CHECK(kernels::fill_random(t, b.get(), n + extra, fresh_seed(), nullptr));
+  return b;
+}
+
+// Host values stored on the device in t (rounded to nearest even), so a test can choose its inputs'
+// range; the reference then decodes what was stored.
+inline DeviceBuffer upload(DType t, const std::vector<double>& values) {
+  const std::size_t n = values.size();
+  std::vector<unsigned char> raw(n * dtype_bytes(t));
+  for (std::size_t i = 0; i < n; ++i) {
+    const float f = static_cast<float>(values[i]);
+    if (t == DType::fp32) {
+      std::memcpy(raw.data() + 4 * i, &f, 4);
+    } else {
+      const std::uint16_t bits =
+          t == DType::bf16 ? kernels::float_to_bf16_bits_host(f) : kernels::float_to_fp16_bits_host(f);
+      std::memcpy(raw.data() + 2 * i, &bits, 2);
+    }
+  }
+  DeviceBuffer b(raw.size());
+  if (n) CUDA_CHECK(cudaMemcpy(b.get(), raw.data(), raw.size(), cudaMemcpyHostToDevice));
+  return b;
+}
+
+template <typename I>
+DeviceBuffer upload_ints(const std::vector<I>& values) {
+  DeviceBuffer b(values.size() * sizeof(I));
+  if (!values.empty()) CUDA_CHECK(cudaMemcpy(b.get(), values.data(), b.bytes(), cudaMemcpyHostToDevice));
   return b;
 }
 
