@@ -31,7 +31,8 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float scratch[2 * rows::kMaxWarps];
   const std::size_t row = blockIdx.x;
   const T* z = logits + row * ld;
-  const int target = targets[row];
+  // A target outside [0, vocab) is ignored like a negative one: nothing past the row is read.
+  const int target = targets[row] >= 0 && static_cast<std::size_t>(targets[row]) < vocab ? targets[row] : -1;
   // Read before the barrier below: with dlogits == logits another thread overwrites it afterwards.
   const float z_target = threadIdx.x == 0 && target >= 0 ? vec::to_float(z[target]) : 0.0f;
   const std::size_t vectors = ld / W;
@@ -142,7 +143,7 @@ cudaError_t mean_loss(const float* losses, std::size_t n, float* mean, cudaStrea
 
 double softmax_cross_entropy_host(const double* logits, std::size_t vocab, int target, double scale,
                                   double* dlogits) {
-  if (target < 0) {
+  if (target < 0 || static_cast<std::size_t>(target) >= vocab) {  // ignored, as the kernel does
     if (dlogits != nullptr) {
       for (std::size_t j = 0; j < vocab; ++j) dlogits[j] = 0;
     }

@@ -21,8 +21,9 @@
 
 namespace wflops::kernels {
 
-// targets: T ints in [0, V) or negative (ignored); a target ≥ V is the caller's bug (it cannot be
-// checked without reading device memory; the kernel then reads the padding or the next row).
+// targets: T ints in [0, V), or negative (ignored). A target ≥ V is a bug of the caller's that the
+// host cannot see (the targets are in device memory): the kernel ignores it too rather than read
+// past the row, so such a token silently costs 0.
 // losses: T floats. dlogits may equal logits (in place) or be nullptr (forward only).
 cudaError_t softmax_cross_entropy(DType dtype, const void* logits, void* dlogits, const int* targets, float* losses,
                                   std::size_t tokens, std::size_t vocab, std::size_t ld, float scale,
@@ -33,7 +34,7 @@ cudaError_t mean_loss(const float* losses, std::size_t n, float* mean, cudaStrea
 
 // ---- host references, in double ------------------------------------------------------------------
 // One row of V logits: returns the loss, and writes the gradient (scaled by `scale`) to dlogits
-// when it is not nullptr. target < 0: returns 0, gradient 0.
+// when it is not nullptr. A target outside [0, V): returns 0, gradient 0.
 double softmax_cross_entropy_host(const double* logits, std::size_t vocab, int target, double scale,
                                   double* dlogits);
 

@@ -50,6 +50,10 @@ TEST(CrossEntropyHost, ShiftInvariantAndIgnoredTokens) {
   // A negative target: loss 0, gradient 0.
   EXPECT_EQ(softmax_cross_entropy_host(z.data(), 4, -100, 1, dz.data()), 0.0);
   for (double g : dz) EXPECT_EQ(g, 0.0);
+  // A target past the vocabulary is ignored too (the kernel cannot report it).
+  dz.assign(4, 1.0);
+  EXPECT_EQ(softmax_cross_entropy_host(z.data(), 4, 4, 1, dz.data()), 0.0);
+  for (double g : dz) EXPECT_EQ(g, 0.0);
 }
 
 TEST(CrossEntropyHost, GradientMatchesFiniteDifferences) {

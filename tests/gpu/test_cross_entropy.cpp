@@ -45,7 +45,7 @@ std::vector<double> random_logits(std::size_t n, std::uint64_t seed) {
   return z;
 }
 
-// Targets: random, with token 0 on column 0, token 1 on the last column, tokens 2 and 5 ignored.
+// Targets: random, with token 0 on column 0, token 1 on the last column, tokens 2, 5 and 7 ignored.
 std::vector<int> random_targets(std::size_t vocab, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> u(0, static_cast<int>(vocab) - 1);
@@ -55,6 +55,7 @@ std::vector<int> random_targets(std::size_t vocab, std::uint64_t seed) {
   t[1] = static_cast<int>(vocab) - 1;
   t[2] = -1;
   t[5] = -100;
+  t[7] = static_cast<int>(vocab);  // out of range: ignored as well, nothing past the row read
   return t;
 }
 
@@ -86,7 +87,8 @@ TEST_P(CrossEntropyKernelTest, LossAndGradientMatchTheHost) {
   std::vector<double> loss_ref(kTokens), dz_ref(n, 0.0);
   double mean_ref = 0;
   for (std::size_t r = 0; r < kTokens; ++r) {
-    loss_ref[r] = softmax_cross_entropy_host(&z[r * ld], V, targets[r], scale, &dz_ref[r * ld]);
+    const int target = targets[r] < static_cast<int>(V) ? targets[r] : -1;  // the kernel ignores both
+    loss_ref[r] = softmax_cross_entropy_host(&z[r * ld], V, target, scale, &dz_ref[r * ld]);
     mean_ref += loss_ref[r] / kTokens;
   }
   EXPECT_LT(relative_error(download(DType::fp32, losses.get(), kTokens), loss_ref), 1e-5) << "losses";
@@ -97,7 +99,7 @@ TEST_P(CrossEntropyKernelTest, LossAndGradientMatchTheHost) {
   std::vector<double> off_got, off_ref;
   for (std::size_t r = 0; r < kTokens; ++r) {
     for (std::size_t j = 0; j < V; ++j) {
-      if (static_cast<int>(j) == targets[r] || targets[r] < 0) continue;
+      if (static_cast<int>(j) == targets[r] || targets[r] < 0 || targets[r] >= static_cast<int>(V)) continue;
       off_got.push_back(got[r * ld + j]);
       off_ref.push_back(dz_ref[r * ld + j]);
     }
@@ -105,7 +107,8 @@ TEST_P(CrossEntropyKernelTest, LossAndGradientMatchTheHost) {
   EXPECT_LT(relative_error(off_got, off_ref), tol) << "dlogits off the targets";
   // Padding columns and ignored tokens: exactly zero.
   for (std::size_t r = 0; r < kTokens; ++r) {
-    for (std::size_t j = targets[r] < 0 ? 0 : V; j < ld; ++j) ASSERT_EQ(got[r * ld + j], 0.0) << r << " " << j;
+    const bool ignored = targets[r] < 0 || targets[r] >= static_cast<int>(V);
+    for (std::size_t j = ignored ? 0 : V; j < ld; ++j) ASSERT_EQ(got[r * ld + j], 0.0) << r << " " << j;
   }
   expect_written_exactly(t, dlogits.get(), n, "dlogits");
   expect_written_exactly(DType::fp32, losses.get(), kTokens, "losses");
