@@ -13,7 +13,12 @@ namespace {
 constexpr int kRunThreads = 256;
 constexpr std::size_t kAlign = 256;  // each workspace array starts 256-byte aligned, as CUB asks
 
+constexpr std::size_t kArrays = 4;   // workspace: keys, positions, sorted ids, sorted positions
+
 std::size_t aligned_up(std::size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+
+// Keys run over [0, vocab], vocab standing for every id outside the table.
+int key_bits(std::size_t vocab) { return moe_key_bits(static_cast<int>(vocab) + 1); }
 
 template <typename T, int W>
 __global__ void forward_kernel(const int* tokens, const T* wte, const T* wpe, T* out, std::size_t n_tokens,
@@ -35,6 +40,16 @@ __global__ void forward_kernel(const int* tokens, const T* wte, const T* wpe, T*
   }
 }
 
+// The sort's input: keys = the ids, with any id outside [0, vocab) replaced by vocab (sorted last,
+// skipped by the run pass), and values = the positions 0..T-1.
+__global__ void sort_input_kernel(const int* tokens, int* keys, int* positions, int n, int vocab) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    const int id = tokens[i];
+    keys[i] = id >= 0 && id < vocab ? id : vocab;
+    positions[i] = i;
+  }
+}
+
 // Block i of the sorted ids: if it starts a run of equal ids, it adds the run's rows of dout (in
 // position order, the radix sort being stable) column by column and adds the sums into dwte.
 template <typename T, int W>
@@ -43,7 +58,7 @@ __global__ void __launch_bounds__(kRunThreads)
                       std::size_t n_tokens, std::size_t vocab, std::size_t d) {
   const std::size_t i = blockIdx.x;
   const int id = sorted_ids[i];
-  if ((i > 0 && sorted_ids[i - 1] == id) || id < 0 || static_cast<std::size_t>(id) >= vocab) return;
+  if ((i > 0 && sorted_ids[i - 1] == id) || static_cast<std::size_t>(id) >= vocab) return;  // id >= 0 here
   std::size_t end = i + 1;
   while (end < n_tokens && sorted_ids[end] == id) ++end;
   const std::size_t step = blockDim.x * static_cast<std::size_t>(W);
@@ -82,7 +97,7 @@ __global__ void position_grad_kernel(const T* dout, float* dwpe, std::size_t bat
 }
 
 bool shape_ok(std::size_t n_tokens, std::size_t seq, std::size_t vocab, std::size_t d) {
-  return seq > 0 && d > 0 && vocab > 0 && n_tokens % seq == 0 && n_tokens <= 0x7fffffffu && vocab <= 0x7fffffffu;
+  return seq > 0 && d > 0 && vocab > 0 && n_tokens % seq == 0 && n_tokens <= 0x7fffffffu && vocab < 0x7fffffffu;
 }
 
 template <typename T>
@@ -148,14 +163,14 @@ cudaError_t embedding_forward(DType dtype, const int* tokens, const void* wte, c
 }
 
 cudaError_t embedding_backward_workspace_bytes(std::size_t n_tokens, std::size_t vocab, std::size_t* bytes) {
-  if (bytes == nullptr || n_tokens == 0 || n_tokens > 0x7fffffffu || vocab == 0 || vocab > 0x7fffffffu)
+  if (bytes == nullptr || n_tokens == 0 || n_tokens > 0x7fffffffu || vocab == 0 || vocab >= 0x7fffffffu)
     return cudaErrorInvalidValue;
   const int n = static_cast<int>(n_tokens);
   std::size_t sort_bytes = 0;
-  const cudaError_t e = moe_sort_pairs(nullptr, &sort_bytes, nullptr, nullptr, nullptr, nullptr, n,
-                                       moe_key_bits(static_cast<int>(vocab)), nullptr);
+  const cudaError_t e =
+      moe_sort_pairs(nullptr, &sort_bytes, nullptr, nullptr, nullptr, nullptr, n, key_bits(vocab), nullptr);
   if (e != cudaSuccess) return e;
-  *bytes = 3 * aligned_up(n_tokens * sizeof(int)) + aligned_up(sort_bytes);
+  *bytes = kArrays * aligned_up(n_tokens * sizeof(int)) + aligned_up(sort_bytes);
   return cudaSuccess;
 }
 
@@ -171,15 +186,19 @@ cudaError_t embedding_backward(DType dtype, const int* tokens, const void* dout,
       reinterpret_cast<std::uintptr_t>(workspace) % kAlign != 0)
     return cudaErrorInvalidValue;
   const int n = static_cast<int>(n_tokens);
+  const std::size_t array = aligned_up(n_tokens * sizeof(int));
   char* w = static_cast<char*>(workspace);
-  int* positions = reinterpret_cast<int*>(w);
-  int* sorted_ids = reinterpret_cast<int*>(w + aligned_up(n_tokens * sizeof(int)));
-  int* sorted_positions = reinterpret_cast<int*>(w + 2 * aligned_up(n_tokens * sizeof(int)));
-  void* sort_temp = w + 3 * aligned_up(n_tokens * sizeof(int));
-  std::size_t sort_bytes = needed - 3 * aligned_up(n_tokens * sizeof(int));
-  if ((e = moe_iota(positions, n, stream)) != cudaSuccess) return e;
-  if ((e = moe_sort_pairs(sort_temp, &sort_bytes, tokens, sorted_ids, positions, sorted_positions, n,
-                          moe_key_bits(static_cast<int>(vocab)), stream)) != cudaSuccess)
+  int* keys = reinterpret_cast<int*>(w);
+  int* positions = reinterpret_cast<int*>(w + array);
+  int* sorted_ids = reinterpret_cast<int*>(w + 2 * array);
+  int* sorted_positions = reinterpret_cast<int*>(w + 3 * array);
+  void* sort_temp = w + kArrays * array;
+  std::size_t sort_bytes = needed - kArrays * array;
+  sort_input_kernel<<<vec::blocks_for(n_tokens), vec::kThreads, 0, stream>>>(tokens, keys, positions, n,
+                                                                             static_cast<int>(vocab));
+  if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  if ((e = moe_sort_pairs(sort_temp, &sort_bytes, keys, sorted_ids, positions, sorted_positions, n, key_bits(vocab),
+                          stream)) != cudaSuccess)
     return e;
   switch (dtype) {
     case DType::fp32:
@@ -194,19 +213,22 @@ cudaError_t embedding_backward(DType dtype, const int* tokens, const void* dout,
 }
 
 void embedding_forward_host(const int* tokens, const double* wte, const double* wpe, std::size_t n_tokens,
-                            std::size_t seq, std::size_t d, double* out) {
+                            std::size_t seq, std::size_t vocab, std::size_t d, double* out) {
   for (std::size_t t = 0; t < n_tokens; ++t) {
+    const bool valid = tokens[t] >= 0 && static_cast<std::size_t>(tokens[t]) < vocab;
     for (std::size_t c = 0; c < d; ++c) {
-      out[t * d + c] = wte[static_cast<std::size_t>(tokens[t]) * d + c] + (wpe ? wpe[(t % seq) * d + c] : 0.0);
+      out[t * d + c] = (valid ? wte[static_cast<std::size_t>(tokens[t]) * d + c] : 0.0) +
+                       (wpe != nullptr ? wpe[(t % seq) * d + c] : 0.0);
     }
   }
 }
 
 void embedding_backward_host(const int* tokens, const double* dout, std::size_t n_tokens, std::size_t seq,
-                             std::size_t d, double* dwte, double* dwpe) {
+                             std::size_t vocab, std::size_t d, double* dwte, double* dwpe) {
   for (std::size_t t = 0; t < n_tokens; ++t) {
+    const bool valid = tokens[t] >= 0 && static_cast<std::size_t>(tokens[t]) < vocab;
     for (std::size_t c = 0; c < d; ++c) {
-      dwte[static_cast<std::size_t>(tokens[t]) * d + c] += dout[t * d + c];
+      if (valid) dwte[static_cast<std::size_t>(tokens[t]) * d + c] += dout[t * d + c];
       if (dwpe != nullptr) dwpe[(t % seq) * d + c] += dout[t * d + c];
     }
   }

@@ -24,13 +24,13 @@
 
 namespace wflops::kernels {
 
-// tokens: T ids, each in [0, vocab) (ids outside it read and write nothing, but then the backward's
-// result for other ids is not defined either). T must be a multiple of seq.
+// tokens: T ids in [0, vocab); an id outside it (a caller's bug the host cannot see) gets the
+// position row alone forward and adds to no row of dwte backward. T must be a multiple of seq.
 cudaError_t embedding_forward(DType dtype, const int* tokens, const void* wte, const void* wpe, void* out,
                               std::size_t n_tokens, std::size_t seq, std::size_t vocab, std::size_t d,
                               cudaStream_t stream);
 
-// Scratch the backward needs (the sorted ids and positions and CUB's sort storage).
+// Scratch the backward needs (the ids and positions before and after the sort, and CUB's storage).
 cudaError_t embedding_backward_workspace_bytes(std::size_t n_tokens, std::size_t vocab, std::size_t* bytes);
 
 // dwte: [vocab, d] fp32, added to; dwpe: [seq, d] fp32, added to (nullptr: skipped). workspace:
@@ -40,11 +40,11 @@ cudaError_t embedding_backward(DType dtype, const int* tokens, const void* dout,
                                void* workspace, std::size_t workspace_bytes, cudaStream_t stream);
 
 // ---- host references, in double, on row-major arrays ---------------------------------------------
-// wpe may be nullptr. out: n_tokens * d.
+// wpe may be nullptr. out: n_tokens * d. Ids outside [0, vocab) as the kernels treat them.
 void embedding_forward_host(const int* tokens, const double* wte, const double* wpe, std::size_t n_tokens,
-                            std::size_t seq, std::size_t d, double* out);
+                            std::size_t seq, std::size_t vocab, std::size_t d, double* out);
 // Adds into dwte [vocab * d] and dwpe [seq * d] (nullptr: skipped).
 void embedding_backward_host(const int* tokens, const double* dout, std::size_t n_tokens, std::size_t seq,
-                             std::size_t d, double* dwte, double* dwpe);
+                             std::size_t vocab, std::size_t d, double* dwte, double* dwpe);
 
 }  // namespace wflops::kernels

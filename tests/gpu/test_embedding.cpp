@@ -1,8 +1,8 @@
 // The token + position embedding kernels (kernels/embedding.cuh) against their fp64 host
-// references: d = 768 and 1600 (vector path) and 1003 (element path), ids drawn mostly from a
-// few frequent tokens so runs are long, plus the vocabulary's first and last ids; gradients added
-// onto random fp32 values (rows of absent tokens must keep theirs exactly); the backward
-// bit-identical run to run; no position table; bad arguments refused. Skipped without a GPU.
+// references: d = 768 and 1600 (vector path) and 1003 (element path), ids drawn mostly from a few
+// frequent tokens so runs are long, plus the vocabulary's first and last ids and two outside it;
+// gradients added onto random fp32 values (rows of absent tokens must keep theirs exactly); the
+// backward bit-identical run to run; no position table; bad arguments refused. Skipped without a GPU.
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -40,6 +40,8 @@ std::vector<int> random_tokens(std::uint64_t seed) {
   for (int& x : t) x = pick(rng) == 0 ? any(rng) : frequent(rng);
   t[3] = 0;
   t[10] = static_cast<int>(kVocab) - 1;
+  t[20] = static_cast<int>(kVocab);  // outside the table: ignored by the kernels and the reference
+  t[21] = -3;
   return t;
 }
 
@@ -76,8 +78,8 @@ TEST_P(EmbeddingKernelTest, ForwardAndBackwardMatchTheHost) {
   std::vector<double> out_ref(n), dwte_ref(kVocab * d, 0.0), dwpe_ref(kSeq * d, 0.0);
   const std::vector<double> hdout = download(t, dout.get(), n);
   embedding_forward_host(tokens.data(), download(t, wte.get(), kVocab * d).data(),
-                         download(t, wpe.get(), kSeq * d).data(), kTokens, kSeq, d, out_ref.data());
-  embedding_backward_host(tokens.data(), hdout.data(), kTokens, kSeq, d, dwte_ref.data(), dwpe_ref.data());
+                         download(t, wpe.get(), kSeq * d).data(), kTokens, kSeq, kVocab, d, out_ref.data());
+  embedding_backward_host(tokens.data(), hdout.data(), kTokens, kSeq, kVocab, d, dwte_ref.data(), dwpe_ref.data());
   EXPECT_LT(relative_error(download(t, out.get(), n), out_ref), tol) << "out";
   expect_written_exactly(t, out.get(), n, "out");
 
@@ -85,7 +87,9 @@ TEST_P(EmbeddingKernelTest, ForwardAndBackwardMatchTheHost) {
   std::vector<double> added_wte = download(DType::fp32, dwte.get(), kVocab * d);
   std::vector<double> added_wpe = download(DType::fp32, dwpe.get(), kSeq * d);
   std::vector<bool> present(kVocab, false);
-  for (int id : tokens) present[static_cast<std::size_t>(id)] = true;
+  for (int id : tokens) {
+    if (id >= 0 && static_cast<std::size_t>(id) < kVocab) present[static_cast<std::size_t>(id)] = true;
+  }
   for (std::size_t v = 0; v < kVocab; ++v) {
     if (present[v]) continue;
     for (std::size_t c = 0; c < d; ++c) ASSERT_EQ(added_wte[v * d + c], dwte0[v * d + c]) << "absent token " << v;
@@ -128,8 +132,9 @@ TEST(EmbeddingKernel, BackwardIsDeterministicAndPositionsOptional) {
   CUDA_CHECK(cudaMemcpy(tokens.data(), d_tokens.get(), kTokens * sizeof(int), cudaMemcpyDeviceToHost));
   const std::vector<double> rows = download(t, wte.get(), kVocab * d), got = download(t, out.get(), n);
   for (std::size_t i = 0; i < kTokens; ++i) {
+    const bool valid = tokens[i] >= 0 && static_cast<std::size_t>(tokens[i]) < kVocab;
     for (std::size_t c = 0; c < d; ++c) {
-      ASSERT_EQ(got[i * d + c], rows[static_cast<std::size_t>(tokens[i]) * d + c]) << i << " " << c;
+      ASSERT_EQ(got[i * d + c], valid ? rows[static_cast<std::size_t>(tokens[i]) * d + c] : 0.0) << i << " " << c;
     }
   }
 }
