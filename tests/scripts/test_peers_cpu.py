@@ -6,14 +6,17 @@ usage: test_peers_cpu.py SOURCE_DIR [WFLOPS_BINARY]
 1. Without PyTorch: the writer and timer of wflops_peer.py (input rotation count, a host-timed
    repetition's calls, the stream hold's logic on a stand-in CUDA clock, an exception becoming
    that benchmark's error, the cv aggregate's unit, file mode 0644); with WFLOPS_BINARY, the
-   FLOPs and bytes the MLP, MoE and attention peers compute against `wflops list --json`.
+   FLOPs and bytes the MLP, MoE and attention peers compute against `wflops list --json`; the model
+   peer's FLOPs against the hand-checked figures of tests/cpu/test_flops_model.cpp (and against
+   `wflops list` once it lists model_step rows).
 2. With PyTorch (the Python in $WFLOPS_PEER_PYTHON, else this one): each peer with --device cpu
    (tiny shapes, host timer): it exits 0, its file validates against docs/result.schema.json
    (where jsonschema imports), every benchmark that ran passed its check and carries its calls,
    the ones that cannot run on the host are error entries (the cuDNN attention back end, an
    impossible MoE configuration), `wflops compare` reads the file (when WFLOPS_BINARY is given);
    bad arguments exit 2 before any file exists; the MoE peer's device-side expert counts match
-   torch.bincount and its chunked combine passes the fp64 check.
+   torch.bincount and its chunked combine passes the fp64 check. The model peer (Hugging Face
+   transformers) runs only where transformers imports too, else that part says it is skipped and why.
 Exits 77 (CTest's SKIP_RETURN_CODE) after part 1 when torch does not import, saying why.
 """
 import contextlib
@@ -157,6 +160,46 @@ def host_checks(peers_dir, tmp):
     expect(stat.S_IMODE(os.stat(path).st_mode) == 0o644, "result file mode 0644")
     expect(doc["context"]["interrupted"] is False and doc["context"]["source"] == "pytorch", "context after close")
 
+    # The counter given as a function of a repetition's seconds (pct_peak_model).
+    path = os.path.join(tmp, "rate.json")
+    results = wflops_peer.PeerResults(path, device="cpu")
+    results.add("model_step/hf_eager/bf16/x:1", "bf16", [0.5, 0.25], 1e12, counters={"double": lambda t: 2 * t})
+    results.close()
+    with open(path) as f:
+        got = [b["double"] for b in json.load(f)["benchmarks"] if b.get("run_type") == "iteration"]
+    expect(got == [1.0, 0.5], f"a counter given as a function gets each repetition's seconds ({got})")
+
+    model_flop_checks(peers_dir)
+
+
+# tests/cpu/test_flops_model.cpp's hand-checked figures: N_w, weight, attention and model FLOPs per step.
+MODEL_FIGURES = {
+    "gpt2": (326171200, 16031966822400, 187904819200, 16219871641600),
+    "gpt2-small": (123532032, 12143692873728, 1082331758592, 13226024632320),
+    "llama-b1": (961544192, 23630910062592, 962072674304, 24592982736896),
+    "llama-b2": (961544192, 47261820125184, 1924145348608, 49185965473792),
+}
+
+
+def model_flop_checks(peers_dir):
+    """The model peer's FLOP formulas and names, without PyTorch."""
+    sys.path.insert(0, peers_dir)
+    import model_peer
+    bad = []
+    for key, want in MODEL_FIGURES.items():
+        c = model_peer.Config(*model_peer.CONFIGS[key])
+        got = (model_peer.weights(c), model_peer.weight_flops(c), model_peer.attention_flops(c),
+               model_peer.model_flops(c))
+        if got != want:
+            bad.append(f"{key}: {got} != {want}")
+    expect(set(model_peer.CONFIGS) == set(MODEL_FIGURES) and not bad,
+           "model peer: N_w, weight, attention and model FLOPs as tests/cpu/test_flops_model.cpp" +
+           (f": {bad}" if bad else ""))
+    names = [model_peer.Config(*model_peer.CONFIGS[k]).name("hf_eager", "fp16") for k in ("gpt2", "llama-b2")]
+    expect(names == ["model_step/hf_eager/fp16/arch:gpt2/d:1600/L:8/h:25/s:256/b:32/V:50257",
+                     "model_step/hf_eager/fp16/arch:llama/d:4096/L:2/h:32/kvh:8/ff:14336/s:4096/b:2/V:128256"],
+           f"model peer: docs/model.md's names ({names})")
+
 
 def formula_checks(peers_dir, wflops):
     """The peers that compute their FLOPs and bytes (MLP, MoE; attention for --device cpu) give
@@ -165,6 +208,7 @@ def formula_checks(peers_dir, wflops):
     sys.path.insert(0, peers_dir)
     import attention_peer
     import mlp_peer
+    import model_peer
     import moe_peer
     import wflops_peer
     specs = wflops_peer.wflops_specs(wflops, "full")
@@ -181,6 +225,13 @@ def formula_checks(peers_dir, wflops):
             got = (mlp_peer.step_flops(int(sh["d"]), int(sh["ff"]), int(sh["tok"]), s["family"] == "mlp_fwd",
                                        variant),)
             want = (s["flops"],)
+        elif s["family"] == "model_step":
+            c = model_peer.Config(sh["arch"], *(int(sh.get(k, 0)) for k in ("d", "L", "h", "kvh", "ff", "V", "s",
+                                                                              "b")))
+            c.kv_heads = c.kv_heads or c.heads  # a gpt2 name implies kvh = h and d_ff = 4d
+            c.ffn = c.ffn or 4 * c.d
+            got = (model_peer.weight_flops(c), model_peer.attention_flops(c))
+            want = (s["flops"], s["counters"].get("attn_flops"))
         elif s["family"] in ("attention_fwd", "attention_bwd") and s["implementation"] == "fused":
             a = attention_peer.parse_shape(s["shape"])
             forward = s["family"] == "attention_fwd"
@@ -192,7 +243,7 @@ def formula_checks(peers_dir, wflops):
         n += 1
         if got != want:
             bad.append(f"{s['name']}: {got} != {want}")
-    expect(n > 0 and not bad, f"FLOPs and bytes of {n} MoE, MLP and attention benchmarks as wflops lists them"
+    expect(n > 0 and not bad, f"FLOPs and bytes of {n} MoE, MLP, attention (and model) benchmarks as wflops lists them"
            + (f": {bad[:3]}" if bad else ""))
     words = {"linear": "linear", "mixed_linear": "mixed_linear", "mixed_relu_residual": "mixed_unfused_relu_residual"}
     missing = []
@@ -219,6 +270,17 @@ def torch_missing(python):
         lines = (run.stderr or run.stdout).strip().splitlines()
         return lines[-1] if lines else f"exit code {run.returncode}"
     print(f"torch {run.stdout.strip()} in {python}")
+    return None
+
+
+def transformers_missing(python):
+    """Why Hugging Face transformers does not import in `python` (None when it does)."""
+    run = subprocess.run([python, "-c", "import transformers; print(transformers.__version__)"], capture_output=True,
+                         text=True)
+    if run.returncode != 0:
+        lines = (run.stderr or run.stdout).strip().splitlines()
+        return lines[-1] if lines else f"exit code {run.returncode}"
+    print(f"transformers {run.stdout.strip()} in {python}")
     return None
 
 
@@ -300,7 +362,8 @@ def argument_checks(python, peers_dir, tmp):
     cases = [("matmul", ["--repetitions", "0"], "repetitions.json"),
              ("attention", ["--min-time", "-1"], "min-time.json"),
              ("mlp", ["--variants", "linear,bogus"], "variants.json"),
-             ("moe", ["--context-from", existing], "context.json")]
+             ("moe", ["--context-from", existing], "context.json"),
+             ("model", ["--configs", "gpt2,bogus"], "configs.json")]
     for script, extra, out in cases:
         path = os.path.join(tmp, out)
         run = subprocess.run([python, os.path.join(peers_dir, f"{script}_peer.py"), "--device", "cpu",
@@ -364,6 +427,89 @@ except Exception as e:  # noqa: BLE001
 print("\n".join(bad) if bad else "unit checks passed")
 sys.exit(1 if bad else 0)
 '''
+
+
+# The model peer's check rests on this: with the labels of check_labels (-100 outside the first m
+# positions of the first k sequences), the loss and every gradient of the whole batch equal those of
+# the model run on those k x m tokens alone (causal attention, sequences independent). In fp64, for
+# both architectures and both attention implementations.
+MODEL_UNIT = r'''
+import sys, torch, transformers
+sys.path.insert(0, sys.argv[1])
+import model_peer, wflops_peer
+torch.manual_seed(0)
+bad = []
+# (CHECK_TOKENS, sequences kept, positions kept) on 3 sequences of 32: a sequence cut short, and two whole
+for tokens, want_k, want_n in ((16, 1, 16), (64, 2, 32)):
+    model_peer.CHECK_TOKENS = tokens
+    for arch in ("gpt2", "llama"):
+        c = model_peer.Config(*model_peer.CPU_CONFIGS[arch])
+        c.batch = 3
+        for attn in ("eager", "sdpa"):
+            m = model_peer.build(torch, transformers, c, attn, "cpu").to(torch.float64)
+            ids = torch.randint(0, c.vocab, (c.batch, c.seq))
+            labels, k, n = model_peer.check_labels(torch, ids, c)
+            if (k, n) != (want_k, want_n) or int((labels != -100).sum()) != k * n:
+                bad.append(f"{arch}: check_labels kept {k} x {n}, not {want_k} x {want_n}")
+            full = m(input_ids=ids, labels=labels).loss
+            full.backward()
+            grads = {name: p.grad.clone() for name, p in m.named_parameters()}
+            m.zero_grad(set_to_none=True)
+            part = m(input_ids=ids[:k, :n], labels=labels[:k, :n]).loss
+            part.backward()
+            err = max([abs(full.item() - part.item())] +
+                      [wflops_peer.relative_error(p.grad, grads[name]) for name, p in m.named_parameters()])
+            if not err < 1e-12:
+                bad.append(f"{arch} {attn}: the batch with ignored labels differs from its checked tokens by {err}")
+        if abs(model_peer.expected_loss(c) - full.item()) > model_peer.LOSS_SLACK:
+            bad.append(f"{arch}: loss {full.item()} far from {model_peer.expected_loss(c)}")
+print("\n".join(bad) if bad else "model check premise holds")
+sys.exit(1 if bad else 0)
+'''
+
+
+def model_checks(python, peers_dir, tmp, validator, wflops):
+    """The model peer on tiny configurations: both architectures in bf16 (no loss scaling) and fp16
+    (GradScaler), eager and SDPA attention, and one torch.compile row (Inductor on the host is slow)."""
+    why = transformers_missing(python)
+    if why:
+        print(f"skipped: the model peer's smoke runs need Hugging Face transformers, which does not import in "
+              f"{python}: {why}")
+        return
+    run = subprocess.run([python, "-c", MODEL_UNIT, peers_dir], capture_output=True, text=True, timeout=600)
+    expect(run.returncode == 0, "model peer: ignored labels confine loss and gradients to the checked tokens: "
+                                + (run.stdout.strip() or run.stderr.strip()[-500:]))
+    keys = {"gpt2": "arch:gpt2/d:64/L:2/h:4/s:32/b:2/V:512",
+            "llama": "arch:llama/d:64/L:2/h:4/kvh:2/ff:176/s:32/b:2/V:512"}
+    out = os.path.join(tmp, "model-eager.json")
+    run_peer(python, peers_dir, "model", out, ["--configs", "gpt2,llama-b1", "--no-compile", "--dtype", "bf16",
+                                               "--dtype", "fp16"])
+    names = [f"model_step/{i}/{t}/{keys[a]}" for a in keys for t in ("bf16", "fp16") for i in ("hf_eager", "hf_sdpa")]
+    doc = check_file(out, validator, wflops, names, [], 3e-2)
+    if doc:
+        sys.path.insert(0, peers_dir)
+        import model_peer
+        want = {a: model_peer.Config(*model_peer.CPU_CONFIGS[a]) for a in keys}
+        med = [b for b in doc["benchmarks"] if b.get("aggregate_name") == "median"]
+        good = [b for b in med if b["flops"] == model_peer.weight_flops(want[b["name"].split("/")[3][5:]])
+                and b["attn_flops"] == model_peer.attention_flops(want[b["name"].split("/")[3][5:]])
+                and b["model_flops"] == b["flops"] + b["attn_flops"]]
+        expect(med and len(good) == len(med), f"model peer: flops, attn_flops, model_flops of the tiny configurations "
+                                              f"({len(good)} of {len(med)})")
+        labels = {b["name"].split("/")[2]: b["label"] for b in med}
+        expect("GradScaler" in labels.get("fp16", "") and "GradScaler" not in labels.get("bf16", "x GradScaler"),
+               "model peer: fp16 rows scale the loss, bf16 rows do not")
+        ctx = doc["context"]
+        expect(all(k in ctx for k in ("transformers", "attention", "torch_compile", "mixed_precision", "optimizer",
+                                      "step", "flops")), "model peer: its choices are in the context")
+    out = os.path.join(tmp, "model-compile.json")
+    run_peer(python, peers_dir, "model", out, ["--configs", "gpt2", "--impls", "hf_compile"])
+    doc = check_file(out, validator, wflops, [f"model_step/hf_compile/bf16/{keys['gpt2']}"], [], 3e-2)
+    if doc:
+        labels = [b["label"] for b in doc["benchmarks"] if "label" in b]
+        expect(labels and all("torch.compile mode=default, fullgraph, dynamic=False" in x and
+                              "attn_implementation=sdpa" in x for x in labels),
+               "model peer: hf_compile rows say how they were compiled")
 
 
 def main():
@@ -436,6 +582,7 @@ def main():
             labels = [b["label"] for b in doc["benchmarks"] if "/torch_compile_" in b["name"] and "label" in b]
             expect(labels and all("torch.compile mode=default, fullgraph, dynamic=False" in x for x in labels),
                    "torch_compile rows say how they were compiled")
+        model_checks(python, peers_dir, tmp, validator, wflops)
     print(f"{failures} failed")
     return 1 if failures else 0
 
