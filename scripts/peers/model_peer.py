@@ -221,16 +221,22 @@ def check(torch, transformers, c, model, forward, scaler, dtype, device):
     bad = [n for n, p in params.items() if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
     if bad:
         raise wflops_peer.VerificationError(f"verification failed: non-finite gradients in {', '.join(bad[:3])}")
-    # The fp64 copy: the same weights (the fp32 masters), eager attention, no autocast.
+    # The fp64 copy: the same weights (the fp32 masters), eager attention, no autocast. Its loss is
+    # taken from the fp64 logits here, as HF's loss would compute it (shifted, mean over the labels
+    # that are not -100) but without its cast of the logits to fp32. (HF's Llama still computes its
+    # RMSNorm and eager softmax in fp32: about 1e-7 of the reference's error. GPT-2's fp64 copy and
+    # wflops' fp64 reference agree to 1e-15, tests/scripts/test_peers_cpu.py.)
     ref = build(torch, transformers, c, "eager", device).to(torch.float64)
     ref.load_state_dict(model.state_dict())
-    loss64 = ref(input_ids=ids[:k, :m], labels=labels[:k, :m]).loss
+    logits64 = ref(input_ids=ids[:k, :m]).logits
+    loss64 = torch.nn.functional.cross_entropy(logits64[:, :-1].reshape(-1, c.vocab),
+                                               labels[:k, 1:m].reshape(-1), ignore_index=-100)
     loss64.backward()
     ref_params = dict(ref.named_parameters())
     errors = {"loss": abs(value - loss64.item()) / abs(loss64.item())}
     for n in check_parameters(c):
         errors["d" + n] = wflops_peer.relative_error(params[n].grad / scale, ref_params[n].grad)
-    del ref, ref_params, loss64
+    del ref, ref_params, loss64, logits64
     model.zero_grad(set_to_none=True)
     return errors
 

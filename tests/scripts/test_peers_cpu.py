@@ -16,7 +16,10 @@ usage: test_peers_cpu.py SOURCE_DIR [WFLOPS_BINARY]
    impossible MoE configuration), `wflops compare` reads the file (when WFLOPS_BINARY is given);
    bad arguments exit 2 before any file exists; the MoE peer's device-side expert counts match
    torch.bincount and its chunked combine passes the fp64 check. The model peer (Hugging Face
-   transformers) runs only where transformers imports too, else that part says it is skipped and why.
+   transformers) runs only where transformers imports too, else that part says it is skipped and why:
+   its models give wflops' own fp64 reference loss and gradients (src/model_reference.hpp, built here
+   with the host's C++ compiler), its check's ignored labels confine the loss and gradients to the
+   checked tokens, and its tiny rows run, checked, in bf16 and fp16, eager, SDPA and compiled.
 Exits 77 (CTest's SKIP_RETURN_CODE) after part 1 when torch does not import, saying why.
 """
 import contextlib
@@ -24,6 +27,7 @@ import io
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -468,7 +472,147 @@ sys.exit(1 if bad else 0)
 '''
 
 
-def model_checks(python, peers_dir, tmp, validator, wflops):
+# wflops' own fp64 reference of the whole step (src/model_reference.hpp) on weights, tokens and
+# targets read from a file, its loss and every gradient written back in named_tensors' order.
+REFERENCE_DRIVER = r'''
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+#include "model_reference.hpp"
+using namespace wflops::model_ref;
+template <class C, class P>
+static int run(const C& c, P p, FILE* in, FILE* out, double (*step)(const C&, const P&, const std::vector<long>&,
+                                                                     const std::vector<long>&, P&)) {
+  std::vector<long> tokens(c.tokens()), targets(c.tokens());
+  bool ok = fread(tokens.data(), 8, tokens.size(), in) == tokens.size() &&
+            fread(targets.data(), 8, targets.size(), in) == targets.size();
+  for (auto& [name, t] : named_tensors(p)) ok = ok && fread(t->data(), 8, t->size(), in) == t->size();
+  if (!ok) return 1;
+  P grads;
+  const double loss = step(c, p, tokens, targets, grads);
+  fwrite(&loss, 8, 1, out);
+  for (auto& [name, t] : named_tensors(grads)) fwrite(t->data(), 8, t->size(), out);
+  return 0;
+}
+int main(int, char** argv) {
+  const std::string arch = argv[1];
+  const long V = atol(argv[2]), s = atol(argv[3]), d = atol(argv[4]), h = atol(argv[5]), L = atol(argv[6]);
+  const long b = atol(argv[7]);
+  FILE* in = fopen(argv[8], "rb");
+  FILE* out = fopen(argv[9], "wb");
+  if (!in || !out) return 1;
+  if (arch == "gpt2") {
+    Gpt2Config c;
+    c.vocab = V, c.seq = s, c.hidden = d, c.heads = h, c.layers = L, c.batch = b;
+    return run<Gpt2Config, Gpt2Params>(c, gpt2_zero_params(c), in, out, gpt2_loss_and_gradients);
+  }
+  LlamaConfig c;
+  c.vocab = V, c.seq = s, c.hidden = d, c.heads = h, c.layers = L, c.batch = b;
+  c.kv_heads = atol(argv[10]), c.ffn = atol(argv[11]);
+  return run<LlamaConfig, LlamaParams>(c, llama_zero_params(c), in, out, llama_loss_and_gradients);
+}
+'''
+
+# The model peer's HF models (model_peer.build, in fp64, with perturbed norm gains and biases) against
+# REFERENCE_DRIVER: the same weights (HF's Conv1D matrices transposed to [out, in]), the HF ids
+# [b, s] as tokens [:, :-1] and targets [:, 1:] (what HF's shifted loss predicts), the loss from the
+# fp64 logits. Prints "arch loss_rel_err worst_grad_rel_err tensors".
+REFERENCE_CHECK = r'''
+import subprocess, sys, numpy, torch, transformers
+sys.path.insert(0, sys.argv[1])
+import model_peer, wflops_peer
+torch.manual_seed(0)
+driver, tmp = sys.argv[2], sys.argv[3]
+for arch in ("gpt2", "llama"):
+    c = model_peer.Config(*model_peer.CPU_CONFIGS[arch])
+    m = model_peer.build(torch, transformers, c, "eager", "cpu").to(torch.float64)
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() == 1:
+                p.add_(torch.randn_like(p) * 0.1)
+    ids = torch.randint(0, c.vocab, (c.batch, c.seq))
+    logits = m(input_ids=ids).logits
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, c.vocab), ids[:, 1:].reshape(-1))
+    loss.backward()
+    P = dict(m.named_parameters())
+    if arch == "gpt2":
+        order = [("transformer.wte.weight", 0), ("transformer.wpe.weight", 0)]
+        for l in range(c.layers):
+            h = f"transformer.h.{l}."
+            for n in ("ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+                      "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+                      "mlp.c_proj.weight", "mlp.c_proj.bias"):
+                order.append((h + n, n.endswith(".weight") and not n.startswith("ln")))
+        order += [("transformer.ln_f.weight", 0), ("transformer.ln_f.bias", 0)]
+    else:
+        order = [("model.embed_tokens.weight", 0)]
+        for l in range(c.layers):
+            h = f"model.layers.{l}."
+            names = ("input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                     "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+                     "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight")
+            order += [(h + n, 0) for n in names]
+        order += [("model.norm.weight", 0), ("lm_head.weight", 0)]
+
+    def layout(name, transpose, t):  # to wflops' layout: Conv1D [in, out] -> [out, in]; wpe has s - 1 rows
+        t = t.detach().double()
+        t = t.t() if transpose else t
+        return t[:c.seq - 1] if name == "transformer.wpe.weight" else t
+
+    with open(f"{tmp}/in.bin", "wb") as f:
+        f.write(ids[:, :-1].numpy().astype(numpy.int64).tobytes() + ids[:, 1:].numpy().astype(numpy.int64).tobytes())
+        for name, tr in order:
+            f.write(layout(name, tr, P[name]).contiguous().numpy().tobytes())
+    extra = [str(c.kv_heads), str(c.ffn)] if arch == "llama" else []
+    subprocess.run([driver, arch, *map(str, (c.vocab, c.seq - 1, c.d, c.heads, c.layers, c.batch)), f"{tmp}/in.bin",
+                    f"{tmp}/out.bin", *extra], check=True)
+    raw = numpy.fromfile(f"{tmp}/out.bin", dtype=numpy.float64)
+    at, worst = 1, 0.0
+    for name, tr in order:
+        g = layout(name, tr, P[name].grad)
+        ref = torch.from_numpy(raw[at:at + g.numel()].copy()).reshape(g.shape)
+        at += g.numel()
+        worst = max(worst, wflops_peer.relative_error(g, ref))
+    assert at == raw.size, (at, raw.size)
+    print(arch, abs(loss.item() - raw[0]) / raw[0], worst, len(order))
+'''
+
+
+def reference_checks(python, source_dir, peers_dir, tmp):
+    """HF's models, as the model peer builds them, are wflops' model: the same loss and gradients as
+    src/model_reference.hpp on the same weights, compiled here with the host's C++ compiler."""
+    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    if not cxx:
+        print("skipped: no C++ compiler here for wflops' model reference (set CXX)")
+        return
+    src = os.path.join(source_dir, "src")
+    with open(os.path.join(tmp, "driver.cpp"), "w") as f:
+        f.write(REFERENCE_DRIVER)
+    driver = os.path.join(tmp, "model_reference_driver")
+    run = subprocess.run([cxx, "-O2", "-std=c++20", "-I", src, os.path.join(tmp, "driver.cpp"),
+                          *(os.path.join(src, f) for f in ("model_reference.cpp", "attention_reference.cpp",
+                                                           "mlp_reference.cpp")), "-o", driver],
+                         capture_output=True, text=True, timeout=600)
+    if not expect(run.returncode == 0, "wflops' model reference builds for the cross-check" +
+                  ("" if run.returncode == 0 else f": {run.stderr.strip()[-300:]}")):
+        return
+    run = subprocess.run([python, "-c", REFERENCE_CHECK, peers_dir, driver, tmp], capture_output=True, text=True,
+                         timeout=600)
+    rows = {}
+    for line in run.stdout.splitlines():
+        arch, loss, grad, n = line.split()
+        rows[arch] = (float(loss), float(grad), int(n))
+    # GPT-2 is fp64 throughout in HF; HF's Llama computes its RMSNorm (and the eager softmax) in fp32
+    # whatever the model's dtype (LlamaRMSNorm casts to torch.float32), about 1e-7 of difference.
+    limits = {"gpt2": (1e-12, 1e-12), "llama": (1e-6, 1e-5)}
+    expect(run.returncode == 0 and set(rows) == set(limits) and
+           all(rows[a][0] < limits[a][0] and rows[a][1] < limits[a][1] for a in limits),
+           "model peer: HF's GPT-2 and Llama give wflops' fp64 reference loss and every gradient "
+           f"({rows or run.stderr.strip()[-300:]})")
+
+
+def model_checks(python, source_dir, peers_dir, tmp, validator, wflops):
     """The model peer on tiny configurations: both architectures in bf16 (no loss scaling) and fp16
     (GradScaler), eager and SDPA attention, and one torch.compile row (Inductor on the host is slow)."""
     why = transformers_missing(python)
@@ -479,6 +623,7 @@ def model_checks(python, peers_dir, tmp, validator, wflops):
     run = subprocess.run([python, "-c", MODEL_UNIT, peers_dir], capture_output=True, text=True, timeout=600)
     expect(run.returncode == 0, "model peer: ignored labels confine loss and gradients to the checked tokens: "
                                 + (run.stdout.strip() or run.stderr.strip()[-500:]))
+    reference_checks(python, source_dir, peers_dir, tmp)
     keys = {"gpt2": "arch:gpt2/d:64/L:2/h:4/s:32/b:2/V:512",
             "llama": "arch:llama/d:64/L:2/h:4/kvh:2/ff:176/s:32/b:2/V:512"}
     out = os.path.join(tmp, "model-eager.json")
@@ -582,7 +727,7 @@ def main():
             labels = [b["label"] for b in doc["benchmarks"] if "/torch_compile_" in b["name"] and "label" in b]
             expect(labels and all("torch.compile mode=default, fullgraph, dynamic=False" in x for x in labels),
                    "torch_compile rows say how they were compiled")
-        model_checks(python, peers_dir, tmp, validator, wflops)
+        model_checks(python, source_dir, peers_dir, tmp, validator, wflops)
     print(f"{failures} failed")
     return 1 if failures else 0
 
