@@ -76,8 +76,9 @@ TOLERANCE = 1e-2       # the loss: fp16/bf16 (docs/conventions.md)
 # where one GEMM's output carries one. Measured against fp64 (CPU, d 64-1024, 2-4 layers): fp16
 # 0.5-1.3e-3, bf16 0.4-1.2e-2, whether or not the reference's weights are rounded to bf16 first (so
 # the error is the activations', not the weights'). bf16's limit is therefore 3e-2, its 8 bits of
-# mantissa against fp16's 11; a wrong gradient (a missing term, fp16 gradients flushed to zero
-# without loss scaling) is off by 0.1 or more.
+# mantissa against fp16's 11: looser than a GEMM's check, so a bf16 gradient wrong by less than 3%
+# passes. fp16's stays 1e-2, which catches fp16 without loss scaling: with V 50257 and 512 checked
+# tokens the logits' small gradients flush to zero and the gradients are 2-3e-2 off (measured, CPU).
 GRAD_TOLERANCE = {"fp16": 1e-2, "bf16": 3e-2}
 LOSS_SLACK = 0.3       # nats allowed between the check's loss and ln V + sigma^2 / 2
 LR = 1e-5              # small, so that the weights stay near their initialisation while timed
