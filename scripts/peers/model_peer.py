@@ -206,7 +206,7 @@ def expected_loss(c):
 def check(torch, transformers, c, model, forward, scaler, dtype, device):
     """Relative errors (loss and the gradients of check_parameters) of one forward + backward of the
     timed `forward` against fp64, on the tokens check_labels keeps; raises VerificationError on a
-    loss far from ln V or a non-finite gradient."""
+    loss far from ln V, a parameter without a gradient or a non-finite gradient."""
     ids = torch.randint(0, c.vocab, (c.batch, c.seq), device=device)
     labels, k, m = check_labels(torch, ids, c)
     model.zero_grad(set_to_none=True)
@@ -219,7 +219,10 @@ def check(torch, transformers, c, model, forward, scaler, dtype, device):
         raise wflops_peer.VerificationError(f"verification failed: loss {value:.4g}, expected about {want:.4g} "
                                             f"(ln V + sigma^2/2) at random initialisation")
     params = dict(model.named_parameters())
-    bad = [n for n, p in params.items() if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+    missing = [n for n, p in params.items() if p.grad is None]
+    if missing:
+        raise wflops_peer.VerificationError(f"verification failed: no gradient for {', '.join(missing[:3])}")
+    bad = [n for n, p in params.items() if not bool(torch.isfinite(p.grad).all())]
     if bad:
         raise wflops_peer.VerificationError(f"verification failed: non-finite gradients in {', '.join(bad[:3])}")
     # The fp64 copy: the same weights (the fp32 masters), eager attention, no autocast. Its loss is

@@ -19,7 +19,8 @@ usage: test_peers_cpu.py SOURCE_DIR [WFLOPS_BINARY]
    transformers) runs only where transformers imports too, else that part says it is skipped and why:
    its models give wflops' own fp64 reference loss and gradients (src/model_reference.hpp, built here
    with the host's C++ compiler), its check's ignored labels confine the loss and gradients to the
-   checked tokens, and its tiny rows run, checked, in bf16 and fp16, eager, SDPA and compiled.
+   checked tokens, a failed check is an error entry, and its tiny rows run, checked, in bf16 and
+   fp16, eager, SDPA and compiled.
 Exits 77 (CTest's SKIP_RETURN_CODE) after part 1 when torch does not import, saying why.
 """
 import contextlib
@@ -467,7 +468,20 @@ for tokens, want_k, want_n in ((16, 1, 16), (64, 2, 32)):
                 bad.append(f"{arch} {attn}: the batch with ignored labels differs from its checked tokens by {err}")
         if abs(model_peer.expected_loss(c) - full.item()) > model_peer.LOSS_SLACK:
             bad.append(f"{arch}: loss {full.item()} far from {model_peer.expected_loss(c)}")
-print("\n".join(bad) if bad else "model check premise holds")
+# A failed check is that benchmark's error entry, with no figure (here: a loss no model can meet).
+import argparse, json, os, tempfile
+args = argparse.Namespace(device="cpu", min_time=0.01, repetitions=1, compile_attn="sdpa", compile_mode="default")
+with tempfile.TemporaryDirectory() as d:
+    results = wflops_peer.PeerResults(os.path.join(d, "r.json"), device="cpu")
+    model_peer.LOSS_SLACK = -1.0
+    model_peer.run_one(torch, transformers, results, args, model_peer.Config(*model_peer.CPU_CONFIGS["gpt2"]),
+                       "hf_eager", "bf16", torch.bfloat16)
+    results.close()
+    with open(os.path.join(d, "r.json")) as f:
+        entries = json.load(f)["benchmarks"]
+    if not (len(entries) == 1 and entries[0].get("error_message", "").startswith("verification failed: loss")):
+        bad.append(f"a failed check: {entries}")
+print("\n".join(bad) if bad else "model check premise holds; a failed check is an error entry")
 sys.exit(1 if bad else 0)
 '''
 
@@ -621,8 +635,8 @@ def model_checks(python, source_dir, peers_dir, tmp, validator, wflops):
               f"{python}: {why}")
         return
     run = subprocess.run([python, "-c", MODEL_UNIT, peers_dir], capture_output=True, text=True, timeout=600)
-    expect(run.returncode == 0, "model peer: ignored labels confine loss and gradients to the checked tokens: "
-                                + (run.stdout.strip() or run.stderr.strip()[-500:]))
+    expect(run.returncode == 0, "model peer: ignored labels confine loss and gradients to the checked tokens; "
+                                "a failed check: " + (run.stdout.strip() or run.stderr.strip()[-500:]))
     reference_checks(python, source_dir, peers_dir, tmp)
     keys = {"gpt2": "arch:gpt2/d:64/L:2/h:4/s:32/b:2/V:512",
             "llama": "arch:llama/d:64/L:2/h:4/kvh:2/ff:176/s:32/b:2/V:512"}
