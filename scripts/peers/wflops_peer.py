@@ -374,7 +374,8 @@ class PeerResults:
 
     def add(self, name, dtype, seconds, flops, bytes_=0.0, counters=None, label="", calls=None):
         """One benchmark: `seconds` per call for each repetition, `calls` the number of calls each
-        repetition timed (its iterations); flops and bytes per call."""
+        repetition timed (its iterations); flops and bytes per call. A counter given as a function
+        takes a repetition's seconds per call (e.g. a second rate such as pct_peak_model)."""
         peak = self.peak(dtype)
         calls = calls or [1] * len(seconds)
 
@@ -387,7 +388,7 @@ class PeerResults:
             if bytes_:
                 c["bytes"] = bytes_
                 c["gbps"] = bytes_ / t / 1e9
-            c.update(counters or {})
+            c.update({k: v(t) if callable(v) else v for k, v in (counters or {}).items()})
             return c
 
         reps = len(seconds)

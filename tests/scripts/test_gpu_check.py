@@ -113,7 +113,7 @@ def test_dry_run(source, pack, tmp):
     check(re.search(r"would run (\d+) benchmarks in 7 wflops run", stages["smoke"][1]) is not None,
           "smoke plans one wflops run per family")
     peers = stages["peers"][1]
-    check(peers.count("arguments accepted") == 5 and "refused" not in peers, "every peer accepts its arguments")
+    check(peers.count("arguments accepted") == 6 and "refused" not in peers, "every peer accepts its arguments")
     budgets = plan(r.stdout)
     check(list(budgets) == STAGES and sum(budgets.values()) <= 480, f"default budgets add to at most 480 s: {budgets}")
 
@@ -213,7 +213,8 @@ out, ctx = opts[opts.index("--out") + 1], opts[opts.index("--context-from") + 1]
 name = {"matmul": "matmul/torch_matmul/bf16/m:4096/n:8192/k:4096",
         "attention": "attention_fwd/torch_sdpa_flash/bf16/b:4/h:16/s:4096/d:128/causal:0",
         "mlp": "mlp_step/torch_eager_linear/fp16/d:1600/ff:6400/tok:8192",
-        "moe": "moe_step/torch_grouped_mm/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice"}[script]
+        "moe": "moe_step/torch_grouped_mm/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice",
+        "model": "model_step/hf_eager/bf16/arch:gpt2/d:1600/L:8/h:25/s:256/b:32/V:50257"}[script]
 with open(ctx) as f:
     context = dict(json.load(f)["context"], source="pytorch")
 with open(out, "w") as f:
@@ -257,7 +258,7 @@ def test_simulated_peers(source, build, tmp):
     copy = os.path.join(tmp, "peers-copy", "scripts")  # gpu-check beside fake peers and a fake torch
     os.makedirs(os.path.join(copy, "peers"))
     shutil.copy(os.path.join(source, "scripts", "gpu-check"), copy)
-    for peer in ["matmul", "attention", "mlp", "moe"]:
+    for peer in ["matmul", "attention", "mlp", "moe", "model"]:
         path = os.path.join(copy, "peers", f"{peer}_peer.py")
         with open(path, "w") as f:
             f.write(FAKE_PEER)
@@ -266,6 +267,9 @@ def test_simulated_peers(source, build, tmp):
     os.makedirs(torch_dir)
     with open(os.path.join(torch_dir, "__init__.py"), "w") as f:
         f.write(FAKE_TORCH)
+    os.makedirs(os.path.join(os.path.dirname(torch_dir), "transformers"))  # the model peer's other need
+    with open(os.path.join(os.path.dirname(torch_dir), "transformers", "__init__.py"), "w") as f:
+        f.write('__version__ = "0.0+fake"\n')
     peer_args = os.path.join(tmp, "peer-args.txt")
     env.update(FAKE_CALM="1", FAKE_PEER_ARGS=peer_args, PYTHONPATH=os.path.dirname(torch_dir))
     out = os.path.join(tmp, "peers-out")
@@ -278,8 +282,8 @@ def test_simulated_peers(source, build, tmp):
           f"seed: its benchmarks and the seed table: {seed}")
     check(quick[0] == "passed" and re.search(r"(\d+) benchmarks: \1 verified, 0 failed", quick[1]) is not None,
           f"quick: every benchmark verified: {quick[1][:80]}")
-    check(peers[0] == "passed" and peers[1].count("ok (1 ran, 0 failed), compared") == 5,
-          f"peers: five calls, each compared: {peers}")
+    check(peers[0] == "passed" and peers[1].count("ok (1 ran, 0 failed), compared") == 6,
+          f"peers: six calls, each compared: {peers}")
     names = archive_names(out)
     for f in ["5-quick/quick.json", "4-seed/seed-table.txt", "6-peers/matmul-compare.txt",
               "6-peers/mlp-seed-compare.txt"]:
@@ -295,7 +299,7 @@ def test_simulated_peers(source, build, tmp):
     check("matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096" in compared, "the matmul peer sits beside cublaslt_auto")
     with open(peer_args) as f:
         calls = f.read().splitlines()
-    check(len(calls) == 5 and all("--context-from" in c and "quick.json" in c or c.startswith("mlp") for c in calls)
+    check(len(calls) == 6 and all("--context-from" in c and "quick.json" in c or c.startswith("mlp") for c in calls)
           and any("--filter" in c for c in calls if c.startswith("matmul")), f"the peers' arguments: {calls}")
 
 

@@ -6,14 +6,21 @@ usage: test_peers_cpu.py SOURCE_DIR [WFLOPS_BINARY]
 1. Without PyTorch: the writer and timer of wflops_peer.py (input rotation count, a host-timed
    repetition's calls, the stream hold's logic on a stand-in CUDA clock, an exception becoming
    that benchmark's error, the cv aggregate's unit, file mode 0644); with WFLOPS_BINARY, the
-   FLOPs and bytes the MLP, MoE and attention peers compute against `wflops list --json`.
+   FLOPs and bytes the MLP, MoE and attention peers compute against `wflops list --json`; the model
+   peer's FLOPs against the hand-checked figures of tests/cpu/test_flops_model.cpp (and against
+   `wflops list` once it lists model_step rows).
 2. With PyTorch (the Python in $WFLOPS_PEER_PYTHON, else this one): each peer with --device cpu
    (tiny shapes, host timer): it exits 0, its file validates against docs/result.schema.json
    (where jsonschema imports), every benchmark that ran passed its check and carries its calls,
    the ones that cannot run on the host are error entries (the cuDNN attention back end, an
    impossible MoE configuration), `wflops compare` reads the file (when WFLOPS_BINARY is given);
    bad arguments exit 2 before any file exists; the MoE peer's device-side expert counts match
-   torch.bincount and its chunked combine passes the fp64 check.
+   torch.bincount and its chunked combine passes the fp64 check. The model peer (Hugging Face
+   transformers) runs only where transformers imports too, else that part says it is skipped and why:
+   its models give wflops' own fp64 reference loss and gradients (src/model_reference.hpp, built here
+   with the host's C++ compiler), its check's ignored labels confine the loss and gradients to the
+   checked tokens, a failed check is an error entry, and its tiny rows run, checked, in bf16 and
+   fp16, eager, SDPA and compiled.
 Exits 77 (CTest's SKIP_RETURN_CODE) after part 1 when torch does not import, saying why.
 """
 import contextlib
@@ -21,6 +28,7 @@ import io
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -157,6 +165,46 @@ def host_checks(peers_dir, tmp):
     expect(stat.S_IMODE(os.stat(path).st_mode) == 0o644, "result file mode 0644")
     expect(doc["context"]["interrupted"] is False and doc["context"]["source"] == "pytorch", "context after close")
 
+    # The counter given as a function of a repetition's seconds (pct_peak_model).
+    path = os.path.join(tmp, "rate.json")
+    results = wflops_peer.PeerResults(path, device="cpu")
+    results.add("model_step/hf_eager/bf16/x:1", "bf16", [0.5, 0.25], 1e12, counters={"double": lambda t: 2 * t})
+    results.close()
+    with open(path) as f:
+        got = [b["double"] for b in json.load(f)["benchmarks"] if b.get("run_type") == "iteration"]
+    expect(got == [1.0, 0.5], f"a counter given as a function gets each repetition's seconds ({got})")
+
+    model_flop_checks(peers_dir)
+
+
+# tests/cpu/test_flops_model.cpp's hand-checked figures: N_w, weight, attention and model FLOPs per step.
+MODEL_FIGURES = {
+    "gpt2": (326171200, 16031966822400, 187904819200, 16219871641600),
+    "gpt2-small": (123532032, 12143692873728, 1082331758592, 13226024632320),
+    "llama-b1": (961544192, 23630910062592, 962072674304, 24592982736896),
+    "llama-b2": (961544192, 47261820125184, 1924145348608, 49185965473792),
+}
+
+
+def model_flop_checks(peers_dir):
+    """The model peer's FLOP formulas and names, without PyTorch."""
+    sys.path.insert(0, peers_dir)
+    import model_peer
+    bad = []
+    for key, want in MODEL_FIGURES.items():
+        c = model_peer.Config(*model_peer.CONFIGS[key])
+        got = (model_peer.weights(c), model_peer.weight_flops(c), model_peer.attention_flops(c),
+               model_peer.model_flops(c))
+        if got != want:
+            bad.append(f"{key}: {got} != {want}")
+    expect(set(model_peer.CONFIGS) == set(MODEL_FIGURES) and not bad,
+           "model peer: N_w, weight, attention and model FLOPs as tests/cpu/test_flops_model.cpp" +
+           (f": {bad}" if bad else ""))
+    names = [model_peer.Config(*model_peer.CONFIGS[k]).name("hf_eager", "fp16") for k in ("gpt2", "llama-b2")]
+    expect(names == ["model_step/hf_eager/fp16/arch:gpt2/d:1600/L:8/h:25/s:256/b:32/V:50257",
+                     "model_step/hf_eager/fp16/arch:llama/d:4096/L:2/h:32/kvh:8/ff:14336/s:4096/b:2/V:128256"],
+           f"model peer: docs/model.md's names ({names})")
+
 
 def formula_checks(peers_dir, wflops):
     """The peers that compute their FLOPs and bytes (MLP, MoE; attention for --device cpu) give
@@ -165,6 +213,7 @@ def formula_checks(peers_dir, wflops):
     sys.path.insert(0, peers_dir)
     import attention_peer
     import mlp_peer
+    import model_peer
     import moe_peer
     import wflops_peer
     specs = wflops_peer.wflops_specs(wflops, "full")
@@ -181,6 +230,13 @@ def formula_checks(peers_dir, wflops):
             got = (mlp_peer.step_flops(int(sh["d"]), int(sh["ff"]), int(sh["tok"]), s["family"] == "mlp_fwd",
                                        variant),)
             want = (s["flops"],)
+        elif s["family"] == "model_step":
+            c = model_peer.Config(sh["arch"], *(int(sh.get(k, 0)) for k in ("d", "L", "h", "kvh", "ff", "V", "s",
+                                                                              "b")))
+            c.kv_heads = c.kv_heads or c.heads  # a gpt2 name implies kvh = h and d_ff = 4d
+            c.ffn = c.ffn or 4 * c.d
+            got = (model_peer.weight_flops(c), model_peer.attention_flops(c))
+            want = (s["flops"], s["counters"].get("attn_flops"))
         elif s["family"] in ("attention_fwd", "attention_bwd") and s["implementation"] == "fused":
             a = attention_peer.parse_shape(s["shape"])
             forward = s["family"] == "attention_fwd"
@@ -192,7 +248,7 @@ def formula_checks(peers_dir, wflops):
         n += 1
         if got != want:
             bad.append(f"{s['name']}: {got} != {want}")
-    expect(n > 0 and not bad, f"FLOPs and bytes of {n} MoE, MLP and attention benchmarks as wflops lists them"
+    expect(n > 0 and not bad, f"FLOPs and bytes of {n} MoE, MLP, attention (and model) benchmarks as wflops lists them"
            + (f": {bad[:3]}" if bad else ""))
     words = {"linear": "linear", "mixed_linear": "mixed_linear", "mixed_relu_residual": "mixed_unfused_relu_residual"}
     missing = []
@@ -219,6 +275,17 @@ def torch_missing(python):
         lines = (run.stderr or run.stdout).strip().splitlines()
         return lines[-1] if lines else f"exit code {run.returncode}"
     print(f"torch {run.stdout.strip()} in {python}")
+    return None
+
+
+def transformers_missing(python):
+    """Why Hugging Face transformers does not import in `python` (None when it does)."""
+    run = subprocess.run([python, "-c", "import transformers; print(transformers.__version__)"], capture_output=True,
+                         text=True)
+    if run.returncode != 0:
+        lines = (run.stderr or run.stdout).strip().splitlines()
+        return lines[-1] if lines else f"exit code {run.returncode}"
+    print(f"transformers {run.stdout.strip()} in {python}")
     return None
 
 
@@ -300,7 +367,8 @@ def argument_checks(python, peers_dir, tmp):
     cases = [("matmul", ["--repetitions", "0"], "repetitions.json"),
              ("attention", ["--min-time", "-1"], "min-time.json"),
              ("mlp", ["--variants", "linear,bogus"], "variants.json"),
-             ("moe", ["--context-from", existing], "context.json")]
+             ("moe", ["--context-from", existing], "context.json"),
+             ("model", ["--configs", "gpt2,bogus"], "configs.json")]
     for script, extra, out in cases:
         path = os.path.join(tmp, out)
         run = subprocess.run([python, os.path.join(peers_dir, f"{script}_peer.py"), "--device", "cpu",
@@ -364,6 +432,243 @@ except Exception as e:  # noqa: BLE001
 print("\n".join(bad) if bad else "unit checks passed")
 sys.exit(1 if bad else 0)
 '''
+
+
+# The model peer's check rests on this: with the labels of check_labels (-100 outside the first m
+# positions of the first k sequences), the loss and every gradient of the whole batch equal those of
+# the model run on those k x m tokens alone (causal attention, sequences independent). In fp64, for
+# both architectures and both attention implementations.
+MODEL_UNIT = r'''
+import sys, torch, transformers
+sys.path.insert(0, sys.argv[1])
+import model_peer, wflops_peer
+torch.manual_seed(0)
+bad = []
+# (CHECK_TOKENS, sequences kept, positions kept) on 3 sequences of 32: a sequence cut short, and two whole
+for tokens, want_k, want_n in ((16, 1, 16), (64, 2, 32)):
+    model_peer.CHECK_TOKENS = tokens
+    for arch in ("gpt2", "llama"):
+        c = model_peer.Config(*model_peer.CPU_CONFIGS[arch])
+        c.batch = 3
+        for attn in ("eager", "sdpa"):
+            m = model_peer.build(torch, transformers, c, attn, "cpu").to(torch.float64)
+            ids = torch.randint(0, c.vocab, (c.batch, c.seq))
+            labels, k, n = model_peer.check_labels(torch, ids, c)
+            if (k, n) != (want_k, want_n) or int((labels != -100).sum()) != k * n:
+                bad.append(f"{arch}: check_labels kept {k} x {n}, not {want_k} x {want_n}")
+            full = m(input_ids=ids, labels=labels).loss
+            full.backward()
+            grads = {name: p.grad.clone() for name, p in m.named_parameters()}
+            m.zero_grad(set_to_none=True)
+            part = m(input_ids=ids[:k, :n], labels=labels[:k, :n]).loss
+            part.backward()
+            err = max([abs(full.item() - part.item())] +
+                      [wflops_peer.relative_error(p.grad, grads[name]) for name, p in m.named_parameters()])
+            if not err < 1e-12:
+                bad.append(f"{arch} {attn}: the batch with ignored labels differs from its checked tokens by {err}")
+        if abs(model_peer.expected_loss(c) - full.item()) > model_peer.LOSS_SLACK:
+            bad.append(f"{arch}: loss {full.item()} far from {model_peer.expected_loss(c)}")
+# A failed check is that benchmark's error entry, with no figure (here: a loss no model can meet).
+import argparse, json, os, tempfile
+args = argparse.Namespace(device="cpu", min_time=0.01, repetitions=1, compile_attn="sdpa", compile_mode="default")
+with tempfile.TemporaryDirectory() as d:
+    results = wflops_peer.PeerResults(os.path.join(d, "r.json"), device="cpu")
+    model_peer.LOSS_SLACK = -1.0
+    model_peer.run_one(torch, transformers, results, args, model_peer.Config(*model_peer.CPU_CONFIGS["gpt2"]),
+                       "hf_eager", "bf16", torch.bfloat16)
+    results.close()
+    with open(os.path.join(d, "r.json")) as f:
+        entries = json.load(f)["benchmarks"]
+    if not (len(entries) == 1 and entries[0].get("error_message", "").startswith("verification failed: loss")):
+        bad.append(f"a failed check: {entries}")
+print("\n".join(bad) if bad else "model check premise holds; a failed check is an error entry")
+sys.exit(1 if bad else 0)
+'''
+
+
+# wflops' own fp64 reference of the whole step (src/model_reference.hpp) on weights, tokens and
+# targets read from a file, its loss and every gradient written back in named_tensors' order.
+REFERENCE_DRIVER = r'''
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+#include "model_reference.hpp"
+using namespace wflops::model_ref;
+template <class C, class P>
+static int run(const C& c, P p, FILE* in, FILE* out, double (*step)(const C&, const P&, const std::vector<long>&,
+                                                                     const std::vector<long>&, P&)) {
+  std::vector<long> tokens(c.tokens()), targets(c.tokens());
+  bool ok = fread(tokens.data(), 8, tokens.size(), in) == tokens.size() &&
+            fread(targets.data(), 8, targets.size(), in) == targets.size();
+  for (auto& [name, t] : named_tensors(p)) ok = ok && fread(t->data(), 8, t->size(), in) == t->size();
+  if (!ok) return 1;
+  P grads;
+  const double loss = step(c, p, tokens, targets, grads);
+  fwrite(&loss, 8, 1, out);
+  for (auto& [name, t] : named_tensors(grads)) fwrite(t->data(), 8, t->size(), out);
+  return 0;
+}
+int main(int, char** argv) {
+  const std::string arch = argv[1];
+  const long V = atol(argv[2]), s = atol(argv[3]), d = atol(argv[4]), h = atol(argv[5]), L = atol(argv[6]);
+  const long b = atol(argv[7]);
+  FILE* in = fopen(argv[8], "rb");
+  FILE* out = fopen(argv[9], "wb");
+  if (!in || !out) return 1;
+  if (arch == "gpt2") {
+    Gpt2Config c;
+    c.vocab = V, c.seq = s, c.hidden = d, c.heads = h, c.layers = L, c.batch = b;
+    return run<Gpt2Config, Gpt2Params>(c, gpt2_zero_params(c), in, out, gpt2_loss_and_gradients);
+  }
+  LlamaConfig c;
+  c.vocab = V, c.seq = s, c.hidden = d, c.heads = h, c.layers = L, c.batch = b;
+  c.kv_heads = atol(argv[10]), c.ffn = atol(argv[11]);
+  return run<LlamaConfig, LlamaParams>(c, llama_zero_params(c), in, out, llama_loss_and_gradients);
+}
+'''
+
+# The model peer's HF models (model_peer.build, in fp64, with perturbed norm gains and biases) against
+# REFERENCE_DRIVER: the same weights (HF's Conv1D matrices transposed to [out, in]), the HF ids
+# [b, s] as tokens [:, :-1] and targets [:, 1:] (what HF's shifted loss predicts), the loss from the
+# fp64 logits. Prints "arch loss_rel_err worst_grad_rel_err tensors".
+REFERENCE_CHECK = r'''
+import subprocess, sys, numpy, torch, transformers
+sys.path.insert(0, sys.argv[1])
+import model_peer, wflops_peer
+torch.manual_seed(0)
+driver, tmp = sys.argv[2], sys.argv[3]
+for arch in ("gpt2", "llama"):
+    c = model_peer.Config(*model_peer.CPU_CONFIGS[arch])
+    m = model_peer.build(torch, transformers, c, "eager", "cpu").to(torch.float64)
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() == 1:
+                p.add_(torch.randn_like(p) * 0.1)
+    ids = torch.randint(0, c.vocab, (c.batch, c.seq))
+    logits = m(input_ids=ids).logits
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, c.vocab), ids[:, 1:].reshape(-1))
+    loss.backward()
+    P = dict(m.named_parameters())
+    if arch == "gpt2":
+        order = [("transformer.wte.weight", 0), ("transformer.wpe.weight", 0)]
+        for l in range(c.layers):
+            h = f"transformer.h.{l}."
+            for n in ("ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+                      "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+                      "mlp.c_proj.weight", "mlp.c_proj.bias"):
+                order.append((h + n, n.endswith(".weight") and not n.startswith("ln")))
+        order += [("transformer.ln_f.weight", 0), ("transformer.ln_f.bias", 0)]
+    else:
+        order = [("model.embed_tokens.weight", 0)]
+        for l in range(c.layers):
+            h = f"model.layers.{l}."
+            names = ("input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                     "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+                     "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight")
+            order += [(h + n, 0) for n in names]
+        order += [("model.norm.weight", 0), ("lm_head.weight", 0)]
+
+    def layout(name, transpose, t):  # to wflops' layout: Conv1D [in, out] -> [out, in]; wpe has s - 1 rows
+        t = t.detach().double()
+        t = t.t() if transpose else t
+        return t[:c.seq - 1] if name == "transformer.wpe.weight" else t
+
+    with open(f"{tmp}/in.bin", "wb") as f:
+        f.write(ids[:, :-1].numpy().astype(numpy.int64).tobytes() + ids[:, 1:].numpy().astype(numpy.int64).tobytes())
+        for name, tr in order:
+            f.write(layout(name, tr, P[name]).contiguous().numpy().tobytes())
+    extra = [str(c.kv_heads), str(c.ffn)] if arch == "llama" else []
+    subprocess.run([driver, arch, *map(str, (c.vocab, c.seq - 1, c.d, c.heads, c.layers, c.batch)), f"{tmp}/in.bin",
+                    f"{tmp}/out.bin", *extra], check=True)
+    raw = numpy.fromfile(f"{tmp}/out.bin", dtype=numpy.float64)
+    at, worst = 1, 0.0
+    for name, tr in order:
+        g = layout(name, tr, P[name].grad)
+        ref = torch.from_numpy(raw[at:at + g.numel()].copy()).reshape(g.shape)
+        at += g.numel()
+        worst = max(worst, wflops_peer.relative_error(g, ref))
+    assert at == raw.size, (at, raw.size)
+    print(arch, abs(loss.item() - raw[0]) / raw[0], worst, len(order))
+'''
+
+
+def reference_checks(python, source_dir, peers_dir, tmp):
+    """HF's models, as the model peer builds them, are wflops' model: the same loss and gradients as
+    src/model_reference.hpp on the same weights, compiled here with the host's C++ compiler."""
+    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    if not cxx:
+        print("skipped: no C++ compiler here for wflops' model reference (set CXX)")
+        return
+    src = os.path.join(source_dir, "src")
+    with open(os.path.join(tmp, "driver.cpp"), "w") as f:
+        f.write(REFERENCE_DRIVER)
+    driver = os.path.join(tmp, "model_reference_driver")
+    run = subprocess.run([cxx, "-O2", "-std=c++20", "-I", src, os.path.join(tmp, "driver.cpp"),
+                          *(os.path.join(src, f) for f in ("model_reference.cpp", "attention_reference.cpp",
+                                                           "mlp_reference.cpp")), "-o", driver],
+                         capture_output=True, text=True, timeout=600)
+    if not expect(run.returncode == 0, "wflops' model reference builds for the cross-check" +
+                  ("" if run.returncode == 0 else f": {run.stderr.strip()[-300:]}")):
+        return
+    run = subprocess.run([python, "-c", REFERENCE_CHECK, peers_dir, driver, tmp], capture_output=True, text=True,
+                         timeout=600)
+    rows = {}
+    for line in run.stdout.splitlines():
+        arch, loss, grad, n = line.split()
+        rows[arch] = (float(loss), float(grad), int(n))
+    # GPT-2 is fp64 throughout in HF; HF's Llama computes its RMSNorm (and the eager softmax) in fp32
+    # whatever the model's dtype (LlamaRMSNorm casts to torch.float32), about 1e-7 of difference.
+    limits = {"gpt2": (1e-12, 1e-12), "llama": (1e-6, 1e-5)}
+    expect(run.returncode == 0 and set(rows) == set(limits) and
+           all(rows[a][0] < limits[a][0] and rows[a][1] < limits[a][1] for a in limits),
+           "model peer: HF's GPT-2 and Llama give wflops' fp64 reference loss and every gradient "
+           f"({rows or run.stderr.strip()[-300:]})")
+
+
+def model_checks(python, source_dir, peers_dir, tmp, validator, wflops):
+    """The model peer on tiny configurations: both architectures in bf16 (no loss scaling) and fp16
+    (GradScaler), eager and SDPA attention, and one torch.compile row (Inductor on the host is slow)."""
+    why = transformers_missing(python)
+    if why:
+        print(f"skipped: the model peer's smoke runs need Hugging Face transformers, which does not import in "
+              f"{python}: {why}")
+        return
+    run = subprocess.run([python, "-c", MODEL_UNIT, peers_dir], capture_output=True, text=True, timeout=600)
+    expect(run.returncode == 0, "model peer: ignored labels confine loss and gradients to the checked tokens; "
+                                "a failed check: " + (run.stdout.strip() or run.stderr.strip()[-500:]))
+    reference_checks(python, source_dir, peers_dir, tmp)
+    keys = {"gpt2": "arch:gpt2/d:64/L:2/h:4/s:32/b:2/V:512",
+            "llama": "arch:llama/d:64/L:2/h:4/kvh:2/ff:176/s:32/b:2/V:512"}
+    out = os.path.join(tmp, "model-eager.json")
+    run_peer(python, peers_dir, "model", out, ["--configs", "gpt2,llama-b1", "--no-compile", "--dtype", "bf16",
+                                               "--dtype", "fp16"])
+    names = [f"model_step/{i}/{t}/{keys[a]}" for a in keys for t in ("bf16", "fp16") for i in ("hf_eager", "hf_sdpa")]
+    doc = check_file(out, validator, wflops, names, [], 3e-2)
+    if doc:
+        sys.path.insert(0, peers_dir)
+        import model_peer
+        want = {a: model_peer.Config(*model_peer.CPU_CONFIGS[a]) for a in keys}
+        med = [b for b in doc["benchmarks"] if b.get("aggregate_name") == "median"]
+        good = [b for b in med if b["flops"] == model_peer.weight_flops(want[b["name"].split("/")[3][5:]])
+                and b["attn_flops"] == model_peer.attention_flops(want[b["name"].split("/")[3][5:]])
+                and b["model_flops"] == b["flops"] + b["attn_flops"]]
+        expect(med and len(good) == len(med), f"model peer: flops, attn_flops, model_flops of the tiny configurations "
+                                              f"({len(good)} of {len(med)})")
+        labels = {b["name"].split("/")[2]: b["label"] for b in med}
+        expect("GradScaler" in labels.get("fp16", "") and "GradScaler" not in labels.get("bf16", "x GradScaler"),
+               "model peer: fp16 rows scale the loss, bf16 rows do not")
+        ctx = doc["context"]
+        expect(all(k in ctx for k in ("transformers", "attention", "torch_compile", "mixed_precision", "optimizer",
+                                      "step", "flops")), "model peer: its choices are in the context")
+    out = os.path.join(tmp, "model-compile.json")
+    run_peer(python, peers_dir, "model", out, ["--configs", "gpt2", "--impls", "hf_compile"])
+    doc = check_file(out, validator, wflops, [f"model_step/hf_compile/bf16/{keys['gpt2']}"], [], 3e-2)
+    if doc:
+        labels = [b["label"] for b in doc["benchmarks"] if "label" in b]
+        expect(labels and all("torch.compile mode=default, fullgraph, dynamic=False" in x and
+                              "attn_implementation=sdpa" in x for x in labels),
+               "model peer: hf_compile rows say how they were compiled")
 
 
 def main():
@@ -436,6 +741,7 @@ def main():
             labels = [b["label"] for b in doc["benchmarks"] if "/torch_compile_" in b["name"] and "label" in b]
             expect(labels and all("torch.compile mode=default, fullgraph, dynamic=False" in x for x in labels),
                    "torch_compile rows say how they were compiled")
+        model_checks(python, source_dir, peers_dir, tmp, validator, wflops)
     print(f"{failures} failed")
     return 1 if failures else 0
 
