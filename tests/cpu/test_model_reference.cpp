@@ -12,6 +12,7 @@
 
 #include "attention_reference.hpp"
 #include "model_reference.hpp"
+#include "verify_error.hpp"
 
 namespace wflops::model_ref {
 
