@@ -313,7 +313,7 @@ Breakdown breakdown(const ResultFile& file, const std::string& name) {
   return s;
 }
 
-std::vector<Breakdown> breakdowns(const ResultFile& file, const std::string& name) {
+std::vector<Breakdown> breakdowns(const ResultFile& file, const std::string& name, std::vector<std::string>* skipped) {
   const std::vector<std::string> steps = model_step_names(file);
   if (steps.empty()) {
     throw UserError(fmt::format("'{}' has no model step (no model_step/... benchmark that ran)", file.path));
@@ -326,7 +326,16 @@ std::vector<Breakdown> breakdowns(const ResultFile& file, const std::string& nam
     return {breakdown(file, name)};
   }
   std::vector<Breakdown> out;
-  for (const std::string& s : steps) out.push_back(breakdown(file, s));
+  std::optional<UserError> first;
+  for (const std::string& s : steps) {
+    try {
+      out.push_back(breakdown(file, s));
+    } catch (const UserError& e) {
+      if (!first) first = e;
+      if (skipped) skipped->push_back(e.what());
+    }
+  }
+  if (out.empty()) throw *first;
   return out;
 }
 
@@ -406,19 +415,24 @@ const char* kind_name(Kind k) {
 
 }  // namespace
 
-std::string format_breakdowns(const ResultFile& file, const std::vector<Breakdown>& all) {
+std::string format_breakdowns(const ResultFile& file, const std::vector<Breakdown>& all,
+                              const std::vector<std::string>& skipped) {
   std::string out = fmt::format("Where the model step's time goes: {}, {}\n", file.path, file.label());
   out += "rate: TFLOP/s of GEMM phases (weight FLOPs) and the attention core (attention FLOPs), GB/s of memory-bound\n"
          "phases (least bytes); % ceil: of the best matmul of the dtype or of the device copy in the same file;\n"
          "alone: the same part benchmarked alone (GEMMs: the matmul of the forward's shape); in/alone: rate over it\n";
   for (const Breakdown& s : all) out += "\n" + format_one(s);
+  if (!skipped.empty()) out += "\nleft out:\n";
+  for (const std::string& why : skipped) out += "  " + why + "\n";
   return out;
 }
 
-nlohmann::json breakdowns_json(const ResultFile& file, const std::vector<Breakdown>& all) {
+nlohmann::json breakdowns_json(const ResultFile& file, const std::vector<Breakdown>& all,
+                               const std::vector<std::string>& skipped) {
   nlohmann::json out;
   out["file"] = file.path;
   out["gpu"] = file.label();
+  out["left_out"] = skipped;
   out["steps"] = nlohmann::json::array();
   for (const Breakdown& s : all) {
     nlohmann::json j;

@@ -86,10 +86,15 @@ std::vector<std::string> model_step_names(const ResultFile& file);
 Breakdown breakdown(const ResultFile& file, const std::string& name);
 
 // `name` alone, or every model step of the file when `name` is empty. Throws UserError when the file
-// has none (naming it) or `name` is not one of them (naming those it has).
-std::vector<Breakdown> breakdowns(const ResultFile& file, const std::string& name);
+// has none (naming it) or `name` is not one of them (naming those it has). Without a name, a step
+// that cannot be broken down (a peer's, timed whole, has no phases) is left out with its reason in
+// `skipped` ("NAME: why"), unless no step can: then its error is thrown.
+std::vector<Breakdown> breakdowns(const ResultFile& file, const std::string& name,
+                                  std::vector<std::string>* skipped = nullptr);
 
-std::string format_breakdowns(const ResultFile& file, const std::vector<Breakdown>& all);
-nlohmann::json breakdowns_json(const ResultFile& file, const std::vector<Breakdown>& all);
+std::string format_breakdowns(const ResultFile& file, const std::vector<Breakdown>& all,
+                              const std::vector<std::string>& skipped = {});
+nlohmann::json breakdowns_json(const ResultFile& file, const std::vector<Breakdown>& all,
+                               const std::vector<std::string>& skipped = {});
 
 }  // namespace wflops

@@ -34,11 +34,12 @@ void add_breakdown_command(CLI::App& app, int& exit_code) {
       throw UserError(fmt::format("--format '{}': expected table or json", a->format));
     }
     const ResultFile file = read_result_file(a->file);
-    const std::vector<Breakdown> all = breakdowns(file, a->benchmark);
+    std::vector<std::string> skipped;
+    const std::vector<Breakdown> all = breakdowns(file, a->benchmark, &skipped);
     if (a->format == "json") {
-      fmt::print("{}\n", breakdowns_json(file, all).dump(2));
+      fmt::print("{}\n", breakdowns_json(file, all, skipped).dump(2));
     } else {
-      fmt::print("{}", format_breakdowns(file, all));
+      fmt::print("{}", format_breakdowns(file, all, skipped));
     }
     exit_code = kExitOk;
   });

@@ -246,6 +246,32 @@ TEST(Breakdown, FileWithoutAModelStepIsAClearError) {
   EXPECT_THROW(breakdown(file, "matmul/cublas/bf16/m:8192/n:4800/k:1600"), UserError);
 }
 
+// A peer's step is timed whole: without phases it is left out, with its reason, unless it is the only one.
+TEST(Breakdown, StepsWithoutPhasesAreLeftOut) {
+  const std::string peer = "model_step/hf_eager/bf16/arch:gpt2/d:1600/L:8/h:25/s:256/b:32/V:50257";
+  const std::string ours = "model_step/fused/bf16/arch:gpt2/d:1600/L:8/h:25/s:256/b:32/V:50257";
+  const std::string text =
+      R"({"context": {"source": "wflops", "wflops_version": "0.1.0", "gpu_name": "x"}, "benchmarks": [
+        {"name": ")" + peer + R"(", "flops": 16031966822400, "tflops": 250},
+        {"name": ")" + ours + R"(", "flops": 16031966822400, "tflops": 500,
+         "phase_ms_fwd_qkv": 1.5, "phase_flops_fwd_qkv": 1006632960000, "phase_ms_optimizer": 4.5}]})";
+  const ResultFile file = parse_result_text(text, "mixed.json");
+  std::vector<std::string> skipped;
+  const auto all = breakdowns(file, "", &skipped);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].benchmark, ours);
+  EXPECT_NEAR(row(all[0], "fwd_qkv").share_pct, 25.0, 1e-12);  // 1.5 of 6 ms
+  EXPECT_NEAR(*row(all[0], "fwd_qkv").tflops, 671.088, 1e-3);  // 1,006,632,960,000 / 1.5 ms
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_NE(skipped[0].find("has no phase_ms_<phase> counters"), std::string::npos) << skipped[0];
+  EXPECT_THROW(breakdowns(file, peer), UserError);
+  const ResultFile only_peer = parse_result_text(
+      R"({"context": {"source": "pytorch", "gpu_name": "x"}, "benchmarks": [
+        {"name": ")" + peer + R"(", "flops": 16031966822400, "tflops": 250}]})",
+      "peer.json");
+  EXPECT_THROW(breakdowns(only_peer, ""), UserError);
+}
+
 // ---- the command -----------------------------------------------------------------------------------
 
 TEST(BreakdownCommand, TableAndJson) {
