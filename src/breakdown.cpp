@@ -43,8 +43,9 @@ const BenchmarkResult* usable(const ResultFile& file, const std::string& name) {
   return b && !b->failed ? b : nullptr;
 }
 
-// The fastest benchmark of `family` and `dtype` whose remaining name is `shape` (all shapes when
-// empty) by `measure` (tflops or gbps); nullptr when there is none.
+// The fastest benchmark of `family`, implementation `impl` (any when empty) and `dtype` whose name
+// ends in `shape` after the dtype (any shape when empty), by tflops or, with `by_gbps`, by gbps;
+// nullptr when there is none.
 const BenchmarkResult* fastest(const ResultFile& file, const std::string& family, const std::string& impl,
                                const std::string& dtype, const std::string& shape, bool by_gbps) {
   const BenchmarkResult* best = nullptr;
