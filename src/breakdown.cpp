@@ -326,6 +326,14 @@ std::vector<Breakdown> breakdowns(const ResultFile& file, const std::string& nam
     }
     return {breakdown(file, name)};
   }
+  if (skipped) {
+    // Failed steps have no figures to break down; the table still says they were there.
+    for (const BenchmarkResult& b : file.benchmarks) {
+      if (b.failed && parse_benchmark_name(b.name).family == model_phases::kFamily) {
+        skipped->push_back(fmt::format("{} failed: {}", b.name, b.error_message));
+      }
+    }
+  }
   std::vector<Breakdown> out;
   std::optional<UserError> first;
   for (const std::string& s : steps) {

@@ -88,7 +88,8 @@ Breakdown breakdown(const ResultFile& file, const std::string& name);
 // `name` alone, or every model step of the file when `name` is empty. Throws UserError when the file
 // has none (naming it) or `name` is not one of them (naming those it has). Without a name, a step
 // that cannot be broken down (a peer's, timed whole, has no phases) is left out with its reason in
-// `skipped` ("NAME: why"), unless no step can: then its error is thrown.
+// `skipped` ("NAME: why"), unless no step can: then its error is thrown. Failed steps are listed
+// in `skipped` too ("NAME failed: message").
 std::vector<Breakdown> breakdowns(const ResultFile& file, const std::string& name,
                                   std::vector<std::string>* skipped = nullptr);
 
