@@ -3,8 +3,12 @@
 #include <fmt/core.h>
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 #include <nlohmann/json.hpp>
 
+#include "breakdown.hpp"
 #include "budget.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
@@ -34,23 +38,51 @@ struct BudgetArgs {
 struct Tau {
   double tflops = 0;
   std::string source;  // "--tflops" or "<benchmark> in <file>"
+  // With --results: the datasheet peak of the benchmark's dtype on the file's GPU, the naive
+  // estimate a planner gets from the datasheet (absent when the file does not state it).
+  std::optional<double> peak_tflops;
+  std::string peak_what;  // "bf16 on NVIDIA H100 80GB HBM3"
 };
 
-// tau per GPU: given (--tflops) or measured (--results FILE --benchmark NAME), exactly one.
+// The benchmark whose tau --results gives: --benchmark, or the file's model step when it has
+// exactly one (a whole training step's tau is the one a run's time follows).
+std::string results_benchmark(const BudgetArgs& a, const ResultFile& file) {
+  if (a.benchmark_opt->count()) return a.benchmark;
+  const std::vector<std::string> steps = model_step_names(file);
+  if (steps.size() == 1) return steps.front();
+  if (steps.empty()) {
+    throw UserError(fmt::format("--results needs --benchmark NAME: which benchmark's tau to use ('{}' has no model "
+                                "step to take by default)",
+                                a.results));
+  }
+  std::string names;
+  for (const std::string& s : steps) names += (names.empty() ? "" : ", ") + s;
+  throw UserError(fmt::format("'{}' has {} model steps; choose one with --benchmark: {}", a.results, steps.size(),
+                              names));
+}
+
+// tau per GPU: given (--tflops) or measured (--results FILE [--benchmark NAME]), exactly one.
 Tau resolve_tau(const BudgetArgs& a) {
   if (a.tflops_opt->count() && a.results_opt->count()) {
     throw UserError("give either --tflops or --results (with --benchmark), not both");
   }
   if (a.tflops_opt->count()) {
+    if (a.benchmark_opt->count()) throw UserError("--benchmark chooses a benchmark of --results; --tflops has none");
     budget::require_positive_at_most(a.tflops, "--tflops", budget::kMaxTflopsPerGpu);
-    return {a.tflops, "--tflops"};
+    return {a.tflops, "--tflops", std::nullopt, ""};
   }
   if (a.results_opt->count()) {
-    if (!a.benchmark_opt->count()) throw UserError("--results needs --benchmark NAME: which benchmark's tau to use");
     const ResultFile file = read_result_file(a.results);
-    return {measured_tflops(file, a.benchmark), fmt::format("{} in {}", a.benchmark, a.results)};
+    const std::string name = results_benchmark(a, file);
+    Tau t{measured_tflops(file, name), fmt::format("{} in {}", name, a.results), std::nullopt, ""};
+    const std::string dtype = parse_benchmark_name(name).dtype;
+    if (const auto peak = file.context_number("peak_tflops_" + dtype); peak && *peak > 0) {
+      t.peak_tflops = *peak;
+      t.peak_what = fmt::format("{} on {}", dtype, file.context_text("gpu_name"));
+    }
+    return t;
   }
-  throw UserError("give the TFLOP/s per GPU: --tflops T, or --results FILE --benchmark NAME");
+  throw UserError("give the TFLOP/s per GPU: --tflops T, or --results FILE [--benchmark NAME]");
 }
 
 // FLOPs per token of the model: 6N from --params, or the params command's figure from a shape.
@@ -82,20 +114,34 @@ void run_budget(const BudgetArgs& a) {
 
   if (a.days_opt->count()) {
     // Budget: what K GPUs at tau deliver in X days.
-    if (a.tokens_opt->count()) throw UserError("--days asks for the FLOPs of a time budget; --tokens asks for the time of a run: give one");
+    if (a.tokens_opt->count()) {
+      throw UserError("--days asks for the FLOPs of a time budget; --tokens asks for the time of a run: give one");
+    }
     budget::require_positive_at_most(a.days, "--days", budget::kMaxDays);
     const double flops = budget::flops_for_time(a.gpus, a.days, tau.tflops);
     out["flops"] = flops;
     out["days"] = a.days;
     out["gpu_hours"] = a.gpus * a.days * 24.0;
     if (model) out["tokens"] = flops / model->flops;
+    std::optional<double> peak_flops;
+    if (tau.peak_tflops) {
+      peak_flops = budget::flops_for_time(a.gpus, a.days, *tau.peak_tflops);
+      out["peak_tflops_per_gpu"] = *tau.peak_tflops;
+      out["peak_flops"] = *peak_flops;
+    }
     if (a.json) {
       fmt::print("{}\n", out.dump(2));
       return;
     }
     fmt::print("{} GPUs x {} days at {:.1f} TFLOP/s per GPU ({}):\n", a.gpus, a.days, tau.tflops, tau.source);
-    fmt::print("  {:.4g} FLOPs ({:.4g} TFLOPs), {:.0f} GPU-hours\n", flops, flops / budget::kTera, a.gpus * a.days * 24.0);
+    fmt::print("  {:.4g} FLOPs ({:.4g} TFLOPs), {:.0f} GPU-hours\n", flops, flops / budget::kTera,
+               a.gpus * a.days * 24.0);
     if (model) fmt::print("  enough for {:.4g} tokens ({})\n", flops / model->flops, model->what);
+    if (peak_flops) {
+      fmt::print("  the naive estimate at the datasheet peak ({:.1f} TFLOP/s, {}): {:.4g} FLOPs, {:.2f}x what the "
+                 "measured tau delivers\n",
+                 *tau.peak_tflops, tau.peak_what, *peak_flops, *peak_flops / flops);
+    }
     return;
   }
 
@@ -110,13 +156,29 @@ void run_budget(const BudgetArgs& a) {
   out["seconds"] = t.seconds;
   out["tokens"] = a.tokens;
   out["flops_per_token"] = model->flops;
+  // The datasheet-peak estimate beside the measured one: the gap a plan built on the datasheet
+  // misses (the reference article: HyperCLOVA at 2.67 days at peak, 13.4 days reported).
+  std::optional<budget::TimeEstimate> at_peak;
+  if (tau.peak_tflops) {
+    at_peak = budget::time_for_flops(t.flops, *tau.peak_tflops, a.gpus);
+    out["peak_tflops_per_gpu"] = *tau.peak_tflops;
+    out["peak_days"] = at_peak->days;
+    out["peak_gpu_hours"] = at_peak->gpu_hours;
+  }
   if (a.json) {
     fmt::print("{}\n", out.dump(2));
     return;
   }
-  fmt::print("{:.4g} tokens x {:.4g} FLOPs per token ({}) = {:.4g} FLOPs\n", a.tokens, model->flops, model->what, t.flops);
+  fmt::print("{:.4g} tokens x {:.4g} FLOPs per token ({}) = {:.4g} FLOPs\n", a.tokens, model->flops, model->what,
+             t.flops);
   fmt::print("on {} GPUs at {:.1f} TFLOP/s per GPU ({}):\n", a.gpus, tau.tflops, tau.source);
-  fmt::print("  {:.3f} days ({:.1f} hours), {:.0f} GPU-hours\n", t.days, t.seconds / budget::kSecondsPerHour, t.gpu_hours);
+  fmt::print("  {:.3f} days ({:.1f} hours), {:.0f} GPU-hours\n", t.days, t.seconds / budget::kSecondsPerHour,
+             t.gpu_hours);
+  if (at_peak) {
+    fmt::print("the naive estimate at the datasheet peak ({:.1f} TFLOP/s, {}):\n", *tau.peak_tflops, tau.peak_what);
+    fmt::print("  {:.3f} days, {:.0f} GPU-hours: the measured tau takes {:.2f}x as long\n", at_peak->days,
+               at_peak->gpu_hours, t.days / at_peak->days);
+  }
 }
 
 }  // namespace
@@ -126,13 +188,16 @@ void add_budget_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand(
       "budget",
       "training time of a run (--params/--tokens/--gpus) or FLOPs of a GPU budget (--gpus/--days), at --tflops or a "
-      "measured tau (--results FILE --benchmark NAME)");
+      "measured tau (--results FILE [--benchmark NAME]; a file's only model step by default), beside the "
+      "datasheet peak's");
   a->params_opt = cmd->add_option("--params", a->params, "non-embedding parameters N (C = 6ND)");
   a->tokens_opt = cmd->add_option("--tokens", a->tokens, "training tokens D");
   a->gpus_opt = cmd->add_option("--gpus", a->gpus, "number of GPUs K")->required();
   a->tflops_opt = cmd->add_option("--tflops", a->tflops, "achieved TFLOP/s per GPU (tau)");
   a->results_opt = cmd->add_option("--results", a->results, "result file to take tau from");
-  a->benchmark_opt = cmd->add_option("--benchmark", a->benchmark, "benchmark of --results whose tau to use");
+  a->benchmark_opt = cmd->add_option("--benchmark", a->benchmark,
+                                     "benchmark of --results whose tau to use (default: the file's model step, when "
+                                     "it has exactly one)");
   a->days_opt = cmd->add_option("--days", a->days, "time budget in days: print the FLOPs it buys");
   a->model.add_to(cmd);
   cmd->add_flag("--json", a->json, "print JSON (flops, days, gpu_hours, ...)");

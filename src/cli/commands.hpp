@@ -15,5 +15,6 @@ void add_budget_command(CLI::App& app, int& exit_code);   // cmd_budget.cpp
 void add_plan_command(CLI::App& app, int& exit_code);     // cmd_plan.cpp
 void add_attention_share_command(CLI::App& app, int& exit_code);  // cmd_attention_share.cpp
 void add_seed_table_command(CLI::App& app, int& exit_code);       // cmd_seed_table.cpp
+void add_breakdown_command(CLI::App& app, int& exit_code);        // cmd_breakdown.cpp
 
 }  // namespace wflops::cli

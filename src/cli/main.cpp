@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   wflops::cli::add_plan_command(app, exit_code);
   wflops::cli::add_attention_share_command(app, exit_code);
   wflops::cli::add_seed_table_command(app, exit_code);
+  wflops::cli::add_breakdown_command(app, exit_code);
   if (unknown_subcommand(app, argc, argv)) {
     fmt::print(stderr, "wflops: error: unknown subcommand '{}' (subcommands: {})\n", argv[1], subcommand_list(app));
     return wflops::kExitError;

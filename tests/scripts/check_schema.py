@@ -98,7 +98,7 @@ def main():
             failures += 1
         else:
             print("ok   wflops compare reads the peer file")
-    for name in ["a100.json", "h100.json", "moe_h100.json", "attention_h100.json"] + \
+    for name in ["a100.json", "h100.json", "moe_h100.json", "attention_h100.json", "model_step_h100.json"] + \
             [os.path.join("cluster", n) for n in sorted(os.listdir(os.path.join(data, "cluster")))]:
         check(os.path.join(data, name), True)
         failures += check_pct_peak(os.path.join(data, name))

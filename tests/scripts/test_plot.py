@@ -50,8 +50,37 @@ def main():
             failures += 1
         else:
             print("ok   summary.png")
+        failures += check_breakdown(plot, data, out)
         failures += check_bad_inputs(plot, data, inputs, out)
     return 1 if failures else 0
+
+
+def check_breakdown(plot, data, scratch):
+    """--kind breakdown on the model-step fixture: one figure, breakdown.png and .svg; a file without a
+    model step is refused."""
+    out = os.path.join(scratch, "breakdown")
+    run = subprocess.run(["/usr/bin/python3", plot, os.path.join(data, "model_step_h100.json"), "--kind", "breakdown",
+                          "--out", out], capture_output=True, text=True)
+    made = sorted(os.listdir(out)) if os.path.isdir(out) else []
+    if run.returncode != 0 or made != ["breakdown.png", "breakdown.svg"] or \
+            any(os.path.getsize(os.path.join(out, n)) < 1000 for n in made):
+        print(f"FAIL --kind breakdown: exit {run.returncode}, made {made}, {run.stderr!r}")
+        return 1
+    with open(os.path.join(out, "breakdown.svg")) as f:
+        svg = f.read()
+    # Both steps are drawn, and the components' legend names the fused step's missing parts too.
+    missing = [t for t in ("eager bf16", "fused bf16", "lm_head", "optimizer") if t not in svg]
+    if missing:
+        print(f"FAIL --kind breakdown: the figure lacks {missing}")
+        return 1
+    print("ok   breakdown.png, breakdown.svg")
+    bad = subprocess.run(["/usr/bin/python3", plot, os.path.join(data, "h100.json"), "--kind", "breakdown", "--out",
+                          os.path.join(scratch, "no-breakdown")], capture_output=True, text=True)
+    if bad.returncode != 1 or "--kind breakdown: the files have no benchmarks" not in bad.stderr:
+        print(f"FAIL --kind breakdown without a model step: exit {bad.returncode}, {bad.stderr!r}")
+        return 1
+    print("ok   refused: --kind breakdown without a model step")
+    return 0
 
 
 def check_bad_inputs(plot, data, inputs, scratch):
