@@ -1,4 +1,4 @@
-// Training time from a compute budget and back: tau * T = C (CONVENTIONS.md, "A training run"),
+// Training time from a compute budget and back: tau * T = C (docs/conventions.md, "A training run"),
 // with tau the achieved FLOP/s per GPU, T the wall-clock time and C the FLOPs of the run.
 // Pure arithmetic, no GPU; `wflops budget` and `wflops plan` use it.
 #pragma once

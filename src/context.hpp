@@ -1,5 +1,5 @@
 // The context block of a result file: which GPU, clocks, versions and peaks a result was measured
-// with, so two files from different machines can be compared honestly (CONVENTIONS.md, "Context").
+// with, so two files from different machines can be compared honestly (docs/conventions.md, "Context").
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>

@@ -14,7 +14,7 @@ std::string_view dtype_name(DType t);             // "fp32", "tf32", "bf16", "fp
 std::optional<DType> parse_dtype(std::string_view s);
 std::size_t dtype_bytes(DType t);                  // bytes per stored element (tf32: 4)
 
-// Relative-error tolerance of a verification in this dtype (CONVENTIONS.md).
+// Relative-error tolerance of a verification in this dtype (docs/conventions.md).
 double dtype_tolerance(DType t);
 
 }  // namespace wflops

@@ -2,7 +2,7 @@
 // derivation. Benchmarks, `wflops list`, the planner and the peers all call these functions, so a
 // figure in one place always matches the figure in another.
 //
-// Conventions (../shared/CONVENTIONS.md):
+// Conventions (docs/conventions.md):
 //  - one multiply-add is 2 FLOPs;
 //  - weight FLOPs (activations multiplied by weight matrices) are counted separately from
 //    attention FLOPs (activations multiplied by activations) and MoE routing FLOPs;

@@ -44,7 +44,7 @@ struct ModelStepShape {
   double tokens() const { return batch * seq; }
 };
 
-// The benchmark configurations of the family (issue text and docs/model.md):
+// The benchmark configurations of the family (docs/model.md):
 //   gpt2 reference (the reference article's HF GPT-2): d 1600, 25 heads, 8 layers, V 50257,
 //   32 x 256 tokens; gpt2 small: d 768, 12 heads, 12 layers, 16 x 1024;
 //   llama (Llama-3-8B's block and head, 2 layers): d 4096, 32 heads, 8 KV heads, d_ff 14336,

@@ -160,7 +160,7 @@ std::string gpu_slug(std::string_view device_name, double mem_gib) {
 }
 
 Peaks derive_peaks(const DeviceDescription& dev) {
-  // Dense FLOP per clock per SM (CONVENTIONS.md): 16-bit tensor A100 2048, H100 4096, Ada 1024;
+  // Dense FLOP per clock per SM (docs/conventions.md): 16-bit tensor A100 2048, H100 4096, Ada 1024;
   // fp32 A100 128, H100 256, Ada 256. Blackwell data-centre parts double Hopper's tensor rate.
   double tensor16 = 0, fp32 = 0;
   bool has_fp8 = false, fp64_tensor = false;

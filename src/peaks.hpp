@@ -1,6 +1,6 @@
 // Datasheet peaks: dense (not 2:4 sparse) tensor/vector TFLOP/s per dtype and memory bandwidth,
 // recognised from the device name, or derived from SMs x clock x FLOP/clock/SM for a GPU that is
-// not in the table. Values from ../shared/CONVENTIONS.md (vendor datasheets, sparsity halved).
+// not in the table. Values from docs/conventions.md (vendor datasheets, sparsity halved).
 #pragma once
 #include <map>
 #include <optional>

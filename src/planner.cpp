@@ -284,7 +284,7 @@ bool power_of_two_granularity(double g) {
 }
 
 // The benchmark's flops counter should be the expert weight FLOPs 6 * 8d^2 * tok
-// (CONVENTIONS.md); if it also counted routing, rescale so that tau is expert-weight FLOP/s over
+// (docs/conventions.md); if it also counted routing, rescale so that tau is expert-weight FLOP/s over
 // the measured time, the quantity moe_gpu_seconds_per_token() divides by.
 double expert_weight_tflops(const BenchmarkResult& b, const BenchmarkName& n) {
   const auto d = n.number("d"), tok = n.number("tok");

@@ -20,7 +20,7 @@ struct SeedRow {
 
 // The four rows, in the table's order; their benchmarks are exactly the seed suite.
 const std::vector<SeedRow>& seed_rows();
-inline constexpr double kSeedReferencePeakTflops = 312.0;  // A100 fp16/bf16 dense (CONVENTIONS.md)
+inline constexpr double kSeedReferencePeakTflops = 312.0;  // A100 fp16/bf16 dense (docs/conventions.md)
 
 struct SeedTableRow {
   SeedRow row;

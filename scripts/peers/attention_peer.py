@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wflops_peer  # noqa: E402
 
 IMPLS = ["torch_sdpa_flash", "torch_sdpa_cudnn", "torch_eager"]
-TOLERANCE = 1e-2  # fp16/bf16 (CONVENTIONS.md)
+TOLERANCE = 1e-2  # fp16/bf16 (docs/conventions.md)
 CHECK_SHAPE = (2, 3, 200)  # b, h, s of the fp64 check (s not a multiple of any tile)
 
 

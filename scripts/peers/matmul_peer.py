@@ -9,7 +9,7 @@ fp8 (e4m3 inputs, unit tensor-wise scales made once outside the timed call, bf16
 use_fast_accum=False, as wflops' fp8 GEMM; where wflops lists a *_fastacc implementation, the
 peer also times use_fast_accum=True as torch_matmul_fastacc). FLOPs and bytes are wflops' own.
 Before timing, the first 64 rows of C are checked against fp64 on the same (rounded) inputs, with
-CONVENTIONS.md's tolerances. Inputs are replicated and rotated call by call as wflops does it: as
+docs/conventions.md's tolerances. Inputs are replicated and rotated call by call as wflops does it: as
 many sets as make one pass read at least 4x the L2 size (from the device properties), at most 64,
 within 80% of free memory (counter l2_rotation). Timing: wflops_peer.time_calls, batches behind
 torch.cuda._sleep.

@@ -60,7 +60,7 @@ DEFAULT_DTYPE = {"mixed_relu_residual": "fp16"}
 # --representative: the steps gpu-check pairs with wflops' (linear, unfused/fused gelu_residual,
 # mixed_unfused_relu_residual).
 REPRESENTATIVE_VARIANTS = ("linear", "gelu_residual", "mixed_relu_residual")
-TOLERANCE = 1e-2    # fp16/bf16 (CONVENTIONS.md)
+TOLERANCE = 1e-2    # fp16/bf16 (docs/conventions.md)
 
 
 def mlp_weights(d, d_ff, variant="linear"):

@@ -46,7 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wflops_peer  # noqa: E402
 
 GROUP = 256         # expert choice: tokens per group (src/flops_moe.hpp kMoeExpertChoiceGroup)
-TOLERANCE = 1e-2    # bf16 (CONVENTIONS.md)
+TOLERANCE = 1e-2    # bf16 (docs/conventions.md)
 GRANULARITIES = (1, 2, 4, 8, 16, 32, 64)
 CHECK = (64, 4, 2, 512)  # d, E, G, T of the fp64 check
 CPU_CONFIGS = [(64, 4, 2, 512, "expert_choice"), (64, 4, 2, 512, "token_choice"), (64, 4, 3, 512, "expert_choice")]

@@ -1,5 +1,5 @@
 // wflops budget: how long a training run takes on K GPUs at a given or measured tau, or how many
-// FLOPs K GPUs deliver in X days (tau * T = C, CONVENTIONS.md).
+// FLOPs K GPUs deliver in X days (tau * T = C, docs/conventions.md).
 #include <fmt/core.h>
 
 #include <memory>

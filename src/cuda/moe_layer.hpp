@@ -49,7 +49,7 @@ class MoeLayerWorkload final : public Workload {
   bool synchronizes() const override;
   std::string describe() const override;
   // load_imbalance and max_expert_tokens of the verified routing (fresh random inputs, like the
-  // timed sets'), so the JSON carries the figure the issue asks for as a number, not only a label.
+  // timed sets'), so the JSON carries the figure as a number, not only a label.
   std::map<std::string, double> measured_counters() const override;
 
   // Tokens per expert of the last verification run, and max / mean of them.

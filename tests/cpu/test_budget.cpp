@@ -1,4 +1,4 @@
-// Budget arithmetic: tau * T = C, checked on the hand-computed cases of issue 6.
+// Budget arithmetic: tau * T = C, checked on hand-computed cases.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,5 +1,5 @@
 // The params, budget, plan, compare and seed-table subcommands as a user meets them: exit codes, JSON keys
-// and the hand-checked figures of issue 6, by running the built program.
+// and the hand-checked figures of the planning commands, by running the built program.
 #include <gtest/gtest.h>
 
 #include <filesystem>

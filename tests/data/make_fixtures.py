@@ -93,7 +93,7 @@ def counters(gpu, name, tflops, peak):
         flops = 6 * 2 * d["d"] * d["ff"] * d["tok"]
         byts = 2 * (2 * d["d"] * d["ff"] + 4 * d["tok"] * d["d"] + 2 * d["tok"] * d["ff"])
     elif fam == "moe_step":
-        flops = 6 * 8 * d["d"] ** 2 * d["tok"]  # expert weight FLOPs (CONVENTIONS.md)
+        flops = 6 * 8 * d["d"] ** 2 * d["tok"]  # expert weight FLOPs (docs/conventions.md)
         byts = 2 * (8 * d["d"] ** 2 * d["E"] + 6 * d["tok"] * d["d"])
         extra.update(routing_flops=d["d"] * d["E"] * d["G"] * 14 * d["tok"], load_imbalance=1.0,
                      max_expert_tokens=d["tok"] / d["E"])
