@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "activation.cuh"
+#include "dtype_dispatch.cuh"
 #include "elementwise_vector.cuh"
 
 namespace wflops::kernels {
@@ -127,24 +128,18 @@ cudaError_t activation_forward(DType dtype, Activation act, const void* in, void
                                cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   if (in == nullptr || out == nullptr) return cudaErrorInvalidValue;
-  switch (dtype) {
-    case DType::fp32: return forward_for<float>(act, in, out, n, stream);
-    case DType::fp16: return forward_for<__half>(act, in, out, n, stream);
-    case DType::bf16: return forward_for<__nv_bfloat16>(act, in, out, n, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    return forward_for<typename decltype(tag)::type>(act, in, out, n, stream);
+  });
 }
 
 cudaError_t activation_backward(DType dtype, Activation act, const void* dout, const void* pre, void* dh,
                                 std::size_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   if (dout == nullptr || pre == nullptr || dh == nullptr) return cudaErrorInvalidValue;
-  switch (dtype) {
-    case DType::fp32: return backward_for<float>(act, dout, pre, dh, n, stream);
-    case DType::fp16: return backward_for<__half>(act, dout, pre, dh, n, stream);
-    case DType::bf16: return backward_for<__nv_bfloat16>(act, dout, pre, dh, n, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    return backward_for<typename decltype(tag)::type>(act, dout, pre, dh, n, stream);
+  });
 }
 
 double activation_host(Activation act, double x) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "bias_add.cuh"
+#include "dtype_dispatch.cuh"
 #include "elementwise_vector.cuh"
 
 namespace wflops::kernels {
@@ -71,12 +72,9 @@ cudaError_t bias_add(DType dtype, const void* in, const void* bias, void* out, l
   if (rows == 0 || cols == 0) return cudaSuccess;
   if (in == nullptr || bias == nullptr || out == nullptr) return cudaErrorInvalidValue;
   const auto r = static_cast<std::size_t>(rows), c = static_cast<std::size_t>(cols);
-  switch (dtype) {
-    case DType::fp32: return launch<float>(in, bias, out, r, c, stream);
-    case DType::fp16: return launch<__half>(in, bias, out, r, c, stream);
-    case DType::bf16: return launch<__nv_bfloat16>(in, bias, out, r, c, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    return launch<typename decltype(tag)::type>(in, bias, out, r, c, stream);
+  });
 }
 
 }  // namespace wflops::kernels

@@ -2,6 +2,7 @@
 #include <cuda_fp16.h>
 
 #include "count_nonfinite.cuh"
+#include "dtype_dispatch.cuh"
 
 namespace wflops::kernels {
 
@@ -37,13 +38,10 @@ cudaError_t launch(const T* data, std::size_t count, unsigned long long* out, cu
 
 cudaError_t count_nonfinite(DType dtype, const void* data, std::size_t count,
                             unsigned long long* device_count, cudaStream_t stream) {
-  switch (dtype) {
-    case DType::fp32:
-    case DType::tf32: return launch(static_cast<const float*>(data), count, device_count, stream);
-    case DType::fp16: return launch(static_cast<const __half*>(data), count, device_count, stream);
-    case DType::bf16: return launch(static_cast<const __nv_bfloat16*>(data), count, device_count, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(storage_dtype(dtype), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch(static_cast<const T*>(data), count, device_count, stream);
+  });
 }
 
 }  // namespace wflops::kernels

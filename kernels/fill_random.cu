@@ -2,6 +2,7 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include "dtype_dispatch.cuh"
 #include "fill_random.cuh"
 
 namespace wflops::kernels {
@@ -51,14 +52,12 @@ cudaError_t launch(T* data, std::size_t count, std::uint64_t seed, bool tf32_exa
 }  // namespace
 
 cudaError_t fill_random(DType dtype, void* data, std::size_t count, std::uint64_t seed, cudaStream_t stream) {
-  switch (dtype) {
-    case DType::fp32: return launch(static_cast<float*>(data), count, seed, false, stream);
-    case DType::tf32: return launch(static_cast<float*>(data), count, seed, true, stream);
-    case DType::fp16: return launch(static_cast<__half*>(data), count, seed, false, stream);
-    case DType::bf16: return launch(static_cast<__nv_bfloat16*>(data), count, seed, false, stream);
-    case DType::fp8_e4m3: return launch(static_cast<__nv_fp8_e4m3*>(data), count, seed, false, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  if (dtype == DType::fp8_e4m3) return launch(static_cast<__nv_fp8_e4m3*>(data), count, seed, false, stream);
+  const bool tf32 = dtype == DType::tf32;  // stored as fp32, the low mantissa bits cleared
+  return dispatch_float_types(storage_dtype(dtype), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch(static_cast<T*>(data), count, seed, tf32, stream);
+  });
 }
 
 }  // namespace wflops::kernels

@@ -1,5 +1,6 @@
 // out[i] = a[i] + b[i] (a residual connection as its own pass): fp32 arithmetic, 16-byte vector
 // accesses where every pointer is aligned, a scalar tail for the rest.
+#include "dtype_dispatch.cuh"
 #include "elementwise_vector.cuh"
 #include "residual_add.cuh"
 
@@ -42,12 +43,9 @@ cudaError_t residual_add(DType dtype, const void* a, const void* b, void* out, s
                          cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   if (a == nullptr || b == nullptr || out == nullptr) return cudaErrorInvalidValue;
-  switch (dtype) {
-    case DType::fp32: return launch<float>(a, b, out, n, stream);
-    case DType::fp16: return launch<__half>(a, b, out, n, stream);
-    case DType::bf16: return launch<__nv_bfloat16>(a, b, out, n, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    return launch<typename decltype(tag)::type>(a, b, out, n, stream);
+  });
 }
 
 }  // namespace wflops::kernels

@@ -5,6 +5,7 @@
 // position. The double-precision host versions beside them are the references.
 #include <cmath>
 
+#include "dtype_dispatch.cuh"
 #include "elementwise_vector.cuh"
 #include "swiglu.cuh"
 
@@ -122,12 +123,9 @@ cudaError_t launch(const Operands& ops, std::size_t rows, std::size_t cols, cuda
 
 template <Op O>
 cudaError_t run(DType dtype, const Operands& ops, std::size_t rows, std::size_t cols, cudaStream_t stream) {
-  switch (dtype) {
-    case DType::fp32: return launch<float, O>(ops, rows, cols, stream);
-    case DType::fp16: return launch<__half, O>(ops, rows, cols, stream);
-    case DType::bf16: return launch<__nv_bfloat16, O>(ops, rows, cols, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    return launch<typename decltype(tag)::type, O>(ops, rows, cols, stream);
+  });
 }
 
 // Element offset `elements` into a buffer of `dtype` (the up half of gu starts ff elements in).
