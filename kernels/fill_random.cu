@@ -1,8 +1,5 @@
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_fp8.h>
-
 #include "dtype_dispatch.cuh"
+#include "elementwise_vector.cuh"
 #include "fill_random.cuh"
 
 namespace wflops::kernels {
@@ -19,33 +16,19 @@ __device__ __forceinline__ float uniform_pm1(std::uint64_t seed, std::size_t i) 
 }
 
 template <typename T>
-__device__ __forceinline__ T convert(float x);
-template <>
-__device__ __forceinline__ float convert<float>(float x) { return x; }
-template <>
-__device__ __forceinline__ __half convert<__half>(float x) { return __float2half_rn(x); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 convert<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-template <>
-__device__ __forceinline__ __nv_fp8_e4m3 convert<__nv_fp8_e4m3>(float x) { return __nv_fp8_e4m3(x); }
-
-template <typename T>
 __global__ void fill_kernel(T* data, std::size_t count, std::uint64_t seed, bool tf32_exact) {
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
     float x = uniform_pm1(seed, i);
     if (tf32_exact) x = __uint_as_float(__float_as_uint(x) & 0xFFFFE000u);
-    data[i] = convert<T>(x);
+    data[i] = vec::from_float<T>(x);
   }
 }
 
 template <typename T>
 cudaError_t launch(T* data, std::size_t count, std::uint64_t seed, bool tf32_exact, cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
-  const int threads = 256;
-  const std::size_t wanted = (count + threads - 1) / threads;
-  const int blocks = static_cast<int>(wanted < 65536 ? wanted : 65536);
-  fill_kernel<T><<<blocks, threads, 0, stream>>>(data, count, seed, tf32_exact);
+  fill_kernel<T><<<vec::blocks_for(count), vec::kThreads, 0, stream>>>(data, count, seed, tf32_exact);
   return cudaGetLastError();
 }
 
