@@ -114,37 +114,40 @@ template <typename In, typename Out>
 constexpr int kVector = kWidth<In> > kWidth<Out> ? kWidth<In> : kWidth<Out>;
 
 // y = op(x) at every (row, column), x the NI inputs and y the NO outputs there as floats: Op is a
-// functor with `__device__ void operator()(const float (&x)[NI], float (&y)[NO]) const`. A grid-stride
-// loop over whole vectors of every row (vectorised: all operands 16-byte aligned, see
-// launch_elementwise), then over the columns past a row's last whole vector one element at a
-// time (all of them when not vectorised). Each thread reads the elements of one (row, column)
-// before it writes the same position, so an output may alias an input position for position.
-// kRows false: a flat array (rows is 1), which needs no index division.
+// functor with `__device__ void operator()(const float (&x)[NI], float (&y)[NO]) const`. Vectorised
+// (see launch_elementwise), a grid-stride loop over whole vectors: of every row (kRows; each row
+// then holds whole vectors), or of a flat array (kRows false: one row, no index division) whose
+// elements past the last whole vector follow one at a time. Not vectorised, every element one at
+// a time. Each thread reads the elements of one (row, column) before it writes the same position,
+// so an output may alias an input position for position.
 template <typename In, typename Out, int NI, int NO, typename Op, bool kRows>
 __global__ void elementwise_kernel(Views<In, Out, NI, NO> p, std::size_t rows, std::size_t cols, bool vectorised) {
   constexpr int W = kVector<In, Out>;
   const Op op{};
   const std::size_t tid = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  const std::size_t vectors = vectorised ? cols / W : 0;  // per row
-  for (std::size_t v = tid; v < rows * vectors; v += stride) {
-    const std::size_t r = kRows ? v / vectors : 0, c = (v - r * vectors) * W;
-    float x[NI][W], y[NO][W];
+  if (vectorised) {
+    const std::size_t vectors = cols / W;  // per row
+    for (std::size_t v = tid; v < rows * vectors; v += stride) {
+      const std::size_t r = kRows ? v / vectors : 0, c = (v - r * vectors) * W;
+      float x[NI][W], y[NO][W];
 #pragma unroll
-    for (int i = 0; i < NI; ++i) load<W>(p.in[i] + r * p.in_ld[i] + c, x[i]);
+      for (int i = 0; i < NI; ++i) load<W>(p.in[i] + r * p.in_ld[i] + c, x[i]);
 #pragma unroll
-    for (int j = 0; j < W; ++j) {
-      float xe[NI], ye[NO];
+      for (int j = 0; j < W; ++j) {
+        float xe[NI], ye[NO];
 #pragma unroll
-      for (int i = 0; i < NI; ++i) xe[i] = x[i][j];
-      op(xe, ye);
+        for (int i = 0; i < NI; ++i) xe[i] = x[i][j];
+        op(xe, ye);
 #pragma unroll
-      for (int o = 0; o < NO; ++o) y[o][j] = ye[o];
+        for (int o = 0; o < NO; ++o) y[o][j] = ye[o];
+      }
+#pragma unroll
+      for (int o = 0; o < NO; ++o) store<W>(p.out[o] + r * p.out_ld[o] + c, y[o]);
     }
-#pragma unroll
-    for (int o = 0; o < NO; ++o) store<W>(p.out[o] + r * p.out_ld[o] + c, y[o]);
+    if (kRows) return;  // every row held whole vectors
   }
-  const std::size_t first = vectors * W, tail = cols - first;  // the columns left, per row
+  const std::size_t first = vectorised ? cols / W * W : 0, tail = cols - first;  // the columns left
   for (std::size_t e = tid; e < rows * tail; e += stride) {
     const std::size_t r = kRows ? e / tail : 0, c = first + (e - r * tail);
     float xe[NI], ye[NO];
@@ -157,26 +160,28 @@ __global__ void elementwise_kernel(Views<In, Out, NI, NO> p, std::size_t rows, s
 }
 
 // Runs Op over [rows, cols] views of In inputs and Out outputs. The vector path needs every operand
-// 16-byte aligned and, with more than one row, every row length a whole number of vectors (so every
-// row starts aligned). The caller checks the pointers; nothing to do is success.
+// 16-byte aligned and, for rows (kRows), cols and every row length whole numbers of vectors, so
+// that every row starts aligned and no vector straddles two rows. The caller checks the pointers;
+// nothing to do is success.
 template <typename Op, typename In, typename Out, bool kRows = true, int NI, int NO>
 cudaError_t launch_elementwise(const Operands<NI, NO>& ops, std::size_t rows, std::size_t cols,
                                cudaStream_t stream) {
   constexpr int W = kVector<In, Out>;
   if (rows == 0 || cols == 0) return cudaSuccess;
   Views<In, Out, NI, NO> p{};
-  bool vectorised = true;
+  bool vectorised = !kRows || cols % W == 0;
   for (int i = 0; i < NI; ++i) {
     p.in[i] = static_cast<const In*>(ops.in[i]);
     p.in_ld[i] = ops.in_ld[i];
-    vectorised = vectorised && aligned16(ops.in[i]) && (rows == 1 || ops.in_ld[i] % W == 0);
+    vectorised = vectorised && aligned16(ops.in[i]) && (!kRows || ops.in_ld[i] % W == 0);
   }
   for (int o = 0; o < NO; ++o) {
     p.out[o] = static_cast<Out*>(ops.out[o]);
     p.out_ld[o] = ops.out_ld[o];
-    vectorised = vectorised && aligned16(ops.out[o]) && (rows == 1 || ops.out_ld[o] % W == 0);
+    vectorised = vectorised && aligned16(ops.out[o]) && (!kRows || ops.out_ld[o] % W == 0);
   }
-  const std::size_t items = vectorised ? rows * (cols / W + cols % W) : rows * cols;
+  // One thread per vector (and, flat, per element of the tail), or per element.
+  const std::size_t items = vectorised ? rows * (cols / W) + cols % W : rows * cols;
   elementwise_kernel<In, Out, NI, NO, Op, kRows><<<blocks_for(items), kThreads, 0, stream>>>(p, rows, cols, vectorised);
   return cudaGetLastError();
 }

@@ -13,8 +13,7 @@
 //
 // fp16, bf16 or fp32 storage, fp32 arithmetic. 16-byte vector accesses when ff (and every row
 // length) is a multiple of the vector width and the pointers are 16-byte aligned; otherwise one
-// element at a time (rows then start at unaligned addresses), so any ff runs. A single row needs
-// only aligned pointers: whole vectors, then the columns past the last one element by element.
+// element at a time (rows then start at unaligned addresses), so any ff runs.
 #pragma once
 #include <cuda_runtime.h>
 
