@@ -2,8 +2,10 @@
 // passes, fp32 arithmetic, 16-byte vector accesses with a scalar tail; the double-precision host
 // versions beside them are the references.
 #include <cmath>
+#include <type_traits>
 
 #include "activation.cuh"
+#include "dtype_dispatch.cuh"
 #include "elementwise_vector.cuh"
 
 namespace wflops::kernels {
@@ -42,81 +44,26 @@ __device__ __forceinline__ float act_derivative(float x) {
   }
 }
 
-// Each thread owns whole 16-byte vectors (when every pointer is aligned), then the elements past
-// the last whole vector (or all of them, unaligned) one by one. A thread reads an element before
-// writing the same element, so out may alias in.
-template <typename T, Activation A>
-__global__ void forward_kernel(const T* in, T* out, std::size_t n, bool vectorised) {
-  constexpr int W = vec::kWidth<T>;
-  const std::size_t tid = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  const std::size_t vectors = vectorised ? n / W : 0;
-  for (std::size_t v = tid; v < vectors; v += stride) {
-    float x[W];
-    vec::load<W>(in + v * W, x);
-#pragma unroll
-    for (int j = 0; j < W; ++j) x[j] = act_forward<A>(x[j]);
-    vec::store<W>(out + v * W, x);
-  }
-  for (std::size_t i = vectors * W + tid; i < n; i += stride) {
-    out[i] = vec::from_float<T>(act_forward<A>(vec::to_float(in[i])));
-  }
-}
+// The two passes as functors of the shared elementwise loop (elementwise_vector.cuh): out = act(in),
+// and dh = dout * act'(pre) with x = (dout, pre).
+template <Activation A>
+struct Forward {
+  __device__ void operator()(const float (&x)[1], float (&y)[1]) const { y[0] = act_forward<A>(x[0]); }
+};
 
-template <typename T, Activation A>
-__global__ void backward_kernel(const T* dout, const T* pre, T* dh, std::size_t n, bool vectorised) {
-  constexpr int W = vec::kWidth<T>;
-  const std::size_t tid = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  const std::size_t vectors = vectorised ? n / W : 0;
-  for (std::size_t v = tid; v < vectors; v += stride) {
-    float g[W], x[W];
-    vec::load<W>(dout + v * W, g);
-    vec::load<W>(pre + v * W, x);
-#pragma unroll
-    for (int j = 0; j < W; ++j) g[j] *= act_derivative<A>(x[j]);
-    vec::store<W>(dh + v * W, g);
-  }
-  for (std::size_t i = vectors * W + tid; i < n; i += stride) {
-    dh[i] = vec::from_float<T>(vec::to_float(dout[i]) * act_derivative<A>(vec::to_float(pre[i])));
-  }
-}
+template <Activation A>
+struct Backward {
+  __device__ void operator()(const float (&x)[2], float (&y)[1]) const { y[0] = x[0] * act_derivative<A>(x[1]); }
+};
 
-template <typename T, Activation A>
-cudaError_t launch_forward(const void* in, void* out, std::size_t n, cudaStream_t stream) {
-  const bool vectorised = vec::aligned16(in) && vec::aligned16(out);
-  const std::size_t items = vectorised ? n / vec::kWidth<T> + 1 : n;
-  forward_kernel<T, A><<<vec::blocks_for(items), vec::kThreads, 0, stream>>>(
-      static_cast<const T*>(in), static_cast<T*>(out), n, vectorised);
-  return cudaGetLastError();
-}
-
-template <typename T, Activation A>
-cudaError_t launch_backward(const void* dout, const void* pre, void* dh, std::size_t n, cudaStream_t stream) {
-  const bool vectorised = vec::aligned16(dout) && vec::aligned16(pre) && vec::aligned16(dh);
-  const std::size_t items = vectorised ? n / vec::kWidth<T> + 1 : n;
-  backward_kernel<T, A><<<vec::blocks_for(items), vec::kThreads, 0, stream>>>(
-      static_cast<const T*>(dout), static_cast<const T*>(pre), static_cast<T*>(dh), n, vectorised);
-  return cudaGetLastError();
-}
-
-template <typename T>
-cudaError_t forward_for(Activation act, const void* in, void* out, std::size_t n, cudaStream_t stream) {
+// Returns f(std::integral_constant<Activation, A>{}) for the runtime act (cudaErrorInvalidValue
+// for a value outside the enum).
+template <typename F>
+cudaError_t dispatch_activation(Activation act, F&& f) {
   switch (act) {
-    case Activation::none: return launch_forward<T, Activation::none>(in, out, n, stream);
-    case Activation::relu: return launch_forward<T, Activation::relu>(in, out, n, stream);
-    case Activation::gelu: return launch_forward<T, Activation::gelu>(in, out, n, stream);
-  }
-  return cudaErrorInvalidValue;
-}
-
-template <typename T>
-cudaError_t backward_for(Activation act, const void* dout, const void* pre, void* dh, std::size_t n,
-                         cudaStream_t stream) {
-  switch (act) {
-    case Activation::none: return launch_backward<T, Activation::none>(dout, pre, dh, n, stream);
-    case Activation::relu: return launch_backward<T, Activation::relu>(dout, pre, dh, n, stream);
-    case Activation::gelu: return launch_backward<T, Activation::gelu>(dout, pre, dh, n, stream);
+    case Activation::none: return f(std::integral_constant<Activation, Activation::none>{});
+    case Activation::relu: return f(std::integral_constant<Activation, Activation::relu>{});
+    case Activation::gelu: return f(std::integral_constant<Activation, Activation::gelu>{});
   }
   return cudaErrorInvalidValue;
 }
@@ -127,24 +74,24 @@ cudaError_t activation_forward(DType dtype, Activation act, const void* in, void
                                cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   if (in == nullptr || out == nullptr) return cudaErrorInvalidValue;
-  switch (dtype) {
-    case DType::fp32: return forward_for<float>(act, in, out, n, stream);
-    case DType::fp16: return forward_for<__half>(act, in, out, n, stream);
-    case DType::bf16: return forward_for<__nv_bfloat16>(act, in, out, n, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return dispatch_activation(act, [&](auto a) {
+      return vec::launch_flat<Forward<decltype(a)::value>, T, T>({in}, {out}, n, stream);
+    });
+  });
 }
 
 cudaError_t activation_backward(DType dtype, Activation act, const void* dout, const void* pre, void* dh,
                                 std::size_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   if (dout == nullptr || pre == nullptr || dh == nullptr) return cudaErrorInvalidValue;
-  switch (dtype) {
-    case DType::fp32: return backward_for<float>(act, dout, pre, dh, n, stream);
-    case DType::fp16: return backward_for<__half>(act, dout, pre, dh, n, stream);
-    case DType::bf16: return backward_for<__nv_bfloat16>(act, dout, pre, dh, n, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return dispatch_activation(act, [&](auto a) {
+      return vec::launch_flat<Backward<decltype(a)::value>, T, T>({dout, pre}, {dh}, n, stream);
+    });
+  });
 }
 
 double activation_host(Activation act, double x) {

@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "bias_grad.cuh"
+#include "dtype_dispatch.cuh"
 #include "elementwise_vector.cuh"
 
 namespace wflops::kernels {
@@ -131,12 +132,9 @@ cudaError_t launch_with(const T* d, DType out_dtype, void* db, long rows, long c
   partial_sums_kernel<T, W><<<grid, dim3(kLanesX, kLanesY), 0, stream>>>(d, partial, rows, cols, chunk_rows);
   e = cudaGetLastError();
   if (e != cudaSuccess) return e;
-  switch (out_dtype) {
-    case DType::fp32: return launch_sum<float>(partial, db, chunks, cols, stream);
-    case DType::fp16: return launch_sum<__half>(partial, db, chunks, cols, stream);
-    case DType::bf16: return launch_sum<__nv_bfloat16>(partial, db, chunks, cols, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(out_dtype, [&](auto tag) {
+    return launch_sum<typename decltype(tag)::type>(partial, db, chunks, cols, stream);
+  });
 }
 
 template <typename T>
@@ -159,12 +157,9 @@ cudaError_t bias_grad(DType dtype, const void* d, DType db_dtype, void* db, long
   const std::size_t db_bytes = static_cast<std::size_t>(cols) * dtype_bytes(db_dtype);
   if (rows == 0) return cudaMemsetAsync(db, 0, db_bytes, stream);
   if (d == nullptr) return cudaErrorInvalidValue;
-  switch (dtype) {
-    case DType::fp32: return launch<float>(d, db_dtype, db, rows, cols, stream);
-    case DType::fp16: return launch<__half>(d, db_dtype, db, rows, cols, stream);
-    case DType::bf16: return launch<__nv_bfloat16>(d, db_dtype, db, rows, cols, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    return launch<typename decltype(tag)::type>(d, db_dtype, db, rows, cols, stream);
+  });
 }
 
 }  // namespace wflops::kernels

@@ -1,7 +1,8 @@
-// Casts between fp32 and bf16/fp16, round to nearest even. Each thread converts chunks of 8
-// elements: 16 bytes on the 16-bit side, 2 x 16 bytes on the fp32 side, so every access is a
-// 16-byte vector; elements past the last whole chunk (or all of them, when a pointer is not
-// 16-byte aligned) go one by one. The bit-by-bit host conversions below are the references.
+// Casts between fp32 and bf16/fp16, round to nearest even, on the shared elementwise loop
+// (elementwise_vector.cuh): each thread converts vectors of 8 elements, 16 bytes on the 16-bit
+// side and 2 x 16 bytes on the fp32 side, so every access is a 16-byte vector; elements past the
+// last whole vector (or all of them, when a pointer is not 16-byte aligned) go one by one. The
+// bit-by-bit host conversions below are the references.
 #include <cstring>
 
 #include "cast.cuh"
@@ -11,32 +12,11 @@ namespace wflops::kernels {
 
 namespace {
 
-constexpr int kChunk = 8;
-
 // The value passes through fp32 on its way: exact for a widening cast; for a narrowing one
 // from_float rounds to nearest even (cvt.rn).
-template <typename In, typename Out>
-__global__ void cast_kernel(const In* in, Out* out, std::size_t n, bool vectorised) {
-  const std::size_t tid = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  const std::size_t chunks = vectorised ? n / kChunk : 0;
-  for (std::size_t v = tid; v < chunks; v += stride) {
-    float x[kChunk];
-    vec::load<kChunk>(in + v * kChunk, x);
-    vec::store<kChunk>(out + v * kChunk, x);
-  }
-  for (std::size_t i = chunks * kChunk + tid; i < n; i += stride)
-    out[i] = vec::from_float<Out>(vec::to_float(in[i]));
-}
-
-template <typename In, typename Out>
-cudaError_t launch(const void* in, void* out, std::size_t n, cudaStream_t stream) {
-  const bool vectorised = vec::aligned16(in) && vec::aligned16(out);
-  const std::size_t items = vectorised ? n / kChunk + 1 : n;
-  cast_kernel<In, Out><<<vec::blocks_for(items), vec::kThreads, 0, stream>>>(
-      static_cast<const In*>(in), static_cast<Out*>(out), n, vectorised);
-  return cudaGetLastError();
-}
+struct Convert {
+  __device__ void operator()(const float (&x)[1], float (&y)[1]) const { y[0] = x[0]; }
+};
 
 std::uint32_t float_bits(float x) {
   std::uint32_t b;
@@ -61,10 +41,10 @@ cudaError_t cast(DType in_dtype, const void* in, DType out_dtype, void* out, std
   if (!narrow_out && !widen_in) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
   if (in == nullptr || out == nullptr) return cudaErrorInvalidValue;
-  if (out_dtype == DType::bf16) return launch<float, __nv_bfloat16>(in, out, n, stream);
-  if (out_dtype == DType::fp16) return launch<float, __half>(in, out, n, stream);
-  if (in_dtype == DType::bf16) return launch<__nv_bfloat16, float>(in, out, n, stream);
-  return launch<__half, float>(in, out, n, stream);
+  if (out_dtype == DType::bf16) return vec::launch_flat<Convert, float, __nv_bfloat16>({in}, {out}, n, stream);
+  if (out_dtype == DType::fp16) return vec::launch_flat<Convert, float, __half>({in}, {out}, n, stream);
+  if (in_dtype == DType::bf16) return vec::launch_flat<Convert, __nv_bfloat16, float>({in}, {out}, n, stream);
+  return vec::launch_flat<Convert, __half, float>({in}, {out}, n, stream);
 }
 
 std::uint16_t float_to_bf16_bits_host(float x) {

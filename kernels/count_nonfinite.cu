@@ -1,22 +1,17 @@
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include "count_nonfinite.cuh"
+#include "dtype_dispatch.cuh"
+#include "elementwise_vector.cuh"
 
 namespace wflops::kernels {
 
 namespace {
-
-__device__ __forceinline__ float to_float(float x) { return x; }
-__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
 template <typename T>
 __global__ void count_kernel(const T* data, std::size_t count, unsigned long long* out) {
   unsigned long long mine = 0;
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    mine += isfinite(to_float(data[i])) ? 0 : 1;
+    mine += isfinite(vec::to_float(data[i])) ? 0 : 1;
   }
   // One atomic per warp keeps contention low when everything is NaN.
   for (int offset = 16; offset > 0; offset /= 2) mine += __shfl_down_sync(0xffffffffu, mine, offset);
@@ -37,13 +32,10 @@ cudaError_t launch(const T* data, std::size_t count, unsigned long long* out, cu
 
 cudaError_t count_nonfinite(DType dtype, const void* data, std::size_t count,
                             unsigned long long* device_count, cudaStream_t stream) {
-  switch (dtype) {
-    case DType::fp32:
-    case DType::tf32: return launch(static_cast<const float*>(data), count, device_count, stream);
-    case DType::fp16: return launch(static_cast<const __half*>(data), count, device_count, stream);
-    case DType::bf16: return launch(static_cast<const __nv_bfloat16*>(data), count, device_count, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(storage_dtype(dtype), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch(static_cast<const T*>(data), count, device_count, stream);
+  });
 }
 
 }  // namespace wflops::kernels

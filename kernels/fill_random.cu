@@ -1,7 +1,5 @@
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_fp8.h>
-
+#include "dtype_dispatch.cuh"
+#include "elementwise_vector.cuh"
 #include "fill_random.cuh"
 
 namespace wflops::kernels {
@@ -18,47 +16,31 @@ __device__ __forceinline__ float uniform_pm1(std::uint64_t seed, std::size_t i) 
 }
 
 template <typename T>
-__device__ __forceinline__ T convert(float x);
-template <>
-__device__ __forceinline__ float convert<float>(float x) { return x; }
-template <>
-__device__ __forceinline__ __half convert<__half>(float x) { return __float2half_rn(x); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 convert<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-template <>
-__device__ __forceinline__ __nv_fp8_e4m3 convert<__nv_fp8_e4m3>(float x) { return __nv_fp8_e4m3(x); }
-
-template <typename T>
 __global__ void fill_kernel(T* data, std::size_t count, std::uint64_t seed, bool tf32_exact) {
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
     float x = uniform_pm1(seed, i);
     if (tf32_exact) x = __uint_as_float(__float_as_uint(x) & 0xFFFFE000u);
-    data[i] = convert<T>(x);
+    data[i] = vec::from_float<T>(x);
   }
 }
 
 template <typename T>
 cudaError_t launch(T* data, std::size_t count, std::uint64_t seed, bool tf32_exact, cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
-  const int threads = 256;
-  const std::size_t wanted = (count + threads - 1) / threads;
-  const int blocks = static_cast<int>(wanted < 65536 ? wanted : 65536);
-  fill_kernel<T><<<blocks, threads, 0, stream>>>(data, count, seed, tf32_exact);
+  fill_kernel<T><<<vec::blocks_for(count), vec::kThreads, 0, stream>>>(data, count, seed, tf32_exact);
   return cudaGetLastError();
 }
 
 }  // namespace
 
 cudaError_t fill_random(DType dtype, void* data, std::size_t count, std::uint64_t seed, cudaStream_t stream) {
-  switch (dtype) {
-    case DType::fp32: return launch(static_cast<float*>(data), count, seed, false, stream);
-    case DType::tf32: return launch(static_cast<float*>(data), count, seed, true, stream);
-    case DType::fp16: return launch(static_cast<__half*>(data), count, seed, false, stream);
-    case DType::bf16: return launch(static_cast<__nv_bfloat16*>(data), count, seed, false, stream);
-    case DType::fp8_e4m3: return launch(static_cast<__nv_fp8_e4m3*>(data), count, seed, false, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  if (dtype == DType::fp8_e4m3) return launch(static_cast<__nv_fp8_e4m3*>(data), count, seed, false, stream);
+  const bool tf32 = dtype == DType::tf32;  // stored as fp32, the low mantissa bits cleared
+  return dispatch_float_types(storage_dtype(dtype), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch(static_cast<T*>(data), count, seed, tf32, stream);
+  });
 }
 
 }  // namespace wflops::kernels

@@ -1,10 +1,11 @@
 // SwiGLU forward and backward, fused (one pass each) and as eager PyTorch's separate passes, on
-// row-major [rows, cols] views with their own row lengths. One grid-stride kernel template serves
-// every operation: each thread owns a 16-byte vector (or, when the rows are not vector-aligned, one
-// element) of every operand at the same (row, column), so outputs may alias inputs position for
-// position. The double-precision host versions beside them are the references.
+// row-major [rows, cols] views with their own row lengths. Every operation is a functor of the one
+// elementwise loop (elementwise_vector.cuh): each thread owns a 16-byte vector (or, when the rows are
+// not vector-aligned, one element) of every operand at the same (row, column), so outputs may alias
+// inputs position for position. The double-precision host versions beside them are the references.
 #include <cmath>
 
+#include "dtype_dispatch.cuh"
 #include "elementwise_vector.cuh"
 #include "swiglu.cuh"
 
@@ -12,122 +13,48 @@ namespace wflops::kernels {
 
 namespace {
 
-enum class Op { silu, multiply, silu_backward, swiglu, swiglu_backward };
-
-// Operand counts: silu 1 -> 1, multiply and silu_backward 2 -> 1, swiglu (g, u) -> a,
-// swiglu_backward (da, g, u) -> (dg, du).
-template <Op O>
-constexpr int kInputs = O == Op::silu ? 1 : O == Op::swiglu_backward ? 3 : 2;
-template <Op O>
-constexpr int kOutputs = O == Op::swiglu_backward ? 2 : 1;
-
-// Up to three input and two output [rows, cols] views, each with its row length in elements.
-struct Operands {
-  const void* in[3] = {nullptr, nullptr, nullptr};
-  std::size_t in_ld[3] = {0, 0, 0};
-  void* out[2] = {nullptr, nullptr};
-  std::size_t out_ld[2] = {0, 0};
-};
-
-template <typename T>
-struct Views {
-  const T* in[3];
-  std::size_t in_ld[3];
-  T* out[2];
-  std::size_t out_ld[2];
-};
-
 __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-template <Op O>
-__device__ __forceinline__ void apply(const float (&x)[3], float (&y)[2]) {
-  if constexpr (O == Op::silu) {
-    y[0] = x[0] * sigmoid(x[0]);
-  } else if constexpr (O == Op::multiply) {
-    y[0] = x[0] * x[1];
-  } else if constexpr (O == Op::silu_backward) {  // x = (dout, pre)
+struct Silu {
+  __device__ void operator()(const float (&x)[1], float (&y)[1]) const { y[0] = x[0] * sigmoid(x[0]); }
+};
+
+struct Multiply {
+  __device__ void operator()(const float (&x)[2], float (&y)[1]) const { y[0] = x[0] * x[1]; }
+};
+
+struct SiluBackward {  // x = (dout, pre)
+  __device__ void operator()(const float (&x)[2], float (&y)[1]) const {
     const float s = sigmoid(x[1]);
     y[0] = x[0] * s * (1.0f + x[1] * (1.0f - s));
-  } else if constexpr (O == Op::swiglu) {  // x = (g, u)
-    y[0] = x[0] * sigmoid(x[0]) * x[1];
-  } else {  // swiglu_backward, x = (da, g, u): one sigmoid serves both gradients
+  }
+};
+
+struct Swiglu {  // x = (g, u)
+  __device__ void operator()(const float (&x)[2], float (&y)[1]) const { y[0] = x[0] * sigmoid(x[0]) * x[1]; }
+};
+
+struct SwigluBackward {  // x = (da, g, u), y = (dg, du): one sigmoid serves both gradients
+  __device__ void operator()(const float (&x)[3], float (&y)[2]) const {
     const float s = sigmoid(x[1]);
     y[0] = x[0] * x[2] * s * (1.0f + x[1] * (1.0f - s));
     y[1] = x[0] * x[1] * s;
   }
-}
+};
 
-template <typename T, Op O>
-__global__ void rowwise_kernel(Views<T> p, std::size_t rows, std::size_t cols, bool vectorised) {
-  constexpr int W = vec::kWidth<T>, NI = kInputs<O>, NO = kOutputs<O>;
-  const std::size_t tid = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  if (vectorised) {
-    const std::size_t per_row = cols / W, n = rows * per_row;
-    for (std::size_t v = tid; v < n; v += stride) {
-      const std::size_t r = v / per_row, c = (v - r * per_row) * W;
-      float x[NI][W], y[NO][W];
-#pragma unroll
-      for (int i = 0; i < NI; ++i) vec::load<W>(p.in[i] + r * p.in_ld[i] + c, x[i]);
-#pragma unroll
-      for (int j = 0; j < W; ++j) {
-        float xe[3] = {0.0f, 0.0f, 0.0f}, ye[2] = {0.0f, 0.0f};
-#pragma unroll
-        for (int i = 0; i < NI; ++i) xe[i] = x[i][j];
-        apply<O>(xe, ye);
-#pragma unroll
-        for (int o = 0; o < NO; ++o) y[o][j] = ye[o];
-      }
-#pragma unroll
-      for (int o = 0; o < NO; ++o) vec::store<W>(p.out[o] + r * p.out_ld[o] + c, y[o]);
-    }
-    return;
-  }
-  const std::size_t n = rows * cols;
-  for (std::size_t e = tid; e < n; e += stride) {
-    const std::size_t r = e / cols, c = e - r * cols;
-    float xe[3] = {0.0f, 0.0f, 0.0f}, ye[2] = {0.0f, 0.0f};
-#pragma unroll
-    for (int i = 0; i < NI; ++i) xe[i] = vec::to_float(p.in[i][r * p.in_ld[i] + c]);
-    apply<O>(xe, ye);
-#pragma unroll
-    for (int o = 0; o < NO; ++o) p.out[o][r * p.out_ld[o] + c] = vec::from_float<T>(ye[o]);
-  }
-}
-
-// Checks the operands (non-null, rows at least cols long), picks the vector path when every row of
-// every operand starts 16-byte aligned, and launches.
-template <typename T, Op O>
-cudaError_t launch(const Operands& ops, std::size_t rows, std::size_t cols, cudaStream_t stream) {
-  constexpr int W = vec::kWidth<T>;
-  if (rows == 0 || cols == 0) return cudaSuccess;
-  Views<T> p{};
-  bool vectorised = cols % W == 0;
-  for (int i = 0; i < kInputs<O>; ++i) {
-    if (ops.in[i] == nullptr || ops.in_ld[i] < cols) return cudaErrorInvalidValue;
-    p.in[i] = static_cast<const T*>(ops.in[i]);
-    p.in_ld[i] = ops.in_ld[i];
-    vectorised = vectorised && vec::aligned16(ops.in[i]) && ops.in_ld[i] % W == 0;
-  }
-  for (int o = 0; o < kOutputs<O>; ++o) {
-    if (ops.out[o] == nullptr || ops.out_ld[o] < cols) return cudaErrorInvalidValue;
-    p.out[o] = static_cast<T*>(ops.out[o]);
-    p.out_ld[o] = ops.out_ld[o];
-    vectorised = vectorised && vec::aligned16(ops.out[o]) && ops.out_ld[o] % W == 0;
-  }
-  const std::size_t items = vectorised ? rows * (cols / W) : rows * cols;
-  rowwise_kernel<T, O><<<vec::blocks_for(items), vec::kThreads, 0, stream>>>(p, rows, cols, vectorised);
-  return cudaGetLastError();
-}
-
-template <Op O>
-cudaError_t run(DType dtype, const Operands& ops, std::size_t rows, std::size_t cols, cudaStream_t stream) {
-  switch (dtype) {
-    case DType::fp32: return launch<float, O>(ops, rows, cols, stream);
-    case DType::fp16: return launch<__half, O>(ops, rows, cols, stream);
-    case DType::bf16: return launch<__nv_bfloat16, O>(ops, rows, cols, stream);
-    default: return cudaErrorInvalidValue;
-  }
+// Refuses an unsupported dtype, then a null operand or a row shorter than cols, and launches.
+template <typename Op, int NI, int NO>
+cudaError_t run(DType dtype, const vec::Operands<NI, NO>& ops, std::size_t rows, std::size_t cols,
+                cudaStream_t stream) {
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (rows == 0 || cols == 0) return cudaSuccess;
+    for (int i = 0; i < NI; ++i)
+      if (ops.in[i] == nullptr || ops.in_ld[i] < cols) return cudaErrorInvalidValue;
+    for (int o = 0; o < NO; ++o)
+      if (ops.out[o] == nullptr || ops.out_ld[o] < cols) return cudaErrorInvalidValue;
+    return vec::launch_elementwise<Op, T, T>(ops, rows, cols, stream);
+  });
 }
 
 // Element offset `elements` into a buffer of `dtype` (the up half of gu starts ff elements in).
@@ -142,64 +69,36 @@ void* offset(DType dtype, void* p, std::size_t elements) {
 
 cudaError_t swiglu_forward(DType dtype, const void* gu, void* a, std::size_t tokens, std::size_t ff,
                            cudaStream_t stream) {
-  Operands ops;
-  ops.in[0] = gu;
-  ops.in[1] = offset(dtype, gu, ff);
-  ops.in_ld[0] = ops.in_ld[1] = 2 * ff;
-  ops.out[0] = a;
-  ops.out_ld[0] = ff;
-  return run<Op::swiglu>(dtype, ops, tokens, ff, stream);
+  const vec::Operands<2, 1> ops{{gu, offset(dtype, gu, ff)}, {2 * ff, 2 * ff}, {a}, {ff}};
+  return run<Swiglu>(dtype, ops, tokens, ff, stream);
 }
 
 cudaError_t swiglu_backward(DType dtype, const void* da, const void* gu, void* dgu, std::size_t tokens,
                             std::size_t ff, cudaStream_t stream) {
   if (da != nullptr && da == dgu) return cudaErrorInvalidValue;
-  Operands ops;
-  ops.in[0] = da;
-  ops.in_ld[0] = ff;
-  ops.in[1] = gu;
-  ops.in[2] = offset(dtype, gu, ff);
-  ops.in_ld[1] = ops.in_ld[2] = 2 * ff;
-  ops.out[0] = dgu;
-  ops.out[1] = offset(dtype, dgu, ff);
-  ops.out_ld[0] = ops.out_ld[1] = 2 * ff;
-  return run<Op::swiglu_backward>(dtype, ops, tokens, ff, stream);
+  const vec::Operands<3, 2> ops{{da, gu, offset(dtype, gu, ff)},
+                                {ff, 2 * ff, 2 * ff},
+                                {dgu, offset(dtype, dgu, ff)},
+                                {2 * ff, 2 * ff}};
+  return run<SwigluBackward>(dtype, ops, tokens, ff, stream);
 }
 
 cudaError_t silu_forward_2d(DType dtype, const void* in, std::size_t in_ld, void* out, std::size_t out_ld,
                             std::size_t rows, std::size_t cols, cudaStream_t stream) {
-  Operands ops;
-  ops.in[0] = in;
-  ops.in_ld[0] = in_ld;
-  ops.out[0] = out;
-  ops.out_ld[0] = out_ld;
-  return run<Op::silu>(dtype, ops, rows, cols, stream);
+  return run<Silu>(dtype, vec::Operands<1, 1>{{in}, {in_ld}, {out}, {out_ld}}, rows, cols, stream);
 }
 
 cudaError_t multiply_2d(DType dtype, const void* a, std::size_t a_ld, const void* b, std::size_t b_ld,
                         void* out, std::size_t out_ld, std::size_t rows, std::size_t cols,
                         cudaStream_t stream) {
-  Operands ops;
-  ops.in[0] = a;
-  ops.in_ld[0] = a_ld;
-  ops.in[1] = b;
-  ops.in_ld[1] = b_ld;
-  ops.out[0] = out;
-  ops.out_ld[0] = out_ld;
-  return run<Op::multiply>(dtype, ops, rows, cols, stream);
+  return run<Multiply>(dtype, vec::Operands<2, 1>{{a, b}, {a_ld, b_ld}, {out}, {out_ld}}, rows, cols, stream);
 }
 
 cudaError_t silu_backward_2d(DType dtype, const void* dout, std::size_t dout_ld, const void* pre,
                              std::size_t pre_ld, void* din, std::size_t din_ld, std::size_t rows,
                              std::size_t cols, cudaStream_t stream) {
-  Operands ops;
-  ops.in[0] = dout;
-  ops.in_ld[0] = dout_ld;
-  ops.in[1] = pre;
-  ops.in_ld[1] = pre_ld;
-  ops.out[0] = din;
-  ops.out_ld[0] = din_ld;
-  return run<Op::silu_backward>(dtype, ops, rows, cols, stream);
+  const vec::Operands<2, 1> ops{{dout, pre}, {dout_ld, pre_ld}, {din}, {din_ld}};
+  return run<SiluBackward>(dtype, ops, rows, cols, stream);
 }
 
 double silu_host(double x) { return x / (1.0 + std::exp(-x)); }
