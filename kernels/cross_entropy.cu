@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "cross_entropy.cuh"
+#include "dtype_dispatch.cuh"
 #include "row_common.cuh"
 
 namespace wflops::kernels {
@@ -126,13 +127,10 @@ cudaError_t softmax_cross_entropy(DType dtype, const void* logits, void* dlogits
   if (vocab == 0 || ld < vocab || tokens > 0x7fffffffu) return cudaErrorInvalidValue;
   if (tokens == 0) return cudaSuccess;
   if (logits == nullptr || targets == nullptr || losses == nullptr) return cudaErrorInvalidValue;
-  switch (dtype) {
-    case DType::fp32: return typed<float>(logits, dlogits, targets, losses, tokens, vocab, ld, scale, stream);
-    case DType::fp16: return typed<__half>(logits, dlogits, targets, losses, tokens, vocab, ld, scale, stream);
-    case DType::bf16:
-      return typed<__nv_bfloat16>(logits, dlogits, targets, losses, tokens, vocab, ld, scale, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return typed<T>(logits, dlogits, targets, losses, tokens, vocab, ld, scale, stream);
+  });
 }
 
 cudaError_t mean_loss(const float* losses, std::size_t n, float* mean, cudaStream_t stream) {

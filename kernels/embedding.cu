@@ -4,6 +4,7 @@
 
 #include "embedding.cuh"
 #include "moe_permute.cuh"
+#include "dtype_dispatch.cuh"
 #include "row_common.cuh"
 
 namespace wflops::kernels {
@@ -154,12 +155,10 @@ cudaError_t embedding_forward(DType dtype, const int* tokens, const void* wte, c
   if (!shape_ok(n_tokens, seq, vocab, d)) return cudaErrorInvalidValue;
   if (n_tokens == 0) return cudaSuccess;
   if (tokens == nullptr || wte == nullptr || out == nullptr) return cudaErrorInvalidValue;
-  switch (dtype) {
-    case DType::fp32: return forward_typed<float>(tokens, wte, wpe, out, n_tokens, seq, vocab, d, stream);
-    case DType::fp16: return forward_typed<__half>(tokens, wte, wpe, out, n_tokens, seq, vocab, d, stream);
-    case DType::bf16: return forward_typed<__nv_bfloat16>(tokens, wte, wpe, out, n_tokens, seq, vocab, d, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return forward_typed<T>(tokens, wte, wpe, out, n_tokens, seq, vocab, d, stream);
+  });
 }
 
 cudaError_t embedding_backward_workspace_bytes(std::size_t n_tokens, std::size_t vocab, std::size_t* bytes) {
@@ -200,16 +199,10 @@ cudaError_t embedding_backward(DType dtype, const int* tokens, const void* dout,
   if ((e = moe_sort_pairs(sort_temp, &sort_bytes, keys, sorted_ids, positions, sorted_positions, n, key_bits(vocab),
                           stream)) != cudaSuccess)
     return e;
-  switch (dtype) {
-    case DType::fp32:
-      return grads_typed<float>(sorted_ids, sorted_positions, dout, dwte, dwpe, n_tokens, seq, vocab, d, stream);
-    case DType::fp16:
-      return grads_typed<__half>(sorted_ids, sorted_positions, dout, dwte, dwpe, n_tokens, seq, vocab, d, stream);
-    case DType::bf16:
-      return grads_typed<__nv_bfloat16>(sorted_ids, sorted_positions, dout, dwte, dwpe, n_tokens, seq, vocab, d,
-                                        stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return grads_typed<T>(sorted_ids, sorted_positions, dout, dwte, dwpe, n_tokens, seq, vocab, d, stream);
+  });
 }
 
 void embedding_forward_host(const int* tokens, const double* wte, const double* wpe, std::size_t n_tokens,

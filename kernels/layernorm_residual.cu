@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "layernorm_residual.cuh"
+#include "dtype_dispatch.cuh"
 #include "row_common.cuh"
 
 namespace wflops::kernels {
@@ -227,13 +228,10 @@ cudaError_t residual_layernorm_forward(DType dtype, const void* a, const void* b
   if (a == nullptr || gamma == nullptr || beta == nullptr || y == nullptr || mean == nullptr || rstd == nullptr ||
       (b != nullptr && s == nullptr) || y == a || y == b || y == s)
     return cudaErrorInvalidValue;
-  switch (dtype) {
-    case DType::fp32: return forward_typed<float>(a, b, s, gamma, beta, y, mean, rstd, rows, d, eps, stream);
-    case DType::fp16: return forward_typed<__half>(a, b, s, gamma, beta, y, mean, rstd, rows, d, eps, stream);
-    case DType::bf16:
-      return forward_typed<__nv_bfloat16>(a, b, s, gamma, beta, y, mean, rstd, rows, d, eps, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return forward_typed<T>(a, b, s, gamma, beta, y, mean, rstd, rows, d, eps, stream);
+  });
 }
 
 std::size_t layernorm_backward_workspace_bytes(std::size_t rows, std::size_t d) {
@@ -254,18 +252,10 @@ cudaError_t layernorm_backward(DType dtype, const void* dy, const void* s, const
     return e != cudaSuccess ? e : cudaMemsetAsync(dbeta, 0, d * sizeof(float), stream);
   }
   float* partial = static_cast<float*>(workspace);
-  switch (dtype) {
-    case DType::fp32:
-      return backward_typed<float>(dy, s, gamma, mean, rstd, d_residual, ds, dgamma, dbeta, accumulate, partial, rows,
-                                   d, stream);
-    case DType::fp16:
-      return backward_typed<__half>(dy, s, gamma, mean, rstd, d_residual, ds, dgamma, dbeta, accumulate, partial,
-                                    rows, d, stream);
-    case DType::bf16:
-      return backward_typed<__nv_bfloat16>(dy, s, gamma, mean, rstd, d_residual, ds, dgamma, dbeta, accumulate,
-                                           partial, rows, d, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return backward_typed<T>(dy, s, gamma, mean, rstd, d_residual, ds, dgamma, dbeta, accumulate, partial, rows, d, stream);
+  });
 }
 
 void residual_layernorm_forward_host(const double* a, const double* b, const double* gamma, const double* beta,

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "rmsnorm_residual.cuh"
+#include "dtype_dispatch.cuh"
 #include "row_common.cuh"
 
 namespace wflops::kernels {
@@ -185,12 +186,10 @@ cudaError_t residual_rmsnorm_forward(DType dtype, const void* a, const void* b, 
   if (a == nullptr || gamma == nullptr || y == nullptr || rrms == nullptr || (b != nullptr && s == nullptr) ||
       y == a || y == b || y == s)
     return cudaErrorInvalidValue;
-  switch (dtype) {
-    case DType::fp32: return forward_typed<float>(a, b, s, gamma, y, rrms, rows, d, eps, stream);
-    case DType::fp16: return forward_typed<__half>(a, b, s, gamma, y, rrms, rows, d, eps, stream);
-    case DType::bf16: return forward_typed<__nv_bfloat16>(a, b, s, gamma, y, rrms, rows, d, eps, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return forward_typed<T>(a, b, s, gamma, y, rrms, rows, d, eps, stream);
+  });
 }
 
 std::size_t rmsnorm_backward_workspace_bytes(std::size_t rows, std::size_t d) {
@@ -206,16 +205,10 @@ cudaError_t rmsnorm_backward(DType dtype, const void* dy, const void* s, const v
     return cudaErrorInvalidValue;
   if (rows == 0) return accumulate ? cudaSuccess : cudaMemsetAsync(dgamma, 0, d * sizeof(float), stream);
   float* partial = static_cast<float*>(workspace);
-  switch (dtype) {
-    case DType::fp32:
-      return backward_typed<float>(dy, s, gamma, rrms, d_residual, ds, dgamma, accumulate, partial, rows, d, stream);
-    case DType::fp16:
-      return backward_typed<__half>(dy, s, gamma, rrms, d_residual, ds, dgamma, accumulate, partial, rows, d, stream);
-    case DType::bf16:
-      return backward_typed<__nv_bfloat16>(dy, s, gamma, rrms, d_residual, ds, dgamma, accumulate, partial, rows, d,
-                                           stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return backward_typed<T>(dy, s, gamma, rrms, d_residual, ds, dgamma, accumulate, partial, rows, d, stream);
+  });
 }
 
 void residual_rmsnorm_forward_host(const double* a, const double* b, const double* gamma, std::size_t rows,
