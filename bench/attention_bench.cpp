@@ -10,7 +10,7 @@
 
 #include "bench_families.hpp"
 #include "cuda/attention_workload.hpp"
-#include "flops.hpp"
+#include "model/flops.hpp"
 
 namespace wflops {
 

@@ -8,7 +8,7 @@
 
 #include "bench_families.hpp"
 #include "cuda/cast_workload.hpp"
-#include "flops.hpp"
+#include "model/flops.hpp"
 
 namespace wflops {
 

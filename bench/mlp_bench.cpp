@@ -13,7 +13,7 @@
 
 #include "bench_families.hpp"
 #include "cuda/mlp_step.hpp"
-#include "flops.hpp"
+#include "model/flops.hpp"
 
 namespace wflops {
 

@@ -10,7 +10,7 @@
 
 #include "bench_families.hpp"
 #include "cuda/moe_layer.hpp"
-#include "flops.hpp"
+#include "model/flops.hpp"
 
 namespace wflops {
 
@@ -60,7 +60,7 @@ void add_moe_benchmarks(Registry& r) {
   for (long g : {1L, 8L}) {
     add_moe(r, moe_config(2048, 64, g, 32768, Routing::expert_choice, MoeGemmImpl::grouped), {"quick", "moe"});
   }
-  // Our own grouped GEMM (kernels/moe_grouped_gemm.cu) beside it at G = 8.
+  // Our own grouped GEMM (kernels/moe/moe_grouped_gemm.cu) beside it at G = 8.
   add_moe(r, moe_config(2048, 64, 8, 32768, Routing::expert_choice, MoeGemmImpl::ours), {"quick", "moe", "full"});
   // The granularity sweep, expert choice with grouped GEMMs.
   for (long d : {768L, 2048L, 4096L}) {

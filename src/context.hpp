@@ -5,7 +5,7 @@
 #include <string>
 
 #include "device_description.hpp"
-#include "peaks.hpp"
+#include "model/peaks.hpp"
 
 namespace wflops {
 

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "peaks.hpp"
+#include "model/peaks.hpp"
 #include "registry.hpp"
 
 namespace wflops {

@@ -64,7 +64,7 @@ TOLERANCE = 1e-2    # fp16/bf16 (docs/conventions.md)
 
 
 def mlp_weights(d, d_ff, variant="linear"):
-    # src/flops_mlp.hpp: mlp_weights, swiglu_weights
+    # src/model/flops_mlp.hpp: mlp_weights, swiglu_weights
     return (3.0 if variant == "swiglu" else 2.0) * d * d_ff
 
 

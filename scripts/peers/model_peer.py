@@ -18,14 +18,14 @@ every step, gradients land in fp32), torch.optim.AdamW(fused=True). fp16 adds to
 as PyTorch's AMP recipe does for float16: the logits' gradient (about 1/(V T) per entry) is below
 fp16's smallest subnormal, so without scaling most of it would flush to zero.
 
-Configurations (wflops' model_step ones, src/flops_model.cpp): gpt2 (the reference: d 1600, 8
+Configurations (wflops' model_step ones, src/model/flops_model.cpp): gpt2 (the reference: d 1600, 8
 layers, 25 heads, V 50257, 32 x 256 tokens), gpt2-small (d 768, 12 layers, 12 heads, 16 x 1024),
 llama-b1 and llama-b2 (Llama-3-8B's block and head at 2 layers: d 4096, 32 heads, 8 KV heads,
 d_ff 14336, V 128256, rope theta 500000, untied head; 1 and 2 x 4096 tokens). Dropout is 0 (wflops'
 model has none) and the KV cache off (use_cache=False, training). --representative: gpt2 only.
 --device cpu: tiny configurations (d 64, 2 layers, 4 heads, V 512, 2 x 32 tokens), a smoke run.
 
-FLOPs as wflops counts them (src/flops_model.hpp): weight FLOPs 6 N_w T (T = b s; N_w = L 12 d^2 + V d
+FLOPs as wflops counts them (src/model/flops_model.hpp): weight FLOPs 6 N_w T (T = b s; N_w = L 12 d^2 + V d
 for gpt2, the tied head counted once; llama: L (2 d^2 + 2 d^2 kvh/h + 3 d d_ff) + V d), the family's
 tau; attn_flops 7 T s d per layer (causal, backward 2.5x the forward); model_flops the sum, and
 pct_peak_model against the dtype's peak. HF's loss predicts b (s - 1) targets (it shifts the labels
@@ -54,7 +54,7 @@ import warnings
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wflops_peer  # noqa: E402
 
-# name -> arch, d, L, h, kvh, d_ff, V, s, b (docs/model.md's table; src/flops_model.cpp's presets)
+# name -> arch, d, L, h, kvh, d_ff, V, s, b (docs/model.md's table; src/model/flops_model.cpp's presets)
 CONFIGS = {
     "gpt2": ("gpt2", 1600, 8, 25, 25, 6400, 50257, 256, 32),
     "gpt2-small": ("gpt2", 768, 12, 12, 12, 3072, 50257, 1024, 16),
@@ -67,7 +67,7 @@ CPU_CONFIGS = {
     "llama": ("llama", 64, 2, 4, 2, 176, 512, 32, 2),
 }
 IMPLEMENTATIONS = ("hf_eager", "hf_sdpa", "hf_compile")
-ROPE_THETA = 500000.0  # Llama 3's rotary base (as src/model_reference.hpp)
+ROPE_THETA = 500000.0  # Llama 3's rotary base (as src/reference/model_reference.hpp)
 INIT_RANGE = 0.02      # HF's default initializer_range for both models
 CHECK_TOKENS = 512     # tokens whose loss and gradients are checked against fp64
 TOLERANCE = 1e-2       # the loss: fp16/bf16 (docs/conventions.md)
@@ -101,7 +101,7 @@ class Config:
         return f"model_step/{impl}/{dtype}/{keys}/s:{self.seq}/b:{self.batch}/V:{self.vocab}"
 
 
-# ---- FLOPs: the formulas of src/flops_model.cpp, one each --------------------------------------
+# ---- FLOPs: the formulas of src/model/flops_model.cpp, one each --------------------------------------
 def block_weights(c):
     """One block's matrices: gpt2 4 d^2 (QKV, output) + 2 d d_ff (MLP); llama Q and O d^2 each, K and
     V d * kvh * d/h each, SwiGLU 3 d d_ff (model_block_weights)."""
@@ -395,7 +395,7 @@ def main():
                      "zero_grad(set_to_none=True)",
         "step": "forward with HF's loss (labels=input_ids, shifted inside: b (s-1) targets, logits upcast to fp32), "
                 "backward, optimizer step, zero_grad: one call; random token ids, the same every step",
-        "flops": "weight FLOPs 6 N_w b s (src/flops_model.hpp; the tied gpt2 head once); attn_flops causal, "
+        "flops": "weight FLOPs 6 N_w b s (src/model/flops_model.hpp; the tied gpt2 head once); attn_flops causal, "
                  "backward 2.5x forward; model_flops the sum"})
     for c in configs(names, args.device):
         for dname in args.dtype or ["bf16"]:

@@ -45,7 +45,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wflops_peer  # noqa: E402
 
-GROUP = 256         # expert choice: tokens per group (src/flops_moe.hpp kMoeExpertChoiceGroup)
+GROUP = 256         # expert choice: tokens per group (src/model/flops_moe.hpp kMoeExpertChoiceGroup)
 TOLERANCE = 1e-2    # bf16 (docs/conventions.md)
 GRANULARITIES = (1, 2, 4, 8, 16, 32, 64)
 CHECK = (64, 4, 2, 512)  # d, E, G, T of the fp64 check
@@ -55,7 +55,7 @@ BF16_BYTES = 2
 
 
 def expert_weight_flops(d, tokens):
-    return 6.0 * 8.0 * d * d * tokens  # src/flops_moe.cpp moe_expert_weight_flops
+    return 6.0 * 8.0 * d * d * tokens  # src/model/flops_moe.cpp moe_expert_weight_flops
 
 
 def routing_flops(d, e, g, tokens):
@@ -63,7 +63,7 @@ def routing_flops(d, e, g, tokens):
 
 
 def step_bytes(d, e, g, tokens):
-    """src/flops_moe.cpp moe_step_bytes: inputs read once, outputs written once, in bf16."""
+    """src/model/flops_moe.cpp moe_step_bytes: inputs read once, outputs written once, in bf16."""
     return 2.0 * (2.0 * tokens * d + e * g * d + 8.0 * d * d * e) * BF16_BYTES
 
 

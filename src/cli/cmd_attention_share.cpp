@@ -10,8 +10,8 @@
 #include "cli/commands.hpp"
 #include "dtype.hpp"
 #include "errors.hpp"
-#include "flops.hpp"
-#include "result_reader.hpp"
+#include "model/flops.hpp"
+#include "results/result_reader.hpp"
 
 namespace wflops::cli {
 

@@ -1,14 +1,14 @@
 // `wflops breakdown FILE [--benchmark NAME] [--format table|json]`: where a model step's time goes
-// (src/breakdown.hpp, docs/model.md "Reading the breakdown").
+// (src/results/breakdown.hpp, docs/model.md "Reading the breakdown").
 #include <fmt/core.h>
 
 #include <memory>
 #include <string>
 
-#include "breakdown.hpp"
+#include "results/breakdown.hpp"
 #include "cli/commands.hpp"
 #include "errors.hpp"
-#include "result_reader.hpp"
+#include "results/result_reader.hpp"
 
 namespace wflops::cli {
 

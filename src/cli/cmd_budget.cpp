@@ -8,14 +8,14 @@
 #include <vector>
 #include <nlohmann/json.hpp>
 
-#include "breakdown.hpp"
-#include "budget.hpp"
+#include "results/breakdown.hpp"
+#include "model/budget.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "errors.hpp"
-#include "flops.hpp"
-#include "flops_transformer.hpp"
-#include "result_reader.hpp"
+#include "model/flops.hpp"
+#include "model/flops_transformer.hpp"
+#include "results/result_reader.hpp"
 
 namespace wflops::cli {
 

@@ -6,9 +6,9 @@
 #include <memory>
 
 #include "cli/commands.hpp"
-#include "compare.hpp"
+#include "results/compare.hpp"
 #include "errors.hpp"
-#include "result_reader.hpp"
+#include "results/result_reader.hpp"
 
 namespace wflops::cli {
 

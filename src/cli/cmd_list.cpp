@@ -11,7 +11,7 @@
 #include "all_benchmarks.hpp"
 #include "cli/commands.hpp"
 #include "errors.hpp"
-#include "peaks.hpp"
+#include "model/peaks.hpp"
 
 namespace wflops::cli {
 

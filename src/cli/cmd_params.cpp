@@ -7,9 +7,9 @@
 
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
-#include "flops.hpp"
-#include "flops_model.hpp"
-#include "flops_transformer.hpp"
+#include "model/flops.hpp"
+#include "model/flops_model.hpp"
+#include "model/flops_transformer.hpp"
 
 namespace wflops::cli {
 

@@ -7,7 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "errors.hpp"
-#include "peaks.hpp"
+#include "model/peaks.hpp"
 
 namespace wflops::cli {
 

@@ -11,12 +11,12 @@
 #include <utility>
 #include <vector>
 
-#include "budget.hpp"
+#include "model/budget.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "errors.hpp"
-#include "planner.hpp"
-#include "result_reader.hpp"
+#include "model/planner.hpp"
+#include "results/result_reader.hpp"
 
 namespace wflops::cli {
 

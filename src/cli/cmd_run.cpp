@@ -18,10 +18,10 @@
 #include "cuda/device_info.hpp"
 #include "cuda/harness.hpp"
 #include "errors.hpp"
-#include "peaks.hpp"
+#include "model/peaks.hpp"
 #include "all_benchmarks.hpp"
-#include "result_file.hpp"
-#include "result_reporter.hpp"
+#include "results/result_file.hpp"
+#include "results/result_reporter.hpp"
 #include "run_progress.hpp"
 
 namespace wflops::cli {

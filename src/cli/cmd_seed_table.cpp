@@ -1,5 +1,5 @@
 // `wflops seed-table FILE`: the reference A100 table (matmul, linear MLP step, + mixed precision,
-// + ReLU and residual) beside the same four rows of a result file (src/seed_table.hpp).
+// + ReLU and residual) beside the same four rows of a result file (src/results/seed_table.hpp).
 #include <fmt/core.h>
 
 #include <memory>
@@ -7,8 +7,8 @@
 
 #include "cli/commands.hpp"
 #include "errors.hpp"
-#include "result_reader.hpp"
-#include "seed_table.hpp"
+#include "results/result_reader.hpp"
+#include "results/seed_table.hpp"
 
 namespace wflops::cli {
 

@@ -8,10 +8,10 @@
 #include <string>
 #include <utility>
 
-#include "budget.hpp"
+#include "model/budget.hpp"
 #include "errors.hpp"
-#include "flops_model.hpp"
-#include "flops_transformer.hpp"
+#include "model/flops_model.hpp"
+#include "model/flops_transformer.hpp"
 
 namespace wflops::cli {
 

@@ -14,7 +14,7 @@
 
 #include "cli/run_options.hpp"
 #include "errors.hpp"
-#include "peaks.hpp"
+#include "model/peaks.hpp"
 
 namespace wflops::cli {
 

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "errors.hpp"
-#include "result_file.hpp"
-#include "result_reporter.hpp"
+#include "results/result_file.hpp"
+#include "results/result_reporter.hpp"
 #include "run_progress.hpp"
 
 namespace wflops::cli {

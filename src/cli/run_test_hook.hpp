@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "device_description.hpp"
-#include "peaks.hpp"
+#include "model/peaks.hpp"
 #include "registry.hpp"
 
 namespace wflops::cli {

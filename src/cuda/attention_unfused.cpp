@@ -5,7 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "attention_softmax.cuh"
+#include "attention/attention_softmax.cuh"
 #include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 

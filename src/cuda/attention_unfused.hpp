@@ -1,10 +1,10 @@
 // Unfused attention: cuBLAS strided-batched GEMMs over whole score matrices, with our softmax
-// kernels between them (kernels/attention_softmax.cuh). Layouts [b, h, s, d] row-major for Q, K, V,
+// kernels between them (kernels/attention/attention_softmax.cuh). Layouts [b, h, s, d] row-major for Q, K, V,
 // O and gradients; the score matrices [b*h*s][s]. Every call throws CudaError on a failure.
 #pragma once
 #include <cuda_runtime.h>
 
-#include "attention_dims.cuh"
+#include "attention/attention_dims.cuh"
 #include "cuda/harness.hpp"
 #include "dtype.hpp"
 

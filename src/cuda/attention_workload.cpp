@@ -10,19 +10,19 @@
 #include <stdexcept>
 #include <vector>
 
-#include "attention_reference.hpp"
-#include "count_nonfinite.cuh"
+#include "reference/attention_reference.hpp"
+#include "common/count_nonfinite.cuh"
 #include "cuda/attention_unfused.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/cudnn_sdpa.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/rotated_inputs.hpp"
 #include "cuda/verify_report.hpp"
-#include "flash_attention_bwd.cuh"
-#include "flash_attention_fwd.cuh"
-#include "flops.hpp"
+#include "attention/flash_attention_bwd.cuh"
+#include "attention/flash_attention_fwd.cuh"
+#include "model/flops.hpp"
 #include "numeric_formats.hpp"
-#include "verify_error.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops {
 

@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "attention_dims.cuh"
+#include "attention/attention_dims.cuh"
 #include "cuda/harness.hpp"
 #include "dtype.hpp"
 

@@ -9,12 +9,12 @@
 #include <stdexcept>
 #include <vector>
 
-#include "cast.cuh"
+#include "elementwise/cast.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/rotated_inputs.hpp"
 #include "numeric_formats.hpp"
-#include "verify_error.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops {
 

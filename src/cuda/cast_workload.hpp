@@ -1,5 +1,5 @@
 // The cast benchmarks' workloads: a mixed-precision cast of n elements (fp32 <-> bf16/fp16, our
-// 16-byte vector kernel, kernels/cast.cu), and a device-to-device copy of n fp32 elements
+// 16-byte vector kernel, kernels/elementwise/cast.cu), and a device-to-device copy of n fp32 elements
 // (cudaMemcpyAsync), the bandwidth a cast is read against.
 #pragma once
 #include <cuda_runtime.h>

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "attention_dims.cuh"
+#include "attention/attention_dims.cuh"
 #include "dtype.hpp"
 
 namespace wflops::cudnn {

@@ -12,16 +12,16 @@
 #include <vector>
 
 #include "batch_plan.hpp"
-#include "count_nonfinite.cuh"
+#include "common/count_nonfinite.cuh"
 #include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/rotated_inputs.hpp"
 #include "cuda/verify_report.hpp"
-#include "flops.hpp"
-#include "matmul_wmma.cuh"
+#include "model/flops.hpp"
+#include "matmul/matmul_wmma.cuh"
 #include "numeric_formats.hpp"
-#include "verify_error.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops {
 

@@ -12,7 +12,7 @@
 #include <optional>
 
 #include "batch_plan.hpp"
-#include "blocking_kernel.cuh"
+#include "common/blocking_kernel.cuh"
 #include "clock_assessment.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/nvml.hpp"

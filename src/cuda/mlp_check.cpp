@@ -8,13 +8,13 @@
 #include <set>
 #include <string>
 
-#include "count_nonfinite.cuh"
+#include "common/count_nonfinite.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/verify_report.hpp"
-#include "mlp_reference.hpp"
+#include "reference/mlp_reference.hpp"
 #include "numeric_formats.hpp"
-#include "verify_error.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops {
 

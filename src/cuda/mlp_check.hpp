@@ -1,4 +1,4 @@
-// Verification of one MLP step on the device against the fp64 CPU reference (src/mlp_reference.hpp),
+// Verification of one MLP step on the device against the fp64 CPU reference (src/reference/mlp_reference.hpp),
 // on the real shape: every output and gradient must be finite (they were poisoned with NaN), then
 // sampled token rows of y, dh and dx, sampled entries of dW1 and dW2, and every bias-gradient
 // entry are compared with the reference within the dtype's tolerance. Mixed precision adds the
@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "adamw.cuh"
+#include "elementwise/adamw.cuh"
 #include "cuda/harness.hpp"
 #include "cuda/mlp_step.hpp"
 

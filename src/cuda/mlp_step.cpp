@@ -9,20 +9,20 @@
 #include <stdexcept>
 #include <utility>
 
-#include "activation.cuh"
-#include "adamw.cuh"
-#include "bias_add.cuh"
-#include "bias_grad.cuh"
-#include "cast.cuh"
+#include "elementwise/activation.cuh"
+#include "elementwise/adamw.cuh"
+#include "elementwise/bias_add.cuh"
+#include "elementwise/bias_grad.cuh"
+#include "elementwise/cast.cuh"
 #include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/mlp_check.hpp"
 #include "cuda/mlp_gemm.hpp"
 #include "cuda/rotated_inputs.hpp"
-#include "fill_random.cuh"
-#include "residual_add.cuh"
-#include "swiglu.cuh"
+#include "common/fill_random.cuh"
+#include "elementwise/residual_add.cuh"
+#include "elementwise/swiglu.cuh"
 
 namespace wflops {
 
@@ -302,7 +302,7 @@ class MlpStepWorkload final : public Workload {
   }
 
   // ---- gated (SwiGLU): one GEMM for gate and up, our kernels between the GEMMs ------------------
-  // h = [g | u] [T, 2 d_ff]; dh = [dg | du] of the same layout (kernels/swiglu.cuh).
+  // h = [g | u] [T, 2 d_ff]; dh = [dg | du] of the same layout (kernels/elementwise/swiglu.cuh).
   void forward_gated(cudaStream_t stream, int set, PhaseMarks& marks) {
     const DType t = c_.dtype;
     const long T = c_.tokens, d = c_.d, ff = c_.d_ff;

@@ -2,7 +2,7 @@
 // harness: the linear MLP, mixed precision (fp32 master weights, cast, AdamW), and the activation +
 // bias (+ residual) MLP unfused (cuBLAS GEMMs with our elementwise kernels between them) and fused
 // (cuBLASLt epilogues), and the gated MLP (SwiGLU, one GEMM for gate and up) with our fused SwiGLU
-// kernel or eager's separate passes. The reference and the layout are in src/mlp_reference.hpp; the
+// kernel or eager's separate passes. The reference and the layout are in src/reference/mlp_reference.hpp; the
 // GEMMs' row-major to column-major mapping in src/cuda/mlp_gemm.hpp.
 #pragma once
 #include <memory>
@@ -12,7 +12,7 @@
 
 #include "cuda/harness.hpp"
 #include "dtype.hpp"
-#include "elementwise_common.cuh"
+#include "common/elementwise_common.cuh"
 
 namespace wflops {
 
@@ -25,7 +25,7 @@ struct MlpVariant {
   bool bias = false;         // nn.Linear biases (every variant with an activation has them)
   bool residual = false;     // y = MLP(x) + x
   // SwiGLU: W1 [2 d_ff, d] stacks gate and up (one GEMM), a = silu(gate) * up, no biases
-  // (kernels/swiglu.cuh). fused stays false: it means cuBLASLt epilogues, which have no SwiGLU.
+  // (kernels/elementwise/swiglu.cuh). fused stays false: it means cuBLASLt epilogues, which have no SwiGLU.
   bool gated = false;
   bool gate_fused = false;   // gated: our one-pass SwiGLU kernels (else eager's silu, multiply passes)
 };

@@ -4,8 +4,8 @@
 #include <stdexcept>
 
 #include "cuda/cuda_check.hpp"
-#include "moe_grouped_gemm.cuh"
-#include "moe_grouped_pointers.cuh"
+#include "moe/moe_grouped_gemm.cuh"
+#include "moe/moe_grouped_pointers.cuh"
 
 namespace wflops {
 

@@ -8,7 +8,7 @@
 //   padded:  one cublasGemmStridedBatchedEx at the expert capacity (every expert the same number
 //            of rows, stored `capacity` rows apart); used with expert choice, whose capacity T/E is
 //            exact, so no padding rows are computed;
-//   ours:    our own grouped GEMM kernels (kernels/moe_grouped_gemm.cu), which read the experts' row
+//   ours:    our own grouped GEMM kernels (kernels/moe/moe_grouped_gemm.cu), which read the experts' row
 //            offsets from device memory: no size ever goes through the host, so token choice runs
 //            without a sync (the tile map is rebuilt on the device from the offsets each step).
 // Sizes are in cuBLAS's column-major terms (see moe_layer.cpp for how each GEMM is laid out).

@@ -15,24 +15,24 @@
 #include <utility>
 #include <vector>
 
-#include "count_nonfinite.cuh"
+#include "common/count_nonfinite.cuh"
 #include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/rotated_inputs.hpp"
 #include "cuda/verify_report.hpp"
-#include "flops.hpp"
-#include "moe_combine.cuh"
-#include "moe_expert_choice.cuh"
-#include "moe_fill.cuh"
-#include "moe_gather.cuh"
-#include "moe_gelu.cuh"
-#include "moe_grouped_gemm.cuh"
-#include "moe_permute.cuh"
-#include "moe_softmax.cuh"
-#include "moe_topk.cuh"
+#include "model/flops.hpp"
+#include "moe/moe_combine.cuh"
+#include "moe/moe_expert_choice.cuh"
+#include "moe/moe_fill.cuh"
+#include "moe/moe_gather.cuh"
+#include "moe/moe_gelu.cuh"
+#include "moe/moe_grouped_gemm.cuh"
+#include "moe/moe_permute.cuh"
+#include "moe/moe_softmax.cuh"
+#include "moe/moe_topk.cuh"
 #include "numeric_formats.hpp"
-#include "verify_error.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops {
 

@@ -11,7 +11,7 @@
 
 #include "cuda/harness.hpp"
 #include "cuda/moe_expert_gemm.hpp"
-#include "moe_reference.hpp"
+#include "reference/moe_reference.hpp"
 
 namespace wflops {
 

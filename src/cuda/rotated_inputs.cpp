@@ -7,7 +7,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/harness.hpp"
-#include "fill_random.cuh"
+#include "common/fill_random.cuh"
 
 namespace wflops {
 

@@ -35,7 +35,7 @@ constexpr std::size_t align_up(std::size_t value, std::size_t to = kDeviceAlignm
 class RotatedInputs {
  public:
   enum class Layout { by_input, by_set };
-  // random: fill() writes fresh random data (kernels/fill_random.cuh) into it; by_workload: the
+  // random: fill() writes fresh random data (kernels/common/fill_random.cuh) into it; by_workload: the
   // workload writes it itself (e.g. a forward's output that a backward reads).
   enum class Fill { random, by_workload };
   // What add() returns: how the workload names that input afterwards. A default Id names no input

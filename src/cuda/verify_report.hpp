@@ -1,10 +1,10 @@
-// A workload's named comparisons (src/verify_error.hpp) as the harness's Verification: the one
+// A workload's named comparisons (src/reference/verify_error.hpp) as the harness's Verification: the one
 // way every check states its verdict, its worst relative error and what it compared.
 #pragma once
 #include <string>
 
 #include "cuda/harness.hpp"
-#include "verify_error.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops {
 

@@ -1,4 +1,4 @@
-// The multi-tensor AdamW's host side (kernels/adamw_multi.cuh): the chunk table covers every
+// The multi-tensor AdamW's host side (kernels/elementwise/adamw_multi.cuh): the chunk table covers every
 // tensor exactly once in pieces of at most kAdamWChunk elements, and the reference is adamw.cuh's
 // update with the tensor's weight decay on or off (one step by hand).
 #include <gtest/gtest.h>
@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "adamw_multi.cuh"
+#include "elementwise/adamw_multi.cuh"
 
 namespace wflops::kernels {
 

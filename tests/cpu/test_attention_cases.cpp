@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "cuda/attention_workload.hpp"
-#include "flops.hpp"
+#include "model/flops.hpp"
 #include "all_benchmarks.hpp"
 
 namespace wflops {

@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "attention_reference.hpp"
+#include "reference/attention_reference.hpp"
 
 namespace wflops {
 namespace {

@@ -1,4 +1,4 @@
-// The phases of a model step (src/model_phases.hpp), their FLOPs (src/flops_model_phases.hpp), and
+// The phases of a model step (src/model/model_phases.hpp), their FLOPs (src/model/flops_model_phases.hpp), and
 // `wflops breakdown` on tests/data/model_step_h100.json (written by make_model_fixture.py): shares,
 // rates, gains and in-model-over-alone ratios worked out by hand from the fixture's round phase times.
 #include <gtest/gtest.h>
@@ -6,13 +6,13 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "breakdown.hpp"
+#include "results/breakdown.hpp"
 #include "errors.hpp"
-#include "flops_model.hpp"
-#include "flops_model_phases.hpp"
-#include "model_phases.hpp"
+#include "model/flops_model.hpp"
+#include "model/flops_model_phases.hpp"
+#include "model/model_phases.hpp"
 #include "program_run.hpp"
-#include "result_reader.hpp"
+#include "results/result_reader.hpp"
 
 namespace wflops {
 

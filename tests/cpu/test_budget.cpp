@@ -4,9 +4,9 @@
 #include <cmath>
 #include <limits>
 
-#include "budget.hpp"
+#include "model/budget.hpp"
 #include "errors.hpp"
-#include "flops.hpp"
+#include "model/flops.hpp"
 
 namespace {
 

@@ -12,8 +12,8 @@
 
 #include "clock_assessment.hpp"
 #include "context.hpp"
-#include "peaks.hpp"
-#include "result_reporter.hpp"
+#include "model/peaks.hpp"
+#include "results/result_reporter.hpp"
 
 namespace wflops {
 

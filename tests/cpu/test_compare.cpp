@@ -11,9 +11,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "compare.hpp"
+#include "results/compare.hpp"
 #include "errors.hpp"
-#include "result_reader.hpp"
+#include "results/result_reader.hpp"
 
 namespace {
 

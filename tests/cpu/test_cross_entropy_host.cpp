@@ -1,4 +1,4 @@
-// The host reference of the fused softmax + cross-entropy (kernels/cross_entropy.cuh): losses and
+// The host reference of the fused softmax + cross-entropy (kernels/model/cross_entropy.cuh): losses and
 // gradients by hand, invariance to a shift of the logits (the max subtraction that keeps exp from
 // overflowing), an ignored token, and the gradient against central finite differences of the loss.
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "cross_entropy.cuh"
+#include "model/cross_entropy.cuh"
 
 namespace wflops::kernels {
 

@@ -10,14 +10,14 @@
 #include <limits>
 #include <random>
 
-#include "activation.cuh"
-#include "adamw.cuh"
-#include "bias_add.cuh"
-#include "bias_grad.cuh"
-#include "cast.cuh"
-#include "elementwise_common.cuh"
+#include "elementwise/activation.cuh"
+#include "elementwise/adamw.cuh"
+#include "elementwise/bias_add.cuh"
+#include "elementwise/bias_grad.cuh"
+#include "elementwise/cast.cuh"
+#include "common/elementwise_common.cuh"
 #include "numeric_formats.hpp"
-#include "residual_add.cuh"
+#include "elementwise/residual_add.cuh"
 
 namespace wflops::kernels {
 

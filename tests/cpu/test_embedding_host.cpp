@@ -1,4 +1,4 @@
-// The host references of the token + position embedding (kernels/embedding.cuh): forward and
+// The host references of the token + position embedding (kernels/model/embedding.cuh): forward and
 // backward by hand (repeated tokens, two sequences), and the backward as the transpose of the
 // forward (Σ dout·out = Σ dwte·wte + Σ dwpe·wpe for any inputs, the adjoint identity).
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "embedding.cuh"
+#include "model/embedding.cuh"
 
 namespace wflops::kernels {
 

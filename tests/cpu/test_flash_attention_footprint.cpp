@@ -2,8 +2,8 @@
 // each that leaves room for on an A100 and an H100 SM (no GPU needed: the footprints are constexpr).
 #include <gtest/gtest.h>
 
-#include "flash_attention_bwd.cuh"
-#include "flash_attention_fwd.cuh"
+#include "attention/flash_attention_bwd.cuh"
+#include "attention/flash_attention_fwd.cuh"
 
 namespace {
 

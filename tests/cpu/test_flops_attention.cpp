@@ -1,7 +1,7 @@
 // The attention part of the FLOP model on hand-checked values.
 #include <gtest/gtest.h>
 
-#include "flops.hpp"
+#include "model/flops.hpp"
 
 namespace wflops::flops {
 

@@ -2,7 +2,7 @@
 // values.
 #include <gtest/gtest.h>
 
-#include "flops.hpp"
+#include "model/flops.hpp"
 
 namespace wflops::flops {
 

@@ -1,9 +1,9 @@
 // The whole-model step (model_step) part of the FLOP model, against values worked out by hand.
 #include <gtest/gtest.h>
 
-#include "flops.hpp"
-#include "flops_model.hpp"
-#include "flops_transformer.hpp"
+#include "model/flops.hpp"
+#include "model/flops_model.hpp"
+#include "model/flops_transformer.hpp"
 
 namespace wflops::flops {
 

@@ -1,7 +1,7 @@
 // The MoE part of the FLOP model, against values worked out by hand.
 #include <gtest/gtest.h>
 
-#include "flops.hpp"
+#include "model/flops.hpp"
 
 namespace {
 

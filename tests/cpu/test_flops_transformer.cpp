@@ -1,7 +1,7 @@
 // Transformer parameter counts and per-token FLOPs, against values worked out by hand.
 #include <gtest/gtest.h>
 
-#include "flops_transformer.hpp"
+#include "model/flops_transformer.hpp"
 
 namespace {
 

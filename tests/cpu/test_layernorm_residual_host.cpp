@@ -1,4 +1,4 @@
-// The host references of the fused residual-add + LayerNorm (kernels/layernorm_residual.cuh): a row
+// The host references of the fused residual-add + LayerNorm (kernels/model/layernorm_residual.cuh): a row
 // by hand forward and backward, and the backward against central finite differences of the forward
 // through both paths of the residual (a and b), gamma and beta. The GPU kernels are checked against
 // these references.
@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "layernorm_residual.cuh"
+#include "model/layernorm_residual.cuh"
 
 namespace wflops::kernels {
 

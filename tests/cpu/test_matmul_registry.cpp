@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "registered_benchmarks.hpp"
-#include "result_reporter.hpp"
+#include "results/result_reporter.hpp"
 
 namespace wflops {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "dtype.hpp"
-#include "matmul_wmma.cuh"
+#include "matmul/matmul_wmma.cuh"
 
 namespace {
 

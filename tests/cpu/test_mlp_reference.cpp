@@ -1,13 +1,13 @@
-// The fp64 MLP reference (src/mlp_reference.hpp): a tiny step computed by hand (with ReLU at an
+// The fp64 MLP reference (src/reference/mlp_reference.hpp): a tiny step computed by hand (with ReLU at an
 // exact 0 pre-activation), a finite-difference check of its gradients, and agreement of its
-// activations with the ones the kernels use (kernels/activation.cuh's host versions).
+// activations with the ones the kernels use (kernels/elementwise/activation.cuh's host versions).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
-#include "activation.cuh"
-#include "mlp_reference.hpp"
+#include "elementwise/activation.cuh"
+#include "reference/mlp_reference.hpp"
 
 namespace wflops::mlp_ref {
 

@@ -1,4 +1,4 @@
-// The fp64 references of the whole GPT-2 and llama training steps (src/model_reference.hpp): losses
+// The fp64 references of the whole GPT-2 and llama training steps (src/reference/model_reference.hpp): losses
 // worked out by hand, the loss at a small initialisation, and every gradient tensor against central
 // finite differences of the loss; RoPE's rotation on hand values.
 #include <gtest/gtest.h>
@@ -10,9 +10,9 @@
 #include <utility>
 #include <vector>
 
-#include "attention_reference.hpp"
-#include "model_reference.hpp"
-#include "verify_error.hpp"
+#include "reference/attention_reference.hpp"
+#include "reference/model_reference.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops::model_ref {
 

@@ -11,9 +11,9 @@
 #include "bench_families.hpp"
 #include "cuda/moe_layer.hpp"
 #include "moe_bench.hpp"
-#include "flops.hpp"
-#include "planner.hpp"
-#include "result_reader.hpp"
+#include "model/flops.hpp"
+#include "model/planner.hpp"
+#include "results/result_reader.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Host side of our grouped MoE GEMM (kernels/moe_grouped_gemm.cu): the tile map (its host version is
+// Host side of our grouped MoE GEMM (kernels/moe/moe_grouped_gemm.cu): the tile map (its host version is
 // what the GPU test compares the device map with), the grid bound, the refusals, and the fp64
 // references on cases worked out by hand.
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "moe_grouped_gemm.cuh"
+#include "moe/moe_grouped_gemm.cuh"
 
 namespace {
 

@@ -11,8 +11,8 @@
 
 #include "cuda/moe_expert_gemm.hpp"
 #include "cuda/moe_layer.hpp"
-#include "moe_grouped_pointers.cuh"
-#include "moe_topk.cuh"
+#include "moe/moe_grouped_pointers.cuh"
+#include "moe/moe_topk.cuh"
 
 namespace {
 

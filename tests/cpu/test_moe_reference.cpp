@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "moe_reference.hpp"
+#include "reference/moe_reference.hpp"
 
 namespace {
 

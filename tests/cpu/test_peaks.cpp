@@ -4,7 +4,7 @@
 #include <map>
 
 #include "errors.hpp"
-#include "peaks.hpp"
+#include "model/peaks.hpp"
 
 namespace wflops {
 

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "errors.hpp"
-#include "planner.hpp"
-#include "result_reader.hpp"
+#include "model/planner.hpp"
+#include "results/result_reader.hpp"
 
 namespace {
 

@@ -9,9 +9,9 @@
 
 #include "context.hpp"
 #include "errors.hpp"
-#include "peaks.hpp"
-#include "result_reader.hpp"
-#include "result_reporter.hpp"
+#include "model/peaks.hpp"
+#include "results/result_reader.hpp"
+#include "results/result_reporter.hpp"
 
 namespace {
 

@@ -8,8 +8,8 @@
 
 #include "context.hpp"
 #include "errors.hpp"
-#include "result_file.hpp"
-#include "result_reporter.hpp"
+#include "results/result_file.hpp"
+#include "results/result_reporter.hpp"
 #include "wflops/version.hpp"
 
 namespace wflops {

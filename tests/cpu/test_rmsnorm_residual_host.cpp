@@ -1,4 +1,4 @@
-// The host references of the fused residual-add + RMSNorm (kernels/rmsnorm_residual.cuh): a row by
+// The host references of the fused residual-add + RMSNorm (kernels/model/rmsnorm_residual.cuh): a row by
 // hand forward and backward, the scale invariance of RMSNorm (with eps = 0 the input gradient is
 // orthogonal to s), and the backward against central finite differences through a, b and gamma.
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "rmsnorm_residual.cuh"
+#include "model/rmsnorm_residual.cuh"
 
 namespace wflops::kernels {
 

@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "run_progress.hpp"
-#include "peaks.hpp"
+#include "model/peaks.hpp"
 #include "all_benchmarks.hpp"
 #include "program_run.hpp"
 #include "registry.hpp"
-#include "result_reporter.hpp"
+#include "results/result_reporter.hpp"
 
 namespace {
 

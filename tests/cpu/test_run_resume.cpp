@@ -10,8 +10,8 @@
 #include <iterator>
 
 #include "errors.hpp"
-#include "result_file.hpp"
-#include "result_reporter.hpp"
+#include "results/result_file.hpp"
+#include "results/result_reporter.hpp"
 
 namespace wflops {
 

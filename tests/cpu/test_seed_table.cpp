@@ -7,8 +7,8 @@
 
 #include "errors.hpp"
 #include "registered_benchmarks.hpp"
-#include "result_reader.hpp"
-#include "seed_table.hpp"
+#include "results/result_reader.hpp"
+#include "results/seed_table.hpp"
 
 namespace wflops {
 

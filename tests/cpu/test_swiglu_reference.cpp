@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "cuda/mlp_step.hpp"
-#include "flops.hpp"
-#include "mlp_reference.hpp"
+#include "model/flops.hpp"
+#include "reference/mlp_reference.hpp"
 #include "registered_benchmarks.hpp"
 #include "registry.hpp"
-#include "swiglu.cuh"
+#include "elementwise/swiglu.cuh"
 
 namespace wflops {
 

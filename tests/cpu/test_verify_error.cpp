@@ -1,11 +1,11 @@
-// The one error measure of every check (src/verify_error.hpp), on values worked out by hand.
+// The one error measure of every check (src/reference/verify_error.hpp), on values worked out by hand.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include "verify_error.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops {
 namespace {

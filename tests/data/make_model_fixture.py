@@ -10,7 +10,7 @@ d_ff 6400, 8192 tokens, a device copy, and the best-matmul shape. A failed GPT-2
 that failed steps are left out.
 
 The phase times are chosen (round milliseconds, so tests can work shares and rates out by hand);
-the FLOPs are the FLOP model's (src/flops_model_phases.hpp, restated here only to write the data:
+the FLOPs are the FLOP model's (src/model/flops_model_phases.hpp, restated here only to write the data:
 tests/cpu/test_breakdown.cpp checks them against the C++ module); the bytes of the memory-bound
 phases are plausible least bytes, written out below. Everything else follows: tflops = flops /
 time, phase_gbps = bytes / time, phase_pct = share of the phases' sum.
@@ -20,7 +20,7 @@ import math
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PEAK_BF16 = 989.0  # H100 SXM dense bf16 (src/peaks.cpp)
+PEAK_BF16 = 989.0  # H100 SXM dense bf16 (src/model/peaks.cpp)
 
 # ---- the model ----------------------------------------------------------------------------------
 D, L, H, V, S, B = 1600, 8, 25, 50257, 256, 32

@@ -10,7 +10,7 @@
 
 #include "cuda/harness.hpp"
 #include "cuda/mlp_step.hpp"
-#include "fill_random.cuh"
+#include "common/fill_random.cuh"
 #include "cuda/cuda_check.hpp"
 
 namespace wflops {

@@ -12,12 +12,12 @@
 #include <cstring>
 #include <vector>
 
-#include "cast.cuh"
+#include "elementwise/cast.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/harness.hpp"
 #include "dtype.hpp"
-#include "fill_random.cuh"
+#include "common/fill_random.cuh"
 #include "numeric_formats.hpp"
 
 namespace wflops::testing {

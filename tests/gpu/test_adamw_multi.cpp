@@ -1,4 +1,4 @@
-// The multi-tensor AdamW (kernels/adamw_multi.cuh) against its fp64 host reference over two steps:
+// The multi-tensor AdamW (kernels/elementwise/adamw_multi.cuh) against its fp64 host reference over two steps:
 // tensors of 1, 1003, 4096 and 2 x kAdamWChunk + 3 elements (vector path with a scalar tail, several
 // chunks), one misaligned by a float (element path) and an empty one; decay on and off; bf16,
 // fp16 and no copies, each copy exactly the updated master rounded to nearest even. Skipped
@@ -11,11 +11,11 @@
 #include <tuple>
 #include <vector>
 
-#include "adamw_multi.cuh"
-#include "cast.cuh"
+#include "elementwise/adamw_multi.cuh"
+#include "elementwise/cast.cuh"
 #include "gpu_test_util.hpp"
 #include "model_kernel_test_util.hpp"
-#include "verify_error.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops::kernels {
 

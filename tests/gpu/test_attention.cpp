@@ -11,8 +11,8 @@
 #include "cuda/attention_workload.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
-#include "fill_random.cuh"
-#include "flash_attention_fwd.cuh"
+#include "common/fill_random.cuh"
+#include "attention/flash_attention_fwd.cuh"
 #include "gpu_test_util.hpp"
 
 namespace wflops {

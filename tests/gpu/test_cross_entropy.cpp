@@ -1,4 +1,4 @@
-// The fused softmax + cross-entropy kernel (kernels/cross_entropy.cuh) against its fp64 host
+// The fused softmax + cross-entropy kernel (kernels/model/cross_entropy.cuh) against its fp64 host
 // reference: GPT-2's vocabulary 50257 unpadded (element path) and padded to 50304 (vector path,
 // padding columns must get a zero gradient), small vocabularies, logits spread over [-8, 8) so the
 // softmax is far from uniform; targets on the first and last columns and ignored tokens;
@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "cross_entropy.cuh"
+#include "model/cross_entropy.cuh"
 #include "gpu_test_util.hpp"
 #include "model_kernel_test_util.hpp"
-#include "verify_error.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops::kernels {
 

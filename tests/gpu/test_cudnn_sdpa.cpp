@@ -12,7 +12,7 @@
 #include "cuda/cudnn_loader.hpp"
 #include "cuda/cudnn_sdpa.hpp"
 #include "cuda/device_buffer.hpp"
-#include "fill_random.cuh"
+#include "common/fill_random.cuh"
 #include "gpu_test_util.hpp"
 
 #define WFLOPS_REQUIRE_CUDNN()                                               \

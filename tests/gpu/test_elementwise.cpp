@@ -13,20 +13,20 @@
 #include <utility>
 #include <vector>
 
-#include "activation.cuh"
-#include "adamw.cuh"
-#include "bias_add.cuh"
-#include "bias_grad.cuh"
-#include "cast.cuh"
+#include "elementwise/activation.cuh"
+#include "elementwise/adamw.cuh"
+#include "elementwise/bias_add.cuh"
+#include "elementwise/bias_grad.cuh"
+#include "elementwise/cast.cuh"
 #include "cuda/cast_workload.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/harness.hpp"
-#include "fill_random.cuh"
+#include "common/fill_random.cuh"
 #include "gpu_test_util.hpp"
 #include "numeric_formats.hpp"
-#include "residual_add.cuh"
-#include "verify_error.hpp"
+#include "elementwise/residual_add.cuh"
+#include "reference/verify_error.hpp"
 
 namespace wflops::kernels {
 

@@ -1,4 +1,4 @@
-// The token + position embedding kernels (kernels/embedding.cuh) against their fp64 host
+// The token + position embedding kernels (kernels/model/embedding.cuh) against their fp64 host
 // references: d = 768 and 1600 (vector path) and 1003 (element path), ids drawn mostly from a few
 // frequent tokens so runs are long, plus the vocabulary's first and last ids and two outside it;
 // gradients added onto random fp32 values (rows of absent tokens must keep theirs exactly); the
@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "embedding.cuh"
+#include "model/embedding.cuh"
 #include "gpu_test_util.hpp"
 #include "model_kernel_test_util.hpp"
-#include "verify_error.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops::kernels {
 

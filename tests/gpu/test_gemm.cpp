@@ -5,11 +5,11 @@
 #include <cstring>
 #include <vector>
 
-#include "count_nonfinite.cuh"
+#include "common/count_nonfinite.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/gemm.hpp"
-#include "fill_random.cuh"
+#include "common/fill_random.cuh"
 #include "gpu_test_util.hpp"
 #include "numeric_formats.hpp"
 

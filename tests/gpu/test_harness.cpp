@@ -10,7 +10,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
-#include "fill_random.cuh"
+#include "common/fill_random.cuh"
 #include "gpu_test_util.hpp"
 
 namespace wflops {

@@ -1,4 +1,4 @@
-// The fused residual-add + LayerNorm kernels (kernels/layernorm_residual.cuh) against their fp64
+// The fused residual-add + LayerNorm kernels (kernels/model/layernorm_residual.cuh) against their fp64
 // host references on random inputs: the model widths 768, 1600 and 4096 (vector path), 1003 and a
 // misaligned input (element path), 37 rows and 1100 rows (more rows than the backward's 512
 // partial blocks, so blocks own several rows); NaN-poisoned outputs with guards that must stay
@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "gpu_test_util.hpp"
-#include "layernorm_residual.cuh"
+#include "model/layernorm_residual.cuh"
 #include "model_kernel_test_util.hpp"
-#include "verify_error.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops::kernels {
 

@@ -14,8 +14,8 @@
 
 #include "dtype.hpp"
 #include "gpu_test_util.hpp"
-#include "matmul_wmma.cuh"
-#include "verify_error.hpp"
+#include "matmul/matmul_wmma.cuh"
+#include "reference/verify_error.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Our grouped MoE GEMM kernels alone (kernels/moe_grouped_gemm.cu) against the fp64 host reference,
+// Our grouped MoE GEMM kernels alone (kernels/moe/moe_grouped_gemm.cu) against the fp64 host reference,
 // every output element, with ragged experts: no row, 1 row, 17 rows, 300 rows (three tiles, the last
 // partial), again no row, and exactly one tile; reduction lengths and widths that are not multiples
 // of the 32-wide k-step or the 128-wide tiles. Outputs are poisoned with NaN first and followed by a
@@ -17,9 +17,9 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "gpu_test_util.hpp"
-#include "moe_grouped_gemm.cuh"
+#include "moe/moe_grouped_gemm.cuh"
 #include "numeric_formats.hpp"
-#include "verify_error.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops {
 

@@ -14,9 +14,9 @@
 #include "cuda/device_buffer.hpp"
 #include "cuda/moe_expert_gemm.hpp"
 #include "gpu_test_util.hpp"
-#include "moe_grouped_pointers.cuh"
-#include "moe_reference.hpp"
-#include "moe_topk.cuh"
+#include "moe/moe_grouped_pointers.cuh"
+#include "reference/moe_reference.hpp"
+#include "moe/moe_topk.cuh"
 
 namespace wflops {
 

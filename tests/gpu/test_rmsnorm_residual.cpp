@@ -1,4 +1,4 @@
-// The fused residual-add + RMSNorm kernels (kernels/rmsnorm_residual.cuh) against their fp64 host
+// The fused residual-add + RMSNorm kernels (kernels/model/rmsnorm_residual.cuh) against their fp64 host
 // references on random inputs: d = 4096 (Llama-3-8B) and 768 on the vector path, 1003 and a
 // misaligned input on the element path, 37 rows and 1100 (more than the backward's 512 partial
 // blocks); NaN-poisoned outputs with guards; the in-place backward and a dgamma bit-identical run to
@@ -11,8 +11,8 @@
 
 #include "gpu_test_util.hpp"
 #include "model_kernel_test_util.hpp"
-#include "rmsnorm_residual.cuh"
-#include "verify_error.hpp"
+#include "model/rmsnorm_residual.cuh"
+#include "reference/verify_error.hpp"
 
 namespace wflops::kernels {
 

@@ -1,4 +1,4 @@
-// The SwiGLU kernels (kernels/swiglu.cuh) against their double-precision host versions at odd sizes
+// The SwiGLU kernels (kernels/elementwise/swiglu.cuh) against their double-precision host versions at odd sizes
 // (ff = 1000 takes the vector path, ff = 1003 and a misaligned gu the scalar one; T = 37), with
 // guard elements that must stay unwritten; the in-place backward; bad arguments refused; and the
 // gated MLP step variants verified on small shapes, with a corrupted input that must fail the check.
@@ -16,12 +16,12 @@
 #include "cuda/device_buffer.hpp"
 #include "cuda/harness.hpp"
 #include "cuda/mlp_step.hpp"
-#include "fill_random.cuh"
+#include "common/fill_random.cuh"
 #include "gpu_test_util.hpp"
 #include "mlp_step_seam.hpp"
 #include "numeric_formats.hpp"
-#include "swiglu.cuh"
-#include "verify_error.hpp"
+#include "elementwise/swiglu.cuh"
+#include "reference/verify_error.hpp"
 
 namespace wflops::kernels {
 

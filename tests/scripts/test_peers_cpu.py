@@ -17,7 +17,7 @@ usage: test_peers_cpu.py SOURCE_DIR [WFLOPS_BINARY]
    bad arguments exit 2 before any file exists; the MoE peer's device-side expert counts match
    torch.bincount and its chunked combine passes the fp64 check. The model peer (Hugging Face
    transformers) runs only where transformers imports too, else that part says it is skipped and why:
-   its models give wflops' own fp64 reference loss and gradients (src/model_reference.hpp, built here
+   its models give wflops' own fp64 reference loss and gradients (src/reference/model_reference.hpp, built here
    with the host's C++ compiler), its check's ignored labels confine the loss and gradients to the
    checked tokens, a failed check is an error entry, and its tiny rows run, checked, in bf16 and
    fp16, eager, SDPA and compiled.
@@ -486,14 +486,14 @@ sys.exit(1 if bad else 0)
 '''
 
 
-# wflops' own fp64 reference of the whole step (src/model_reference.hpp) on weights, tokens and
+# wflops' own fp64 reference of the whole step (src/reference/model_reference.hpp) on weights, tokens and
 # targets read from a file, its loss and every gradient written back in named_tensors' order.
 REFERENCE_DRIVER = r'''
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
-#include "model_reference.hpp"
+#include "reference/model_reference.hpp"
 using namespace wflops::model_ref;
 template <class C, class P>
 static int run(const C& c, P p, FILE* in, FILE* out, double (*step)(const C&, const P&, const std::vector<long>&,
@@ -595,7 +595,7 @@ for arch in ("gpt2", "llama"):
 
 def reference_checks(python, source_dir, peers_dir, tmp):
     """HF's models, as the model peer builds them, are wflops' model: the same loss and gradients as
-    src/model_reference.hpp on the same weights, compiled here with the host's C++ compiler."""
+    src/reference/model_reference.hpp on the same weights, compiled here with the host's C++ compiler."""
     cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
     if not cxx:
         print("skipped: no C++ compiler here for wflops' model reference (set CXX)")
@@ -605,8 +605,9 @@ def reference_checks(python, source_dir, peers_dir, tmp):
         f.write(REFERENCE_DRIVER)
     driver = os.path.join(tmp, "model_reference_driver")
     run = subprocess.run([cxx, "-O2", "-std=c++20", "-I", src, os.path.join(tmp, "driver.cpp"),
-                          *(os.path.join(src, f) for f in ("model_reference.cpp", "attention_reference.cpp",
-                                                           "mlp_reference.cpp")), "-o", driver],
+                          *(os.path.join(src, "reference", f) for f in ("model_reference.cpp", "attention_reference.cpp",
+                                                                        "mlp_reference.cpp", "verify_error.cpp")),
+                          "-o", driver],
                          capture_output=True, text=True, timeout=600)
     if not expect(run.returncode == 0, "wflops' model reference builds for the cross-check" +
                   ("" if run.returncode == 0 else f": {run.stderr.strip()[-300:]}")):
@@ -718,7 +719,7 @@ def main():
         doc = check_file(out, validator, wflops, names, [r"/G:3/"], 1e-2)
         if doc:
             med = [b for b in doc["benchmarks"] if b.get("aggregate_name") == "median"]
-            # 2 (2 T d + N d + 8 d^2 E) bf16 elements: src/flops_moe.cpp moe_step_bytes.
+            # 2 (2 T d + N d + 8 d^2 E) bf16 elements: src/model/flops_moe.cpp moe_step_bytes.
             want = 2.0 * (2 * 512 * 64 + 8 * 64 + 8 * 64 * 64 * 4) * 2
             expect(med and all(b.get("bytes") == want for b in med), f"moe bytes {want:.0f} as wflops counts them")
 
