@@ -16,23 +16,18 @@ namespace wflops {
 
 namespace {
 
-std::string family(AttentionPass pass) {
-  return pass == AttentionPass::forward ? "attention_fwd" : "attention_bwd";
-}
+std::string family(AttentionPass pass) { return pass == AttentionPass::forward ? "attention_fwd" : "attention_bwd"; }
 
 std::string add_attention(Registry& r, const AttentionCase& c, std::set<std::string> suites,
                           const std::string& baseline) {
   const auto& d = c.dims;
   BenchSpec spec(family(c.pass), attention_impl_name(c.impl), c.dtype,
                  fmt::format("b:{}/h:{}/s:{}/d:{}/causal:{}", d.batch, d.heads, d.seq, d.head_dim, d.causal ? 1 : 0));
-  const double b = static_cast<double>(d.batch), h = static_cast<double>(d.heads),
-               s = static_cast<double>(d.seq), hd = static_cast<double>(d.head_dim),
-               e = static_cast<double>(dtype_bytes(c.dtype));
+  const double b = static_cast<double>(d.batch), h = static_cast<double>(d.heads), s = static_cast<double>(d.seq),
+               hd = static_cast<double>(d.head_dim), e = static_cast<double>(dtype_bytes(c.dtype));
   const bool fwd = c.pass == AttentionPass::forward;
-  spec.flops = fwd ? flops::attention_forward(b, h, s, hd, d.causal)
-                   : flops::attention_backward(b, h, s, hd, d.causal);
-  spec.bytes =
-      fwd ? flops::attention_forward_bytes(b, h, s, hd, e) : flops::attention_backward_bytes(b, h, s, hd, e);
+  spec.flops = fwd ? flops::attention_forward(b, h, s, hd, d.causal) : flops::attention_backward(b, h, s, hd, d.causal);
+  spec.bytes = fwd ? flops::attention_forward_bytes(b, h, s, hd, e) : flops::attention_backward_bytes(b, h, s, hd, e);
   spec.counters["attn_flops"] = spec.flops;  // attention FLOPs, not weight FLOPs
   spec.counters["matmul_flops"] = attention_matmul_flops(c);
   spec.counters["mem_bytes"] = attention_memory_bytes(c);

@@ -17,8 +17,11 @@ namespace wflops {
 namespace {
 
 const std::vector<DType> kAllDtypes = {DType::fp32, DType::tf32, DType::fp16, DType::bf16, DType::fp8_e4m3};
-const std::vector<GemmImpl> kAllImpls = {GemmImpl::cublas, GemmImpl::cublaslt, GemmImpl::cublaslt_auto,
-                                         GemmImpl::cublaslt_fastacc, GemmImpl::cublaslt_auto_fastacc,
+const std::vector<GemmImpl> kAllImpls = {GemmImpl::cublas,
+                                         GemmImpl::cublaslt,
+                                         GemmImpl::cublaslt_auto,
+                                         GemmImpl::cublaslt_fastacc,
+                                         GemmImpl::cublaslt_auto_fastacc,
                                          GemmImpl::wmma};
 
 void add_gemm(Registry& r, GemmImpl impl, DType dtype, GemmShape s, std::set<std::string> suites,

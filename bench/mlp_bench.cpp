@@ -36,13 +36,12 @@ std::string describe(const MlpVariant& v) {
 }
 
 // Registers one step (or forward pass); returns its name.
-std::string add_mlp(Registry& r, bool forward_only, const MlpVariant& v, DType dtype, long d, long d_ff,
-                    long tokens, std::set<std::string> suites, const std::string& label) {
+std::string add_mlp(Registry& r, bool forward_only, const MlpVariant& v, DType dtype, long d, long d_ff, long tokens,
+                    std::set<std::string> suites, const std::string& label) {
   BenchSpec spec(forward_only ? "mlp_fwd" : "mlp_step", v.word, dtype, mlp_shape(d, d_ff, tokens));
   if (v.gated) {  // 3 d d_ff weights (flops_mlp.hpp), 2 (forward) or 6 (step) FLOPs per weight and token
     const double weights = flops::swiglu_weights(d, d_ff);
-    spec.flops =
-        forward_only ? flops::linear_forward(weights, tokens) : flops::linear_training_step(weights, tokens);
+    spec.flops = forward_only ? flops::linear_forward(weights, tokens) : flops::linear_training_step(weights, tokens);
   } else {
     spec.flops = forward_only ? flops::mlp_forward(d, d_ff, tokens) : flops::mlp_training_step(d, d_ff, tokens);
   }
@@ -61,9 +60,9 @@ std::string add_mlp(Registry& r, bool forward_only, const MlpVariant& v, DType d
                             (v.bias ? flops::mlp_bias_params(d, d_ff) : 0.0);
   const flops::MlpPhaseBytes phase_bytes =
       flops::mlp_phase_bytes(d, d_ff, tokens, static_cast<double>(dtype_bytes(dtype)), parameters, passes);
-  for (const auto& [part, bytes] : {std::pair{"elementwise", phase_bytes.elementwise},
-                                    std::pair{"cast", phase_bytes.cast},
-                                    std::pair{"optimizer", phase_bytes.optimizer}}) {
+  for (const auto& [part, bytes] :
+       {std::pair{"elementwise", phase_bytes.elementwise}, std::pair{"cast", phase_bytes.cast},
+        std::pair{"optimizer", phase_bytes.optimizer}}) {
     if (bytes > 0) spec.counters[std::string(kPhaseBytesPrefix) + part] = bytes;
   }
   spec.suites = std::move(suites);
@@ -112,11 +111,11 @@ void add_shape(Registry& r, long d, long d_ff, long tokens, const std::set<std::
 // the bf16 fused step to the quick suite.
 void add_swiglu(Registry& r, long d, long tokens, const std::set<std::string>& suites, bool quick) {
   const long d_ff = static_cast<long>(flops::swiglu_hidden(static_cast<double>(d)));
-  const std::string label =
-      fmt::format("SwiGLU MLP d={} d_ff={} T={}, 3*d*d_ff = {} weights (baseline: the 4d MLP, 2*d*4d = {}; "
-                  "tau per weight)",
-                  d, d_ff, tokens, static_cast<long>(flops::swiglu_weights(d, d_ff)),
-                  static_cast<long>(flops::mlp_weights(d, 4 * d)));
+  const std::string label = fmt::format(
+      "SwiGLU MLP d={} d_ff={} T={}, 3*d*d_ff = {} weights (baseline: the 4d MLP, 2*d*4d = {}; "
+      "tau per weight)",
+      d, d_ff, tokens, static_cast<long>(flops::swiglu_weights(d, d_ff)),
+      static_cast<long>(flops::mlp_weights(d, 4 * d)));
   for (const char* word : {"unfused_swiglu", "fused_swiglu"}) {
     for (DType t : {DType::fp16, DType::bf16}) {
       std::set<std::string> in = suites;

@@ -53,9 +53,9 @@ ClockAssessment assess_clocks(std::vector<unsigned> sm_clocks_mhz, std::uint64_t
 
 // One reading of NVML's total energy counter, taken while a timed batch ran.
 struct EnergySample {
-  double host_seconds = 0;       // steady clock at the reading
-  std::uint64_t energy_mj = 0;   // the counter, millijoules since the driver loaded
-  long launches_done = 0;        // timed launches enqueued up to and including this batch
+  double host_seconds = 0;      // steady clock at the reading
+  std::uint64_t energy_mj = 0;  // the counter, millijoules since the driver loaded
+  long launches_done = 0;       // timed launches enqueued up to and including this batch
 };
 
 struct EnergyAssessment {

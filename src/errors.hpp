@@ -7,8 +7,8 @@ namespace wflops {
 
 // Exit codes of the `wflops` program.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitError = 1;        // bad arguments, bad input files, failed benchmarks
-inline constexpr int kExitNoGpu = 2;        // `run` without a usable GPU
+inline constexpr int kExitError = 1;  // bad arguments, bad input files, failed benchmarks
+inline constexpr int kExitNoGpu = 2;  // `run` without a usable GPU
 inline constexpr int kExitInterrupted = 130;
 
 // A mistake the user can fix (bad argument, unreadable file, malformed JSON, ...).

@@ -32,15 +32,15 @@ struct BenchSpec {
   BenchSpec(std::string family_word, std::string impl_word, DType measured_dtype, std::string shape_keys,
             std::string name_dtype = "");
 
-  std::string name;    // "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096"
-  std::string family;  // "matmul"
-  std::string impl;    // "cublaslt_auto"
+  std::string name;           // "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096"
+  std::string family;         // "matmul"
+  std::string impl;           // "cublaslt_auto"
   DType dtype = DType::bf16;  // also the peak that pct_peak is measured against
-  std::string shape;   // "m:4096/n:8192/k:4096"
-  double flops = 0;    // FLOPs of one iteration (FLOP model)
-  double bytes = 0;    // least bytes one iteration moves
+  std::string shape;          // "m:4096/n:8192/k:4096"
+  double flops = 0;           // FLOPs of one iteration (FLOP model)
+  double bytes = 0;           // least bytes one iteration moves
   std::set<std::string> suites;
-  std::string label;   // what the shape stands for, e.g. "h=4096 MLP up-projection"
+  std::string label;  // what the shape stands for, e.g. "h=4096 MLP up-projection"
   // Another benchmark this one is read against (e.g. the linear MLP step for a fused step, the
   // dense MLP step for an MoE layer): the reporter adds pct_baseline = 100 * tflops / its
   // tflops when both ran. It must be registered earlier and belong to the same suites.

@@ -114,8 +114,8 @@ std::string duration_text(double seconds) {
 }
 
 std::string run_plan_line(int benchmarks, const RepetitionSettings& settings, double estimated_s) {
-  return fmt::format("{} benchmark{} to run, {} repetition{} of at least {} s each: about {} by estimate",
-                     benchmarks, benchmarks == 1 ? "" : "s", settings.repetitions, settings.repetitions == 1 ? "" : "s",
+  return fmt::format("{} benchmark{} to run, {} repetition{} of at least {} s each: about {} by estimate", benchmarks,
+                     benchmarks == 1 ? "" : "s", settings.repetitions, settings.repetitions == 1 ? "" : "s",
                      settings.min_time_s, duration_text(estimated_s));
 }
 

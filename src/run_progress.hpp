@@ -65,8 +65,8 @@ class RunProgress {
   // `planned`: every benchmark of the run in order, with its estimated seconds. `settled`: the
   // benchmarks already in the result file (an earlier process of the same run measured them).
   // `time_left`: whether rows carry the estimated time left (on a terminal only).
-  RunProgress(std::vector<std::pair<std::string, double>> planned, const std::set<std::string>& settled,
-              bool time_left, Clock::time_point start = Clock::now());
+  RunProgress(std::vector<std::pair<std::string, double>> planned, const std::set<std::string>& settled, bool time_left,
+              Clock::time_point start = Clock::now());
 
   int total() const { return static_cast<int>(planned_.size()); }
   // As wide as a row's prefix, for the table's heading.

@@ -69,8 +69,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <typename T>
-__global__ void softmax_backward_kernel(const T* probs, T* dp_to_ds, const float* row_dot, long seq,
-                                        long count, float scale) {
+__global__ void softmax_backward_kernel(const T* probs, T* dp_to_ds, const float* row_dot, long seq, long count,
+                                        float scale) {
   for (long i = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<long>(gridDim.x) * blockDim.x) {
     const float p = to_float(probs[i]);
@@ -86,8 +86,7 @@ __global__ void row_dot_kernel(const T* d_o, const T* o, float* row_dot, long ro
   const int lane = threadIdx.x % 32;
   if (row >= rows) return;
   float sum = 0;
-  for (long c = lane; c < head_dim; c += 32)
-    sum += to_float(d_o[row * head_dim + c]) * to_float(o[row * head_dim + c]);
+  for (long c = lane; c < head_dim; c += 32) sum += to_float(d_o[row * head_dim + c]) * to_float(o[row * head_dim + c]);
   for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
   if (lane == 0) row_dot[row] = sum;
 }
@@ -121,24 +120,24 @@ cudaError_t attention_softmax_backward(DType dtype, const void* probs, void* dp_
   const unsigned grid = static_cast<unsigned>(std::min<long>((count + 255) / 256, 65536L * 16));
   if (dtype == DType::bf16) {
     softmax_backward_kernel<<<grid, 256, 0, stream>>>(static_cast<const __nv_bfloat16*>(probs),
-                                                      static_cast<__nv_bfloat16*>(dp_to_ds), row_dot,
-                                                      dims.seq, count, scale);
+                                                      static_cast<__nv_bfloat16*>(dp_to_ds), row_dot, dims.seq, count,
+                                                      scale);
   } else {
-    softmax_backward_kernel<<<grid, 256, 0, stream>>>(
-        static_cast<const __half*>(probs), static_cast<__half*>(dp_to_ds), row_dot, dims.seq, count, scale);
+    softmax_backward_kernel<<<grid, 256, 0, stream>>>(static_cast<const __half*>(probs), static_cast<__half*>(dp_to_ds),
+                                                      row_dot, dims.seq, count, scale);
   }
   return cudaGetLastError();
 }
 
-cudaError_t attention_row_dot(DType dtype, const void* d_o, const void* o, float* row_dot,
-                              const AttentionDims& dims, cudaStream_t stream) {
+cudaError_t attention_row_dot(DType dtype, const void* d_o, const void* o, float* row_dot, const AttentionDims& dims,
+                              cudaStream_t stream) {
   if (!supported(dtype, dims) || dims.head_dim <= 0) return cudaErrorInvalidValue;
   constexpr int kRowsPerBlock = 8;
   const unsigned grid = static_cast<unsigned>((dims.rows() + kRowsPerBlock - 1) / kRowsPerBlock);
   if (dtype == DType::bf16) {
     row_dot_kernel<<<grid, 32 * kRowsPerBlock, 0, stream>>>(static_cast<const __nv_bfloat16*>(d_o),
-                                                            static_cast<const __nv_bfloat16*>(o), row_dot,
-                                                            dims.rows(), dims.head_dim);
+                                                            static_cast<const __nv_bfloat16*>(o), row_dot, dims.rows(),
+                                                            dims.head_dim);
   } else {
     row_dot_kernel<<<grid, 32 * kRowsPerBlock, 0, stream>>>(
         static_cast<const __half*>(d_o), static_cast<const __half*>(o), row_dot, dims.rows(), dims.head_dim);

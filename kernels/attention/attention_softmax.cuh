@@ -21,7 +21,7 @@ cudaError_t attention_softmax_backward(DType dtype, const void* probs, void* dp_
                                        const AttentionDims& dims, float scale, cudaStream_t stream);
 
 // row_dot[row] = sum_c dO[row][c] * O[row][c] in fp32, for every query row of every slice.
-cudaError_t attention_row_dot(DType dtype, const void* d_o, const void* o, float* row_dot,
-                              const AttentionDims& dims, cudaStream_t stream);
+cudaError_t attention_row_dot(DType dtype, const void* d_o, const void* o, float* row_dot, const AttentionDims& dims,
+                              cudaStream_t stream);
 
 }  // namespace wflops::kernels

@@ -36,8 +36,7 @@ static_assert(2 * (flash_backward_shared_bytes(128) + 1024) <= 164 * 1024, "two 
 
 // Per warp: S^T = K_w Q^T for its 16 keys x 32 queries (A from `rows`, B from `cols`, both [row][d]).
 template <typename T, int kDim>
-__device__ inline void warp_abt(float (&c)[kBlockQ / 8][4], const T* rows, const T* cols, int warp,
-                                int lane) {
+__device__ inline void warp_abt(float (&c)[kBlockQ / 8][4], const T* rows, const T* cols, int warp, int lane) {
   constexpr int kStride = stride<kDim>();
 #pragma unroll
   for (int i = 0; i < kBlockQ / 8; ++i) c[i][0] = c[i][1] = c[i][2] = c[i][3] = 0.0f;
@@ -48,8 +47,7 @@ __device__ inline void warp_abt(float (&c)[kBlockQ / 8][4], const T* rows, const
 #pragma unroll
     for (int nn = 0; nn < kBlockQ / 16; ++nn) {
       std::uint32_t b[4];
-      ldmatrix_x4(
-          b, cols + (nn * 16 + (lane & 7) + ((lane >> 4) << 3)) * kStride + kk * 16 + ((lane >> 3) & 1) * 8);
+      ldmatrix_x4(b, cols + (nn * 16 + (lane & 7) + ((lane >> 4) << 3)) * kStride + kk * 16 + ((lane >> 3) & 1) * 8);
       mma<T>(c[2 * nn], a, b[0], b[1]);
       mma<T>(c[2 * nn + 1], a, b[2], b[3]);
     }
@@ -59,8 +57,8 @@ __device__ inline void warp_abt(float (&c)[kBlockQ / 8][4], const T* rows, const
 // acc[16 keys][kDim] += X^T Y, with X^T (16 keys x 32 queries) in registers in accumulator layout
 // and Y [query][d] in shared memory.
 template <typename T, int kDim>
-__device__ inline void warp_accumulate(float (&acc)[kDim / 8][4], const float (&x)[kBlockQ / 8][4],
-                                       const T* y, int lane) {
+__device__ inline void warp_accumulate(float (&acc)[kDim / 8][4], const float (&x)[kBlockQ / 8][4], const T* y,
+                                       int lane) {
   constexpr int kStride = stride<kDim>();
 #pragma unroll
   for (int kk = 0; kk < kBlockQ / 16; ++kk) {
@@ -70,8 +68,7 @@ __device__ inline void warp_accumulate(float (&acc)[kDim / 8][4], const float (&
 #pragma unroll
     for (int dn = 0; dn < kDim / 16; ++dn) {
       std::uint32_t b[4];
-      ldmatrix_x4_trans(
-          b, y + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + dn * 16 + (lane >> 4) * 8);
+      ldmatrix_x4_trans(b, y + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + dn * 16 + (lane >> 4) * 8);
       mma<T>(acc[2 * dn], a, b[0], b[1]);
       mma<T>(acc[2 * dn + 1], a, b[2], b[3]);
     }
@@ -81,9 +78,9 @@ __device__ inline void warp_accumulate(float (&acc)[kDim / 8][4], const float (&
 template <typename T, int kDim>
 __global__ void __launch_bounds__(kThreads)
     flash_backward_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
-                          const T* __restrict__ d_o, const float* __restrict__ lse,
-                          const float* __restrict__ row_dot, float* __restrict__ dq_acc, T* __restrict__ dk,
-                          T* __restrict__ dv, long seq, bool causal, float scale, float scale_log2) {
+                          const T* __restrict__ d_o, const float* __restrict__ lse, const float* __restrict__ row_dot,
+                          float* __restrict__ dq_acc, T* __restrict__ dk, T* __restrict__ dv, long seq, bool causal,
+                          float scale, float scale_log2) {
   constexpr int kStride = stride<kDim>();
   constexpr int kOTiles = kDim / 8;
   constexpr int kQTiles = kBlockQ / 8;
@@ -109,8 +106,7 @@ __global__ void __launch_bounds__(kThreads)
   // whatever L and D hold), so their L needs no +inf guard.
   auto load_query_tile = [&](int b, long q0) {
     load_tile_async<T, kBlockQ, kDim, kStride, kThreads>(sq_buf + b * kBlockQ * kStride, q + slice, q0, seq, tid);
-    load_tile_async<T, kBlockQ, kDim, kStride, kThreads>(sdo_buf + b * kBlockQ * kStride, d_o + slice, q0, seq,
-                                                         tid);
+    load_tile_async<T, kBlockQ, kDim, kStride, kThreads>(sdo_buf + b * kBlockQ * kStride, d_o + slice, q0, seq, tid);
     if (tid < 2 * kBlockQ) {
       const int row = tid % kBlockQ;
       const bool valid = q0 + row < seq;
@@ -204,8 +200,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int dn = 0; dn < kHalf / 16; ++dn) {
           std::uint32_t b[4];
-          ldmatrix_x4_trans(b, sk + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + col0 +
-                                   dn * 16 + (lane >> 4) * 8);
+          ldmatrix_x4_trans(
+              b, sk + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + col0 + dn * 16 + (lane >> 4) * 8);
           mma<T>(acc[2 * dn], a, b[0], b[1]);
           mma<T>(acc[2 * dn + 1], a, b[2], b[3]);
         }
@@ -238,8 +234,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int i = 0; i < kOTiles; ++i) {
       const long at = slice + key * kDim + i * 8 + 2 * t;
-      *reinterpret_cast<std::uint32_t*>(dk + at) =
-          pack2<T>(scale * dk_acc[i][2 * r], scale * dk_acc[i][2 * r + 1]);
+      *reinterpret_cast<std::uint32_t*>(dk + at) = pack2<T>(scale * dk_acc[i][2 * r], scale * dk_acc[i][2 * r + 1]);
       *reinterpret_cast<std::uint32_t*>(dv + at) = pack2<T>(dv_acc[i][2 * r], dv_acc[i][2 * r + 1]);
     }
   }
@@ -255,31 +250,29 @@ __global__ void convert_kernel(const float* in, T* out, long count) {
 
 template <typename T, int kDim>
 cudaError_t launch_backward(const void* q, const void* k, const void* v, const void* d_o, const float* lse,
-                            const float* row_dot, float* dq_acc, void* dk, void* dv,
-                            const AttentionDims& dims, cudaStream_t stream) {
+                            const float* row_dot, float* dq_acc, void* dk, void* dv, const AttentionDims& dims,
+                            cudaStream_t stream) {
   auto kernel = flash_backward_kernel<T, kDim>;
   constexpr std::size_t smem = shared_bytes<kDim>();
-  cudaError_t e =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (e != cudaSuccess) return e;
   // The largest carveout (a hint), so that the SM's configuration holds two blocks (see shared_bytes).
   e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                            static_cast<int>(cudaSharedmemCarveoutMaxShared));
   if (e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>((dims.seq + kBlockK - 1) / kBlockK),
-                  static_cast<unsigned>(dims.slices()));
+  const dim3 grid(static_cast<unsigned>((dims.seq + kBlockK - 1) / kBlockK), static_cast<unsigned>(dims.slices()));
   const double scale = 1.0 / std::sqrt(static_cast<double>(kDim));
-  kernel<<<grid, kThreads, smem, stream>>>(
-      static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
-      static_cast<const T*>(d_o), lse, row_dot, dq_acc, static_cast<T*>(dk), static_cast<T*>(dv), dims.seq,
-      dims.causal, static_cast<float>(scale), static_cast<float>(scale * 1.4426950408889634));
+  kernel<<<grid, kThreads, smem, stream>>>(static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
+                                           static_cast<const T*>(d_o), lse, row_dot, dq_acc, static_cast<T*>(dk),
+                                           static_cast<T*>(dv), dims.seq, dims.causal, static_cast<float>(scale),
+                                           static_cast<float>(scale * 1.4426950408889634));
   return cudaGetLastError();
 }
 
 template <typename T>
 cudaError_t run_backward(const void* q, const void* k, const void* v, const void* d_o, const float* lse,
-                         const float* row_dot, float* dq_acc, void* dq, void* dk, void* dv,
-                         const AttentionDims& dims, cudaStream_t stream) {
+                         const float* row_dot, float* dq_acc, void* dq, void* dk, void* dv, const AttentionDims& dims,
+                         cudaStream_t stream) {
   cudaError_t e = dims.head_dim == 64
                       ? launch_backward<T, 64>(q, k, v, d_o, lse, row_dot, dq_acc, dk, dv, dims, stream)
                       : launch_backward<T, 128>(q, k, v, d_o, lse, row_dot, dq_acc, dk, dv, dims, stream);
@@ -300,10 +293,9 @@ std::size_t flash_attention_backward_workspace_bytes(const AttentionDims& dims) 
 }
 
 cudaError_t flash_attention_backward(DType dtype, const void* q, const void* k, const void* v, const void* o,
-                                     const void* d_o, const float* lse, void* dq, void* dk, void* dv,
-                                     void* workspace, const AttentionDims& dims, cudaStream_t stream) {
-  if (!flash_attention_unsupported_reason(dtype, dims).empty() || workspace == nullptr)
-    return cudaErrorInvalidValue;
+                                     const void* d_o, const float* lse, void* dq, void* dk, void* dv, void* workspace,
+                                     const AttentionDims& dims, cudaStream_t stream) {
+  if (!flash_attention_unsupported_reason(dtype, dims).empty() || workspace == nullptr) return cudaErrorInvalidValue;
   // The workspace too: its dQ accumulators take 8-byte float2 atomics on sm_90.
   for (const void* p : {q, k, v, d_o, static_cast<const void*>(dk), static_cast<const void*>(dv),
                         static_cast<const void*>(workspace)}) {

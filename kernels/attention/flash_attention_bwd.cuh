@@ -11,8 +11,8 @@
 #include <cstddef>
 
 #include "attention/attention_dims.cuh"
-#include "dtype.hpp"
 #include "attention/flash_attention_fwd.cuh"
+#include "dtype.hpp"
 
 namespace wflops::kernels {
 
@@ -36,7 +36,7 @@ std::size_t flash_attention_backward_workspace_bytes(const AttentionDims& dims);
 // Four launches: D and the zeroed dQ accumulators, the main kernel, the dQ conversion. Pointers,
 // the workspace too, 16-byte aligned (cudaMalloc's are); cudaErrorInvalidValue otherwise.
 cudaError_t flash_attention_backward(DType dtype, const void* q, const void* k, const void* v, const void* o,
-                                     const void* d_o, const float* lse, void* dq, void* dk, void* dv,
-                                     void* workspace, const AttentionDims& dims, cudaStream_t stream);
+                                     const void* d_o, const float* lse, void* dq, void* dk, void* dv, void* workspace,
+                                     const AttentionDims& dims, cudaStream_t stream);
 
 }  // namespace wflops::kernels

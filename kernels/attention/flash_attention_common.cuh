@@ -25,15 +25,13 @@ __device__ inline std::uint32_t smem_address(const void* p) {
 // Copies 16 bytes, or writes 16 zero bytes when `valid` is false (src is then not read).
 __device__ inline void cp_async16(void* dst, const void* src, bool valid) {
   const int src_bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_address(dst)), "l"(src),
-               "r"(src_bytes));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_address(dst)), "l"(src), "r"(src_bytes));
 }
 // Copies 4 bytes (src 4-byte aligned), or writes 4 zero bytes when `valid` is false. The PTX ISA's
 // cp.async takes a copy size of 4 or 8 bytes only with .ca (through L1), 16 with either .ca or .cg.
 __device__ inline void cp_async4(void* dst, const void* src, bool valid) {
   const int src_bytes = valid ? 4 : 0;
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_address(dst)), "l"(src),
-               "r"(src_bytes));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_address(dst)), "l"(src), "r"(src_bytes));
 }
 __device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int kPending>

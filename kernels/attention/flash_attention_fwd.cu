@@ -38,9 +38,8 @@ static_assert(2 * (flash_forward_shared_bytes(128) + 1024) <= 164 * 1024, "two b
 
 template <typename T, int kDim>
 __global__ void __launch_bounds__(kThreads)
-    flash_forward_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
-                         T* __restrict__ o, float* __restrict__ lse, long seq, bool causal,
-                         float scale_log2) {
+    flash_forward_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ o,
+                         float* __restrict__ lse, long seq, bool causal, float scale_log2) {
   constexpr int kStride = stride<kDim>();
   constexpr int kSteps = kDim / 16;     // k-steps of Q K^T
   constexpr int kOTiles = kDim / 8;     // n-tiles of O
@@ -90,10 +89,8 @@ __global__ void __launch_bounds__(kThreads)
     const int buf = j & 1;
     if (j + 1 < key_tiles) {  // prefetch the next K/V tile into the other buffer
       const long next0 = static_cast<long>(j + 1) * kBlockK;
-      load_tile_async<T, kBlockK, kDim, kStride, kThreads>(sk + (buf ^ 1) * kBlockK * kStride, ks, next0, seq,
-                                                           tid);
-      load_tile_async<T, kBlockK, kDim, kStride, kThreads>(sv + (buf ^ 1) * kBlockK * kStride, vs, next0, seq,
-                                                           tid);
+      load_tile_async<T, kBlockK, kDim, kStride, kThreads>(sk + (buf ^ 1) * kBlockK * kStride, ks, next0, seq, tid);
+      load_tile_async<T, kBlockK, kDim, kStride, kThreads>(sv + (buf ^ 1) * kBlockK * kStride, vs, next0, seq, tid);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -113,8 +110,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int nn = 0; nn < kBlockK / 16; ++nn) {
         std::uint32_t b[4];
-        ldmatrix_x4(
-            b, kt + (nn * 16 + (lane & 7) + ((lane >> 4) << 3)) * kStride + kk * 16 + ((lane >> 3) & 1) * 8);
+        ldmatrix_x4(b, kt + (nn * 16 + (lane & 7) + ((lane >> 4) << 3)) * kStride + kk * 16 + ((lane >> 3) & 1) * 8);
         mma<T>(s[2 * nn], qf[kk], b[0], b[1]);
         mma<T>(s[2 * nn + 1], qf[kk], b[2], b[3]);
       }
@@ -172,8 +168,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int dn = 0; dn < kDim / 16; ++dn) {
         std::uint32_t b[4];
-        ldmatrix_x4_trans(
-            b, vt + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + dn * 16 + (lane >> 4) * 8);
+        ldmatrix_x4_trans(b, vt + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + dn * 16 + (lane >> 4) * 8);
         mma<T>(acc[2 * dn], a, b[0], b[1]);
         mma<T>(acc[2 * dn + 1], a, b[2], b[3]);
       }
@@ -220,26 +215,22 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <typename T, int kDim>
-cudaError_t launch_forward(const void* q, const void* k, const void* v, void* o, float* lse,
-                           const AttentionDims& dims, cudaStream_t stream) {
+cudaError_t launch_forward(const void* q, const void* k, const void* v, void* o, float* lse, const AttentionDims& dims,
+                           cudaStream_t stream) {
   auto kernel = flash_forward_kernel<T, kDim>;
   constexpr std::size_t smem = shared_bytes<kDim>();
   // Above 48 KiB a kernel needs an explicit opt-in; cheap, so done on every launch (per device).
-  cudaError_t e =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (e != cudaSuccess) return e;
   // Ask for the largest shared-memory carveout (a hint; the kernel reads no global memory through L1),
   // so that the SM's configuration holds two blocks where their shared memory allows it.
   e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                            static_cast<int>(cudaSharedmemCarveoutMaxShared));
   if (e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>((dims.seq + kBlockQ - 1) / kBlockQ),
-                  static_cast<unsigned>(dims.slices()));
-  const float scale_log2 =
-      static_cast<float>(1.0 / std::sqrt(static_cast<double>(kDim)) * 1.4426950408889634);
-  kernel<<<grid, kThreads, smem, stream>>>(static_cast<const T*>(q), static_cast<const T*>(k),
-                                           static_cast<const T*>(v), static_cast<T*>(o), lse, dims.seq,
-                                           dims.causal, scale_log2);
+  const dim3 grid(static_cast<unsigned>((dims.seq + kBlockQ - 1) / kBlockQ), static_cast<unsigned>(dims.slices()));
+  const float scale_log2 = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kDim)) * 1.4426950408889634);
+  kernel<<<grid, kThreads, smem, stream>>>(static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
+                                           static_cast<T*>(o), lse, dims.seq, dims.causal, scale_log2);
   return cudaGetLastError();
 }
 
@@ -260,13 +251,12 @@ std::string flash_attention_unsupported_reason(DType dtype, const AttentionDims&
     return fmt::format("fused attention supports head dims 64 and 128 (d = {})", dims.head_dim);
   }
   if (dims.seq < 1 || dims.batch < 1 || dims.heads < 1) return "fused attention needs b, h and s >= 1";
-  if (dims.slices() > 65535)
-    return fmt::format("fused attention needs b*h <= 65535 (b*h = {})", dims.slices());
+  if (dims.slices() > 65535) return fmt::format("fused attention needs b*h <= 65535 (b*h = {})", dims.slices());
   return "";
 }
 
-cudaError_t flash_attention_forward(DType dtype, const void* q, const void* k, const void* v, void* o,
-                                    float* lse, const AttentionDims& dims, cudaStream_t stream) {
+cudaError_t flash_attention_forward(DType dtype, const void* q, const void* k, const void* v, void* o, float* lse,
+                                    const AttentionDims& dims, cudaStream_t stream) {
   if (!flash_attention_unsupported_reason(dtype, dims).empty()) return cudaErrorInvalidValue;
   for (const void* p : {q, k, v, static_cast<const void*>(o)}) {
     if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return cudaErrorInvalidValue;

@@ -35,7 +35,7 @@ std::string flash_attention_unsupported_reason(DType dtype, const AttentionDims&
 // O = softmax(Q K^T / sqrt(head_dim)) V, L = log-sum-exp of each row (natural log, scaled scores);
 // a row that sees no key gets O = 0 and L = +inf. Q, K, V, O [b, h, s, d]; L fp32 [b, h, s].
 // Pointers 16-byte aligned. Returns the first CUDA error, or cudaErrorInvalidValue when unsupported.
-cudaError_t flash_attention_forward(DType dtype, const void* q, const void* k, const void* v, void* o,
-                                    float* lse, const AttentionDims& dims, cudaStream_t stream);
+cudaError_t flash_attention_forward(DType dtype, const void* q, const void* k, const void* v, void* o, float* lse,
+                                    const AttentionDims& dims, cudaStream_t stream);
 
 }  // namespace wflops::kernels

@@ -10,8 +10,7 @@ __device__ unsigned long long global_timer_ns() {
   return t;
 }
 
-__global__ void blocking_kernel(const volatile int* release, volatile int* timed_out,
-                                unsigned long long timeout_ns) {
+__global__ void blocking_kernel(const volatile int* release, volatile int* timed_out, unsigned long long timeout_ns) {
   const unsigned long long start = global_timer_ns();
   while (*release == 0) {
     if (global_timer_ns() - start > timeout_ns) {
@@ -24,8 +23,8 @@ __global__ void blocking_kernel(const volatile int* release, volatile int* timed
 
 }  // namespace
 
-cudaError_t launch_blocking_kernel(const volatile int* release, volatile int* timed_out,
-                                   unsigned long long timeout_ns, cudaStream_t stream) {
+cudaError_t launch_blocking_kernel(const volatile int* release, volatile int* timed_out, unsigned long long timeout_ns,
+                                   cudaStream_t stream) {
   blocking_kernel<<<1, 1, 0, stream>>>(release, timed_out, timeout_ns);
   return cudaGetLastError();
 }

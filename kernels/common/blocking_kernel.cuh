@@ -9,7 +9,7 @@
 namespace wflops::kernels {
 
 // Spins until *release != 0 (host-mapped memory) or `timeout_ns` passes; then sets *timed_out.
-cudaError_t launch_blocking_kernel(const volatile int* release, volatile int* timed_out,
-                                   unsigned long long timeout_ns, cudaStream_t stream);
+cudaError_t launch_blocking_kernel(const volatile int* release, volatile int* timed_out, unsigned long long timeout_ns,
+                                   cudaStream_t stream);
 
 }  // namespace wflops::kernels

@@ -30,8 +30,8 @@ cudaError_t launch(const T* data, std::size_t count, unsigned long long* out, cu
 
 }  // namespace
 
-cudaError_t count_nonfinite(DType dtype, const void* data, std::size_t count,
-                            unsigned long long* device_count, cudaStream_t stream) {
+cudaError_t count_nonfinite(DType dtype, const void* data, std::size_t count, unsigned long long* device_count,
+                            cudaStream_t stream) {
   return dispatch_float_types(storage_dtype(dtype), [&](auto tag) {
     using T = typename decltype(tag)::type;
     return launch(static_cast<const T*>(data), count, device_count, stream);

@@ -11,7 +11,7 @@
 namespace wflops::kernels {
 
 // Adds the number of non-finite elements of `data` (fp32, tf32, fp16 or bf16) to *device_count.
-cudaError_t count_nonfinite(DType dtype, const void* data, std::size_t count,
-                            unsigned long long* device_count, cudaStream_t stream);
+cudaError_t count_nonfinite(DType dtype, const void* data, std::size_t count, unsigned long long* device_count,
+                            cudaStream_t stream);
 
 }  // namespace wflops::kernels

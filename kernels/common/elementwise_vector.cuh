@@ -164,8 +164,7 @@ __global__ void elementwise_kernel(Views<In, Out, NI, NO> p, std::size_t rows, s
 // that every row starts aligned and no vector straddles two rows. The caller checks the pointers;
 // nothing to do is success.
 template <typename Op, typename In, typename Out, bool kRows = true, int NI, int NO>
-cudaError_t launch_elementwise(const Operands<NI, NO>& ops, std::size_t rows, std::size_t cols,
-                               cudaStream_t stream) {
+cudaError_t launch_elementwise(const Operands<NI, NO>& ops, std::size_t rows, std::size_t cols, cudaStream_t stream) {
   constexpr int W = kVector<In, Out>;
   if (rows == 0 || cols == 0) return cudaSuccess;
   Views<In, Out, NI, NO> p{};

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <type_traits>
 
-#include "elementwise/activation.cuh"
 #include "common/dtype_dispatch.cuh"
 #include "common/elementwise_vector.cuh"
+#include "elementwise/activation.cuh"
 
 namespace wflops::kernels {
 
@@ -61,9 +61,12 @@ struct Backward {
 template <typename F>
 cudaError_t dispatch_activation(Activation act, F&& f) {
   switch (act) {
-    case Activation::none: return f(std::integral_constant<Activation, Activation::none>{});
-    case Activation::relu: return f(std::integral_constant<Activation, Activation::relu>{});
-    case Activation::gelu: return f(std::integral_constant<Activation, Activation::gelu>{});
+    case Activation::none:
+      return f(std::integral_constant<Activation, Activation::none>{});
+    case Activation::relu:
+      return f(std::integral_constant<Activation, Activation::relu>{});
+    case Activation::gelu:
+      return f(std::integral_constant<Activation, Activation::gelu>{});
   }
   return cudaErrorInvalidValue;
 }
@@ -76,14 +79,13 @@ cudaError_t activation_forward(DType dtype, Activation act, const void* in, void
   if (in == nullptr || out == nullptr) return cudaErrorInvalidValue;
   return dispatch_float_types(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    return dispatch_activation(act, [&](auto a) {
-      return vec::launch_flat<Forward<decltype(a)::value>, T, T>({in}, {out}, n, stream);
-    });
+    return dispatch_activation(
+        act, [&](auto a) { return vec::launch_flat<Forward<decltype(a)::value>, T, T>({in}, {out}, n, stream); });
   });
 }
 
-cudaError_t activation_backward(DType dtype, Activation act, const void* dout, const void* pre, void* dh,
-                                std::size_t n, cudaStream_t stream) {
+cudaError_t activation_backward(DType dtype, Activation act, const void* dout, const void* pre, void* dh, std::size_t n,
+                                cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   if (dout == nullptr || pre == nullptr || dh == nullptr) return cudaErrorInvalidValue;
   return dispatch_float_types(dtype, [&](auto tag) {
@@ -96,17 +98,22 @@ cudaError_t activation_backward(DType dtype, Activation act, const void* dout, c
 
 double activation_host(Activation act, double x) {
   switch (act) {
-    case Activation::none: return x;
-    case Activation::relu: return x > 0 ? x : 0.0;
-    case Activation::gelu: return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
+    case Activation::none:
+      return x;
+    case Activation::relu:
+      return x > 0 ? x : 0.0;
+    case Activation::gelu:
+      return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
   }
   return x;
 }
 
 double activation_derivative_host(Activation act, double x) {
   switch (act) {
-    case Activation::none: return 1.0;
-    case Activation::relu: return x > 0 ? 1.0 : 0.0;
+    case Activation::none:
+      return 1.0;
+    case Activation::relu:
+      return x > 0 ? 1.0 : 0.0;
     case Activation::gelu: {
       const double t = std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x));
       return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * kSqrt2OverPi * (1.0 + 3.0 * kGeluCubic * x * x);

@@ -4,8 +4,8 @@
 
 #include <cstddef>
 
-#include "dtype.hpp"
 #include "common/elementwise_common.cuh"
+#include "dtype.hpp"
 
 namespace wflops::kernels {
 
@@ -14,8 +14,8 @@ cudaError_t activation_forward(DType dtype, Activation act, const void* in, void
                                cudaStream_t stream);
 
 // dh[i] = dout[i] * act'(pre[i]), with pre the saved pre-activation (dh may alias dout).
-cudaError_t activation_backward(DType dtype, Activation act, const void* dout, const void* pre, void* dh,
-                                std::size_t n, cudaStream_t stream);
+cudaError_t activation_backward(DType dtype, Activation act, const void* dout, const void* pre, void* dh, std::size_t n,
+                                cudaStream_t stream);
 
 // Host versions (the CPU references and the tests use them), in double.
 double activation_host(Activation act, double x);

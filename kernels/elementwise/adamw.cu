@@ -3,8 +3,8 @@
 // scalar tail otherwise). The bias corrections are computed once on the host.
 #include <cmath>
 
-#include "elementwise/adamw.cuh"
 #include "common/elementwise_vector.cuh"
+#include "elementwise/adamw.cuh"
 
 namespace wflops::kernels {
 
@@ -24,8 +24,8 @@ __device__ __forceinline__ void update(const StepConstants& k, float& p, float g
   p -= k.lr * (m_hat / (sqrtf(v_hat) + k.eps) + k.weight_decay * p);
 }
 
-__global__ void adamw_kernel(StepConstants k, float* param, const float* grad, float* m, float* v,
-                             std::size_t n, bool vectorised) {
+__global__ void adamw_kernel(StepConstants k, float* param, const float* grad, float* m, float* v, std::size_t n,
+                             bool vectorised) {
   const std::size_t tid = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
   const std::size_t vectors = vectorised ? n / 4 : 0;
@@ -47,8 +47,8 @@ __global__ void adamw_kernel(StepConstants k, float* param, const float* grad, f
 
 }  // namespace
 
-cudaError_t adamw_step(const AdamW& opt, int step, float* param, const float* grad, float* m, float* v,
-                       std::size_t n, cudaStream_t stream) {
+cudaError_t adamw_step(const AdamW& opt, int step, float* param, const float* grad, float* m, float* v, std::size_t n,
+                       cudaStream_t stream) {
   if (step < 1) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
   if (param == nullptr || grad == nullptr || m == nullptr || v == nullptr) return cudaErrorInvalidValue;
@@ -59,8 +59,7 @@ cudaError_t adamw_step(const AdamW& opt, int step, float* param, const float* gr
                         opt.weight_decay,
                         static_cast<float>(1.0 - std::pow(static_cast<double>(opt.beta1), step)),
                         static_cast<float>(1.0 - std::pow(static_cast<double>(opt.beta2), step))};
-  const bool vectorised =
-      vec::aligned16(param) && vec::aligned16(grad) && vec::aligned16(m) && vec::aligned16(v);
+  const bool vectorised = vec::aligned16(param) && vec::aligned16(grad) && vec::aligned16(m) && vec::aligned16(v);
   const std::size_t items = vectorised ? n / 4 + 1 : n;
   adamw_kernel<<<vec::blocks_for(items), vec::kThreads, 0, stream>>>(k, param, grad, m, v, n, vectorised);
   return cudaGetLastError();

@@ -14,8 +14,8 @@ struct AdamW {
 // For each i (step counts from 1; bias corrections 1 - beta^step):
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
 //   p -= lr * (m / (1 - b1^step) / (sqrt(v / (1 - b2^step)) + eps) + wd * p)
-cudaError_t adamw_step(const AdamW& opt, int step, float* param, const float* grad, float* m, float* v,
-                       std::size_t n, cudaStream_t stream);
+cudaError_t adamw_step(const AdamW& opt, int step, float* param, const float* grad, float* m, float* v, std::size_t n,
+                       cudaStream_t stream);
 
 // The same update on the host, in double (reference and tests).
 void adamw_step_host(const AdamW& opt, int step, double& param, double grad, double& m, double& v);

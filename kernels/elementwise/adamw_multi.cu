@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "elementwise/adamw_multi.cuh"
 #include "common/elementwise_vector.cuh"
+#include "elementwise/adamw_multi.cuh"
 
 namespace wflops::kernels {
 
@@ -171,7 +171,8 @@ cudaError_t adamw_multi_step(const AdamW& opt, int step, DType copy_dtype, const
     case DType::bf16:
       adamw_multi_kernel<__nv_bfloat16><<<blocks, kThreads, 0, stream>>>(k, tensors, table.chunk_table());
       break;
-    default: return cudaErrorInvalidValue;
+    default:
+      return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
 }

@@ -14,8 +14,8 @@
 #include <cstddef>
 #include <vector>
 
-#include "elementwise/adamw.cuh"
 #include "dtype.hpp"
+#include "elementwise/adamw.cuh"
 
 namespace wflops::kernels {
 

@@ -4,9 +4,9 @@
 // pointers are aligned and a row holds whole vectors (cols a multiple of the vector width, so every
 // row starts aligned); otherwise element by element. in may equal out (each element is read, then
 // written, by the same thread).
-#include "elementwise/bias_add.cuh"
 #include "common/dtype_dispatch.cuh"
 #include "common/elementwise_vector.cuh"
+#include "elementwise/bias_add.cuh"
 
 namespace wflops::kernels {
 

@@ -13,9 +13,9 @@
 #include <map>
 #include <mutex>
 
-#include "elementwise/bias_grad.cuh"
 #include "common/dtype_dispatch.cuh"
 #include "common/elementwise_vector.cuh"
+#include "elementwise/bias_grad.cuh"
 
 namespace wflops::kernels {
 
@@ -125,16 +125,15 @@ cudaError_t launch_with(const T* d, DType out_dtype, void* db, long rows, long c
   const long chunks = (rows + chunk_rows - 1) / chunk_rows;  // <= 1024: within grid y's limit
   if (grid_x > 0x7FFFFFFFL) return cudaErrorInvalidValue;
   float* partial = nullptr;
-  cudaError_t e = scratch_for(
-      static_cast<std::size_t>(chunks) * static_cast<std::size_t>(cols) * sizeof(float), &partial);
+  cudaError_t e =
+      scratch_for(static_cast<std::size_t>(chunks) * static_cast<std::size_t>(cols) * sizeof(float), &partial);
   if (e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>(grid_x), static_cast<unsigned>(chunks));
   partial_sums_kernel<T, W><<<grid, dim3(kLanesX, kLanesY), 0, stream>>>(d, partial, rows, cols, chunk_rows);
   e = cudaGetLastError();
   if (e != cudaSuccess) return e;
-  return dispatch_float_types(out_dtype, [&](auto tag) {
-    return launch_sum<typename decltype(tag)::type>(partial, db, chunks, cols, stream);
-  });
+  return dispatch_float_types(
+      out_dtype, [&](auto tag) { return launch_sum<typename decltype(tag)::type>(partial, db, chunks, cols, stream); });
 }
 
 template <typename T>
@@ -147,8 +146,7 @@ cudaError_t launch(const void* d, DType db_dtype, void* db, long rows, long cols
 
 }  // namespace
 
-cudaError_t bias_grad(DType dtype, const void* d, DType db_dtype, void* db, long rows, long cols,
-                      cudaStream_t stream) {
+cudaError_t bias_grad(DType dtype, const void* d, DType db_dtype, void* db, long rows, long cols, cudaStream_t stream) {
   if (rows < 0 || cols < 0) return cudaErrorInvalidValue;
   if (db_dtype != DType::fp32 && db_dtype != dtype) return cudaErrorInvalidValue;
   if (cols == 0) return cudaSuccess;
@@ -157,9 +155,8 @@ cudaError_t bias_grad(DType dtype, const void* d, DType db_dtype, void* db, long
   const std::size_t db_bytes = static_cast<std::size_t>(cols) * dtype_bytes(db_dtype);
   if (rows == 0) return cudaMemsetAsync(db, 0, db_bytes, stream);
   if (d == nullptr) return cudaErrorInvalidValue;
-  return dispatch_float_types(dtype, [&](auto tag) {
-    return launch<typename decltype(tag)::type>(d, db_dtype, db, rows, cols, stream);
-  });
+  return dispatch_float_types(
+      dtype, [&](auto tag) { return launch<typename decltype(tag)::type>(d, db_dtype, db, rows, cols, stream); });
 }
 
 }  // namespace wflops::kernels

@@ -5,8 +5,8 @@
 // bit-by-bit host conversions below are the references.
 #include <cstring>
 
-#include "elementwise/cast.cuh"
 #include "common/elementwise_vector.cuh"
+#include "elementwise/cast.cuh"
 
 namespace wflops::kernels {
 
@@ -34,8 +34,7 @@ std::uint32_t shift_right_rne(std::uint32_t value, int shift) {
 
 }  // namespace
 
-cudaError_t cast(DType in_dtype, const void* in, DType out_dtype, void* out, std::size_t n,
-                 cudaStream_t stream) {
+cudaError_t cast(DType in_dtype, const void* in, DType out_dtype, void* out, std::size_t n, cudaStream_t stream) {
   const bool narrow_out = in_dtype == DType::fp32 && (out_dtype == DType::bf16 || out_dtype == DType::fp16);
   const bool widen_in = out_dtype == DType::fp32 && (in_dtype == DType::bf16 || in_dtype == DType::fp16);
   if (!narrow_out && !widen_in) return cudaErrorInvalidValue;

@@ -6,8 +6,7 @@
 
 namespace wflops::kernels {
 
-cudaError_t residual_add(DType dtype, const void* a, const void* b, void* out, std::size_t n,
-                         cudaStream_t stream) {
+cudaError_t residual_add(DType dtype, const void* a, const void* b, void* out, std::size_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   if (a == nullptr || b == nullptr || out == nullptr) return cudaErrorInvalidValue;
   // Each element is read and written by the same thread, so out may alias a or b.

@@ -73,13 +73,11 @@ cudaError_t swiglu_forward(DType dtype, const void* gu, void* a, std::size_t tok
   return run<Swiglu>(dtype, ops, tokens, ff, stream);
 }
 
-cudaError_t swiglu_backward(DType dtype, const void* da, const void* gu, void* dgu, std::size_t tokens,
-                            std::size_t ff, cudaStream_t stream) {
+cudaError_t swiglu_backward(DType dtype, const void* da, const void* gu, void* dgu, std::size_t tokens, std::size_t ff,
+                            cudaStream_t stream) {
   if (da != nullptr && da == dgu) return cudaErrorInvalidValue;
-  const vec::Operands<3, 2> ops{{da, gu, offset(dtype, gu, ff)},
-                                {ff, 2 * ff, 2 * ff},
-                                {dgu, offset(dtype, dgu, ff)},
-                                {2 * ff, 2 * ff}};
+  const vec::Operands<3, 2> ops{
+      {da, gu, offset(dtype, gu, ff)}, {ff, 2 * ff, 2 * ff}, {dgu, offset(dtype, dgu, ff)}, {2 * ff, 2 * ff}};
   return run<SwigluBackward>(dtype, ops, tokens, ff, stream);
 }
 
@@ -88,15 +86,13 @@ cudaError_t silu_forward_2d(DType dtype, const void* in, std::size_t in_ld, void
   return run<Silu>(dtype, vec::Operands<1, 1>{{in}, {in_ld}, {out}, {out_ld}}, rows, cols, stream);
 }
 
-cudaError_t multiply_2d(DType dtype, const void* a, std::size_t a_ld, const void* b, std::size_t b_ld,
-                        void* out, std::size_t out_ld, std::size_t rows, std::size_t cols,
-                        cudaStream_t stream) {
+cudaError_t multiply_2d(DType dtype, const void* a, std::size_t a_ld, const void* b, std::size_t b_ld, void* out,
+                        std::size_t out_ld, std::size_t rows, std::size_t cols, cudaStream_t stream) {
   return run<Multiply>(dtype, vec::Operands<2, 1>{{a, b}, {a_ld, b_ld}, {out}, {out_ld}}, rows, cols, stream);
 }
 
-cudaError_t silu_backward_2d(DType dtype, const void* dout, std::size_t dout_ld, const void* pre,
-                             std::size_t pre_ld, void* din, std::size_t din_ld, std::size_t rows,
-                             std::size_t cols, cudaStream_t stream) {
+cudaError_t silu_backward_2d(DType dtype, const void* dout, std::size_t dout_ld, const void* pre, std::size_t pre_ld,
+                             void* din, std::size_t din_ld, std::size_t rows, std::size_t cols, cudaStream_t stream) {
   const vec::Operands<2, 1> ops{{dout, pre}, {dout_ld, pre_ld}, {din}, {din_ld}};
   return run<SiluBackward>(dtype, ops, rows, cols, stream);
 }

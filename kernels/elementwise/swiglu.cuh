@@ -29,8 +29,8 @@ cudaError_t swiglu_forward(DType dtype, const void* gu, void* a, std::size_t tok
                            cudaStream_t stream);
 // dgu [T, 2 ff] = [da * u * silu'(g) | da * silu(g)] from da [T, ff] and gu [T, 2 ff]. dgu may
 // alias gu (each element is read before the same thread writes it), never da.
-cudaError_t swiglu_backward(DType dtype, const void* da, const void* gu, void* dgu, std::size_t tokens,
-                            std::size_t ff, cudaStream_t stream);
+cudaError_t swiglu_backward(DType dtype, const void* da, const void* gu, void* dgu, std::size_t tokens, std::size_t ff,
+                            cudaStream_t stream);
 
 // ---- unfused: the passes eager PyTorch runs, on strided [rows, cols] views ----------------------
 // Each operand is a row-major [rows, cols] view with its own row length (ld, in elements), e.g. the
@@ -39,13 +39,11 @@ cudaError_t swiglu_backward(DType dtype, const void* da, const void* gu, void* d
 cudaError_t silu_forward_2d(DType dtype, const void* in, std::size_t in_ld, void* out, std::size_t out_ld,
                             std::size_t rows, std::size_t cols, cudaStream_t stream);
 // out = a * b
-cudaError_t multiply_2d(DType dtype, const void* a, std::size_t a_ld, const void* b, std::size_t b_ld,
-                        void* out, std::size_t out_ld, std::size_t rows, std::size_t cols,
-                        cudaStream_t stream);
+cudaError_t multiply_2d(DType dtype, const void* a, std::size_t a_ld, const void* b, std::size_t b_ld, void* out,
+                        std::size_t out_ld, std::size_t rows, std::size_t cols, cudaStream_t stream);
 // din = dout * silu'(pre)
-cudaError_t silu_backward_2d(DType dtype, const void* dout, std::size_t dout_ld, const void* pre,
-                             std::size_t pre_ld, void* din, std::size_t din_ld, std::size_t rows,
-                             std::size_t cols, cudaStream_t stream);
+cudaError_t silu_backward_2d(DType dtype, const void* dout, std::size_t dout_ld, const void* pre, std::size_t pre_ld,
+                             void* din, std::size_t din_ld, std::size_t rows, std::size_t cols, cudaStream_t stream);
 
 // ---- host references, in double ------------------------------------------------------------------
 double silu_host(double x);

@@ -24,8 +24,6 @@
 //     column segments of C (column-major) with bounds checks: 16-byte stores where M % 8 == 0 and
 //     C is aligned, element stores otherwise (the M edge, odd M).
 //   Shared memory: 2 stages x (A + B) x 128 x 40 x 2 bytes = 40 KiB static; the epilogue reuses it.
-#include "matmul/matmul_wmma.cuh"
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <mma.h>
@@ -33,28 +31,30 @@
 #include <cstdint>
 #include <string>
 
+#include "matmul/matmul_wmma.cuh"
+
 namespace wflops::kernels {
 namespace {
 
 namespace wmma = nvcuda::wmma;
 
-constexpr int kBM = 128;                            // block tile rows (M)
-constexpr int kBN = 128;                            // block tile columns (N)
-constexpr int kBK = 32;                             // k per main-loop step
+constexpr int kBM = 128;  // block tile rows (M)
+constexpr int kBN = 128;  // block tile columns (N)
+constexpr int kBK = 32;   // k per main-loop step
 constexpr int kWarpsM = 2;
 constexpr int kWarpsN = 4;
-constexpr int kThreads = 32 * kWarpsM * kWarpsN;    // 256
-constexpr int kWM = kBM / kWarpsM;                  // 64: warp tile rows
-constexpr int kWN = kBN / kWarpsN;                  // 32: warp tile columns
-constexpr int kFragsM = kWM / 16;                   // 4
-constexpr int kFragsN = kWN / 16;                   // 2
-constexpr int kLds = kBK + 8;                       // shared row stride in elements (80 bytes)
-constexpr int kStages = 2;                          // double buffering
-constexpr int kTileElems = kBM * kLds;              // one operand, one stage (kBM == kBN)
-constexpr int kChunksPerRow = kBK / 8;              // 16-byte chunks per tile row: 4
-constexpr int kChunksPerThread = kBM * kChunksPerRow / kThreads;  // 2 per operand per k-tile
-constexpr int kStageLd = kWM + 4;                   // epilogue staging column stride in floats
-constexpr int kSmemBytes = kStages * 2 * kTileElems * 2;          // 40960
+constexpr int kThreads = 32 * kWarpsM * kWarpsN;                       // 256
+constexpr int kWM = kBM / kWarpsM;                                     // 64: warp tile rows
+constexpr int kWN = kBN / kWarpsN;                                     // 32: warp tile columns
+constexpr int kFragsM = kWM / 16;                                      // 4
+constexpr int kFragsN = kWN / 16;                                      // 2
+constexpr int kLds = kBK + 8;                                          // shared row stride in elements (80 bytes)
+constexpr int kStages = 2;                                             // double buffering
+constexpr int kTileElems = kBM * kLds;                                 // one operand, one stage (kBM == kBN)
+constexpr int kChunksPerRow = kBK / 8;                                 // 16-byte chunks per tile row: 4
+constexpr int kChunksPerThread = kBM * kChunksPerRow / kThreads;       // 2 per operand per k-tile
+constexpr int kStageLd = kWM + 4;                                      // epilogue staging column stride in floats
+constexpr int kSmemBytes = kStages * 2 * kTileElems * 2;               // 40960
 constexpr int kEpilogueBytes = kWarpsM * kWarpsN * 16 * kStageLd * 4;  // 34816
 
 static_assert(kBM == kBN, "one load loop serves both operands");
@@ -71,9 +71,7 @@ static_assert((16 * kLds * 2) % 32 == 0 && (16 * kStageLd * 4) % 32 == 0, "32-by
 __device__ __forceinline__ void cp_async_16(void* smem_dst, const void* gmem_src, bool valid) {
   const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
   const int src_bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src),
-               "r"(src_bytes)
-               : "memory");
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src), "r"(src_bytes) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 // Waits until at most `kPending` of this thread's committed groups are still in flight.
@@ -113,8 +111,7 @@ __device__ __forceinline__ void load_shared(FragB& f, const __nv_bfloat16* p, un
 // One 16-byte global store. Written out because nvcc (13.0) splits the plain
 // `*reinterpret_cast<uint4*>(p) = v` of the epilogue below into four 4-byte stores.
 __device__ __forceinline__ void store_global_16(void* p, uint4 v) {
-  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"l"(p), "r"(v.x), "r"(v.y), "r"(v.z),
-               "r"(v.w)
+  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"l"(p), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
                : "memory");
 }
 
@@ -139,13 +136,12 @@ __device__ __forceinline__ unsigned pack2(float first, float second) {
 
 // One block computes the 128 x 128 tile of C at (blockIdx.x * 128, blockIdx.y * 128).
 template <typename T>
-__global__ void __launch_bounds__(kThreads, 2) matmul_wmma_kernel(const T* __restrict__ A,
-                                                              const T* __restrict__ B,
-                                                              T* __restrict__ C, long M, long N,
-                                                              long K, bool vector_store) {
+__global__ void __launch_bounds__(kThreads, 2)
+    matmul_wmma_kernel(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C, long M, long N, long K,
+                       bool vector_store) {
   __shared__ __align__(128) unsigned char smem[kSmemBytes];
-  T* const As = reinterpret_cast<T*>(smem);   // [kStages][kBM][kLds]: rows of A, contiguous in k
-  T* const Bs = As + kStages * kTileElems;    // [kStages][kBN][kLds]: rows of B, contiguous in k
+  T* const As = reinterpret_cast<T*>(smem);  // [kStages][kBM][kLds]: rows of A, contiguous in k
+  T* const Bs = As + kStages * kTileElems;   // [kStages][kBN][kLds]: rows of B, contiguous in k
 
   const int tid = static_cast<int>(threadIdx.x);
   const int warp = tid / 32;
@@ -242,8 +238,8 @@ __global__ void __launch_bounds__(kThreads, 2) matmul_wmma_kernel(const T* __res
       if (vector_store && gm + 8 <= M) {
         const float4 lo = *reinterpret_cast<const float4*>(src);
         const float4 hi = *reinterpret_cast<const float4*>(src + 4);
-        const uint4 packed = make_uint4(pack2<T>(lo.x, lo.y), pack2<T>(lo.z, lo.w),
-                                        pack2<T>(hi.x, hi.y), pack2<T>(hi.z, hi.w));
+        const uint4 packed =
+            make_uint4(pack2<T>(lo.x, lo.y), pack2<T>(lo.z, lo.w), pack2<T>(hi.x, hi.y), pack2<T>(hi.z, hi.w));
         store_global_16(dst, packed);
       } else {
 #pragma unroll
@@ -261,19 +257,15 @@ bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 
 
 std::string matmul_wmma_unsupported_reason(DType dtype, long M, long N, long K) {
   if (dtype != DType::bf16 && dtype != DType::fp16)
-    return "the wmma matmul supports only bf16 and fp16 (dtype = " + std::string(dtype_name(dtype)) +
-           ")";
+    return "the wmma matmul supports only bf16 and fp16 (dtype = " + std::string(dtype_name(dtype)) + ")";
   if (M < 1 || N < 1 || K < 1)
     return "M, N and K must be positive (M = " + std::to_string(M) + ", N = " + std::to_string(N) +
            ", K = " + std::to_string(K) + ")";
-  if (K % 8 != 0)
-    return "K must be a multiple of 8 for 16-byte loads (K = " + std::to_string(K) + ")";
+  if (K % 8 != 0) return "K must be a multiple of 8 for 16-byte loads (K = " + std::to_string(K) + ")";
   // Tiles of N go on gridDim.y (at most 65535); tiles of M on gridDim.x (at most 2^31 - 1).
   if ((N + kBN - 1) / kBN > 65535)
-    return "N is too large for the grid (N = " + std::to_string(N) + ", at most " +
-           std::to_string(65535L * kBN) + ")";
-  if ((M + kBM - 1) / kBM > 2147483647L)
-    return "M is too large for the grid (M = " + std::to_string(M) + ")";
+    return "N is too large for the grid (N = " + std::to_string(N) + ", at most " + std::to_string(65535L * kBN) + ")";
+  if ((M + kBM - 1) / kBM > 2147483647L) return "M is too large for the grid (M = " + std::to_string(M) + ")";
   return "";
 }
 
@@ -282,8 +274,7 @@ cudaError_t matmul_wmma(DType dtype, const void* A, const void* B, void* C, long
   if (!matmul_wmma_unsupported_reason(dtype, M, N, K).empty()) return cudaErrorInvalidValue;
   // cp.async copies 16 bytes at a time: every row of A and B must start 16-byte aligned, which
   // K % 8 == 0 gives for all rows once the matrices' starts are aligned.
-  if (A == nullptr || B == nullptr || C == nullptr || !aligned16(A) || !aligned16(B))
-    return cudaErrorInvalidValue;
+  if (A == nullptr || B == nullptr || C == nullptr || !aligned16(A) || !aligned16(B)) return cudaErrorInvalidValue;
   // Columns of C start 16-byte aligned only when M % 8 == 0 (and C itself is aligned).
   const bool vector_store = M % 8 == 0 && aligned16(C);
   const dim3 grid(static_cast<unsigned>((M + kBM - 1) / kBM), static_cast<unsigned>((N + kBN - 1) / kBN));
@@ -291,13 +282,12 @@ cudaError_t matmul_wmma(DType dtype, const void* A, const void* B, void* C, long
   // Shared memory is static (40 KiB, under the 48 KiB default): no attribute to set. On a GPU
   // older than sm_80 the launch fails with cudaErrorNoKernelImageForDevice, returned below.
   if (dtype == DType::bf16) {
-    matmul_wmma_kernel<__nv_bfloat16><<<grid, block, 0, stream>>>(
-        static_cast<const __nv_bfloat16*>(A), static_cast<const __nv_bfloat16*>(B),
-        static_cast<__nv_bfloat16*>(C), M, N, K, vector_store);
+    matmul_wmma_kernel<__nv_bfloat16>
+        <<<grid, block, 0, stream>>>(static_cast<const __nv_bfloat16*>(A), static_cast<const __nv_bfloat16*>(B),
+                                     static_cast<__nv_bfloat16*>(C), M, N, K, vector_store);
   } else {
-    matmul_wmma_kernel<__half><<<grid, block, 0, stream>>>(
-        static_cast<const __half*>(A), static_cast<const __half*>(B), static_cast<__half*>(C), M, N,
-        K, vector_store);
+    matmul_wmma_kernel<__half><<<grid, block, 0, stream>>>(static_cast<const __half*>(A), static_cast<const __half*>(B),
+                                                           static_cast<__half*>(C), M, N, K, vector_store);
   }
   // Launch/configuration errors only; errors during execution surface at the next synchronisation.
   return cudaGetLastError();

@@ -6,8 +6,8 @@
 // Reading the row twice costs little: a 50257-logit bf16 row is 100 KB, read again straight after.
 #include <cmath>
 
-#include "model/cross_entropy.cuh"
 #include "common/dtype_dispatch.cuh"
+#include "model/cross_entropy.cuh"
 #include "model/row_common.cuh"
 
 namespace wflops::kernels {
@@ -113,8 +113,7 @@ template <typename T>
 cudaError_t typed(const void* logits, void* dlogits, const int* targets, float* losses, std::size_t tokens,
                   std::size_t vocab, std::size_t ld, float scale, cudaStream_t stream) {
   constexpr int W = vec::kWidth<T>;
-  const bool vectorised =
-      ld % W == 0 && vec::aligned16(logits) && (dlogits == nullptr || vec::aligned16(dlogits));
+  const bool vectorised = ld % W == 0 && vec::aligned16(logits) && (dlogits == nullptr || vec::aligned16(dlogits));
   return vectorised ? launch<T, W>(logits, dlogits, targets, losses, tokens, vocab, ld, scale, stream)
                     : launch<T, 1>(logits, dlogits, targets, losses, tokens, vocab, ld, scale, stream);
 }
@@ -139,8 +138,7 @@ cudaError_t mean_loss(const float* losses, std::size_t n, float* mean, cudaStrea
   return cudaGetLastError();
 }
 
-double softmax_cross_entropy_host(const double* logits, std::size_t vocab, int target, double scale,
-                                  double* dlogits) {
+double softmax_cross_entropy_host(const double* logits, std::size_t vocab, int target, double scale, double* dlogits) {
   if (target < 0 || static_cast<std::size_t>(target) >= vocab) {  // ignored, as the kernel does
     if (dlogits != nullptr) {
       for (std::size_t j = 0; j < vocab; ++j) dlogits[j] = 0;

@@ -37,7 +37,6 @@ cudaError_t mean_loss(const float* losses, std::size_t n, float* mean, cudaStrea
 // ---- host references, in double ------------------------------------------------------------------
 // One row of V logits: returns the loss, and writes the gradient (scaled by `scale`) to dlogits
 // when it is not nullptr. A target outside [0, V): returns 0, gradient 0.
-double softmax_cross_entropy_host(const double* logits, std::size_t vocab, int target, double scale,
-                                  double* dlogits);
+double softmax_cross_entropy_host(const double* logits, std::size_t vocab, int target, double scale, double* dlogits);
 
 }  // namespace wflops::kernels

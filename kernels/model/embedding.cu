@@ -2,10 +2,10 @@
 // double-precision host references beside them.
 #include <cstdint>
 
-#include "model/embedding.cuh"
-#include "moe/moe_permute.cuh"
 #include "common/dtype_dispatch.cuh"
+#include "model/embedding.cuh"
 #include "model/row_common.cuh"
+#include "moe/moe_permute.cuh"
 
 namespace wflops::kernels {
 
@@ -14,7 +14,7 @@ namespace {
 constexpr int kRunThreads = 256;
 constexpr std::size_t kAlign = 256;  // each workspace array starts 256-byte aligned, as CUB asks
 
-constexpr std::size_t kArrays = 4;   // workspace: keys, positions, sorted ids, sorted positions
+constexpr std::size_t kArrays = 4;  // workspace: keys, positions, sorted ids, sorted positions
 
 std::size_t aligned_up(std::size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 
@@ -78,8 +78,7 @@ __global__ void __launch_bounds__(kRunThreads)
 }
 
 template <typename T, int W>
-__global__ void position_grad_kernel(const T* dout, float* dwpe, std::size_t batches, std::size_t seq,
-                                     std::size_t d) {
+__global__ void position_grad_kernel(const T* dout, float* dwpe, std::size_t batches, std::size_t seq, std::size_t d) {
   const std::size_t per_row = d / W, n = seq * per_row;
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n; i += stride) {
@@ -105,46 +104,43 @@ template <typename T>
 cudaError_t forward_typed(const int* tokens, const void* wte, const void* wpe, void* out, std::size_t n_tokens,
                           std::size_t seq, std::size_t vocab, std::size_t d, cudaStream_t stream) {
   constexpr int W = vec::kWidth<T>;
-  const bool vectorised = d % W == 0 && vec::aligned16(wte) && (wpe == nullptr || vec::aligned16(wpe)) &&
-                          vec::aligned16(out);
+  const bool vectorised =
+      d % W == 0 && vec::aligned16(wte) && (wpe == nullptr || vec::aligned16(wpe)) && vec::aligned16(out);
   const T* e = static_cast<const T*>(wte);
   const T* p = static_cast<const T*>(wpe);
   T* o = static_cast<T*>(out);
   if (vectorised) {
-    forward_kernel<T, W><<<vec::blocks_for(n_tokens * (d / W)), vec::kThreads, 0, stream>>>(tokens, e, p, o, n_tokens,
-                                                                                            seq, vocab, d);
+    forward_kernel<T, W>
+        <<<vec::blocks_for(n_tokens * (d / W)), vec::kThreads, 0, stream>>>(tokens, e, p, o, n_tokens, seq, vocab, d);
   } else {
-    forward_kernel<T, 1><<<vec::blocks_for(n_tokens * d), vec::kThreads, 0, stream>>>(tokens, e, p, o, n_tokens, seq,
-                                                                                      vocab, d);
+    forward_kernel<T, 1>
+        <<<vec::blocks_for(n_tokens * d), vec::kThreads, 0, stream>>>(tokens, e, p, o, n_tokens, seq, vocab, d);
   }
   return cudaGetLastError();
 }
 
 template <typename T, int W>
-cudaError_t grads_launch(const int* sorted_ids, const int* sorted_positions, const void* dout, float* dwte,
-                         float* dwpe, std::size_t n_tokens, std::size_t seq, std::size_t vocab, std::size_t d,
-                         cudaStream_t stream) {
+cudaError_t grads_launch(const int* sorted_ids, const int* sorted_positions, const void* dout, float* dwte, float* dwpe,
+                         std::size_t n_tokens, std::size_t seq, std::size_t vocab, std::size_t d, cudaStream_t stream) {
   const T* g = static_cast<const T*>(dout);
   const int threads = rows::row_threads(d / W, kRunThreads);
   token_grad_kernel<T, W><<<static_cast<unsigned>(n_tokens), threads, 0, stream>>>(sorted_ids, sorted_positions, g,
-                                                                                     dwte, n_tokens, vocab, d);
+                                                                                   dwte, n_tokens, vocab, d);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess || dwpe == nullptr) return e;
-  position_grad_kernel<T, W><<<vec::blocks_for(seq * (d / W)), vec::kThreads, 0, stream>>>(g, dwpe, n_tokens / seq,
-                                                                                            seq, d);
+  position_grad_kernel<T, W>
+      <<<vec::blocks_for(seq * (d / W)), vec::kThreads, 0, stream>>>(g, dwpe, n_tokens / seq, seq, d);
   return cudaGetLastError();
 }
 
 template <typename T>
-cudaError_t grads_typed(const int* sorted_ids, const int* sorted_positions, const void* dout, float* dwte,
-                        float* dwpe, std::size_t n_tokens, std::size_t seq, std::size_t vocab, std::size_t d,
-                        cudaStream_t stream) {
+cudaError_t grads_typed(const int* sorted_ids, const int* sorted_positions, const void* dout, float* dwte, float* dwpe,
+                        std::size_t n_tokens, std::size_t seq, std::size_t vocab, std::size_t d, cudaStream_t stream) {
   constexpr int W = vec::kWidth<T>;
   const bool vectorised = d % W == 0 && vec::aligned16(dout);
-  return vectorised ? grads_launch<T, W>(sorted_ids, sorted_positions, dout, dwte, dwpe, n_tokens, seq, vocab, d,
-                                         stream)
-                    : grads_launch<T, 1>(sorted_ids, sorted_positions, dout, dwte, dwpe, n_tokens, seq, vocab, d,
-                                         stream);
+  return vectorised
+             ? grads_launch<T, W>(sorted_ids, sorted_positions, dout, dwte, dwpe, n_tokens, seq, vocab, d, stream)
+             : grads_launch<T, 1>(sorted_ids, sorted_positions, dout, dwte, dwpe, n_tokens, seq, vocab, d, stream);
 }
 
 }  // namespace
@@ -174,8 +170,8 @@ cudaError_t embedding_backward_workspace_bytes(std::size_t n_tokens, std::size_t
 }
 
 cudaError_t embedding_backward(DType dtype, const int* tokens, const void* dout, float* dwte, float* dwpe,
-                               std::size_t n_tokens, std::size_t seq, std::size_t vocab, std::size_t d,
-                               void* workspace, std::size_t workspace_bytes, cudaStream_t stream) {
+                               std::size_t n_tokens, std::size_t seq, std::size_t vocab, std::size_t d, void* workspace,
+                               std::size_t workspace_bytes, cudaStream_t stream) {
   if (!shape_ok(n_tokens, seq, vocab, d)) return cudaErrorInvalidValue;
   if (n_tokens == 0) return cudaSuccess;
   std::size_t needed = 0;

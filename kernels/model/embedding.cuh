@@ -36,8 +36,8 @@ cudaError_t embedding_backward_workspace_bytes(std::size_t n_tokens, std::size_t
 // dwte: [vocab, d] fp32, added to; dwpe: [seq, d] fp32, added to (nullptr: skipped). workspace:
 // at least embedding_backward_workspace_bytes, 256-byte aligned (cudaMalloc's are).
 cudaError_t embedding_backward(DType dtype, const int* tokens, const void* dout, float* dwte, float* dwpe,
-                               std::size_t n_tokens, std::size_t seq, std::size_t vocab, std::size_t d,
-                               void* workspace, std::size_t workspace_bytes, cudaStream_t stream);
+                               std::size_t n_tokens, std::size_t seq, std::size_t vocab, std::size_t d, void* workspace,
+                               std::size_t workspace_bytes, cudaStream_t stream);
 
 // ---- host references, in double, on row-major arrays ---------------------------------------------
 // wpe may be nullptr. out: n_tokens * d. Ids outside [0, vocab) as the kernels treat them.

@@ -4,16 +4,16 @@
 // statistics are block reductions in a fixed order, so every result is the same run to run.
 #include <cmath>
 
-#include "model/layernorm_residual.cuh"
 #include "common/dtype_dispatch.cuh"
+#include "model/layernorm_residual.cuh"
 #include "model/row_common.cuh"
 
 namespace wflops::kernels {
 
 namespace {
 
-constexpr int kThreads = 256;           // most threads one row's block gets
-constexpr std::size_t kPartials = 512;  // most blocks of the backward, and so rows of partials
+constexpr int kThreads = 256;                          // most threads one row's block gets
+constexpr std::size_t kPartials = 512;                 // most blocks of the backward, and so rows of partials
 constexpr int kReduceColumns = 32, kReduceSplit = 16;  // the partials' reduction: 32 x 16 threads
 
 // Shared memory holds a row (or a block's column sums) as W planes of d / W floats: element j of the
@@ -22,9 +22,8 @@ constexpr int kReduceColumns = 32, kReduceSplit = 16;  // the partials' reductio
 __device__ __forceinline__ int plane(int j, int vectors, int v) { return j * vectors + v; }
 
 template <typename T, int W>
-__global__ void __launch_bounds__(kThreads)
-    forward_kernel(const T* a, const T* b, T* s, const T* gamma, const T* beta, T* y, float* mean, float* rstd,
-                   int d, float eps) {
+__global__ void __launch_bounds__(kThreads) forward_kernel(const T* a, const T* b, T* s, const T* gamma, const T* beta,
+                                                           T* y, float* mean, float* rstd, int d, float eps) {
   extern __shared__ float row[];
   __shared__ float scratch[2 * rows::kMaxWarps];
   const int vectors = d / W;
@@ -77,8 +76,8 @@ __global__ void __launch_bounds__(kThreads)
 // at the end it writes those sums as row p of the partials: [gridDim.x][2][d], dgamma then dbeta.
 template <typename T, int W>
 __global__ void __launch_bounds__(kThreads)
-    backward_kernel(const T* dy, const T* s, const T* gamma, const float* mean, const float* rstd, const T* dres,
-                    T* ds, float* partial, std::size_t n_rows, int d) {
+    backward_kernel(const T* dy, const T* s, const T* gamma, const float* mean, const float* rstd, const T* dres, T* ds,
+                    float* partial, std::size_t n_rows, int d) {
   extern __shared__ float sums[];  // 2 d: dgamma's planes, then dbeta's
   __shared__ float scratch[2 * rows::kMaxWarps];
   const int vectors = d / W;
@@ -160,16 +159,13 @@ __global__ void __launch_bounds__(kReduceColumns* kReduceSplit)
 
 bool aligned(const void* p) { return p == nullptr || vec::aligned16(p); }
 
-bool shape_ok(std::size_t rows, std::size_t d) {
-  return d > 0 && d <= kLayerNormMaxDim && rows <= 0x7fffffffu;
-}
+bool shape_ok(std::size_t rows, std::size_t d) { return d > 0 && d <= kLayerNormMaxDim && rows <= 0x7fffffffu; }
 
 std::size_t partial_count(std::size_t rows) { return rows < kPartials ? rows : kPartials; }
 
 template <typename T, int W>
 cudaError_t forward_launch(const void* a, const void* b, void* s, const void* gamma, const void* beta, void* y,
-                           float* mean, float* rstd, std::size_t rows, std::size_t d, float eps,
-                           cudaStream_t stream) {
+                           float* mean, float* rstd, std::size_t rows, std::size_t d, float eps, cudaStream_t stream) {
   const int threads = rows::row_threads(d / W, kThreads);
   forward_kernel<T, W><<<static_cast<unsigned>(rows), threads, d * sizeof(float), stream>>>(
       static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(s), static_cast<const T*>(gamma),
@@ -179,19 +175,18 @@ cudaError_t forward_launch(const void* a, const void* b, void* s, const void* ga
 
 template <typename T>
 cudaError_t forward_typed(const void* a, const void* b, void* s, const void* gamma, const void* beta, void* y,
-                          float* mean, float* rstd, std::size_t rows, std::size_t d, float eps,
-                          cudaStream_t stream) {
+                          float* mean, float* rstd, std::size_t rows, std::size_t d, float eps, cudaStream_t stream) {
   constexpr int W = vec::kWidth<T>;
-  const bool vectorised = d % W == 0 && aligned(a) && aligned(b) && aligned(s) && aligned(gamma) &&
-                          aligned(beta) && aligned(y);
+  const bool vectorised =
+      d % W == 0 && aligned(a) && aligned(b) && aligned(s) && aligned(gamma) && aligned(beta) && aligned(y);
   return vectorised ? forward_launch<T, W>(a, b, s, gamma, beta, y, mean, rstd, rows, d, eps, stream)
                     : forward_launch<T, 1>(a, b, s, gamma, beta, y, mean, rstd, rows, d, eps, stream);
 }
 
 template <typename T, int W>
 cudaError_t backward_launch(const void* dy, const void* s, const void* gamma, const float* mean, const float* rstd,
-                            const void* dres, void* ds, float* dgamma, float* dbeta, bool accumulate,
-                            float* partial, std::size_t rows, std::size_t d, cudaStream_t stream) {
+                            const void* dres, void* ds, float* dgamma, float* dbeta, bool accumulate, float* partial,
+                            std::size_t rows, std::size_t d, cudaStream_t stream) {
   const int threads = rows::row_threads(d / W, kThreads);
   const std::size_t blocks = partial_count(rows);
   backward_kernel<T, W><<<static_cast<unsigned>(blocks), threads, 2 * d * sizeof(float), stream>>>(
@@ -207,11 +202,10 @@ cudaError_t backward_launch(const void* dy, const void* s, const void* gamma, co
 
 template <typename T>
 cudaError_t backward_typed(const void* dy, const void* s, const void* gamma, const float* mean, const float* rstd,
-                           const void* dres, void* ds, float* dgamma, float* dbeta, bool accumulate,
-                           float* partial, std::size_t rows, std::size_t d, cudaStream_t stream) {
+                           const void* dres, void* ds, float* dgamma, float* dbeta, bool accumulate, float* partial,
+                           std::size_t rows, std::size_t d, cudaStream_t stream) {
   constexpr int W = vec::kWidth<T>;
-  const bool vectorised =
-      d % W == 0 && aligned(dy) && aligned(s) && aligned(gamma) && aligned(dres) && aligned(ds);
+  const bool vectorised = d % W == 0 && aligned(dy) && aligned(s) && aligned(gamma) && aligned(dres) && aligned(ds);
   return vectorised ? backward_launch<T, W>(dy, s, gamma, mean, rstd, dres, ds, dgamma, dbeta, accumulate, partial,
                                             rows, d, stream)
                     : backward_launch<T, 1>(dy, s, gamma, mean, rstd, dres, ds, dgamma, dbeta, accumulate, partial,
@@ -240,8 +234,7 @@ std::size_t layernorm_backward_workspace_bytes(std::size_t rows, std::size_t d) 
 
 cudaError_t layernorm_backward(DType dtype, const void* dy, const void* s, const void* gamma, const float* mean,
                                const float* rstd, const void* d_residual, void* ds, float* dgamma, float* dbeta,
-                               bool accumulate, void* workspace, std::size_t rows, std::size_t d,
-                               cudaStream_t stream) {
+                               bool accumulate, void* workspace, std::size_t rows, std::size_t d, cudaStream_t stream) {
   if (!shape_ok(rows, d)) return cudaErrorInvalidValue;
   if (dy == nullptr || s == nullptr || gamma == nullptr || mean == nullptr || rstd == nullptr || ds == nullptr ||
       dgamma == nullptr || dbeta == nullptr || (rows > 0 && workspace == nullptr) || !vec::aligned16(workspace))
@@ -254,13 +247,14 @@ cudaError_t layernorm_backward(DType dtype, const void* dy, const void* s, const
   float* partial = static_cast<float*>(workspace);
   return dispatch_float_types(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    return backward_typed<T>(dy, s, gamma, mean, rstd, d_residual, ds, dgamma, dbeta, accumulate, partial, rows, d, stream);
+    return backward_typed<T>(dy, s, gamma, mean, rstd, d_residual, ds, dgamma, dbeta, accumulate, partial, rows, d,
+                             stream);
   });
 }
 
 void residual_layernorm_forward_host(const double* a, const double* b, const double* gamma, const double* beta,
-                                     std::size_t rows, std::size_t d, double eps, double* s, double* y,
-                                     double* mean, double* rstd) {
+                                     std::size_t rows, std::size_t d, double eps, double* s, double* y, double* mean,
+                                     double* rstd) {
   for (std::size_t r = 0; r < rows; ++r) {
     double* sr = s + r * d;
     double sum = 0;
@@ -279,8 +273,8 @@ void residual_layernorm_forward_host(const double* a, const double* b, const dou
 }
 
 void layernorm_backward_host(const double* dy, const double* s, const double* gamma, const double* mean,
-                             const double* rstd, const double* d_residual, std::size_t rows, std::size_t d,
-                             double* ds, double* dgamma, double* dbeta) {
+                             const double* rstd, const double* d_residual, std::size_t rows, std::size_t d, double* ds,
+                             double* dgamma, double* dbeta) {
   for (std::size_t c = 0; c < d; ++c) dgamma[c] = dbeta[c] = 0;
   for (std::size_t r = 0; r < rows; ++r) {
     const double* dyr = dy + r * d;

@@ -46,17 +46,16 @@ std::size_t layernorm_backward_workspace_bytes(std::size_t rows, std::size_t d);
 // `accumulate`. workspace: layernorm_backward_workspace_bytes(rows, d), 16-byte aligned.
 cudaError_t layernorm_backward(DType dtype, const void* dy, const void* s, const void* gamma, const float* mean,
                                const float* rstd, const void* d_residual, void* ds, float* dgamma, float* dbeta,
-                               bool accumulate, void* workspace, std::size_t rows, std::size_t d,
-                               cudaStream_t stream);
+                               bool accumulate, void* workspace, std::size_t rows, std::size_t d, cudaStream_t stream);
 
 // ---- host references, in double, on row-major arrays ---------------------------------------------
 // b may be nullptr (s = a). s, y: rows * d; mean, rstd: rows.
 void residual_layernorm_forward_host(const double* a, const double* b, const double* gamma, const double* beta,
-                                     std::size_t rows, std::size_t d, double eps, double* s, double* y,
-                                     double* mean, double* rstd);
+                                     std::size_t rows, std::size_t d, double eps, double* s, double* y, double* mean,
+                                     double* rstd);
 // d_residual may be nullptr. ds: rows * d; dgamma, dbeta: d (overwritten).
 void layernorm_backward_host(const double* dy, const double* s, const double* gamma, const double* mean,
-                             const double* rstd, const double* d_residual, std::size_t rows, std::size_t d,
-                             double* ds, double* dgamma, double* dbeta);
+                             const double* rstd, const double* d_residual, std::size_t rows, std::size_t d, double* ds,
+                             double* dgamma, double* dbeta);
 
 }  // namespace wflops::kernels

@@ -4,8 +4,8 @@
 // statistic instead of two and no beta.
 #include <cmath>
 
-#include "model/rmsnorm_residual.cuh"
 #include "common/dtype_dispatch.cuh"
+#include "model/rmsnorm_residual.cuh"
 #include "model/row_common.cuh"
 
 namespace wflops::kernels {
@@ -151,8 +151,8 @@ cudaError_t forward_typed(const void* a, const void* b, void* s, const void* gam
 
 template <typename T, int W>
 cudaError_t backward_launch(const void* dy, const void* s, const void* gamma, const float* rrms, const void* dres,
-                            void* ds, float* dgamma, bool accumulate, float* partial, std::size_t rows,
-                            std::size_t d, cudaStream_t stream) {
+                            void* ds, float* dgamma, bool accumulate, float* partial, std::size_t rows, std::size_t d,
+                            cudaStream_t stream) {
   const int threads = rows::row_threads(d / W, kThreads);
   const std::size_t blocks = partial_count(rows);
   backward_kernel<T, W><<<static_cast<unsigned>(blocks), threads, d * sizeof(float), stream>>>(
@@ -172,9 +172,8 @@ cudaError_t backward_typed(const void* dy, const void* s, const void* gamma, con
                            cudaStream_t stream) {
   constexpr int W = vec::kWidth<T>;
   const bool vectorised = d % W == 0 && aligned(dy) && aligned(s) && aligned(gamma) && aligned(dres) && aligned(ds);
-  return vectorised
-             ? backward_launch<T, W>(dy, s, gamma, rrms, dres, ds, dgamma, accumulate, partial, rows, d, stream)
-             : backward_launch<T, 1>(dy, s, gamma, rrms, dres, ds, dgamma, accumulate, partial, rows, d, stream);
+  return vectorised ? backward_launch<T, W>(dy, s, gamma, rrms, dres, ds, dgamma, accumulate, partial, rows, d, stream)
+                    : backward_launch<T, 1>(dy, s, gamma, rrms, dres, ds, dgamma, accumulate, partial, rows, d, stream);
 }
 
 }  // namespace
@@ -183,8 +182,8 @@ cudaError_t residual_rmsnorm_forward(DType dtype, const void* a, const void* b, 
                                      float* rrms, std::size_t rows, std::size_t d, float eps, cudaStream_t stream) {
   if (!shape_ok(rows, d)) return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
-  if (a == nullptr || gamma == nullptr || y == nullptr || rrms == nullptr || (b != nullptr && s == nullptr) ||
-      y == a || y == b || y == s)
+  if (a == nullptr || gamma == nullptr || y == nullptr || rrms == nullptr || (b != nullptr && s == nullptr) || y == a ||
+      y == b || y == s)
     return cudaErrorInvalidValue;
   return dispatch_float_types(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -237,8 +236,8 @@ void rmsnorm_backward_host(const double* dy, const double* s, const double* gamm
     gx_mean /= static_cast<double>(d);
     for (std::size_t c = 0; c < d; ++c) {
       const double xhat = s[r * d + c] * rrms[r];
-      ds[r * d + c] = (d_residual != nullptr ? d_residual[r * d + c] : 0.0) +
-                      rrms[r] * (dy[r * d + c] * gamma[c] - xhat * gx_mean);
+      ds[r * d + c] =
+          (d_residual != nullptr ? d_residual[r * d + c] : 0.0) + rrms[r] * (dy[r * d + c] * gamma[c] - xhat * gx_mean);
     }
   }
 }

@@ -29,12 +29,10 @@ __global__ void combine_kernel(const Bf16x8* eo, const float* row_score, const i
 }
 
 __global__ void combine_backward_kernel(const Bf16x8* dy, const Bf16x8* eo, const int* row_token,
-                                        const float* row_score, int rows, int vecs, Bf16x8* deo,
-                                        float* d_score) {
+                                        const float* row_score, int rows, int vecs, Bf16x8* deo, float* d_score) {
   const int lane = threadIdx.x & 31;
   const int warps_per_block = blockDim.x >> 5;
-  for (int r = blockIdx.x * warps_per_block + (threadIdx.x >> 5); r < rows;
-       r += gridDim.x * warps_per_block) {
+  for (int r = blockIdx.x * warps_per_block + (threadIdx.x >> 5); r < rows; r += gridDim.x * warps_per_block) {
     const std::size_t t = static_cast<std::size_t>(row_token[r]);
     const float s = row_score[r];
     float dot = 0;
@@ -66,17 +64,16 @@ cudaError_t moe_combine(const __nv_bfloat16* expert_out, const float* row_score,
   return cudaGetLastError();
 }
 
-cudaError_t moe_combine_backward(const __nv_bfloat16* dy, const __nv_bfloat16* expert_out,
-                                 const int* row_token, const float* row_score, int rows, int d,
-                                 __nv_bfloat16* d_expert_out, float* d_score, cudaStream_t stream) {
+cudaError_t moe_combine_backward(const __nv_bfloat16* dy, const __nv_bfloat16* expert_out, const int* row_token,
+                                 const float* row_score, int rows, int d, __nv_bfloat16* d_expert_out, float* d_score,
+                                 cudaStream_t stream) {
   if (rows < 0 || d <= 0 || d % 8) return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   const int warps_per_block = kThreads / 32;
   const long blocks = (static_cast<long>(rows) + warps_per_block - 1) / warps_per_block;
-  combine_backward_kernel<<<static_cast<unsigned>(blocks < (1L << 20) ? blocks : (1L << 20)), kThreads, 0,
-                            stream>>>(reinterpret_cast<const Bf16x8*>(dy),
-                                      reinterpret_cast<const Bf16x8*>(expert_out), row_token, row_score, rows,
-                                      d / 8, reinterpret_cast<Bf16x8*>(d_expert_out), d_score);
+  combine_backward_kernel<<<static_cast<unsigned>(blocks < (1L << 20) ? blocks : (1L << 20)), kThreads, 0, stream>>>(
+      reinterpret_cast<const Bf16x8*>(dy), reinterpret_cast<const Bf16x8*>(expert_out), row_token, row_score, rows,
+      d / 8, reinterpret_cast<Bf16x8*>(d_expert_out), d_score);
   return cudaGetLastError();
 }
 

@@ -13,8 +13,8 @@ cudaError_t moe_combine(const __nv_bfloat16* expert_out, const float* row_score,
 // Its backward, one warp per permuted row r of token t = row_token[r]:
 //   d_expert_out[r, :] = row_score[r] * dy[t, :]       (dy scattered into the permuted order)
 //   d_score[r]         = dot(dy[t, :], expert_out[r, :])  (fp32, fixed reduction order)
-cudaError_t moe_combine_backward(const __nv_bfloat16* dy, const __nv_bfloat16* expert_out,
-                                 const int* row_token, const float* row_score, int rows, int d,
-                                 __nv_bfloat16* d_expert_out, float* d_score, cudaStream_t stream);
+cudaError_t moe_combine_backward(const __nv_bfloat16* dy, const __nv_bfloat16* expert_out, const int* row_token,
+                                 const float* row_score, int rows, int d, __nv_bfloat16* d_expert_out, float* d_score,
+                                 cudaStream_t stream);
 
 }  // namespace wflops::kernels

@@ -29,8 +29,7 @@ __global__ void expert_choice_kernel(const float* probs, int experts, int take, 
   int slot = 0;
   Scan(scan_storage).ExclusiveSum(chosen, slot);
   if (chosen) {
-    const std::size_t row =
-        static_cast<std::size_t>(e) * capacity + static_cast<std::size_t>(g) * take + slot;
+    const std::size_t row = static_cast<std::size_t>(e) * capacity + static_cast<std::size_t>(g) * take + slot;
     row_token[row] = t;
     row_score[row] = v;
     row_expert[row] = e;
@@ -39,16 +38,16 @@ __global__ void expert_choice_kernel(const float* probs, int experts, int take, 
 
 }  // namespace
 
-cudaError_t moe_expert_choice(const float* probs, int tokens, int experts, int take, int* row_token,
-                              float* row_score, int* row_expert, cudaStream_t stream) {
+cudaError_t moe_expert_choice(const float* probs, int tokens, int experts, int take, int* row_token, float* row_score,
+                              int* row_expert, cudaStream_t stream) {
   if (tokens <= 0 || tokens % kMoeGroupTokens || experts <= 0 || take <= 0 || take > kMoeGroupTokens) {
     return cudaErrorInvalidValue;
   }
   const int groups = tokens / kMoeGroupTokens;
   if (groups > 65535) return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>(experts), static_cast<unsigned>(groups));
-  expert_choice_kernel<<<grid, kMoeGroupTokens, 0, stream>>>(probs, experts, take, groups * take, row_token,
-                                                             row_score, row_expert);
+  expert_choice_kernel<<<grid, kMoeGroupTokens, 0, stream>>>(probs, experts, take, groups * take, row_token, row_score,
+                                                             row_expert);
   return cudaGetLastError();
 }
 

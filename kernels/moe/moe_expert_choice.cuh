@@ -11,7 +11,7 @@ inline constexpr int kMoeGroupTokens = 256;
 // (capacity = tokens/256 * take): the chosen tokens in increasing token order, with their
 // probability as score and e as row expert. Equal probabilities go to the lower token index.
 // tokens must be a multiple of 256 and take <= 256.
-cudaError_t moe_expert_choice(const float* probs, int tokens, int experts, int take, int* row_token,
-                              float* row_score, int* row_expert, cudaStream_t stream);
+cudaError_t moe_expert_choice(const float* probs, int tokens, int experts, int take, int* row_token, float* row_score,
+                              int* row_expert, cudaStream_t stream);
 
 }  // namespace wflops::kernels

@@ -47,13 +47,12 @@ cudaError_t moe_gather(const __nv_bfloat16* x, const int* row_token, int rows, i
   return cudaGetLastError();
 }
 
-cudaError_t moe_gather_backward(const __nv_bfloat16* dxp, const int* token_offsets, const int* token_rows,
-                                int tokens, int d, __nv_bfloat16* dx, cudaStream_t stream) {
+cudaError_t moe_gather_backward(const __nv_bfloat16* dxp, const int* token_offsets, const int* token_rows, int tokens,
+                                int d, __nv_bfloat16* dx, cudaStream_t stream) {
   if (tokens <= 0 || d <= 0 || d % 8) return cudaErrorInvalidValue;
   const int vecs = d / 8;
   gather_backward_kernel<<<blocks_for(static_cast<std::size_t>(tokens) * vecs), kThreads, 0, stream>>>(
-      reinterpret_cast<const Bf16x8*>(dxp), token_offsets, token_rows, tokens, vecs,
-      reinterpret_cast<Bf16x8*>(dx));
+      reinterpret_cast<const Bf16x8*>(dxp), token_offsets, token_rows, tokens, vecs, reinterpret_cast<Bf16x8*>(dx));
   return cudaGetLastError();
 }
 

@@ -1,6 +1,5 @@
-#include "moe/moe_gelu.cuh"
-
 #include "moe/moe_common.cuh"
+#include "moe/moe_gelu.cuh"
 
 namespace wflops::kernels {
 
@@ -40,8 +39,8 @@ cudaError_t moe_gelu_forward(const __nv_bfloat16* h, __nv_bfloat16* out, std::si
   return cudaGetLastError();
 }
 
-cudaError_t moe_gelu_backward(const __nv_bfloat16* da, const __nv_bfloat16* h, __nv_bfloat16* dh,
-                              std::size_t n, cudaStream_t stream) {
+cudaError_t moe_gelu_backward(const __nv_bfloat16* da, const __nv_bfloat16* h, __nv_bfloat16* dh, std::size_t n,
+                              cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   gelu_backward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(da, h, dh, n);
   return cudaGetLastError();

@@ -65,8 +65,7 @@ static_assert((16 * kStageLd * 4) % 32 == 0, "32-byte aligned staging per warp")
 __device__ __forceinline__ void cp_async_16(void* smem_dst, const void* gmem_src, bool valid) {
   const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
   const int src_bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src), "r"(src_bytes)
-               : "memory");
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src), "r"(src_bytes) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int kPending>
@@ -217,8 +216,8 @@ __device__ __forceinline__ void main_loop(const Operand& a, const Operand& b, lo
 
 // Writes the block's accumulators to the row-major C (row stride ldc), `c` pointing at the block's
 // (0, 0): rows < rows_valid and columns < cols_valid only. ldc % 8 == 0 and c 16-byte aligned.
-__device__ __forceinline__ void store_tile(const Acc (&acc)[kFragsM][kFragsN], bf16* c, long ldc,
-                                           int rows_valid, int cols_valid, unsigned char* smem) {
+__device__ __forceinline__ void store_tile(const Acc (&acc)[kFragsM][kFragsN], bf16* c, long ldc, int rows_valid,
+                                           int cols_valid, unsigned char* smem) {
   const int tid = static_cast<int>(threadIdx.x);
   const int warp = tid / 32;
   const int lane = tid % 32;
@@ -255,8 +254,8 @@ __device__ __forceinline__ void store_tile(const Acc (&acc)[kFragsM][kFragsN], b
 template <bool kWTransposed>
 __global__ void __launch_bounds__(kThreads, 2)
     grouped_rows_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w, long weight_stride,
-                        bf16* __restrict__ c, const int* __restrict__ offsets,
-                        const int* __restrict__ tile_map, int n, int k) {
+                        bf16* __restrict__ c, const int* __restrict__ offsets, const int* __restrict__ tile_map, int n,
+                        int k) {
   __shared__ __align__(128) unsigned char smem[kSmemBytes];
   const int tile = static_cast<int>(blockIdx.x);
   if (tile >= tile_map[0]) return;  // the grid is sized for the worst split of rows over experts
@@ -267,8 +266,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int cols_valid = static_cast<int>(min(static_cast<long>(kBN), n - n0));
   const bf16* we = w + expert * weight_stride;
   const Operand a{x + row0 * k, x, k, rows_valid};
-  const Operand b =
-      kWTransposed ? Operand{we + n0 * k, w, k, cols_valid} : Operand{we + n0, w, n, cols_valid};
+  const Operand b = kWTransposed ? Operand{we + n0 * k, w, k, cols_valid} : Operand{we + n0, w, n, cols_valid};
   Acc acc[kFragsM][kFragsN];
   main_loop<true, kWTransposed>(a, b, k, acc, smem);
   store_tile(acc, c + row0 * n + n0, n, rows_valid, cols_valid, smem);
@@ -343,8 +341,7 @@ long moe_grouped_max_tiles(long total_rows, int experts) {
 
 long moe_grouped_tile_map_ints(long max_tiles) { return 1 + 2 * max_tiles; }
 
-cudaError_t moe_grouped_tile_map(const int* offsets, int experts, int* table, long max_tiles,
-                                 cudaStream_t stream) {
+cudaError_t moe_grouped_tile_map(const int* offsets, int experts, int* table, long max_tiles, cudaStream_t stream) {
   if (offsets == nullptr || table == nullptr || experts < 1 || max_tiles < 1 || max_tiles > INT_MAX) {
     return cudaErrorInvalidValue;
   }
@@ -377,11 +374,10 @@ std::string moe_grouped_gemm_unsupported_reason(GroupedGemmKind kind, long m_or_
   return "";
 }
 
-cudaError_t moe_grouped_gemm_rows(GroupedGemmKind kind, const void* x, const void* w, long weight_stride,
-                                  void* c, const int* offsets, const int* tile_map, long max_tiles, int n,
-                                  int k, int experts, cudaStream_t stream) {
-  if (kind == GroupedGemmKind::wgrad ||
-      !moe_grouped_gemm_unsupported_reason(kind, k, n, experts, max_tiles).empty())
+cudaError_t moe_grouped_gemm_rows(GroupedGemmKind kind, const void* x, const void* w, long weight_stride, void* c,
+                                  const int* offsets, const int* tile_map, long max_tiles, int n, int k, int experts,
+                                  cudaStream_t stream) {
+  if (kind == GroupedGemmKind::wgrad || !moe_grouped_gemm_unsupported_reason(kind, k, n, experts, max_tiles).empty())
     return cudaErrorInvalidValue;
   // 16-byte chunks: every row of x, w and c starts aligned once the bases and the expert stride are.
   if (!aligned16(x) || !aligned16(w) || !aligned16(c) || weight_stride % 8 || offsets == nullptr ||
@@ -392,17 +388,15 @@ cudaError_t moe_grouped_gemm_rows(GroupedGemmKind kind, const void* x, const voi
   const auto* wb = static_cast<const bf16*>(w);
   auto* cb = static_cast<bf16*>(c);
   if (kind == GroupedGemmKind::rows_x_wt) {
-    grouped_rows_kernel<true>
-        <<<grid, kThreads, 0, stream>>>(xb, wb, weight_stride, cb, offsets, tile_map, n, k);
+    grouped_rows_kernel<true><<<grid, kThreads, 0, stream>>>(xb, wb, weight_stride, cb, offsets, tile_map, n, k);
   } else {
-    grouped_rows_kernel<false>
-        <<<grid, kThreads, 0, stream>>>(xb, wb, weight_stride, cb, offsets, tile_map, n, k);
+    grouped_rows_kernel<false><<<grid, kThreads, 0, stream>>>(xb, wb, weight_stride, cb, offsets, tile_map, n, k);
   }
   return cudaGetLastError();
 }
 
-cudaError_t moe_grouped_gemm_wgrad(const void* x, const void* y, void* c, const int* offsets, int m, int n,
-                                   int experts, cudaStream_t stream) {
+cudaError_t moe_grouped_gemm_wgrad(const void* x, const void* y, void* c, const int* offsets, int m, int n, int experts,
+                                   cudaStream_t stream) {
   if (!moe_grouped_gemm_unsupported_reason(GroupedGemmKind::wgrad, m, n, experts, 0).empty())
     return cudaErrorInvalidValue;
   if (x == nullptr || y == nullptr || c == nullptr || offsets == nullptr || !aligned16(x) || !aligned16(y) ||
@@ -410,21 +404,19 @@ cudaError_t moe_grouped_gemm_wgrad(const void* x, const void* y, void* c, const 
     return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>((m + kBM - 1) / kBM), static_cast<unsigned>((n + kBN - 1) / kBN),
                   static_cast<unsigned>(experts));
-  grouped_wgrad_kernel<<<grid, kThreads, 0, stream>>>(
-      static_cast<const bf16*>(x), static_cast<const bf16*>(y), static_cast<bf16*>(c), offsets, m, n);
+  grouped_wgrad_kernel<<<grid, kThreads, 0, stream>>>(static_cast<const bf16*>(x), static_cast<const bf16*>(y),
+                                                      static_cast<bf16*>(c), offsets, m, n);
   return cudaGetLastError();
 }
 
-void moe_grouped_gemm_rows_reference(GroupedGemmKind kind, const std::vector<double>& x,
-                                     const std::vector<double>& w, const std::vector<int>& offsets, int n,
-                                     int k, std::vector<double>& c) {
+void moe_grouped_gemm_rows_reference(GroupedGemmKind kind, const std::vector<double>& x, const std::vector<double>& w,
+                                     const std::vector<int>& offsets, int n, int k, std::vector<double>& c) {
   const std::size_t experts = offsets.size() - 1, nn = static_cast<std::size_t>(n);
   const std::size_t kk = static_cast<std::size_t>(k);
   c.assign(static_cast<std::size_t>(offsets.back()) * nn, 0.0);
   for (std::size_t e = 0; e < experts; ++e) {
     const double* we = w.data() + e * nn * kk;
-    for (std::size_t r = static_cast<std::size_t>(offsets[e]); r < static_cast<std::size_t>(offsets[e + 1]);
-         ++r) {
+    for (std::size_t r = static_cast<std::size_t>(offsets[e]); r < static_cast<std::size_t>(offsets[e + 1]); ++r) {
       for (std::size_t j = 0; j < nn; ++j) {
         double sum = 0;
         for (std::size_t q = 0; q < kk; ++q) {
@@ -439,13 +431,11 @@ void moe_grouped_gemm_rows_reference(GroupedGemmKind kind, const std::vector<dou
 
 void moe_grouped_gemm_wgrad_reference(const std::vector<double>& x, const std::vector<double>& y,
                                       const std::vector<int>& offsets, int m, int n, std::vector<double>& c) {
-  const std::size_t experts = offsets.size() - 1, mm = static_cast<std::size_t>(m),
-                    nn = static_cast<std::size_t>(n);
+  const std::size_t experts = offsets.size() - 1, mm = static_cast<std::size_t>(m), nn = static_cast<std::size_t>(n);
   c.assign(experts * mm * nn, 0.0);
   for (std::size_t e = 0; e < experts; ++e) {
     double* ce = c.data() + e * mm * nn;
-    for (std::size_t r = static_cast<std::size_t>(offsets[e]); r < static_cast<std::size_t>(offsets[e + 1]);
-         ++r) {
+    for (std::size_t r = static_cast<std::size_t>(offsets[e]); r < static_cast<std::size_t>(offsets[e + 1]); ++r) {
       for (std::size_t i = 0; i < mm; ++i) {
         for (std::size_t j = 0; j < nn; ++j) ce[i * nn + j] += x[r * mm + i] * y[r * nn + j];
       }

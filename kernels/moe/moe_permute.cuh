@@ -17,16 +17,16 @@ cudaError_t moe_offsets(void* temp, std::size_t* temp_bytes, const int* counts, 
                         cudaStream_t stream);
 
 // Stable sort of (key, value) pairs by the low `key_bits` bits of the key; same temp protocol.
-cudaError_t moe_sort_pairs(void* temp, std::size_t* temp_bytes, const int* keys_in, int* keys_out,
-                           const int* values_in, int* values_out, int n, int key_bits, cudaStream_t stream);
+cudaError_t moe_sort_pairs(void* temp, std::size_t* temp_bytes, const int* keys_in, int* keys_out, const int* values_in,
+                           int* values_out, int n, int key_bits, cudaStream_t stream);
 
 // values[i] = i.
 cudaError_t moe_iota(int* values, int n, cudaStream_t stream);
 
 // After sorting the token-choice assignments (assignment a = token * k + j) by expert:
 // row_token[r] = sorted_assignment[r] / k, row_score[r] = assign_score[sorted_assignment[r]].
-cudaError_t moe_rows_from_assignments(const int* sorted_assignment, const float* assign_score, int rows,
-                                      int k, int* row_token, float* row_score, cudaStream_t stream);
+cudaError_t moe_rows_from_assignments(const int* sorted_assignment, const float* assign_score, int rows, int k,
+                                      int* row_token, float* row_score, cudaStream_t stream);
 
 // Bits needed to sort keys in [0, count): the least b with 2^b >= count (at least 1).
 int moe_key_bits(int count);

@@ -24,8 +24,8 @@ __global__ void softmax_forward_kernel(const float* logits, float* probs, int ex
 }
 
 __global__ void softmax_backward_kernel(const float* probs, const int* token_offsets, const int* token_rows,
-                                        const int* row_expert, const float* row_dscore,
-                                        __nv_bfloat16* dlogits, int experts) {
+                                        const int* row_expert, const float* row_dscore, __nv_bfloat16* dlogits,
+                                        int experts) {
   __shared__ float scratch[32];
   const std::size_t t = blockIdx.x;
   const float* p = probs + t * experts;
@@ -48,19 +48,18 @@ __global__ void softmax_backward_kernel(const float* probs, const int* token_off
 
 }  // namespace
 
-cudaError_t moe_softmax_forward(const float* logits, float* probs, int tokens, int experts,
-                                cudaStream_t stream) {
+cudaError_t moe_softmax_forward(const float* logits, float* probs, int tokens, int experts, cudaStream_t stream) {
   if (tokens <= 0 || experts <= 0) return cudaErrorInvalidValue;
   softmax_forward_kernel<<<tokens, kThreads, 0, stream>>>(logits, probs, experts);
   return cudaGetLastError();
 }
 
 cudaError_t moe_softmax_backward(const float* probs, const int* token_offsets, const int* token_rows,
-                                 const int* row_expert, const float* row_dscore, __nv_bfloat16* dlogits,
-                                 int tokens, int experts, cudaStream_t stream) {
+                                 const int* row_expert, const float* row_dscore, __nv_bfloat16* dlogits, int tokens,
+                                 int experts, cudaStream_t stream) {
   if (tokens <= 0 || experts <= 0) return cudaErrorInvalidValue;
-  softmax_backward_kernel<<<tokens, kThreads, 0, stream>>>(probs, token_offsets, token_rows, row_expert,
-                                                           row_dscore, dlogits, experts);
+  softmax_backward_kernel<<<tokens, kThreads, 0, stream>>>(probs, token_offsets, token_rows, row_expert, row_dscore,
+                                                           dlogits, experts);
   return cudaGetLastError();
 }
 

@@ -90,9 +90,7 @@ std::size_t moe_top_k_shared_bytes(int experts) {
   return static_cast<std::size_t>(experts < 0 ? 0 : experts) * sizeof(float) + kStaticShared;
 }
 
-int moe_top_k_max_experts() {
-  return static_cast<int>((kMoeTopKSharedLimit - kStaticShared) / sizeof(float));
-}
+int moe_top_k_max_experts() { return static_cast<int>((kMoeTopKSharedLimit - kStaticShared) / sizeof(float)); }
 
 std::string moe_top_k_unsupported_reason(int experts, int k) {
   if (experts <= 0 || k <= 0 || k > experts) {

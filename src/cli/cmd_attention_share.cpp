@@ -31,13 +31,12 @@ const BenchmarkResult& find_attention(const ResultFile& file, const std::string&
   for (const BenchmarkResult& b : file.benchmarks) {
     const BenchmarkName n = parse_benchmark_name(b.name);
     if (n.family != family || n.implementation != "fused" || n.dtype != a.dtype) continue;
-    if (n.number("s") != static_cast<double>(a.seq) || n.number("d") != static_cast<double>(head_dim))
-      continue;
+    if (n.number("s") != static_cast<double>(a.seq) || n.number("d") != static_cast<double>(head_dim)) continue;
     if (n.number("causal") != (a.causal ? 1.0 : 0.0) || b.failed || !b.tflops) continue;
     return b;
   }
-  throw UserError(fmt::format("{}: no measured {}/fused/{} benchmark with s:{}/d:{}/causal:{}", file.path,
-                              family, a.dtype, a.seq, head_dim, a.causal ? 1 : 0));
+  throw UserError(fmt::format("{}: no measured {}/fused/{} benchmark with s:{}/d:{}/causal:{}", file.path, family,
+                              a.dtype, a.seq, head_dim, a.causal ? 1 : 0));
 }
 
 const BenchmarkResult& best_matmul(const ResultFile& file, const std::string& dtype) {
@@ -71,8 +70,8 @@ int run(const ShareArgs& a, bool heads_given) {
   }
   const long heads = heads_given ? a.heads : a.hidden / 128;
   if (heads <= 0 || a.hidden % heads != 0) {
-    throw UserError(fmt::format("--hidden {} does not split into {} heads{}; head counts that fit: {}", a.hidden,
-                                heads, heads_given ? "" : " (the default, H / 128; choose with --heads)",
+    throw UserError(fmt::format("--hidden {} does not split into {} heads{}; head counts that fit: {}", a.hidden, heads,
+                                heads_given ? "" : " (the default, H / 128; choose with --heads)",
                                 fitting_heads(a.hidden)));
   }
   const long head_dim = a.hidden / heads;
@@ -85,10 +84,9 @@ int run(const ShareArgs& a, bool heads_given) {
   const double attention = flops::layer_attention_step_flops(h, s, s, a.causal);
   const double flop_share = flops::attention_flop_share(h, s, a.causal);
   const double time_share = flops::attention_time_share(h, s, a.causal, *mm.tflops, *fwd.tflops, *bwd.tflops);
-  fmt::print("Layer: hidden {} ({} heads of {}), sequence {}, {}, {}; per sequence of {} tokens\n", a.hidden,
-             heads, head_dim, a.seq, a.causal ? "causal" : "not causal", a.dtype, a.seq);
-  fmt::print("FLOPs: weights 6*12H^2*s = {:.4g}, attention fwd+bwd (3.5x forward) = {:.4g}\n", weights,
-             attention);
+  fmt::print("Layer: hidden {} ({} heads of {}), sequence {}, {}, {}; per sequence of {} tokens\n", a.hidden, heads,
+             head_dim, a.seq, a.causal ? "causal" : "not causal", a.dtype, a.seq);
+  fmt::print("FLOPs: weights 6*12H^2*s = {:.4g}, attention fwd+bwd (3.5x forward) = {:.4g}\n", weights, attention);
   fmt::print("tau:   dense matmul {:.1f} TFLOP/s ({}), attention forward {:.1f} ({}), backward {:.1f} ({})\n",
              *mm.tflops, mm.name, *fwd.tflops, fwd.name, *bwd.tflops, bwd.name);
   fmt::print("attention share of step FLOPs: {:.2f}%\n", 100.0 * flop_share);
@@ -101,10 +99,8 @@ int run(const ShareArgs& a, bool heads_given) {
 void add_attention_share_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<ShareArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "attention-share",
-      "Share of a layer's training-step FLOPs and time that attention takes, from measured tau");
-  cmd->add_option("--results", a->results, "Result file with fused attention and matmul benchmarks")
-      ->required();
+      "attention-share", "Share of a layer's training-step FLOPs and time that attention takes, from measured tau");
+  cmd->add_option("--results", a->results, "Result file with fused attention and matmul benchmarks")->required();
   cmd->add_option("--hidden", a->hidden, "Hidden size H")->required();
   cmd->add_option("--seq", a->seq, "Sequence length s")->required();
   CLI::Option* heads = cmd->add_option("--heads", a->heads, "Attention heads (default H / 128)");

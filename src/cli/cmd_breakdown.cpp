@@ -5,9 +5,9 @@
 #include <memory>
 #include <string>
 
-#include "results/breakdown.hpp"
 #include "cli/commands.hpp"
 #include "errors.hpp"
+#include "results/breakdown.hpp"
 #include "results/result_reader.hpp"
 
 namespace wflops::cli {

@@ -3,18 +3,18 @@
 #include <fmt/core.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-#include <nlohmann/json.hpp>
 
-#include "results/breakdown.hpp"
-#include "model/budget.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "errors.hpp"
+#include "model/budget.hpp"
 #include "model/flops.hpp"
 #include "model/flops_transformer.hpp"
+#include "results/breakdown.hpp"
 #include "results/result_reader.hpp"
 
 namespace wflops::cli {
@@ -51,14 +51,15 @@ std::string results_benchmark(const BudgetArgs& a, const ResultFile& file) {
   const std::vector<std::string> steps = model_step_names(file);
   if (steps.size() == 1) return steps.front();
   if (steps.empty()) {
-    throw UserError(fmt::format("--results needs --benchmark NAME: which benchmark's tau to use ('{}' has no model "
-                                "step to take by default)",
-                                a.results));
+    throw UserError(
+        fmt::format("--results needs --benchmark NAME: which benchmark's tau to use ('{}' has no model "
+                    "step to take by default)",
+                    a.results));
   }
   std::string names;
   for (const std::string& s : steps) names += (names.empty() ? "" : ", ") + s;
-  throw UserError(fmt::format("'{}' has {} model steps; choose one with --benchmark: {}", a.results, steps.size(),
-                              names));
+  throw UserError(
+      fmt::format("'{}' has {} model steps; choose one with --benchmark: {}", a.results, steps.size(), names));
 }
 
 // tau per GPU: given (--tflops) or measured (--results FILE [--benchmark NAME]), exactly one.
@@ -138,9 +139,10 @@ void run_budget(const BudgetArgs& a) {
                a.gpus * a.days * 24.0);
     if (model) fmt::print("  enough for {:.4g} tokens ({})\n", flops / model->flops, model->what);
     if (peak_flops) {
-      fmt::print("  the naive estimate at the datasheet peak ({:.1f} TFLOP/s, {}): {:.4g} FLOPs, {:.2f}x what the "
-                 "measured tau delivers\n",
-                 *tau.peak_tflops, tau.peak_what, *peak_flops, *peak_flops / flops);
+      fmt::print(
+          "  the naive estimate at the datasheet peak ({:.1f} TFLOP/s, {}): {:.4g} FLOPs, {:.2f}x what the "
+          "measured tau delivers\n",
+          *tau.peak_tflops, tau.peak_what, *peak_flops, *peak_flops / flops);
     }
     return;
   }

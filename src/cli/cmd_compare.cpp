@@ -6,8 +6,8 @@
 #include <memory>
 
 #include "cli/commands.hpp"
-#include "results/compare.hpp"
 #include "errors.hpp"
+#include "results/compare.hpp"
 #include "results/result_reader.hpp"
 
 namespace wflops::cli {
@@ -24,16 +24,17 @@ struct CompareArgs {
 void check_options(const CompareArgs& a) {
   const auto& o = a.options;
   if (!(o.noise_sigmas >= 0 && std::isfinite(o.noise_sigmas))) {
-    throw UserError(fmt::format("--noise-sigmas {}: expected a finite number of standard deviations, 0 or more",
-                                o.noise_sigmas));
+    throw UserError(
+        fmt::format("--noise-sigmas {}: expected a finite number of standard deviations, 0 or more", o.noise_sigmas));
   }
   if (!(o.outlier_pct > 0 && o.outlier_pct < 100)) {
-    throw UserError(fmt::format("--outlier-pct {}: expected a percentage between 0 and 100 (both excluded)",
-                                o.outlier_pct));
+    throw UserError(
+        fmt::format("--outlier-pct {}: expected a percentage between 0 and 100 (both excluded)", o.outlier_pct));
   }
   if (o.ignore_implementation && !a.pairs.empty()) {
-    throw UserError("--pair with --ignore-impl: --ignore-impl already matches every implementation with every "
-                    "other, so the pairs would do nothing; give one or the other");
+    throw UserError(
+        "--pair with --ignore-impl: --ignore-impl already matches every implementation with every "
+        "other, so the pairs would do nothing; give one or the other");
   }
 }
 

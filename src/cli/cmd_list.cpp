@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
-#include <nlohmann/json.hpp>
 
 #include "all_benchmarks.hpp"
 #include "cli/commands.hpp"
@@ -53,10 +53,17 @@ int list_benchmarks(const ListOptions& o) {
       // "full" holds every benchmark (Registry::suite) without being stored in each one's suites.
       std::set<std::string> suites = s->suites;
       suites.insert("full");
-      out.push_back({{"name", s->name}, {"family", s->family}, {"implementation", s->impl},
-                     {"dtype", dtype_name(s->dtype)}, {"shape", s->shape}, {"flops", s->flops},
-                     {"bytes", s->bytes}, {"min_time_s", t ? nlohmann::json(*t) : nlohmann::json(nullptr)},
-                     {"gpu", o.gpu}, {"suites", suites}, {"label", s->label},
+      out.push_back({{"name", s->name},
+                     {"family", s->family},
+                     {"implementation", s->impl},
+                     {"dtype", dtype_name(s->dtype)},
+                     {"shape", s->shape},
+                     {"flops", s->flops},
+                     {"bytes", s->bytes},
+                     {"min_time_s", t ? nlohmann::json(*t) : nlohmann::json(nullptr)},
+                     {"gpu", o.gpu},
+                     {"suites", suites},
+                     {"label", s->label},
                      {"baseline", s->baseline.empty() ? nlohmann::json(nullptr) : nlohmann::json(s->baseline)},
                      {"counters", s->counters}});
     }
@@ -72,8 +79,8 @@ int list_benchmarks(const ListOptions& o) {
              fmt::format("min us @{}", o.gpu), "label");
   for (const BenchSpec* s : specs) {
     const auto t = min_time_s(*s, *peaks);
-    fmt::print("{:<{}} {:>6} {:>12} {:>12} {:>14}  {}\n", s->name, width, dtype_name(s->dtype),
-               figure(s->flops, 1e9), figure(s->bytes, 1e6), t ? fmt::format("{:.2f}", *t * 1e6) : "n/a", s->label);
+    fmt::print("{:<{}} {:>6} {:>12} {:>12} {:>14}  {}\n", s->name, width, dtype_name(s->dtype), figure(s->flops, 1e9),
+               figure(s->bytes, 1e6), t ? fmt::format("{:.2f}", *t * 1e6) : "n/a", s->label);
   }
   fmt::print("{} benchmarks in suite '{}'\n", specs.size(), o.suite);
   return kExitOk;
@@ -83,7 +90,8 @@ int list_benchmarks(const ListOptions& o) {
 
 void add_list_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<ListOptions>();
-  CLI::App* cmd = app.add_subcommand("list", "List benchmarks with shape, dtype, FLOPs, bytes and least time (no GPU needed)");
+  CLI::App* cmd =
+      app.add_subcommand("list", "List benchmarks with shape, dtype, FLOPs, bytes and least time (no GPU needed)");
   cmd->add_option("--suite", o->suite, "Only this suite (default: full, every benchmark)");
   cmd->add_option("--gpu", o->gpu, "GPU slug whose peaks give the least time (default h100-sxm)");
   cmd->add_flag("--json", o->json, "Print a JSON array");

@@ -128,12 +128,15 @@ void run_params(const ParamsArgs& args) {
   }
   const double h = m.hidden;
   fmt::print("Decoder-only transformer: H = {}, L = {}, V = {}, S = {}, {}, {} embeddings{}\n", m.hidden, m.layers,
-             m.vocab, m.seq, m.moe() ? fmt::format("MoE E = {}, G = {} ({} experts of hidden {})", m.experts,
-                                                   m.granularity, m.experts * m.granularity, 4.0 * h / m.granularity)
-                                     : std::string("dense"),
+             m.vocab, m.seq,
+             m.moe() ? fmt::format("MoE E = {}, G = {} ({} experts of hidden {})", m.experts, m.granularity,
+                                   m.experts * m.granularity, 4.0 * h / m.granularity)
+                     : std::string("dense"),
              m.untied ? "untied" : "tied", m.causal ? ", causal" : "");
   fmt::print("\nParameters\n");
-  auto row = [](const char* what, double v) { fmt::print("  {:<34} {:>22}  {:>8}\n", what, with_commas(v), short_count(v)); };
+  auto row = [](const char* what, double v) {
+    fmt::print("  {:<34} {:>22}  {:>8}\n", what, with_commas(v), short_count(v));
+  };
   row("token embeddings", flops::token_embedding_params(m));
   row("position embeddings", flops::position_embedding_params(m));
   row("attention per block (4H^2)", flops::attention_block_weights(h));
@@ -160,12 +163,14 @@ void run_params(const ParamsArgs& args) {
 
 void add_params_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ParamsArgs>();
-  auto* cmd = app.add_subcommand("params", "parameter count and training FLOPs per token of a decoder-only transformer");
+  auto* cmd =
+      app.add_subcommand("params", "parameter count and training FLOPs per token of a decoder-only transformer");
   // --hidden, --layers, --vocab and --seq are required unless --arch fills them (ModelOptions::shape
   // says which is missing).
   args->model.add_to(cmd);
   args->arch.add_to(cmd);
-  cmd->add_flag("--json", args->json, "print JSON (params_total, params_non_embedding, params_active, flops_per_token)");
+  cmd->add_flag("--json", args->json,
+                "print JSON (params_total, params_non_embedding, params_active, flops_per_token)");
   cmd->callback([args, &exit_code] {
     run_params(*args);
     exit_code = 0;

@@ -23,8 +23,10 @@ nlohmann::json peaks_json(const Peaks& p) {
     const auto v = p.peak(t);
     tf[std::string(dtype_name(t))] = v ? nlohmann::json(datasheet_rounded(*v)) : nlohmann::json(nullptr);
   }
-  return {{"slug", p.slug}, {"model", p.model}, {"sm_count", p.sm_count}, {"peak_clock_mhz", p.peak_clock_mhz},
-          {"tflops", tf}, {"gbps", datasheet_rounded(p.gbps)}, {"source", p.source}, {"note", p.note}};
+  return {{"slug", p.slug},         {"model", p.model},
+          {"sm_count", p.sm_count}, {"peak_clock_mhz", p.peak_clock_mhz},
+          {"tflops", tf},           {"gbps", datasheet_rounded(p.gbps)},
+          {"source", p.source},     {"note", p.note}};
 }
 
 int print_peaks(bool json) {

@@ -11,10 +11,10 @@
 #include <utility>
 #include <vector>
 
-#include "model/budget.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "errors.hpp"
+#include "model/budget.hpp"
 #include "model/planner.hpp"
 #include "results/result_reader.hpp"
 
@@ -36,8 +36,12 @@ struct PlanArgs {
 };
 
 nlohmann::json shape_json(const planner::MoeShape& s, bool whole) {
-  nlohmann::json j = {{"d_model", s.d_model}, {"active_params", s.active_params}, {"total_params", s.total_params},
-                      {"tokens", s.tokens},   {"loss", s.loss},                   {"flops", s.flops}};
+  nlohmann::json j = {{"d_model", s.d_model},
+                      {"active_params", s.active_params},
+                      {"total_params", s.total_params},
+                      {"tokens", s.tokens},
+                      {"loss", s.loss},
+                      {"flops", s.flops}};
   if (whole) {
     j["n_blocks"] = static_cast<long long>(s.n_blocks);
   } else {
@@ -112,8 +116,9 @@ void check_flags(const PlanArgs& a) {
     if (a.days_opt->count()) throw UserError("give the budget as --flops F or as --gpus K --days X, not both");
     if (a.gpus_opt->count()) throw UserError("--gpus goes with --days X; with --flops F the budget is already given");
     if (a.tflops_opt->count()) {
-      throw UserError("--tflops converts --gpus/--days into FLOPs; with --flops F it would be unused (the search "
-                      "in time takes its tau from --results FILE)");
+      throw UserError(
+          "--tflops converts --gpus/--days into FLOPs; with --flops F it would be unused (the search "
+          "in time takes its tau from --results FILE)");
     }
     budget::require_positive_at_most(a.flops, "--flops", budget::kMaxFlops);
     return;
@@ -149,9 +154,10 @@ void check_plannable(const PlanArgs& a, const Budget& b, const planner::Plan& p)
   const planner::FlopRange range = planner::plannable_flops(a.experts);
   const std::string given = a.flops_opt->count() ? fmt::format("--flops {:g}", a.flops)
                                                  : fmt::format("the budget of --gpus/--days, {:.2g} FLOPs,", b.flops);
-  const std::string why = small ? fmt::format("too small: even one block of d_model {:g} (E = {:g}) is larger than "
-                                              "compute-optimal",
-                                              planner::kDModelPerBlock, a.experts)
+  const std::string why = small ? fmt::format(
+                                      "too small: even one block of d_model {:g} (E = {:g}) is larger than "
+                                      "compute-optimal",
+                                      planner::kDModelPerBlock, a.experts)
                                 : fmt::format("too large: the model would need over {:g} blocks", planner::kMaxBlocks);
   throw UserError(fmt::format("{} is {}; budgets from {:.2g} to {:.2g} FLOPs plan at E = {:g}", given, why, range.lo,
                               range.hi, a.experts));
@@ -220,17 +226,19 @@ void print_text(const PlanArgs& a, const std::string& budget_text, const std::st
   const auto& c = p.moe.continuous;
   const auto& b = p.moe.buildable;
   fmt::print("\nFLOP-optimal MoE: G = {}\n", p.moe.granularity);
-  fmt::print("  continuous optimum: n_blocks {:.2f}, d_model {:.1f}, {} active / {} total params, {} tokens, "
-             "loss {:.4f}\n",
-             c.n_blocks, c.d_model, short_count(c.active_params), short_count(c.total_params), short_count(c.tokens),
-             c.loss);
-  fmt::print("  buildable:          n_blocks {}, d_model {}, {} active / {} total params, {} tokens, loss {:.4f} "
-             "({} above the continuous optimum)\n",
-             b.n_blocks, b.d_model, short_count(b.active_params), short_count(b.total_params), short_count(b.tokens),
-             b.loss, loss_excess(p.moe));
-  fmt::print("A dense model needs {:.3g}x this compute to reach the continuous optimum's loss ({:.3g}x for the "
-             "buildable model's).\n",
-             p.dense_compute_multiplier, p.dense_compute_multiplier_buildable);
+  fmt::print(
+      "  continuous optimum: n_blocks {:.2f}, d_model {:.1f}, {} active / {} total params, {} tokens, "
+      "loss {:.4f}\n",
+      c.n_blocks, c.d_model, short_count(c.active_params), short_count(c.total_params), short_count(c.tokens), c.loss);
+  fmt::print(
+      "  buildable:          n_blocks {}, d_model {}, {} active / {} total params, {} tokens, loss {:.4f} "
+      "({} above the continuous optimum)\n",
+      b.n_blocks, b.d_model, short_count(b.active_params), short_count(b.total_params), short_count(b.tokens), b.loss,
+      loss_excess(p.moe));
+  fmt::print(
+      "A dense model needs {:.3g}x this compute to reach the continuous optimum's loss ({:.3g}x for the "
+      "buildable model's).\n",
+      p.dense_compute_multiplier, p.dense_compute_multiplier_buildable);
 
   if (p.time) {
     fmt::print("\nIn GPU time, with tau measured in {} ({}), E = {}, route:{}:\n", a.results, file_label, a.experts,
@@ -248,19 +256,21 @@ void print_text(const PlanArgs& a, const std::string& budget_text, const std::st
                  r.time_optimal.buildable.loss, tc.tau_tflops, tc.tau_d_model,
                  i == p.time->time_best ? "  <- best in time" : "");
     }
-    fmt::print("  (left: the FLOP-optimal model at each G and the GPU-hours it takes; middle: the best model at\n"
-               "   each G that fits the GPU-hours, continuous and buildable; right: the expert-weight TFLOP/s\n"
-               "   that priced it, from the moe_step row at the measured d nearest its d_model)\n");
+    fmt::print(
+        "  (left: the FLOP-optimal model at each G and the GPU-hours it takes; middle: the best model at\n"
+        "   each G that fits the GPU-hours, continuous and buildable; right: the expert-weight TFLOP/s\n"
+        "   that priced it, from the moe_step row at the measured d nearest its d_model)\n");
     fmt::print("  moe_step rows used (E = {}, route:{}, nearest d, largest tok, fastest implementation):\n", a.experts,
                p.time->tau.routing);
     for (const auto& r : p.time->rows) {
       for (const auto& [name, what] : rows_used(r)) fmt::print("    G = {}: {} ({})\n", r.granularity, name, what);
     }
-    fmt::print("Among the measured G: FLOP-optimal G = {}, time-optimal G = {} (loss {:.4f}, buildable {:.4f}; "
-               "dense in the same time: {:.4f}).\n",
-               p.time->rows[p.time->flop_best].granularity, p.time->rows[p.time->time_best].granularity,
-               p.time->rows[p.time->time_best].time_optimal.continuous.loss,
-               p.time->rows[p.time->time_best].time_optimal.buildable.loss, p.time->dense.loss);
+    fmt::print(
+        "Among the measured G: FLOP-optimal G = {}, time-optimal G = {} (loss {:.4f}, buildable {:.4f}; "
+        "dense in the same time: {:.4f}).\n",
+        p.time->rows[p.time->flop_best].granularity, p.time->rows[p.time->time_best].granularity,
+        p.time->rows[p.time->time_best].time_optimal.continuous.loss,
+        p.time->rows[p.time->time_best].time_optimal.buildable.loss, p.time->dense.loss);
   }
   for (const auto& n : p.notes) fmt::print("note: {}\n", n);
 }
@@ -297,8 +307,8 @@ void add_plan_command(CLI::App& app, int& exit_code) {
   a->gpus_opt = cmd->add_option("--gpus", a->gpus, "number of GPUs (with --days)");
   a->days_opt = cmd->add_option("--days", a->days, "days of training (with --gpus)");
   a->tflops_opt = cmd->add_option("--tflops", a->tflops, "TFLOP/s per GPU for --gpus/--days");
-  a->results_opt = cmd->add_option(
-      "--results", a->results, "result file with mlp_step (dense tau) and moe_step (tau per G) benchmarks");
+  a->results_opt = cmd->add_option("--results", a->results,
+                                   "result file with mlp_step (dense tau) and moe_step (tau per G) benchmarks");
   a->benchmark_opt = cmd->add_option("--benchmark", a->benchmark,
                                      "benchmark of --results for the dense tau (default: fastest mlp_step)");
   cmd->add_option("--experts", a->experts, "MoE expansion rate E")->capture_default_str();

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "all_benchmarks.hpp"
 #include "cli/commands.hpp"
 #include "cli/run_options.hpp"
 #include "cli/run_supervisor.hpp"
@@ -19,7 +20,6 @@
 #include "cuda/harness.hpp"
 #include "errors.hpp"
 #include "model/peaks.hpp"
-#include "all_benchmarks.hpp"
 #include "results/result_file.hpp"
 #include "results/result_reporter.hpp"
 #include "run_progress.hpp"
@@ -101,8 +101,10 @@ int run_benchmarks(const RunOptions& o) {
   double estimate = 0;
   for (const auto& [name, seconds] : planned) estimate += seconds;
   if (planned.empty()) {
-    throw UserError(fmt::format("no benchmark of suite '{}' that this GPU can run matches the --benchmark_filter "
-                                "given", o.suite));
+    throw UserError(
+        fmt::format("no benchmark of suite '{}' that this GPU can run matches the --benchmark_filter "
+                    "given",
+                    o.suite));
   }
 
   std::filesystem::path path;
@@ -128,11 +130,13 @@ int run_benchmarks(const RunOptions& o) {
 
 void add_run_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<RunOptions>();
-  CLI::App* cmd = app.add_subcommand("run", "Run benchmarks on the GPU; print a table and write a result file.\n"
-                                            "Google Benchmark flags (--benchmark_filter=REGEX, ...) pass through.");
-  cmd->add_option("--suite", o->suite, "Suite to run: quick (default; a few minutes on an H100), full, seed (the "
-                                       "reference A100 table), a family's (mlp, cast, attention, moe), or a "
-                                       "matmul shape set (square, transformer, max)");
+  CLI::App* cmd = app.add_subcommand("run",
+                                     "Run benchmarks on the GPU; print a table and write a result file.\n"
+                                     "Google Benchmark flags (--benchmark_filter=REGEX, ...) pass through.");
+  cmd->add_option("--suite", o->suite,
+                  "Suite to run: quick (default; a few minutes on an H100), full, seed (the "
+                  "reference A100 table), a family's (mlp, cast, attention, moe), or a "
+                  "matmul shape set (square, transformer, max)");
   cmd->add_option("--out", o->out, "Write the results to FILE (refused if FILE exists)");
   cmd->add_option("--results-dir", o->results_dir, "Directory for <gpu-slug>-<time>.json (default results)");
   cmd->add_option("--peak", o->peaks, "Override a peak: DTYPE=TFLOPS or gbps=GBPS (repeatable)");

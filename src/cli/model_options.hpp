@@ -8,8 +8,8 @@
 #include <string>
 #include <utility>
 
-#include "model/budget.hpp"
 #include "errors.hpp"
+#include "model/budget.hpp"
 #include "model/flops_model.hpp"
 #include "model/flops_transformer.hpp"
 
@@ -47,7 +47,8 @@ struct ModelOptions {
     const std::pair<CLI::Option*, const char*> required[] = {
         {hidden_opt, "--hidden"}, {layers_opt, "--layers"}, {vocab_opt, "--vocab"}, {seq_opt, "--seq"}};
     for (const auto& [opt, name] : required) {
-      if (!opt->count()) throw UserError(fmt::format("a model needs {} (and --hidden, --layers, --vocab, --seq)", name));
+      if (!opt->count())
+        throw UserError(fmt::format("a model needs {} (and --hidden, --layers, --vocab, --seq)", name));
     }
     budget::require_count(hidden, "--hidden", budget::kMaxHidden);
     budget::require_count(layers, "--layers", budget::kMaxLayers);
@@ -61,7 +62,8 @@ struct ModelOptions {
       budget::require_count(granularity, "--granularity", budget::kMaxExperts);
       // Experts of hidden size 4H/G must have at least one unit.
       if (granularity > 4.0 * hidden) {
-        throw UserError(fmt::format("--granularity {} leaves experts of hidden size 4H/G < 1 (H = {})", granularity, hidden));
+        throw UserError(
+            fmt::format("--granularity {} leaves experts of hidden size 4H/G < 1 (H = {})", granularity, hidden));
       }
     }
     flops::TransformerShape m;
@@ -145,8 +147,8 @@ struct ArchOptions {
     take(batch_opt, batch, m.batch, "--batch", budget::kMaxSeq);
     take(heads_opt, heads, m.heads, "--heads", budget::kMaxHidden);
     if (std::fmod(m.hidden, m.heads) != 0) {
-      throw UserError(fmt::format("--hidden {} does not split into {} heads: give --heads, a divisor of it", m.hidden,
-                                  m.heads));
+      throw UserError(
+          fmt::format("--hidden {} does not split into {} heads: give --heads, a divisor of it", m.hidden, m.heads));
     }
     if (m.arch == flops::ModelArch::gpt2) {
       m.kv_heads = m.heads;

@@ -126,8 +126,8 @@ void check_writable_directory(const fs::path& dir, const std::string& flag, cons
   }
   if (::access(existing.c_str(), W_OK | X_OK) != 0) {
     throw UserError(fmt::format("{} '{}': {} '{}' ({})", flag, given,
-                                existing == p ? "cannot write into" : "cannot create a directory in",
-                                existing.string(), std::strerror(errno)));
+                                existing == p ? "cannot write into" : "cannot create a directory in", existing.string(),
+                                std::strerror(errno)));
   }
 }
 
@@ -157,8 +157,10 @@ void check_run_arguments(const RunOptions& o, const std::set<std::string>& suite
   if (!o.out.empty()) {
     std::error_code ec;
     if (fs::exists(fs::symlink_status(o.out, ec))) {
-      throw UserError(fmt::format("--out '{}' exists already; wflops never overwrites a result file "
-                                  "(choose another --out or remove it)", o.out));
+      throw UserError(
+          fmt::format("--out '{}' exists already; wflops never overwrites a result file "
+                      "(choose another --out or remove it)",
+                      o.out));
     }
     check_writable_directory(fs::path(o.out).parent_path(), "--out", o.out);
   } else {

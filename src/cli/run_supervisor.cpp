@@ -32,13 +32,13 @@ void on_signal(int sig) {
 }
 
 struct Worker {
-  std::string current;    // the benchmark it began last
+  std::string current;        // the benchmark it began last
   bool in_benchmark = false;  // `current` began and has not reported yet
-  int started = 0;        // benchmarks it began
+  int started = 0;            // benchmarks it began
   int throttled = 0;
-  std::string lost;       // why the CUDA context became unusable, after `current`
+  std::string lost;  // why the CUDA context became unusable, after `current`
   bool done = false;
-  int status = 0;         // from waitpid
+  int status = 0;  // from waitpid
 };
 
 void handle_line(const std::string& line, Worker& w) {
@@ -188,19 +188,25 @@ int supervise_run(const RunOptions& o, const std::filesystem::path& path,
         break;
       }
       if (WIFEXITED(w.status) && WEXITSTATUS(w.status) == kExitContextLost && !w.lost.empty()) {
-        fmt::print(stderr, "wflops: {} left the CUDA context unusable ({}); the remaining benchmarks run in a "
-                   "fresh process\n", w.current, w.lost);
+        fmt::print(stderr,
+                   "wflops: {} left the CUDA context unusable ({}); the remaining benchmarks run in a "
+                   "fresh process\n",
+                   w.current, w.lost);
         continue;
       }
       if (w.started == 0) {
         // Nothing was settled, so a new worker would fail the same way: the run ends here.
-        throw UserError(fmt::format("the benchmark process ended ({}) before it began a benchmark; {} keeps "
-                                    "what finished (interrupted: true)", how_it_ended(w.status), path.string()));
+        throw UserError(
+            fmt::format("the benchmark process ended ({}) before it began a benchmark; {} keeps "
+                        "what finished (interrupted: true)",
+                        how_it_ended(w.status), path.string()));
       }
       if (!w.in_benchmark) {
         // It died between benchmarks: what it began is in the file; a fresh worker goes on.
-        fmt::print(stderr, "wflops: the benchmark process died after {} ({}); the remaining benchmarks run in a "
-                   "fresh process\n", w.current, how_it_ended(w.status));
+        fmt::print(stderr,
+                   "wflops: the benchmark process died after {} ({}); the remaining benchmarks run in a "
+                   "fresh process\n",
+                   w.current, how_it_ended(w.status));
         continue;
       }
       const std::string why = "the benchmark process died while it ran: " + how_it_ended(w.status);
@@ -217,8 +223,7 @@ int supervise_run(const RunOptions& o, const std::filesystem::path& path,
     }
   }
   if (g_signal) {
-    fmt::print(stderr, "\nwflops: interrupted; {} keeps every finished benchmark (interrupted: true)\n",
-               path.string());
+    fmt::print(stderr, "\nwflops: interrupted; {} keeps every finished benchmark (interrupted: true)\n", path.string());
     return 128 + g_signal;
   }
   if (started == 0) {

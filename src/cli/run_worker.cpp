@@ -11,13 +11,13 @@
 #include <optional>
 #include <sstream>
 
+#include "all_benchmarks.hpp"
 #include "cli/run_test_hook.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_info.hpp"
 #include "cuda/harness.hpp"
 #include "errors.hpp"
 #include "model/peaks.hpp"
-#include "all_benchmarks.hpp"
 #include "results/result_file.hpp"
 #include "results/result_reporter.hpp"
 #include "run_progress.hpp"
@@ -195,11 +195,11 @@ int run_worker(const RunOptions& o) {
   // the run count on from the benchmarks already in the file.
   auto table_progress = std::make_shared<RunProgress>(planned_benchmarks(run_specs, benchmark_arguments(o), peaks),
                                                       settled, ::isatty(STDOUT_FILENO) == 1);
-  reporter.set_table_progress({table_progress->heading(), [table_progress](const std::string& name) {
-                                 return table_progress->row(name);
-                               }});
-  WorkerReporter worker(reporter, progress, fake ? std::function<std::string()>(fake_context_lost)
-                                                 : std::function<std::string()>(cuda_context_lost));
+  reporter.set_table_progress(
+      {table_progress->heading(), [table_progress](const std::string& name) { return table_progress->row(name); }});
+  WorkerReporter worker(
+      reporter, progress,
+      fake ? std::function<std::string()>(fake_context_lost) : std::function<std::string()>(cuda_context_lost));
   // Google Benchmark's own complaint when the filter matches nothing goes here, not to the user:
   // the parent says it once, for the whole run.
   std::ostringstream gb_errors;

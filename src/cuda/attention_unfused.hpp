@@ -21,8 +21,8 @@ struct UnfusedScratch {
 // S = Q K^T (GEMM), P = softmax(S / sqrt(d)) with the causal mask (kernel), O = P V (GEMM).
 // `marks` (may record) gets the parts "gemm" and "softmax".
 void unfused_attention_forward(DType dtype, const void* q, const void* k, const void* v, void* o,
-                               const UnfusedScratch& scratch, const kernels::AttentionDims& dims,
-                               cudaStream_t stream, PhaseMarks& marks);
+                               const UnfusedScratch& scratch, const kernels::AttentionDims& dims, cudaStream_t stream,
+                               PhaseMarks& marks);
 
 // D = rowsum(dO * O); dV = P^T dO; dP = dO V^T; dS = P (dP - D) / sqrt(d); dQ = dS K; dK = dS^T Q.
 // Needs the forward's P in scratch.probs.

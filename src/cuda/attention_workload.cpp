@@ -10,7 +10,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "reference/attention_reference.hpp"
+#include "attention/flash_attention_bwd.cuh"
+#include "attention/flash_attention_fwd.cuh"
 #include "common/count_nonfinite.cuh"
 #include "cuda/attention_unfused.hpp"
 #include "cuda/cuda_check.hpp"
@@ -18,10 +19,9 @@
 #include "cuda/device_buffer.hpp"
 #include "cuda/rotated_inputs.hpp"
 #include "cuda/verify_report.hpp"
-#include "attention/flash_attention_bwd.cuh"
-#include "attention/flash_attention_fwd.cuh"
 #include "model/flops.hpp"
 #include "numeric_formats.hpp"
+#include "reference/attention_reference.hpp"
 #include "reference/verify_error.hpp"
 
 namespace wflops {
@@ -48,8 +48,7 @@ std::vector<long> sample_rows(long seq, std::mt19937_64& rng) {
 std::vector<double> to_host(DType dtype, const void* data, std::size_t offset, std::size_t count) {
   const std::size_t e = dtype_bytes(dtype);
   std::vector<unsigned char> raw(count * e);
-  CUDA_CHECK(cudaMemcpy(raw.data(), static_cast<const char*>(data) + offset * e, raw.size(),
-                        cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(raw.data(), static_cast<const char*>(data) + offset * e, raw.size(), cudaMemcpyDeviceToHost));
   std::vector<double> out(count);
   for (std::size_t i = 0; i < count; ++i) out[i] = decode_element(dtype, raw.data(), i);
   return out;
@@ -63,9 +62,7 @@ std::vector<double> pick_rows(const std::vector<double>& all, const std::vector<
   return out;
 }
 
-void append(std::vector<double>& to, const std::vector<double>& from) {
-  to.insert(to.end(), from.begin(), from.end());
-}
+void append(std::vector<double>& to, const std::vector<double>& from) { to.insert(to.end(), from.begin(), from.end()); }
 
 class AttentionWorkload final : public Workload {
  public:
@@ -202,9 +199,7 @@ class AttentionWorkload final : public Workload {
   void* dk() const { return static_cast<char*>(grads_.get()) + tensor_; }
   void* dv() const { return static_cast<char*>(grads_.get()) + 2 * tensor_; }
 
-  UnfusedScratch scratch(float* lse_out) const {
-    return {scores_.get(), probs_.get(), lse_out, row_dot_.as<float>()};
-  }
+  UnfusedScratch scratch(float* lse_out) const { return {scores_.get(), probs_.get(), lse_out, row_dot_.as<float>()}; }
 
   void run_forward(cudaStream_t stream, const void* qp, const void* kp, const void* vp, void* op, float* lp,
                    PhaseMarks& marks) {
@@ -222,12 +217,10 @@ class AttentionWorkload final : public Workload {
       unfused_attention_backward(c_.dtype, q(set), k(set), v(set), o(set), d_o(set), dq(), dk(), dv(),
                                  scratch(unfused_lse_.as<float>()), c_.dims, stream, marks);
     } else if (c_.impl == AttentionImpl::cudnn) {
-      sdpa_bwd_->run(stream, q(set), k(set), v(set), o(set), lse(set), d_o(set), dq(), dk(), dv(),
-                     workspace_.get());
+      sdpa_bwd_->run(stream, q(set), k(set), v(set), o(set), lse(set), d_o(set), dq(), dk(), dv(), workspace_.get());
     } else {
-      CUDA_CHECK(kernels::flash_attention_backward(c_.dtype, q(set), k(set), v(set), o(set), d_o(set),
-                                                   lse(set), dq(), dk(), dv(), workspace_.get(), c_.dims,
-                                                   stream));
+      CUDA_CHECK(kernels::flash_attention_backward(c_.dtype, q(set), k(set), v(set), o(set), d_o(set), lse(set), dq(),
+                                                   dk(), dv(), workspace_.get(), c_.dims, stream));
     }
   }
 
@@ -261,8 +254,7 @@ class AttentionWorkload final : public Workload {
   }
 
   AttentionProblem problem() const {
-    return {c_.dims.seq, c_.dims.head_dim, c_.dims.causal,
-            1.0 / std::sqrt(static_cast<double>(c_.dims.head_dim))};
+    return {c_.dims.seq, c_.dims.head_dim, c_.dims.causal, 1.0 / std::sqrt(static_cast<double>(c_.dims.head_dim))};
   }
 
   Verification check_forward(cudaStream_t stream) {
@@ -297,8 +289,8 @@ class AttentionWorkload final : public Workload {
     ErrorReport report;
     report.add("O", ErrorSum(got_o, ref_o), result.tolerance);
     report.add("L", ErrorSum(got_l, ref_l), result.tolerance);
-    return verification_of(
-        report, fmt::format("{} rows of {} (batch, head) slices", got_l.size(), sample_slices().size()));
+    return verification_of(report,
+                           fmt::format("{} rows of {} (batch, head) slices", got_l.size(), sample_slices().size()));
   }
 
   Verification check_backward(cudaStream_t stream) {
@@ -318,8 +310,7 @@ class AttentionWorkload final : public Workload {
     for (long slice : sample_slices()) {
       const std::size_t at = static_cast<std::size_t>(slice) * slice_elems;
       const auto hq = to_host(c_.dtype, q(0), at, slice_elems), hk = to_host(c_.dtype, k(0), at, slice_elems),
-                 hv = to_host(c_.dtype, v(0), at, slice_elems),
-                 hdo = to_host(c_.dtype, d_o(0), at, slice_elems);
+                 hv = to_host(c_.dtype, v(0), at, slice_elems), hdo = to_host(c_.dtype, d_o(0), at, slice_elems);
       std::vector<double> ho = to_host(c_.dtype, o(0), at, slice_elems);
       std::vector<double> hl =
           to_host(DType::fp32, lse(0), static_cast<std::size_t>(slice * s), static_cast<std::size_t>(s));
@@ -336,8 +327,7 @@ class AttentionWorkload final : public Workload {
         // Long sequences: the device's O and L (checked here on sampled rows) feed the backward
         // reference of sampled rows, which would otherwise need all s rows of the forward.
         std::vector<double> o_ref(picked.size() * static_cast<std::size_t>(d)), l_ref(picked.size());
-        attention_forward_rows(problem(), hq.data(), hk.data(), hv.data(), picked, o_ref.data(),
-                               l_ref.data());
+        attention_forward_rows(problem(), hq.data(), hk.data(), hv.data(), picked, o_ref.data(), l_ref.data());
         append(got_fwd, pick_rows(ho, picked, d));
         append(ref_fwd, o_ref);
         append(got_fwd, pick_rows(hl, picked, 1));
@@ -345,8 +335,8 @@ class AttentionWorkload final : public Workload {
       }
       const std::size_t n = picked.size() * static_cast<std::size_t>(d);
       std::vector<double> dq_ref(n), dk_ref(n), dv_ref(n);
-      attention_backward_rows(problem(), hq.data(), hk.data(), hv.data(), ho.data(), hl.data(), hdo.data(),
-                              picked, dq_ref.data(), picked, dk_ref.data(), dv_ref.data());
+      attention_backward_rows(problem(), hq.data(), hk.data(), hv.data(), ho.data(), hl.data(), hdo.data(), picked,
+                              dq_ref.data(), picked, dk_ref.data(), dv_ref.data());
       const void* grads[3] = {dq(), dk(), dv()};
       for (int g = 0; g < 3; ++g) {
         append(got[g], pick_rows(to_host(c_.dtype, grads[g], at, slice_elems), picked, d));
@@ -396,16 +386,15 @@ std::string attention_unsupported_reason(const AttentionCase& c) {
   if (d.batch < 1 || d.heads < 1 || d.seq < 1 || d.head_dim < 1) return "attention needs b, h, s and d >= 1";
   if (c.impl == AttentionImpl::fused) return kernels::flash_attention_unsupported_reason(c.dtype, d);
   if (c.impl == AttentionImpl::cudnn) return cudnn::sdpa_unsupported_reason(c.dtype, d);
-  if (d.head_dim % 8 != 0)
-    return fmt::format("unfused attention needs d a multiple of 8 (d = {})", d.head_dim);
+  if (d.head_dim % 8 != 0) return fmt::format("unfused attention needs d a multiple of 8 (d = {})", d.head_dim);
   if (d.slices() > 0x7fffffffL || d.rows() > 0x7fffffffL) return "unfused attention: b*h*s too large";
   return "";
 }
 
 double attention_matmul_flops(const AttentionCase& c) {
   const auto& d = c.dims;
-  const double b = static_cast<double>(d.batch), h = static_cast<double>(d.heads),
-               s = static_cast<double>(d.seq), hd = static_cast<double>(d.head_dim);
+  const double b = static_cast<double>(d.batch), h = static_cast<double>(d.heads), s = static_cast<double>(d.seq),
+               hd = static_cast<double>(d.head_dim);
   if (c.impl == AttentionImpl::unfused) {
     return c.pass == AttentionPass::forward ? flops::attention_unfused_forward_matmul(b, h, s, hd)
                                             : flops::attention_unfused_backward_matmul(b, h, s, hd);

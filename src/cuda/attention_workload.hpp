@@ -1,8 +1,8 @@
 // Attention forward and backward as harness Workloads: unfused (cuBLAS + our softmax), fused
 // (our FlashAttention-2 kernels) and cudnn (cuDNN's fused attention through the graph API;
-// cuda/cudnn_sdpa.hpp; its backward gets O and L from cuDNN's forward). Q, K, V, O and gradients [b, h, s, d] row-major, bf16 or fp16,
-// softmax scale 1/sqrt(d). A backward workload times the backward alone: the forward outputs it
-// needs (O, L, and P for the unfused path) are prepared in allocate() and verify().
+// cuda/cudnn_sdpa.hpp; its backward gets O and L from cuDNN's forward). Q, K, V, O and gradients [b, h, s, d]
+// row-major, bf16 or fp16, softmax scale 1/sqrt(d). A backward workload times the backward alone: the forward outputs
+// it needs (O, L, and P for the unfused path) are prepared in allocate() and verify().
 #pragma once
 #include <memory>
 #include <string>

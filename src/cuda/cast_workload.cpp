@@ -9,10 +9,10 @@
 #include <stdexcept>
 #include <vector>
 
-#include "elementwise/cast.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/rotated_inputs.hpp"
+#include "elementwise/cast.cuh"
 #include "numeric_formats.hpp"
 #include "reference/verify_error.hpp"
 
@@ -89,9 +89,7 @@ class CastWorkload final : public Workload {
 
   // What one launch reads (the padding between copies is not read).
   double input_bytes() const override { return static_cast<double>(inputs_.data_bytes()); }
-  double device_bytes(int sets) const override {
-    return inputs_.device_bytes(sets) + static_cast<double>(out_bytes_);
-  }
+  double device_bytes(int sets) const override { return inputs_.device_bytes(sets) + static_cast<double>(out_bytes_); }
 
   void allocate(int sets, cudaStream_t stream) override {
     inputs_.allocate(sets);
@@ -111,8 +109,8 @@ class CastWorkload final : public Workload {
     const Verification tail = check(stream, odd);
     if (!tail.ok) return tail;
     std::vector<unsigned char> after(dtype_bytes(out_));
-    CUDA_CHECK(cudaMemcpy(after.data(), static_cast<const char*>(out_buf_.get()) + odd * after.size(),
-                          after.size(), cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(after.data(), static_cast<const char*>(out_buf_.get()) + odd * after.size(), after.size(),
+                          cudaMemcpyDeviceToHost));
     if (!std::isnan(decode_element(out_, after.data(), 0))) {
       v.ok = false;
       v.detail = fmt::format("a cast of {} elements wrote element {} (past its end)", odd, odd);
@@ -129,8 +127,7 @@ class CastWorkload final : public Workload {
 
   void run(cudaStream_t stream, int set, std::size_t count) {
     if (copy_) {
-      CUDA_CHECK(cudaMemcpyAsync(out_buf_.get(), in(set), count * dtype_bytes(in_), cudaMemcpyDeviceToDevice,
-                                 stream));
+      CUDA_CHECK(cudaMemcpyAsync(out_buf_.get(), in(set), count * dtype_bytes(in_), cudaMemcpyDeviceToDevice, stream));
     } else {
       CUDA_CHECK(kernels::cast(in_, in(set), out_, out_buf_.get(), count, stream));
     }
@@ -180,13 +177,12 @@ Verification verify_cast(DType in_dtype, const void* in, DType out_dtype, const 
   ErrorSum error;  // of the decoded values: the figure reported beside the bit-exact verdict
   for (std::size_t begin = 0; begin < n; begin += kPiece) {
     const std::size_t count = std::min(kPiece, n - begin);
-    CUDA_CHECK(cudaMemcpy(in_host.data(), static_cast<const char*>(in) + begin * ein, count * ein,
-                          cudaMemcpyDeviceToHost));
+    CUDA_CHECK(
+        cudaMemcpy(in_host.data(), static_cast<const char*>(in) + begin * ein, count * ein, cudaMemcpyDeviceToHost));
     CUDA_CHECK(cudaMemcpy(out_host.data(), static_cast<const char*>(out) + begin * eout, count * eout,
                           cudaMemcpyDeviceToHost));
     for (std::size_t i = 0; i < count; ++i) {
-      const std::uint32_t want =
-          expected_bits(in_dtype, element_bits(in_dtype, in_host.data(), i), out_dtype);
+      const std::uint32_t want = expected_bits(in_dtype, element_bits(in_dtype, in_host.data(), i), out_dtype);
       const std::uint32_t got = element_bits(out_dtype, out_host.data(), i);
       error.add(bits_value(out_dtype, got), bits_value(out_dtype, want));
       if (got != want) {
@@ -212,8 +208,8 @@ Verification verify_cast(DType in_dtype, const void* in, DType out_dtype, const 
   } else if (zero_reference) {
     v.detail = fmt::format("all {} inputs are zero: nothing was checked", n);
   } else {
-    v.detail = fmt::format("all {} outputs bit-exact ({} -> {}, round to nearest even)", n,
-                           dtype_name(in_dtype), dtype_name(out_dtype));
+    v.detail = fmt::format("all {} outputs bit-exact ({} -> {}, round to nearest even)", n, dtype_name(in_dtype),
+                           dtype_name(out_dtype));
   }
   return v;
 }

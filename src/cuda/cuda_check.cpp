@@ -16,9 +16,9 @@ void throw_cuda(cudaError_t e, const char* call, const char* file, int line) {
 }
 
 void throw_cublas(cublasStatus_t s, const char* call, const char* file, int line) {
-  throw CudaError(fmt::format("{} failed: {} ({}) at {}:{}", call, cublasGetStatusName(s),
-                              cublasGetStatusString(s), file, line),
-                  s == CUBLAS_STATUS_ALLOC_FAILED);
+  throw CudaError(
+      fmt::format("{} failed: {} ({}) at {}:{}", call, cublasGetStatusName(s), cublasGetStatusString(s), file, line),
+      s == CUBLAS_STATUS_ALLOC_FAILED);
 }
 
 }  // namespace wflops

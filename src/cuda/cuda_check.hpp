@@ -12,8 +12,7 @@ namespace wflops {
 
 class CudaError : public std::runtime_error {
  public:
-  CudaError(const std::string& what, bool out_of_memory)
-      : std::runtime_error(what), out_of_memory_(out_of_memory) {}
+  CudaError(const std::string& what, bool out_of_memory) : std::runtime_error(what), out_of_memory_(out_of_memory) {}
   bool out_of_memory() const { return out_of_memory_; }
 
  private:
@@ -28,14 +27,14 @@ void throw_cublas(cublasStatus_t s, const char* call, const char* file, int line
 
 }  // namespace wflops
 
-#define CUDA_CHECK(call)                                                          \
-  do {                                                                            \
-    const cudaError_t wflops_err_ = (call);                                       \
+#define CUDA_CHECK(call)                                                                          \
+  do {                                                                                            \
+    const cudaError_t wflops_err_ = (call);                                                       \
     if (wflops_err_ != cudaSuccess) ::wflops::throw_cuda(wflops_err_, #call, __FILE__, __LINE__); \
   } while (0)
 
-#define CUBLAS_CHECK(call)                                                          \
-  do {                                                                              \
-    const cublasStatus_t wflops_st_ = (call);                                       \
+#define CUBLAS_CHECK(call)                                                                                  \
+  do {                                                                                                      \
+    const cublasStatus_t wflops_st_ = (call);                                                               \
     if (wflops_st_ != CUBLAS_STATUS_SUCCESS) ::wflops::throw_cublas(wflops_st_, #call, __FILE__, __LINE__); \
   } while (0)

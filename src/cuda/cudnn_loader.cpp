@@ -17,8 +17,7 @@ struct Loaded {
 template <typename F>
 bool resolve(void* lib, F& fn, const char* name, std::string& error) {
   fn = reinterpret_cast<F>(dlsym(lib, name));
-  if (!fn && error.empty())
-    error = fmt::format("cuDNN not available: symbol {} missing in libcudnn.so.9", name);
+  if (!fn && error.empty()) error = fmt::format("cuDNN not available: symbol {} missing in libcudnn.so.9", name);
   return fn != nullptr;
 }
 
@@ -45,11 +44,9 @@ Loaded load() {
   resolve(lib, a.finalize, "cudnnBackendFinalize", e);
   resolve(lib, a.execute, "cudnnBackendExecute", e);
   // Optional: present in cuDNN 9, absent from some older builds.
-  a.get_last_error_string =
-      reinterpret_cast<void (*)(char*, std::size_t)>(dlsym(lib, "cudnnGetLastErrorString"));
+  a.get_last_error_string = reinterpret_cast<void (*)(char*, std::size_t)>(dlsym(lib, "cudnnGetLastErrorString"));
   if (e.empty() && a.get_version() / 10000 != 9) {
-    e = fmt::format("cuDNN not available: libcudnn.so.9 reports version {}, wflops needs 9.x",
-                    a.get_version());
+    e = fmt::format("cuDNN not available: libcudnn.so.9 reports version {}, wflops needs 9.x", a.get_version());
   }
   return l;
 }

@@ -19,10 +19,10 @@ struct Api {
   cudnnStatus_t (*set_stream)(cudnnHandle_t, cudaStream_t) = nullptr;
   cudnnStatus_t (*create_descriptor)(cudnnBackendDescriptorType_t, cudnnBackendDescriptor_t*) = nullptr;
   cudnnStatus_t (*destroy_descriptor)(cudnnBackendDescriptor_t) = nullptr;
-  cudnnStatus_t (*set_attribute)(cudnnBackendDescriptor_t, cudnnBackendAttributeName_t,
-                                 cudnnBackendAttributeType_t, int64_t, const void*) = nullptr;
-  cudnnStatus_t (*get_attribute)(cudnnBackendDescriptor_t, cudnnBackendAttributeName_t,
-                                 cudnnBackendAttributeType_t, int64_t, int64_t*, void*) = nullptr;
+  cudnnStatus_t (*set_attribute)(cudnnBackendDescriptor_t, cudnnBackendAttributeName_t, cudnnBackendAttributeType_t,
+                                 int64_t, const void*) = nullptr;
+  cudnnStatus_t (*get_attribute)(cudnnBackendDescriptor_t, cudnnBackendAttributeName_t, cudnnBackendAttributeType_t,
+                                 int64_t, int64_t*, void*) = nullptr;
   cudnnStatus_t (*finalize)(cudnnBackendDescriptor_t) = nullptr;
   cudnnStatus_t (*execute)(cudnnHandle_t, cudnnBackendDescriptor_t, cudnnBackendDescriptor_t) = nullptr;
 };

@@ -25,8 +25,7 @@ std::string sdpa_unsupported_reason(DType dtype, const kernels::AttentionDims& d
   if (dtype != DType::bf16 && dtype != DType::fp16) {
     return fmt::format("cuDNN attention: bf16 and fp16 only, not {}", dtype_name(dtype));
   }
-  if (d.batch < 1 || d.heads < 1 || d.seq < 1 || d.head_dim < 1)
-    return "cuDNN attention needs b, h, s, d >= 1";
+  if (d.batch < 1 || d.heads < 1 || d.seq < 1 || d.head_dim < 1) return "cuDNN attention needs b, h, s, d >= 1";
   // cuDNN 9's fused attention engines take head dims that are multiples of 8, up to 128 on
   // Ampere and 256 on Hopper; the engine decides, this only rejects what none accepts.
   if (d.head_dim % 8 != 0 || d.head_dim > 256) {
@@ -51,17 +50,14 @@ class GraphBuilder {
     return virt(std::move(name), type, like.dims, like.strides);
   }
   // A virtual tensor with its own dims and strides (a transposed view, a row statistic).
-  int64_t virt(std::string name, cudnnDataType_t type, std::vector<int64_t> dims,
-               std::vector<int64_t> strides) {
+  int64_t virt(std::string name, cudnnDataType_t type, std::vector<int64_t> dims, std::vector<int64_t> strides) {
     const int64_t uid = next_++;
     g_.tensors.push_back({uid, std::move(name), type, std::move(dims), std::move(strides), true, false});
     return uid;
   }
   const TensorSpec& at(int64_t uid) const { return g_.tensor(uid); }
 
-  void matmul(std::string name, int64_t a, int64_t b, int64_t y) {
-    add(OpKind::matmul, std::move(name), a, y).b = b;
-  }
+  void matmul(std::string name, int64_t a, int64_t b, int64_t y) { add(OpKind::matmul, std::move(name), a, y).b = b; }
   void pointwise(std::string name, cudnnPointwiseMode_t mode, int64_t x, int64_t b, int64_t y,
                  cudnnDataType_t compute = CUDNN_DATA_FLOAT, int64_t t = 0, int64_t axis = -1) {
     OpSpec& op = add(OpKind::pointwise, std::move(name), x, y);
@@ -122,8 +118,7 @@ SdpaGraph sdpa_forward_graph(DType dtype, const kernels::AttentionDims& d) {
   gb.pointwise("attn_scale", CUDNN_POINTWISE_MUL, scores, scale, last);
 
   if (d.causal) {
-    const int64_t neg =
-        gb.real(kUidNegInf, "masked_value", CUDNN_DATA_FLOAT, {1, 1, 1, 1}, {1, 1, 1, 1}, true);
+    const int64_t neg = gb.real(kUidNegInf, "masked_value", CUDNN_DATA_FLOAT, {1, 1, 1, 1}, {1, 1, 1, 1}, true);
     const int64_t row = gb.virt("row_index", score_like, CUDNN_DATA_INT32);
     gb.pointwise("gen_row_index", CUDNN_POINTWISE_GEN_INDEX, last, 0, row, CUDNN_DATA_INT32, 0, 2);
     const int64_t col = gb.virt("col_index", score_like, CUDNN_DATA_INT32);
@@ -157,16 +152,17 @@ SdpaGraph sdpa_forward_graph(DType dtype, const kernels::AttentionDims& d) {
 
 std::string sdpa_backward_layout_name(SdpaBackwardLayout layout) {
   switch (layout) {
-    case SdpaBackwardLayout::current: return "current";
-    case SdpaBackwardLayout::frontend_1_8: return "frontend-1.8";
-    case SdpaBackwardLayout::legacy: return "legacy";
+    case SdpaBackwardLayout::current:
+      return "current";
+    case SdpaBackwardLayout::frontend_1_8:
+      return "frontend-1.8";
+    case SdpaBackwardLayout::legacy:
+      return "legacy";
   }
   return "?";
 }
 
-bool sdpa_backward_has_real_softmax_sum(SdpaBackwardLayout layout) {
-  return layout != SdpaBackwardLayout::legacy;
-}
+bool sdpa_backward_has_real_softmax_sum(SdpaBackwardLayout layout) { return layout != SdpaBackwardLayout::legacy; }
 
 std::string sdpa_backward_variant_name(const SdpaBackwardVariant& v) {
   return sdpa_backward_layout_name(v.layout) + (v.k_type == SdpaKType::io ? ", K in io type" : "");
@@ -222,9 +218,9 @@ SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& d, Sdpa
   gb.pointwise("mul_dO_O", CUDNN_POINTWISE_MUL, d_o, o, do_o);
   const int64_t row_dot = gb.virt("rowsum(dO*O)", CUDNN_DATA_FLOAT, row_dims, row_strides);
   gb.reduction("reduce_dO_O", CUDNN_REDUCE_TENSOR_ADD, do_o, row_dot);
-  const int64_t softmax_sum =
-      real_softmax_sum ? gb.real(kUidSoftmaxSum, "softmax_sum", CUDNN_DATA_FLOAT, row_dims, row_strides)
-                       : gb.virt("softmax_sum", CUDNN_DATA_FLOAT, row_dims, row_strides);
+  const int64_t softmax_sum = real_softmax_sum
+                                  ? gb.real(kUidSoftmaxSum, "softmax_sum", CUDNN_DATA_FLOAT, row_dims, row_strides)
+                                  : gb.virt("softmax_sum", CUDNN_DATA_FLOAT, row_dims, row_strides);
   gb.pointwise("softmax_sum = D * 1", CUDNN_POINTWISE_MUL, row_dot, one, softmax_sum);
 
   // The causal mask, as in the forward: keep row >= col, elsewhere the by-value fill.
@@ -297,9 +293,7 @@ namespace {
 class Desc {
  public:
   Desc() = default;
-  Desc(cudnnBackendDescriptorType_t type, const char* what) {
-    check(api().create_descriptor(type, &d_), what);
-  }
+  Desc(cudnnBackendDescriptorType_t type, const char* what) { check(api().create_descriptor(type, &d_), what); }
   ~Desc() {
     if (d_) api().destroy_descriptor(d_);
   }
@@ -316,18 +310,15 @@ class Desc {
 
   cudnnBackendDescriptor_t get() const { return d_; }
   // Sets an attribute; a failure names the attribute (`what`).
-  void set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, int64_t count,
-           const void* value, const std::string& what) {
-    check(api().set_attribute(d_, name, type, count, value),
-          ("cudnnBackendSetAttribute(" + what + ")").c_str());
+  void set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, int64_t count, const void* value,
+           const std::string& what) {
+    check(api().set_attribute(d_, name, type, count, value), ("cudnnBackendSetAttribute(" + what + ")").c_str());
   }
   void set_desc(cudnnBackendAttributeName_t name, const Desc& value, const std::string& what) {
     cudnnBackendDescriptor_t raw = value.get();
     set(name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &raw, what);
   }
-  void finalize(const std::string& what) {
-    check(api().finalize(d_), ("cudnnBackendFinalize(" + what + ")").c_str());
-  }
+  void finalize(const std::string& what) { check(api().finalize(d_), ("cudnnBackendFinalize(" + what + ")").c_str()); }
 
  private:
   cudnnBackendDescriptor_t d_ = nullptr;
@@ -351,8 +342,7 @@ Desc make_tensor(const TensorSpec& t) {
   if (is_virtual) d.set(CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual, what + " virtual");
   if (by_value) d.set(CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, 1, &by_value, what + " by value");
   if (t.reordering != CUDNN_TENSOR_REORDERING_NONE) {
-    d.set(CUDNN_ATTR_TENSOR_REORDERING_MODE, CUDNN_TYPE_TENSOR_REORDERING_MODE, 1, &t.reordering,
-          what + " reordering");
+    d.set(CUDNN_ATTR_TENSOR_REORDERING_MODE, CUDNN_TYPE_TENSOR_REORDERING_MODE, 1, &t.reordering, what + " reordering");
   }
   d.finalize(what);
   return d;
@@ -366,8 +356,7 @@ struct LoweredOp {
 LoweredOp make_op(const OpSpec& s, const std::map<int64_t, Desc>& tensors) {
   const auto tensor = [&](int64_t uid) -> const Desc& {
     const auto it = tensors.find(uid);
-    if (it == tensors.end())
-      throw std::logic_error(fmt::format("SDPA graph: op {} uses unknown uid {}", s.name, uid));
+    if (it == tensors.end()) throw std::logic_error(fmt::format("SDPA graph: op {} uses unknown uid {}", s.name, uid));
     return it->second;
   };
   const std::string what = "op " + s.name;
@@ -376,8 +365,7 @@ LoweredOp make_op(const OpSpec& s, const std::map<int64_t, Desc>& tensors) {
   switch (s.kind) {
     case OpKind::matmul:
       l.settings = Desc(CUDNN_BACKEND_MATMUL_DESCRIPTOR, create.c_str());
-      l.settings.set(CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &s.compute,
-                     what + " compute type");
+      l.settings.set(CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &s.compute, what + " compute type");
       l.settings.finalize(what + " matmul settings");
       l.op = Desc(CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR, create.c_str());
       l.op.set_desc(CUDNN_ATTR_OPERATION_MATMUL_ADESC, tensor(s.x), what + " A");
@@ -388,10 +376,8 @@ LoweredOp make_op(const OpSpec& s, const std::map<int64_t, Desc>& tensors) {
     case OpKind::pointwise:
       l.settings = Desc(CUDNN_BACKEND_POINTWISE_DESCRIPTOR, create.c_str());
       l.settings.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &s.pointwise, what + " mode");
-      l.settings.set(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &s.compute,
-                     what + " precision");
-      if (s.axis >= 0)
-        l.settings.set(CUDNN_ATTR_POINTWISE_AXIS, CUDNN_TYPE_INT64, 1, &s.axis, what + " axis");
+      l.settings.set(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &s.compute, what + " precision");
+      if (s.axis >= 0) l.settings.set(CUDNN_ATTR_POINTWISE_AXIS, CUDNN_TYPE_INT64, 1, &s.axis, what + " axis");
       l.settings.finalize(what + " pointwise settings");
       l.op = Desc(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, create.c_str());
       l.op.set_desc(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, l.settings, what + " pointwise desc");
@@ -404,8 +390,7 @@ LoweredOp make_op(const OpSpec& s, const std::map<int64_t, Desc>& tensors) {
       l.settings = Desc(CUDNN_BACKEND_REDUCTION_DESCRIPTOR, create.c_str());
       l.settings.set(CUDNN_ATTR_REDUCTION_OPERATOR, CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 1, &s.reduction,
                      what + " operator");
-      l.settings.set(CUDNN_ATTR_REDUCTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &s.compute,
-                     what + " compute type");
+      l.settings.set(CUDNN_ATTR_REDUCTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &s.compute, what + " compute type");
       l.settings.finalize(what + " reduction settings");
       l.op = Desc(CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR, create.c_str());
       l.op.set_desc(CUDNN_ATTR_OPERATION_REDUCTION_XDESC, tensor(s.x), what + " x");
@@ -436,7 +421,6 @@ Lowered lower(const SdpaGraph& g) {
 }
 
 const char* heur_mode_name(cudnnBackendHeurMode_t m) { return m == CUDNN_HEUR_MODE_A ? "A" : "fallback"; }
-
 
 // A cuDNN handle, destroyed after everything built with it (declare it first).
 struct Handle {
@@ -471,8 +455,7 @@ struct Executable {
   // Lowers `g`, asks the heuristics (mode A, then fallback) and keeps the first configuration that
   // finalizes. Throws naming the call and status; when nothing finalizes, "cuDNN: no engine accepted
   // the SDPA <what> graph (...)" with every attempt.
-  void build(cudnnHandle_t handle, const SdpaGraph& g, const std::string& what,
-             const kernels::AttentionDims& dims) {
+  void build(cudnnHandle_t handle, const SdpaGraph& g, const std::string& what, const kernels::AttentionDims& dims) {
     lowered = lower(g);
     graph = Desc(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, "cudnnBackendCreateDescriptor(operation graph)");
     std::vector<cudnnBackendDescriptor_t> raw;
@@ -497,8 +480,8 @@ struct Executable {
         continue;
       }
       int64_t count = 0;
-      check(api().get_attribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0,
-                                &count, nullptr),
+      check(api().get_attribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count,
+                                nullptr),
             ("cudnnBackendGetAttribute(" + tag + " result count)").c_str());
       if (count <= 0) {
         attempts += fmt::format("; {}: no engine configuration", tag);
@@ -507,17 +490,15 @@ struct Executable {
       std::vector<Desc> configs;
       std::vector<cudnnBackendDescriptor_t> raw;
       for (int64_t i = 0; i < count; ++i) {
-        configs.emplace_back(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR,
-                             "cudnnBackendCreateDescriptor(engine config)");
+        configs.emplace_back(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, "cudnnBackendCreateDescriptor(engine config)");
         raw.push_back(configs.back().get());
       }
       int64_t returned = 0;
-      check(api().get_attribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
-                                count, &returned, raw.data()),
+      check(api().get_attribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count,
+                                &returned, raw.data()),
             ("cudnnBackendGetAttribute(" + tag + " results)").c_str());
       for (int64_t i = 0; i < returned; ++i) {
-        Desc candidate(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR,
-                       "cudnnBackendCreateDescriptor(execution plan)");
+        Desc candidate(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, "cudnnBackendCreateDescriptor(execution plan)");
         candidate.set(kExecutionPlanHandle, CUDNN_TYPE_HANDLE, 1, &handle, "execution plan handle");
         candidate.set_desc(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, configs[static_cast<std::size_t>(i)],
                            "execution plan engine config");
@@ -527,8 +508,8 @@ struct Executable {
           continue;
         }
         int64_t n = 0;
-        check(api().get_attribute(candidate.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
-                                  1, &n, &workspace),
+        check(api().get_attribute(candidate.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n,
+                                  &workspace),
               "cudnnBackendGetAttribute(execution plan workspace size)");
         chosen = fmt::format("cuDNN {} engine {} (config {} of {}, {})", version_string(),
                              engine_index(configs[static_cast<std::size_t>(i)]), i + 1, returned, tag);
@@ -537,8 +518,8 @@ struct Executable {
       }
     }
     throw std::runtime_error(
-        fmt::format("cuDNN: no engine accepted the SDPA {} graph (b={} h={} s={} d={} causal={}){}", what,
-                    dims.batch, dims.heads, dims.seq, dims.head_dim, dims.causal ? 1 : 0, attempts));
+        fmt::format("cuDNN: no engine accepted the SDPA {} graph (b={} h={} s={} d={} causal={}){}", what, dims.batch,
+                    dims.heads, dims.seq, dims.head_dim, dims.causal ? 1 : 0, attempts));
   }
 
   // The engine's global index, for the label; "?" when cuDNN does not say.
@@ -547,8 +528,8 @@ struct Executable {
     if (api().create_descriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine) != CUDNN_STATUS_SUCCESS) return "?";
     std::string out = "?";
     int64_t n = 0, index = -1;
-    if (api().get_attribute(config.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n,
-                            &engine) == CUDNN_STATUS_SUCCESS &&
+    if (api().get_attribute(config.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &engine) ==
+            CUDNN_STATUS_SUCCESS &&
         api().get_attribute(engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &index) ==
             CUDNN_STATUS_SUCCESS) {
       out = std::to_string(index);
@@ -566,10 +547,10 @@ struct Executable {
       if (p.first == key) return p.second;
     }
     Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, "cudnnBackendCreateDescriptor(variant pack)");
-    pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, static_cast<int64_t>(uids.size()),
-             uids.data(), "variant pack uids");
-    pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, static_cast<int64_t>(data.size()),
-             data.data(), "variant pack pointers");
+    pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, static_cast<int64_t>(uids.size()), uids.data(),
+             "variant pack uids");
+    pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, static_cast<int64_t>(data.size()), data.data(),
+             "variant pack pointers");
     pack.set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws, "variant pack workspace");
     pack.finalize("variant pack");
     packs.emplace_back(std::move(key), std::move(pack));
@@ -631,14 +612,13 @@ void SdpaForward::run(cudaStream_t stream, const void* q, const void* k, const v
   Impl& m = *impl_;
   if (m.exe.workspace > 0 && !workspace) throw std::runtime_error("cuDNN SDPA: workspace missing");
   std::vector<int64_t> uids = {kUidQ, kUidK, kUidV, kUidO, kUidStats, kUidScale};
-  std::vector<void*> data = {const_cast<void*>(q), const_cast<void*>(k), const_cast<void*>(v),
-                             o,                    stats,                &m.scalars.scale};
+  std::vector<void*> data = {const_cast<void*>(q), const_cast<void*>(k), const_cast<void*>(v), o, stats,
+                             &m.scalars.scale};
   if (m.dims.causal) {
     uids.push_back(kUidNegInf);
     data.push_back(&m.scalars.masked_value);
   }
-  m.exe.execute(m.handle.h, stream, m.exe.pack_for(uids, data, workspace),
-                "cudnnBackendExecute(SDPA forward)");
+  m.exe.execute(m.handle.h, stream, m.exe.pack_for(uids, data, workspace), "cudnnBackendExecute(SDPA forward)");
 }
 
 // ---- backward ---------------------------------------------------------------------------------
@@ -670,8 +650,7 @@ struct SdpaBackward::Impl {
     for (const SdpaBackwardVariant& candidate : sdpa_backward_attempts()) {
       const std::string name = sdpa_backward_variant_name(candidate);
       try {
-        exe.build(handle.h, sdpa_backward_graph(dtype, dims, candidate), "backward (" + name + " layout)",
-                  dims);
+        exe.build(handle.h, sdpa_backward_graph(dtype, dims, candidate), "backward (" + name + " layout)", dims);
         variant = candidate;
         place_scratch();
         return;
@@ -729,10 +708,10 @@ void SdpaBackward::run(cudaStream_t stream, const void* q, const void* k, const 
     }
   }
   const auto in = [](const void* p) { return const_cast<void*>(p); };
-  std::vector<int64_t> uids = {kUidQ,  kUidK,  kUidV,     kUidO,   kUidStats,  kUidDO,
-                               kUidDQ, kUidDK, kUidDV,    kUidOne, kUidScale, kUidDQAccum};
-  std::vector<void*> data = {in(q), in(k), in(v),           in(o),  in(stats),          in(d_o),
-                             dq,    dk,    dv,              &m.scalars.one, &m.scalars.scale, dq_accum};
+  std::vector<int64_t> uids = {kUidQ,  kUidK,  kUidV,  kUidO,   kUidStats, kUidDO,
+                               kUidDQ, kUidDK, kUidDV, kUidOne, kUidScale, kUidDQAccum};
+  std::vector<void*> data = {in(q), in(k), in(v), in(o),          in(stats),        in(d_o),
+                             dq,    dk,    dv,    &m.scalars.one, &m.scalars.scale, dq_accum};
   if (sdpa_backward_has_real_softmax_sum(m.variant.layout)) {
     uids.push_back(kUidSoftmaxSum);
     data.push_back(ws + m.softmax_sum_offset);
@@ -742,8 +721,7 @@ void SdpaBackward::run(cudaStream_t stream, const void* q, const void* k, const 
     data.push_back(&m.scalars.masked_value);
   }
   // The engine's own workspace is the front of ours.
-  m.exe.execute(m.handle.h, stream, m.exe.pack_for(uids, data, workspace),
-                "cudnnBackendExecute(SDPA backward)");
+  m.exe.execute(m.handle.h, stream, m.exe.pack_for(uids, data, workspace), "cudnnBackendExecute(SDPA backward)");
 }
 
 }  // namespace wflops::cudnn

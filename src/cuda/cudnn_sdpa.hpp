@@ -98,7 +98,7 @@ SdpaGraph sdpa_forward_graph(DType dtype, const kernels::AttentionDims& dims);
 //   legacy:       frontend up to 1.7. D is virtual; mask before S − Stats; dP · 1; the dQ
 //                 accumulator is marked F16x16-reordered.
 enum class SdpaBackwardLayout { current, frontend_1_8, legacy };
-std::string sdpa_backward_layout_name(SdpaBackwardLayout layout);  // "current", "frontend-1.8", "legacy"
+std::string sdpa_backward_layout_name(SdpaBackwardLayout layout);    // "current", "frontend-1.8", "legacy"
 bool sdpa_backward_has_real_softmax_sum(SdpaBackwardLayout layout);  // D in our workspace
 
 // The type of the reshaped K that dQ = dS K reads. Every frontend release leaves that virtual
@@ -126,8 +126,7 @@ const std::vector<SdpaBackwardVariant>& sdpa_backward_attempts();
 //   dK = dSᵀ Q           (dSᵀ: a reshape like Pᵀ)
 //   dQ_accum = dS K (fp32, real; K: Kᵀ reshaped back to [b, h, s, d], typed by variant.k_type);
 //   dQ = IDENTITY(dQ_accum)
-SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& dims,
-                              SdpaBackwardVariant variant = {});
+SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& dims, SdpaBackwardVariant variant = {});
 
 // Lowers every tensor and operation of `graph` to finalized backend descriptors and frees them;
 // returns how many were built. Needs cuDNN but neither a GPU nor a handle (the operation graph
@@ -150,8 +149,7 @@ class SdpaForward {
 
   // Enqueues O and Stats (fp32 [b, h, s]) from Q, K, V on `stream`; `workspace` holds
   // workspace_bytes(). Does not synchronise.
-  void run(cudaStream_t stream, const void* q, const void* k, const void* v, void* o, float* stats,
-           void* workspace);
+  void run(cudaStream_t stream, const void* q, const void* k, const void* v, void* o, float* stats, void* workspace);
 
  private:
   struct Impl;
@@ -180,8 +178,8 @@ class SdpaBackward {
   // Enqueues dQ, dK, dV from Q, K, V, O, Stats (fp32 [b, h, s]) and dO on `stream`; `workspace`
   // holds workspace_bytes(). Zeroes the dQ accumulator on the stream first where cuDNN needs it
   // (before 9.6). Does not synchronise.
-  void run(cudaStream_t stream, const void* q, const void* k, const void* v, const void* o,
-           const float* stats, const void* d_o, void* dq, void* dk, void* dv, void* workspace);
+  void run(cudaStream_t stream, const void* q, const void* k, const void* v, const void* o, const float* stats,
+           const void* d_o, void* dq, void* dk, void* dv, void* workspace);
 
  private:
   struct Impl;

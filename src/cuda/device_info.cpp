@@ -61,7 +61,7 @@ DeviceDescription query_device(int index) {
   d.mem_bytes = static_cast<double>(prop.totalGlobalMem);
   d.l2_bytes = prop.l2CacheSize;
   d.mem_bus_width_bits = attribute(cudaDevAttrGlobalMemoryBusWidth, index);
-  d.sm_clock_max_mhz = attribute(cudaDevAttrClockRate, index) / 1000;        // kHz -> MHz
+  d.sm_clock_max_mhz = attribute(cudaDevAttrClockRate, index) / 1000;         // kHz -> MHz
   d.mem_clock_max_mhz = attribute(cudaDevAttrMemoryClockRate, index) / 1000;  // kHz -> MHz
   char bus[32] = {};
   CUDA_CHECK(cudaDeviceGetPCIBusId(bus, sizeof bus, index));

@@ -18,8 +18,8 @@
 #include "cuda/device_buffer.hpp"
 #include "cuda/rotated_inputs.hpp"
 #include "cuda/verify_report.hpp"
-#include "model/flops.hpp"
 #include "matmul/matmul_wmma.cuh"
+#include "model/flops.hpp"
 #include "numeric_formats.hpp"
 #include "reference/verify_error.hpp"
 
@@ -31,19 +31,23 @@ constexpr int kAutotuneCandidates = 8;
 
 bool uses_lt(GemmImpl impl) { return impl != GemmImpl::cublas && impl != GemmImpl::wmma; }
 bool autotuned(GemmImpl impl) { return impl == GemmImpl::cublaslt_auto || impl == GemmImpl::cublaslt_auto_fastacc; }
-bool fast_accum(GemmImpl impl) {
-  return impl == GemmImpl::cublaslt_fastacc || impl == GemmImpl::cublaslt_auto_fastacc;
-}
+bool fast_accum(GemmImpl impl) { return impl == GemmImpl::cublaslt_fastacc || impl == GemmImpl::cublaslt_auto_fastacc; }
 
 cudaDataType_t cuda_type(DType t) {
   switch (t) {
-    case DType::fp64: return CUDA_R_64F;
+    case DType::fp64:
+      return CUDA_R_64F;
     case DType::fp32:
-    case DType::tf32: return CUDA_R_32F;
-    case DType::fp16: return CUDA_R_16F;
-    case DType::bf16: return CUDA_R_16BF;
-    case DType::fp8_e4m3: return CUDA_R_8F_E4M3;
-    case DType::int8: return CUDA_R_8I;
+    case DType::tf32:
+      return CUDA_R_32F;
+    case DType::fp16:
+      return CUDA_R_16F;
+    case DType::bf16:
+      return CUDA_R_16BF;
+    case DType::fp8_e4m3:
+      return CUDA_R_8F_E4M3;
+    case DType::int8:
+      return CUDA_R_8I;
   }
   return CUDA_R_32F;
 }
@@ -113,9 +117,9 @@ class GemmWorkload final : public Workload {
     const int m = static_cast<int>(shape_.m), n = static_cast<int>(shape_.n), k = static_cast<int>(shape_.k);
     switch (impl_) {
       case GemmImpl::cublas: {
-        CUBLAS_CHECK(cublasGemmEx(cublas_on(stream), CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha, a(set), cuda_type(dtype_), k,
-                                  b(set), cuda_type(dtype_), k, &beta, c_.get(), cuda_type(gemm_output_type(dtype_)), m,
-                                  compute_type(dtype_), CUBLAS_GEMM_DEFAULT));
+        CUBLAS_CHECK(cublasGemmEx(cublas_on(stream), CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha, a(set),
+                                  cuda_type(dtype_), k, b(set), cuda_type(dtype_), k, &beta, c_.get(),
+                                  cuda_type(gemm_output_type(dtype_)), m, compute_type(dtype_), CUBLAS_GEMM_DEFAULT));
         break;
       }
       case GemmImpl::cublaslt:
@@ -248,8 +252,8 @@ class GemmWorkload final : public Workload {
     // Column-major layouts: A is stored K x M (op T makes it M x K), B is K x N, C is M x N.
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout_a_, cuda_type(dtype_), shape_.k, shape_.m, shape_.k));
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout_b_, cuda_type(dtype_), shape_.k, shape_.n, shape_.k));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout_c_, cuda_type(gemm_output_type(dtype_)), shape_.m, shape_.n,
-                                            shape_.m));
+    CUBLAS_CHECK(
+        cublasLtMatrixLayoutCreate(&layout_c_, cuda_type(gemm_output_type(dtype_)), shape_.m, shape_.n, shape_.m));
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref_));
     const std::uint64_t ws = kBlasWorkspaceBytes;
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
@@ -283,12 +287,18 @@ std::vector<long> sample_indices(long extent, int count, std::mt19937_64& rng) {
 
 std::string gemm_impl_name(GemmImpl impl) {
   switch (impl) {
-    case GemmImpl::cublas: return "cublas";
-    case GemmImpl::cublaslt: return "cublaslt";
-    case GemmImpl::cublaslt_auto: return "cublaslt_auto";
-    case GemmImpl::cublaslt_fastacc: return "cublaslt_fastacc";
-    case GemmImpl::cublaslt_auto_fastacc: return "cublaslt_auto_fastacc";
-    case GemmImpl::wmma: return "wmma";
+    case GemmImpl::cublas:
+      return "cublas";
+    case GemmImpl::cublaslt:
+      return "cublaslt";
+    case GemmImpl::cublaslt_auto:
+      return "cublaslt_auto";
+    case GemmImpl::cublaslt_fastacc:
+      return "cublaslt_fastacc";
+    case GemmImpl::cublaslt_auto_fastacc:
+      return "cublaslt_auto_fastacc";
+    case GemmImpl::wmma:
+      return "wmma";
   }
   return "?";
 }
@@ -302,8 +312,10 @@ bool gemm_impl_supports(GemmImpl impl, DType dtype) {
       return dtype == DType::fp32 || dtype == DType::tf32 || dtype == DType::fp16 || dtype == DType::bf16 ||
              dtype == DType::fp8_e4m3;
     case GemmImpl::cublaslt_fastacc:
-    case GemmImpl::cublaslt_auto_fastacc: return dtype == DType::fp8_e4m3;  // an fp8-only mode
-    case GemmImpl::wmma: return dtype == DType::fp16 || dtype == DType::bf16;
+    case GemmImpl::cublaslt_auto_fastacc:
+      return dtype == DType::fp8_e4m3;  // an fp8-only mode
+    case GemmImpl::wmma:
+      return dtype == DType::fp16 || dtype == DType::bf16;
   }
   return false;
 }
@@ -328,8 +340,8 @@ std::unique_ptr<Workload> make_gemm_workload(GemmImpl impl, DType dtype, const G
   return std::make_unique<GemmWorkload>(impl, dtype, shape);
 }
 
-Verification verify_gemm_tn(DType in, DType out, const void* a, const void* b, const void* c,
-                            const GemmShape& shape, double tolerance, cudaStream_t stream) {
+Verification verify_gemm_tn(DType in, DType out, const void* a, const void* b, const void* c, const GemmShape& shape,
+                            double tolerance, cudaStream_t stream) {
   Verification v;
   v.tolerance = tolerance;
   // 1. Every output element written and finite.
@@ -377,14 +389,14 @@ Verification verify_gemm_tn(DType in, DType out, const void* a, const void* b, c
   // about the GEMM, so this fails where ErrorSum alone would pass.
   if (error.ref2() == 0) {
     v.rel_err = error.relative();
-    v.detail = fmt::format("the reference of the {} x {} sampled outputs is all zero: nothing was checked",
-                           rows.size(), cols.size());
+    v.detail = fmt::format("the reference of the {} x {} sampled outputs is all zero: nothing was checked", rows.size(),
+                           cols.size());
     return v;
   }
   ErrorReport report;
   report.add("C", error, tolerance);
-  return verification_of(report, fmt::format("{} x {} sampled outputs, all {} finite", rows.size(), cols.size(),
-                                             c_elems));
+  return verification_of(report,
+                         fmt::format("{} x {} sampled outputs, all {} finite", rows.size(), cols.size(), c_elems));
 }
 
 }  // namespace wflops

@@ -40,7 +40,7 @@ std::unique_ptr<Workload> make_gemm_workload(GemmImpl impl, DType dtype, const G
 // Checks C = A * B^T (TN layout above) on the device against an fp64 host reference: every
 // element must be finite (outputs are poisoned with NaN first), and sampled rows x columns (the
 // first, the last and random ones) must match within the dtype's tolerance.
-Verification verify_gemm_tn(DType in, DType out, const void* a, const void* b, const void* c,
-                            const GemmShape& shape, double tolerance, cudaStream_t stream);
+Verification verify_gemm_tn(DType in, DType out, const void* a, const void* b, const void* c, const GemmShape& shape,
+                            double tolerance, cudaStream_t stream);
 
 }  // namespace wflops

@@ -6,14 +6,14 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
-#include <map>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <optional>
 
 #include "batch_plan.hpp"
-#include "common/blocking_kernel.cuh"
 #include "clock_assessment.hpp"
+#include "common/blocking_kernel.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/nvml.hpp"
 
@@ -37,8 +37,8 @@ struct Prepared {
   int batch = 1;
   int rotation = 0;
   double verify_rel_err = 0;
-  long stream_ops = 0;      // per launch; 0 when not counted
-  bool blocked = false;     // timed batches held behind the blocking kernel
+  long stream_ops = 0;   // per launch; 0 when not counted
+  bool blocked = false;  // timed batches held behind the blocking kernel
   std::string unblocked_why;
 };
 
@@ -102,8 +102,9 @@ class Batch {
     }
     CUDA_CHECK(cudaEventSynchronize(h_.stop));
     if (block_ && h_.flags[1]) {
-      throw std::runtime_error("timing invalid: the blocking kernel timed out (a launch synchronised "
-                               "with the stream, or enqueueing took over 5 s)");
+      throw std::runtime_error(
+          "timing invalid: the blocking kernel timed out (a launch synchronised "
+          "with the stream, or enqueueing took over 5 s)");
     }
     float ms = 0;
     CUDA_CHECK(cudaEventElapsedTime(&ms, h_.start, h_.stop));
@@ -233,9 +234,7 @@ std::string gib(double bytes) { return fmt::format("{:.2f} GiB", bytes / (1024.0
 void warm_up(Harness& h, Prepared& p) {
   Workload& w = *p.workload;
   const auto began = std::chrono::steady_clock::now();
-  const auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-  };
+  const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(); };
   // 1. The first launches one at a time, not held back, each waited for: a launch that loads a
   //    module, or otherwise needs the device idle, finds it idle.
   double per_launch = 0;
@@ -284,8 +283,8 @@ void prepare(Harness& h, Prepared& p, const WorkloadFactory& make) {
   CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   const double needed = p.workload->device_bytes(1);
   if (needed > static_cast<double>(free_bytes)) {
-    p.error = fmt::format("out of memory: this shape needs {} of device memory, {} of {} are free",
-                          gib(needed), gib(static_cast<double>(free_bytes)), gib(static_cast<double>(total_bytes)));
+    p.error = fmt::format("out of memory: this shape needs {} of device memory, {} of {} are free", gib(needed),
+                          gib(static_cast<double>(free_bytes)), gib(static_cast<double>(total_bytes)));
     return;
   }
   p.input_sets = choose_input_sets(*p.workload, h.device.l2_bytes, static_cast<double>(free_bytes));
@@ -418,8 +417,9 @@ double BlockedTimer::time(long count, bool blocked, const std::function<void(lon
   release();
   CUDA_CHECK(cudaEventSynchronize(stop_));
   if (blocked && flags_[1]) {
-    throw std::runtime_error("timing invalid: the blocking kernel timed out (a call synchronised with the "
-                             "stream, or enqueueing took over 5 s)");
+    throw std::runtime_error(
+        "timing invalid: the blocking kernel timed out (a call synchronised with the "
+        "stream, or enqueueing took over 5 s)");
   }
   float ms = 0;
   CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
@@ -453,9 +453,10 @@ void harness_release() {
 }
 
 std::string l2_policy() {
-  return fmt::format("inputs replicated and rotated launch by launch until a pass reads >= {}x the L2 size "
-                     "(at most {} sets, within {:.0f}% of free memory); counter l2_rotation = sets used",
-                     kL2Multiple, kMaxInputSets, kRotationMemoryShare * 100);
+  return fmt::format(
+      "inputs replicated and rotated launch by launch until a pass reads >= {}x the L2 size "
+      "(at most {} sets, within {:.0f}% of free memory); counter l2_rotation = sets used",
+      kL2Multiple, kMaxInputSets, kRotationMemoryShare * 100);
 }
 
 std::uint64_t fresh_seed() {

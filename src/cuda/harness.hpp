@@ -43,9 +43,9 @@ namespace wflops {
 
 struct Verification {
   bool ok = false;
-  double rel_err = 0;    // ||out - ref|| / ||ref|| over the compared elements
+  double rel_err = 0;  // ||out - ref|| / ||ref|| over the compared elements
   double tolerance = 0;
-  std::string detail;    // why it failed, or what was compared
+  std::string detail;  // why it failed, or what was compared
 };
 
 // Where one iteration's time goes. A workload that has parts calls mark("gemm") after enqueuing

@@ -12,8 +12,8 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/verify_report.hpp"
-#include "reference/mlp_reference.hpp"
 #include "numeric_formats.hpp"
+#include "reference/mlp_reference.hpp"
 #include "reference/verify_error.hpp"
 
 namespace wflops {
@@ -40,8 +40,9 @@ std::string nonfinite_report(const std::vector<DeviceArray>& arrays, cudaStream_
   CUDA_CHECK(cudaStreamSynchronize(stream));
   std::string report;
   for (std::size_t i = 0; i < arrays.size(); ++i) {
-    if (host[i]) report += fmt::format("{}{}: {} of {} NaN or Inf", report.empty() ? "" : "; ", arrays[i].name,
-                                       host[i], arrays[i].count);
+    if (host[i])
+      report += fmt::format("{}{}: {} of {} NaN or Inf", report.empty() ? "" : "; ", arrays[i].name, host[i],
+                            arrays[i].count);
   }
   return report;
 }
@@ -68,9 +69,12 @@ std::vector<long> sample(long extent, int count, std::mt19937_64& rng) {
 
 mlp_ref::Act reference_activation(kernels::Activation a) {
   switch (a) {
-    case kernels::Activation::relu: return mlp_ref::Act::relu;
-    case kernels::Activation::gelu: return mlp_ref::Act::gelu;
-    case kernels::Activation::none: return mlp_ref::Act::none;
+    case kernels::Activation::relu:
+      return mlp_ref::Act::relu;
+    case kernels::Activation::gelu:
+      return mlp_ref::Act::gelu;
+    case kernels::Activation::none:
+      return mlp_ref::Act::none;
   }
   return mlp_ref::Act::none;
 }
@@ -195,8 +199,8 @@ std::string compare_dw1(const MlpDeviceView& v, const mlp_ref::MlpHost& m, std::
 // db2: every entry against the reference (a sum of dy over tokens). db1: the sampled entries
 // against the full reference, and every entry against the sum of the dh the GPU stored (the
 // reduction checked everywhere; dh itself is checked on the sampled rows).
-void compare_bias_grads(const MlpDeviceView& v, const mlp_ref::MlpHost& m, const ErrorSum& db1_sampled,
-                        double tol, ErrorReport& report) {
+void compare_bias_grads(const MlpDeviceView& v, const mlp_ref::MlpHost& m, const ErrorSum& db1_sampled, double tol,
+                        ErrorReport& report) {
   const MlpConfig& c = v.config;
   const std::vector<float> db2 = to_host(v.grad_dtype, v.db2, 0, c.d);
   report.add("db2", ErrorSum({db2.begin(), db2.end()}, mlp_ref::db2(m)), tol);
@@ -259,9 +263,8 @@ MasterSample sample_masters(const float* master, const std::vector<std::pair<std
   return s;
 }
 
-Verification check_master_update(const MasterSample& s, const kernels::AdamW& opt, DType half_dtype,
-                                 const void* half, const float* master, const float* m, const float* v,
-                                 const float* grad) {
+Verification check_master_update(const MasterSample& s, const kernels::AdamW& opt, DType half_dtype, const void* half,
+                                 const float* master, const float* m, const float* v, const float* grad) {
   // The cast rounds to nearest: at most half a unit in the last place (bf16 2^-9, fp16 2^-12
   // relative to the value's binade; checked as 2^-8 and 2^-11 of |master|).
   const double cast_bound = half_dtype == DType::bf16 ? 1.0 / 256 : 1.0 / 2048;

@@ -10,9 +10,9 @@
 #include <utility>
 #include <vector>
 
-#include "elementwise/adamw.cuh"
 #include "cuda/harness.hpp"
 #include "cuda/mlp_step.hpp"
+#include "elementwise/adamw.cuh"
 
 namespace wflops {
 
@@ -20,11 +20,11 @@ namespace wflops {
 // without bias; everything after y is ignored for a forward-only config.
 struct MlpDeviceView {
   MlpConfig config;
-  const void *x = nullptr, *dy = nullptr;                            // [T, d], config.dtype
+  const void *x = nullptr, *dy = nullptr;                                 // [T, d], config.dtype
   const void *w1 = nullptr, *w2 = nullptr, *b1 = nullptr, *b2 = nullptr;  // config.dtype
-  const void *y = nullptr, *dh = nullptr, *dx = nullptr;             // config.dtype
+  const void *y = nullptr, *dh = nullptr, *dx = nullptr;                  // config.dtype
   // (gated: w1 and dw1 are [2 d_ff, d], dh is [dg | du], [T, 2 d_ff])
-  DType grad_dtype = DType::bf16;                                    // fp32 with mixed precision
+  DType grad_dtype = DType::bf16;  // fp32 with mixed precision
   const void *dw1 = nullptr, *dw2 = nullptr, *db1 = nullptr, *db2 = nullptr;
 };
 
@@ -39,8 +39,7 @@ struct MasterSample {
 MasterSample sample_masters(const float* master, const std::vector<std::pair<std::size_t, std::size_t>>& regions,
                             int per_region);
 // Checks half = round(master before), and master/m/v after = AdamW(master before, grad, 0, 0).
-Verification check_master_update(const MasterSample& s, const kernels::AdamW& opt, DType half_dtype,
-                                 const void* half, const float* master, const float* m, const float* v,
-                                 const float* grad);
+Verification check_master_update(const MasterSample& s, const kernels::AdamW& opt, DType half_dtype, const void* half,
+                                 const float* master, const float* m, const float* v, const float* grad);
 
 }  // namespace wflops

@@ -16,15 +16,24 @@ cublasOperation_t op(bool trans) { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
 const char* epilogue_name(cublasLtEpilogue_t e) {
   switch (e) {
-    case CUBLASLT_EPILOGUE_DEFAULT: return "DEFAULT";
-    case CUBLASLT_EPILOGUE_BIAS: return "BIAS";
-    case CUBLASLT_EPILOGUE_RELU_AUX_BIAS: return "RELU_AUX_BIAS";
-    case CUBLASLT_EPILOGUE_GELU_AUX_BIAS: return "GELU_AUX_BIAS";
-    case CUBLASLT_EPILOGUE_DRELU_BGRAD: return "DRELU_BGRAD";
-    case CUBLASLT_EPILOGUE_DGELU_BGRAD: return "DGELU_BGRAD";
-    case CUBLASLT_EPILOGUE_BGRADA: return "BGRADA";
-    case CUBLASLT_EPILOGUE_BGRADB: return "BGRADB";
-    default: return "other";
+    case CUBLASLT_EPILOGUE_DEFAULT:
+      return "DEFAULT";
+    case CUBLASLT_EPILOGUE_BIAS:
+      return "BIAS";
+    case CUBLASLT_EPILOGUE_RELU_AUX_BIAS:
+      return "RELU_AUX_BIAS";
+    case CUBLASLT_EPILOGUE_GELU_AUX_BIAS:
+      return "GELU_AUX_BIAS";
+    case CUBLASLT_EPILOGUE_DRELU_BGRAD:
+      return "DRELU_BGRAD";
+    case CUBLASLT_EPILOGUE_DGELU_BGRAD:
+      return "DGELU_BGRAD";
+    case CUBLASLT_EPILOGUE_BGRADA:
+      return "BGRADA";
+    case CUBLASLT_EPILOGUE_BGRADB:
+      return "BGRADB";
+    default:
+      return "other";
   }
 }
 
@@ -37,13 +46,16 @@ bool is_gelu_aux(cublasLtEpilogue_t e) {
 
 }  // namespace
 
-
 cudaDataType_t mlp_cuda_type(DType t) {
   switch (t) {
-    case DType::fp16: return CUDA_R_16F;
-    case DType::bf16: return CUDA_R_16BF;
-    case DType::fp32: return CUDA_R_32F;
-    default: throw std::runtime_error(fmt::format("the MLP step has no {} GEMMs", dtype_name(t)));
+    case DType::fp16:
+      return CUDA_R_16F;
+    case DType::bf16:
+      return CUDA_R_16BF;
+    case DType::fp32:
+      return CUDA_R_32F;
+    default:
+      throw std::runtime_error(fmt::format("the MLP step has no {} GEMMs", dtype_name(t)));
   }
 }
 
@@ -73,16 +85,19 @@ LtGemm::~LtGemm() {
 void LtGemm::plan(const Plan& p) {
   p_ = p;
   const RowMajorGemm& g = p.g;
-  const std::string where =
-      fmt::format("{} (cuBLASLt epilogue {}, row-major {}x{}x{}, {})", p.what, epilogue_name(p.epilogue), g.m, g.n,
-                  g.k, dtype_name(p.dtype));
+  const std::string where = fmt::format("{} (cuBLASLt epilogue {}, row-major {}x{}x{}, {})", p.what,
+                                        epilogue_name(p.epilogue), g.m, g.n, g.k, dtype_name(p.dtype));
   if (is_relu_aux(p.epilogue) && (p.aux_ld % 128 != 0 || p.aux_ld < g.n)) {
-    throw std::runtime_error(fmt::format("{}: the ReLU bitmask's leading dimension {} must be a multiple of 128 "
-                                         "and at least {}", where, p.aux_ld, g.n));
+    throw std::runtime_error(
+        fmt::format("{}: the ReLU bitmask's leading dimension {} must be a multiple of 128 "
+                    "and at least {}",
+                    where, p.aux_ld, g.n));
   }
   if (is_gelu_aux(p.epilogue) && (p.aux_ld % 8 != 0 || p.aux_ld < g.n)) {
-    throw std::runtime_error(fmt::format("{}: the GELU input's leading dimension {} must be a multiple of 8 and "
-                                         "at least {}", where, p.aux_ld, g.n));
+    throw std::runtime_error(
+        fmt::format("{}: the GELU input's leading dimension {} must be a multiple of 8 and "
+                    "at least {}",
+                    where, p.aux_ld, g.n));
   }
   const cudaDataType_t t = mlp_cuda_type(p.dtype);
   CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -96,13 +111,13 @@ void LtGemm::plan(const Plan& p) {
   }
   if (p.aux) {
     const std::int64_t ld = p.aux_ld;
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &p.aux,
-                                                sizeof p.aux));
+    CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &p.aux, sizeof p.aux));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld, sizeof ld));
   }
   // Stored row-major [r, c] is column-major c x r with ld c.
-  const long a_rows = g.trans_a ? g.k : g.m, a_cols = g.trans_a ? g.m : g.k;  // our A as stored
-  const long b_rows = g.trans_b ? g.n : g.k, b_cols = g.trans_b ? g.k : g.n;  // our B as stored
+  const long a_rows = g.trans_a ? g.k : g.m, a_cols = g.trans_a ? g.m : g.k;        // our A as stored
+  const long b_rows = g.trans_b ? g.n : g.k, b_cols = g.trans_b ? g.k : g.n;        // our B as stored
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout_a_, t, b_cols, b_rows, b_cols));  // cuBLASLt's A = our B
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout_b_, t, a_cols, a_rows, a_cols));  // cuBLASLt's B = our A
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout_d_, t, g.n, g.m, g.n));
@@ -120,10 +135,10 @@ void LtGemm::plan(const Plan& p) {
   }
   cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS || returned == 0) {
-    throw std::runtime_error(fmt::format("{}: cuBLASLt offers no algorithm for this shape ({}); cuBLASLt's "
-                                         "epilogues usually need d and d_ff to be multiples of 8",
-                                         where, st == CUBLAS_STATUS_SUCCESS ? "no candidates" :
-                                                                              cublasGetStatusName(st)));
+    throw std::runtime_error(
+        fmt::format("{}: cuBLASLt offers no algorithm for this shape ({}); cuBLASLt's "
+                    "epilogues usually need d and d_ff to be multiples of 8",
+                    where, st == CUBLAS_STATUS_SUCCESS ? "no candidates" : cublasGetStatusName(st)));
   }
   algo_ = result.algo;
 }

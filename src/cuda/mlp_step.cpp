@@ -5,22 +5,22 @@
 #include <climits>
 #include <functional>
 #include <optional>
-#include <vector>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
-#include "elementwise/activation.cuh"
-#include "elementwise/adamw.cuh"
-#include "elementwise/bias_add.cuh"
-#include "elementwise/bias_grad.cuh"
-#include "elementwise/cast.cuh"
+#include "common/fill_random.cuh"
 #include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/mlp_check.hpp"
 #include "cuda/mlp_gemm.hpp"
 #include "cuda/rotated_inputs.hpp"
-#include "common/fill_random.cuh"
+#include "elementwise/activation.cuh"
+#include "elementwise/adamw.cuh"
+#include "elementwise/bias_add.cuh"
+#include "elementwise/bias_grad.cuh"
+#include "elementwise/cast.cuh"
 #include "elementwise/residual_add.cuh"
 #include "elementwise/swiglu.cuh"
 
@@ -44,9 +44,7 @@ struct ParamLayout {
   }
 };
 
-char* at(const DeviceBuffer& b, std::size_t elements, DType t) {
-  return b.as<char>() + elements * dtype_bytes(t);
-}
+char* at(const DeviceBuffer& b, std::size_t elements, DType t) { return b.as<char>() + elements * dtype_bytes(t); }
 
 // Called by verify() between the step and the check, with the step's input x (set 0); production
 // workloads have none. The test seam that sets one is declared in tests/gpu/mlp_step_seam.hpp.
@@ -55,9 +53,12 @@ using AfterVerifiedStep = std::function<void(void* x, std::size_t elements, cuda
 class MlpStepWorkload final : public Workload {
  public:
   MlpStepWorkload(MlpConfig c, AfterVerifiedStep after_step)
-      : c_(std::move(c)), after_step_(std::move(after_step)), v_(c_.variant),
+      : c_(std::move(c)),
+        after_step_(std::move(after_step)),
+        v_(c_.variant),
         w1_rows_(v_.gated ? 2 * c_.d_ff : c_.d_ff),
-        layout_(c_.d, c_.d_ff, w1_rows_, v_.bias), grad_dtype_(v_.mixed ? DType::fp32 : c_.dtype) {
+        layout_(c_.d, c_.d_ff, w1_rows_, v_.bias),
+        grad_dtype_(v_.mixed ? DType::fp32 : c_.dtype) {
     const std::size_t e = dtype_bytes(c_.dtype);
     td_ = static_cast<std::size_t>(c_.tokens) * c_.d;
     tf_ = static_cast<std::size_t>(c_.tokens) * c_.d_ff;
@@ -292,7 +293,7 @@ class MlpStepWorkload final : public Workload {
       if (v_.bias) CUDA_CHECK(kernels::bias_grad(t, dh_.get(), g, grad(layout_.b1), T, ff, stream));
       marks.mark("elementwise");
     }
-    gemm_rm({true, false, ff, d, T}, t, dh_.get(), x(set), g, grad(layout_.w1), 0.0f, stream);  // dW1 = dh^T x
+    gemm_rm({true, false, ff, d, T}, t, dh_.get(), x(set), g, grad(layout_.w1), 0.0f, stream);       // dW1 = dh^T x
     gemm_rm({false, false, T, d, ff}, t, dh_.get(), param(layout_.w1), t, dx_.get(), 0.0f, stream);  // dx = dh W1
     marks.mark("gemm");
     if (v_.residual) {
@@ -326,7 +327,7 @@ class MlpStepWorkload final : public Workload {
     const std::size_t f = static_cast<std::size_t>(ff), rows = static_cast<std::size_t>(T);
     void* da = gated_da_.get();
     gemm_rm({true, false, d, ff, T}, t, dy(set), a_.get(), g, grad(layout_.w2), 0.0f, stream);  // dW2 = dy^T a
-    gemm_rm({false, false, T, ff, d}, t, dy(set), param(layout_.w2), t, da, 0.0f, stream);  // da = dy W2
+    gemm_rm({false, false, T, ff, d}, t, dy(set), param(layout_.w2), t, da, 0.0f, stream);      // da = dy W2
     marks.mark("gemm");
     if (v_.gate_fused) {
       CUDA_CHECK(kernels::swiglu_backward(t, da, h_.get(), dh_.get(), rows, f, stream));
@@ -338,7 +339,7 @@ class MlpStepWorkload final : public Workload {
       CUDA_CHECK(kernels::silu_backward_2d(t, da_u_.get(), f, h_.get(), 2 * f, dh_.get(), 2 * f, rows, f, stream));
     }
     marks.mark("elementwise");
-    gemm_rm({true, false, 2 * ff, d, T}, t, dh_.get(), x(set), g, grad(layout_.w1), 0.0f, stream);  // dh^T x
+    gemm_rm({true, false, 2 * ff, d, T}, t, dh_.get(), x(set), g, grad(layout_.w1), 0.0f, stream);       // dh^T x
     gemm_rm({false, false, T, d, 2 * ff}, t, dh_.get(), param(layout_.w1), t, dx_.get(), 0.0f, stream);  // dh W1
     marks.mark("gemm");
   }
@@ -351,18 +352,43 @@ class MlpStepWorkload final : public Workload {
     const DType t = c_.dtype;
     const long T = c_.tokens, d = c_.d, ff = c_.d_ff;
     const bool relu = v_.act == Activation::relu;
-    fwd1_.plan({{false, true, T, ff, d}, t, relu ? CUBLASLT_EPILOGUE_RELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX_BIAS,
-                param(layout_.b1), h_.get(), aux_ld_, "forward GEMM a = act(x W1^T + b1)"});
-    fwd2_.plan({{false, true, T, d, ff}, t, CUBLASLT_EPILOGUE_BIAS, param(layout_.b2), nullptr, 0,
+    fwd1_.plan({{false, true, T, ff, d},
+                t,
+                relu ? CUBLASLT_EPILOGUE_RELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX_BIAS,
+                param(layout_.b1),
+                h_.get(),
+                aux_ld_,
+                "forward GEMM a = act(x W1^T + b1)"});
+    fwd2_.plan({{false, true, T, d, ff},
+                t,
+                CUBLASLT_EPILOGUE_BIAS,
+                param(layout_.b2),
+                nullptr,
+                0,
                 "forward GEMM y = a W2^T + b2 (+ x)"});
     if (c_.forward_only) return;
     // dW2 = dy^T a; its bias gradient db2 = sum over tokens of dy, the reduction over k of
     // cuBLASLt's B operand (our A = dy, see mlp_gemm.hpp): BGRADB.
-    dw2_.plan({{true, false, d, ff, T}, t, CUBLASLT_EPILOGUE_BGRADB, grad(layout_.b2), nullptr, 0,
+    dw2_.plan({{true, false, d, ff, T},
+               t,
+               CUBLASLT_EPILOGUE_BGRADB,
+               grad(layout_.b2),
+               nullptr,
+               0,
                "weight-gradient GEMM dW2 = dy^T a with db2"});
-    da_.plan({{false, false, T, ff, d}, t, relu ? CUBLASLT_EPILOGUE_DRELU_BGRAD : CUBLASLT_EPILOGUE_DGELU_BGRAD,
-              grad(layout_.b1), h_.get(), aux_ld_, "input-gradient GEMM dh = (dy W2) * act'(h) with db1"});
-    dx_plan_.plan({{false, false, T, d, ff}, t, CUBLASLT_EPILOGUE_DEFAULT, nullptr, nullptr, 0,
+    da_.plan({{false, false, T, ff, d},
+              t,
+              relu ? CUBLASLT_EPILOGUE_DRELU_BGRAD : CUBLASLT_EPILOGUE_DGELU_BGRAD,
+              grad(layout_.b1),
+              h_.get(),
+              aux_ld_,
+              "input-gradient GEMM dh = (dy W2) * act'(h) with db1"});
+    dx_plan_.plan({{false, false, T, d, ff},
+                   t,
+                   CUBLASLT_EPILOGUE_DEFAULT,
+                   nullptr,
+                   nullptr,
+                   0,
                    "input-gradient GEMM dx = dh W1 (+ dy)"});
   }
 
@@ -452,8 +478,8 @@ std::string mlp_unsupported_reason(const MlpConfig& c) {
   if (c.variant.gated && 2 * c.d_ff > INT_MAX) {
     return fmt::format("the gated MLP's 2 d_ff ({}) must fit cuBLAS's 32-bit dimensions", 2 * c.d_ff);
   }
-  if (c.variant.gated && (c.variant.fused || c.variant.bias || c.variant.residual ||
-                          c.variant.act != Activation::none)) {
+  if (c.variant.gated &&
+      (c.variant.fused || c.variant.bias || c.variant.residual || c.variant.act != Activation::none)) {
     return "the gated (SwiGLU) MLP step has no biases, residual, other activation or cuBLASLt epilogues";
   }
   if (c.variant.fused && (!c.variant.bias || c.variant.act == Activation::none)) {

@@ -10,24 +10,24 @@
 #include <string>
 #include <vector>
 
+#include "common/elementwise_common.cuh"
 #include "cuda/harness.hpp"
 #include "dtype.hpp"
-#include "common/elementwise_common.cuh"
 
 namespace wflops {
 
 // One implementation word of the benchmark names (mlp_step/<word>/...), decoded.
 struct MlpVariant {
-  std::string word;          // "linear", "mixed_linear", "unfused_gelu_residual", "fused_relu", ...
-  bool mixed = false;        // fp32 master weights cast every step, fp32 gradients, AdamW
-  bool fused = false;        // cuBLASLt epilogues instead of our elementwise kernels
+  std::string word;    // "linear", "mixed_linear", "unfused_gelu_residual", "fused_relu", ...
+  bool mixed = false;  // fp32 master weights cast every step, fp32 gradients, AdamW
+  bool fused = false;  // cuBLASLt epilogues instead of our elementwise kernels
   kernels::Activation act = kernels::Activation::none;
-  bool bias = false;         // nn.Linear biases (every variant with an activation has them)
-  bool residual = false;     // y = MLP(x) + x
+  bool bias = false;      // nn.Linear biases (every variant with an activation has them)
+  bool residual = false;  // y = MLP(x) + x
   // SwiGLU: W1 [2 d_ff, d] stacks gate and up (one GEMM), a = silu(gate) * up, no biases
   // (kernels/elementwise/swiglu.cuh). fused stays false: it means cuBLASLt epilogues, which have no SwiGLU.
   bool gated = false;
-  bool gate_fused = false;   // gated: our one-pass SwiGLU kernels (else eager's silu, multiply passes)
+  bool gate_fused = false;  // gated: our one-pass SwiGLU kernels (else eager's silu, multiply passes)
 };
 
 // Every variant the benchmarks register, in registration order (linear first).

@@ -34,15 +34,13 @@ void ExpertGemmRunner::set_device_offsets(const int* offsets, long total_rows) {
   if (offsets == nullptr || total_rows < 0) throw std::runtime_error("expert GEMMs: no device offsets");
   device_offsets_ = offsets;
   max_tiles_ = kernels::moe_grouped_max_tiles(total_rows, experts_);
-  tile_map_ =
-      DeviceBuffer(static_cast<std::size_t>(kernels::moe_grouped_tile_map_ints(max_tiles_)) * sizeof(int));
+  tile_map_ = DeviceBuffer(static_cast<std::size_t>(kernels::moe_grouped_tile_map_ints(max_tiles_)) * sizeof(int));
 }
 
 void ExpertGemmRunner::build_tile_map(cudaStream_t stream) {
   if (impl_ != MoeGemmImpl::ours) return;
   if (device_offsets_ == nullptr) throw std::runtime_error("expert GEMMs: set_device_offsets was not called");
-  CUDA_CHECK(
-      kernels::moe_grouped_tile_map(device_offsets_, experts_, tile_map_.as<int>(), max_tiles_, stream));
+  CUDA_CHECK(kernels::moe_grouped_tile_map(device_offsets_, experts_, tile_map_.as<int>(), max_tiles_, stream));
 }
 
 // The layer describes its GEMMs in cuBLAS's column-major terms; our kernels take row-major operands.
@@ -57,24 +55,22 @@ void ExpertGemmRunner::run_ours(const ExpertGemm& g, cudaStream_t stream) const 
         "our grouped GEMM runs the MoE layer's shapes only (token rows x weights, or rows^T x rows)");
   };
   if (g.k == kExpertTokens) {
-    const bool ok = g.ta == CUBLAS_OP_N && g.tb == CUBLAS_OP_T && g.a.rows && g.b.rows && !g.c.rows &&
-                    g.m > 0 && g.n > 0 && g.lda == g.m && g.ldb == g.n && g.ldc == g.m &&
-                    g.a.row_elems == static_cast<std::size_t>(g.m) &&
-                    g.b.row_elems == static_cast<std::size_t>(g.n) &&
+    const bool ok = g.ta == CUBLAS_OP_N && g.tb == CUBLAS_OP_T && g.a.rows && g.b.rows && !g.c.rows && g.m > 0 &&
+                    g.n > 0 && g.lda == g.m && g.ldb == g.n && g.ldc == g.m &&
+                    g.a.row_elems == static_cast<std::size_t>(g.m) && g.b.row_elems == static_cast<std::size_t>(g.n) &&
                     g.c.expert_elems == static_cast<std::size_t>(g.m) * static_cast<std::size_t>(g.n);
     if (!ok) throw unsupported();
     const std::string why =
         kernels::moe_grouped_gemm_unsupported_reason(kernels::GroupedGemmKind::wgrad, g.n, g.m, experts_, 0);
     if (!why.empty()) throw std::runtime_error(why);
-    CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(g.b.base, g.a.base, const_cast<void*>(g.c.base),
-                                               device_offsets_, g.n, g.m, experts_, stream));
+    CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(g.b.base, g.a.base, const_cast<void*>(g.c.base), device_offsets_, g.n,
+                                               g.m, experts_, stream));
     return;
   }
   const bool transposed = g.ta == CUBLAS_OP_T;
-  const bool ok = g.n == kExpertTokens && g.tb == CUBLAS_OP_N && !g.a.rows && g.b.rows && g.c.rows &&
-                  g.m > 0 && g.k > 0 && g.lda == (transposed ? g.k : g.m) && g.ldb == g.k && g.ldc == g.m &&
-                  g.b.row_elems == static_cast<std::size_t>(g.k) &&
-                  g.c.row_elems == static_cast<std::size_t>(g.m) &&
+  const bool ok = g.n == kExpertTokens && g.tb == CUBLAS_OP_N && !g.a.rows && g.b.rows && g.c.rows && g.m > 0 &&
+                  g.k > 0 && g.lda == (transposed ? g.k : g.m) && g.ldb == g.k && g.ldc == g.m &&
+                  g.b.row_elems == static_cast<std::size_t>(g.k) && g.c.row_elems == static_cast<std::size_t>(g.m) &&
                   g.a.expert_elems == static_cast<std::size_t>(g.m) * static_cast<std::size_t>(g.k);
   if (!ok) throw unsupported();
   const auto kind = transposed ? kernels::GroupedGemmKind::rows_x_wt : kernels::GroupedGemmKind::rows_x_w;
@@ -86,8 +82,8 @@ void ExpertGemmRunner::run_ours(const ExpertGemm& g, cudaStream_t stream) const 
 }
 
 const void* ExpertGemmRunner::pointer(const ExpertOperand& o, int e) const {
-  const std::size_t elems = o.rows ? static_cast<std::size_t>(offsets_[e]) * o.row_elems
-                                   : static_cast<std::size_t>(e) * o.expert_elems;
+  const std::size_t elems =
+      o.rows ? static_cast<std::size_t>(offsets_[e]) * o.row_elems : static_cast<std::size_t>(e) * o.expert_elems;
   return static_cast<const char*>(o.base) + elems * kBf16;
 }
 
@@ -160,14 +156,13 @@ void ExpertGemmRunner::prepare(int slot, const std::vector<ExpertGemm>& gemms, c
       host[(i * 3 + 2) * experts_ + p] = pointer(g.c, order[p]);
     }
   }
-  char* dst =
-      pointers_.as<char>() + static_cast<std::size_t>(slot) * per_slot_ * 3 * experts_ * sizeof(void*);
+  char* dst = pointers_.as<char>() + static_cast<std::size_t>(slot) * per_slot_ * 3 * experts_ * sizeof(void*);
   CUDA_CHECK(cudaMemcpyAsync(dst, host.data(), host.size() * sizeof(void*), cudaMemcpyHostToDevice, stream));
   CUDA_CHECK(cudaStreamSynchronize(stream));  // `host` goes out of scope
 }
 
-void ExpertGemmRunner::build_device_pointers(int slot, const std::vector<ExpertGemm>& gemms,
-                                             const int* device_counts, cudaStream_t stream) {
+void ExpertGemmRunner::build_device_pointers(int slot, const std::vector<ExpertGemm>& gemms, const int* device_counts,
+                                             cudaStream_t stream) {
   if (impl_ != MoeGemmImpl::grouped) return;
   check_slot(slot, gemms);
   kernels::GroupedPointerSpec spec;
@@ -176,16 +171,15 @@ void ExpertGemmRunner::build_device_pointers(int slot, const std::vector<ExpertG
       if (spec.operands == kernels::kMaxGroupedPointerOperands) {
         throw std::runtime_error("expert GEMMs: too many operands for the device pointer kernel");
       }
-      spec.operand[spec.operands++] = {static_cast<const char*>(o->base), o->expert_elems * kBf16,
-                                       o->row_elems * kBf16, o->rows ? 1 : 0};
+      spec.operand[spec.operands++] = {static_cast<const char*>(o->base), o->expert_elems * kBf16, o->row_elems * kBf16,
+                                       o->rows ? 1 : 0};
     }
   }
   void** dst = pointers_.as<void*>() + static_cast<std::size_t>(slot) * per_slot_ * 3 * experts_;
   CUDA_CHECK(kernels::moe_grouped_pointers(device_counts, experts_, spec, dst, stream));
 }
 
-void ExpertGemmRunner::run(int slot, int index, const ExpertGemm& g, cublasHandle_t handle,
-                           cudaStream_t stream) {
+void ExpertGemmRunner::run(int slot, int index, const ExpertGemm& g, cublasHandle_t handle, cudaStream_t stream) {
   if (impl_ == MoeGemmImpl::ours) {  // no cuBLAS, no host-side sizes
     run_ours(g, stream);
     return;
@@ -198,13 +192,11 @@ void ExpertGemmRunner::run(int slot, int index, const ExpertGemm& g, cublasHandl
       const Grouped& gr = grouped_[static_cast<std::size_t>(slot) * per_slot_ + index];
       for (int e : gr.empty_experts) zero_c(g, e, stream);
       if (gr.group_size.empty()) return;
-      void** base =
-          pointers_.as<void*>() + (static_cast<std::size_t>(slot) * per_slot_ + index) * 3 * experts_;
+      void** base = pointers_.as<void*>() + (static_cast<std::size_t>(slot) * per_slot_ + index) * 3 * experts_;
       CUBLAS_CHECK(cublasGemmGroupedBatchedEx(
-          handle, gr.ta.data(), gr.tb.data(), gr.m.data(), gr.n.data(), gr.k.data(), gr.alpha.data(), base,
-          CUDA_R_16BF, gr.lda.data(), base + experts_, CUDA_R_16BF, gr.ldb.data(), gr.beta.data(),
-          base + 2 * experts_, CUDA_R_16BF, gr.ldc.data(), static_cast<int>(gr.group_size.size()),
-          gr.group_size.data(), CUBLAS_COMPUTE_32F));
+          handle, gr.ta.data(), gr.tb.data(), gr.m.data(), gr.n.data(), gr.k.data(), gr.alpha.data(), base, CUDA_R_16BF,
+          gr.lda.data(), base + experts_, CUDA_R_16BF, gr.ldb.data(), gr.beta.data(), base + 2 * experts_, CUDA_R_16BF,
+          gr.ldc.data(), static_cast<int>(gr.group_size.size()), gr.group_size.data(), CUBLAS_COMPUTE_32F));
       return;
     }
     case MoeGemmImpl::loop:
@@ -213,10 +205,10 @@ void ExpertGemmRunner::run(int slot, int index, const ExpertGemm& g, cublasHandl
           if (g.k == kExpertTokens) zero_c(g, e, stream);
           continue;
         }
-        CUBLAS_CHECK(cublasGemmEx(handle, g.ta, g.tb, size(g.m, e), size(g.n, e), size(g.k, e), &alpha,
-                                  pointer(g.a, e), CUDA_R_16BF, g.lda, pointer(g.b, e), CUDA_R_16BF, g.ldb,
-                                  &beta, const_cast<void*>(pointer(g.c, e)), CUDA_R_16BF, g.ldc,
-                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        CUBLAS_CHECK(cublasGemmEx(handle, g.ta, g.tb, size(g.m, e), size(g.n, e), size(g.k, e), &alpha, pointer(g.a, e),
+                                  CUDA_R_16BF, g.lda, pointer(g.b, e), CUDA_R_16BF, g.ldb, &beta,
+                                  const_cast<void*>(pointer(g.c, e)), CUDA_R_16BF, g.ldc, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
       }
       return;
     case MoeGemmImpl::padded: {
@@ -228,17 +220,16 @@ void ExpertGemmRunner::run(int slot, int index, const ExpertGemm& g, cublasHandl
         }
       }
       auto stride = [&](const ExpertOperand& o) {
-        return static_cast<long long>(o.rows ? static_cast<std::size_t>(capacity) * o.row_elems
-                                             : o.expert_elems);
+        return static_cast<long long>(o.rows ? static_cast<std::size_t>(capacity) * o.row_elems : o.expert_elems);
       };
       CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-          handle, g.ta, g.tb, size(g.m, 0), size(g.n, 0), size(g.k, 0), &alpha, pointer(g.a, 0), CUDA_R_16BF,
-          g.lda, stride(g.a), pointer(g.b, 0), CUDA_R_16BF, g.ldb, stride(g.b), &beta,
-          const_cast<void*>(pointer(g.c, 0)), CUDA_R_16BF, g.ldc, stride(g.c), experts_, CUBLAS_COMPUTE_32F,
-          CUBLAS_GEMM_DEFAULT));
+          handle, g.ta, g.tb, size(g.m, 0), size(g.n, 0), size(g.k, 0), &alpha, pointer(g.a, 0), CUDA_R_16BF, g.lda,
+          stride(g.a), pointer(g.b, 0), CUDA_R_16BF, g.ldb, stride(g.b), &beta, const_cast<void*>(pointer(g.c, 0)),
+          CUDA_R_16BF, g.ldc, stride(g.c), experts_, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       return;
     }
-    case MoeGemmImpl::ours: return;  // handled above
+    case MoeGemmImpl::ours:
+      return;  // handled above
   }
 }
 

@@ -50,8 +50,7 @@ template <typename T>
 std::vector<T> fetch(const void* src, std::size_t offset, std::size_t count) {
   std::vector<T> out(count);
   if (count) {
-    CUDA_CHECK(cudaMemcpy(out.data(), static_cast<const T*>(src) + offset, count * sizeof(T),
-                          cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(out.data(), static_cast<const T*>(src) + offset, count * sizeof(T), cudaMemcpyDeviceToHost));
   }
   return out;
 }
@@ -62,10 +61,14 @@ double bf(const std::vector<std::uint16_t>& v, std::size_t i) { return decode_bf
 
 std::string moe_gemm_impl_name(MoeGemmImpl impl) {
   switch (impl) {
-    case MoeGemmImpl::grouped: return "grouped";
-    case MoeGemmImpl::loop: return "loop";
-    case MoeGemmImpl::padded: return "padded";
-    case MoeGemmImpl::ours: return "ours_grouped";
+    case MoeGemmImpl::grouped:
+      return "grouped";
+    case MoeGemmImpl::loop:
+      return "loop";
+    case MoeGemmImpl::padded:
+      return "padded";
+    case MoeGemmImpl::ours:
+      return "ours_grouped";
   }
   return "?";
 }
@@ -153,8 +156,8 @@ struct MoeLayerWorkload::State {
 //   2 dgrad down      da  [R,f] = deo [R,d] W2       3 wgrad down     dW2 [d,f] = deo^T act
 //   4 wgrad up        dW1 [f,d] = dh^T xp            5 dgrad up       dxp [R,d] = dh W1
 // (R = the expert's token count; W1 is [f,d], W2 is [d,f]; dh overwrites da, dxp overwrites deo.)
-ExpertGemm gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, ExpertOperand a,
-                ExpertOperand b, ExpertOperand c, int lda, int ldb, int ldc) {
+ExpertGemm gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, ExpertOperand a, ExpertOperand b,
+                ExpertOperand c, int lda, int ldb, int ldc) {
   return ExpertGemm{ta, tb, m, n, k, a, b, c, lda, ldb, ldc};
 }
 
@@ -162,9 +165,7 @@ std::vector<ExpertGemm> MoeLayerWorkload::State::gemms(int set) const {
   const int di = static_cast<int>(d), fi = static_cast<int>(f);
   const std::size_t wsize = static_cast<std::size_t>(d) * f;
   auto weights = [&](const void* p) { return ExpertOperand{p, wsize, 0, false}; };
-  auto rows = [&](const void* p, long width) {
-    return ExpertOperand{p, 0, static_cast<std::size_t>(width), true};
-  };
+  auto rows = [&](const void* p, long width) { return ExpertOperand{p, 0, static_cast<std::size_t>(width), true}; };
   const void* w1 = in(in_w1, set);
   const void* w2 = in(in_w2, set);
   const cublasOperation_t opn = CUBLAS_OP_N, opt = CUBLAS_OP_T;
@@ -197,8 +198,8 @@ void MoeLayerWorkload::State::fill_set(int set, cudaStream_t stream) {
   CUDA_CHECK(kernels::moe_set_column(in(in_x, set), static_cast<int>(T), di, di - 1, 1.0f, stream));
   CUDA_CHECK(kernels::moe_set_column(in(in_wr, set), static_cast<int>(n), di, di - 1, 0.0f, stream));
   const bf16 w = __float2bfloat16(kDominantWeight);
-  CUDA_CHECK(cudaMemcpyAsync(in(in_wr, set) + c.dominant_expert * d + (d - 1), &w, sizeof w,
-                             cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(
+      cudaMemcpyAsync(in(in_wr, set) + c.dominant_expert * d + (d - 1), &w, sizeof w, cudaMemcpyHostToDevice, stream));
   CUDA_CHECK(cudaStreamSynchronize(stream));  // `w` lives on this stack frame
 }
 
@@ -213,13 +214,13 @@ void MoeLayerWorkload::State::fixed_routing() {
 void MoeLayerWorkload::State::route_and_permute(cudaStream_t stream, int set, PhaseMarks& marks) {
   const int Ti = static_cast<int>(T), Ni = static_cast<int>(n), Ai = static_cast<int>(A);
   if (token_choice) {
-    CUDA_CHECK(kernels::moe_top_k(probs.as<float>(), Ti, Ni, static_cast<int>(c.granularity),
-                                  assign_expert.as<int>(), assign_score.as<float>(), stream));
+    CUDA_CHECK(kernels::moe_top_k(probs.as<float>(), Ti, Ni, static_cast<int>(c.granularity), assign_expert.as<int>(),
+                                  assign_score.as<float>(), stream));
     CUDA_CHECK(kernels::moe_histogram(assign_expert.as<int>(), Ai, Ni, expert_counts.as<int>(), stream));
     if (ours) {
       // Our kernels read the offsets on the device: a scan of the counts, and no host round trip.
-      CUDA_CHECK(kernels::moe_offsets(temp.get(), &temp_bytes, expert_counts.as<int>(),
-                                      expert_offsets.as<int>(), Ni, stream));
+      CUDA_CHECK(
+          kernels::moe_offsets(temp.get(), &temp_bytes, expert_counts.as<int>(), expert_offsets.as<int>(), Ni, stream));
     } else {
       // The grouped and looped GEMMs take their sizes on the host: bring the counts back (a sync,
       // the one round trip). The grouped call's pointer arrays live in device memory: a kernel
@@ -238,27 +239,24 @@ void MoeLayerWorkload::State::route_and_permute(cudaStream_t stream, int set, Ph
     marks.mark("routing");
     // Stable radix sort by expert: within an expert, assignments stay in token order.
     CUDA_CHECK(kernels::moe_sort_pairs(temp.get(), &temp_bytes, assign_expert.as<int>(), row_expert.as<int>(),
-                                       iota.as<int>(), sort_values.as<int>(), Ai, kernels::moe_key_bits(Ni),
-                                       stream));
+                                       iota.as<int>(), sort_values.as<int>(), Ai, kernels::moe_key_bits(Ni), stream));
     CUDA_CHECK(kernels::moe_rows_from_assignments(sort_values.as<int>(), assign_score.as<float>(), Ai,
                                                   static_cast<int>(c.granularity), row_token.as<int>(),
                                                   row_score.as<float>(), stream));
   } else {
-    CUDA_CHECK(kernels::moe_expert_choice(
-        probs.as<float>(), Ti, Ni, static_cast<int>(flops::kMoeExpertChoiceGroup / c.experts),
-        row_token.as<int>(), row_score.as<float>(), row_expert.as<int>(), stream));
+    CUDA_CHECK(kernels::moe_expert_choice(probs.as<float>(), Ti, Ni,
+                                          static_cast<int>(flops::kMoeExpertChoiceGroup / c.experts),
+                                          row_token.as<int>(), row_score.as<float>(), row_expert.as<int>(), stream));
     marks.mark("routing");
   }
   // Each token's rows (for the combine and the gather's backward): rows sorted by token, stably,
   // so a token's rows stay in expert order.
-  CUDA_CHECK(kernels::moe_sort_pairs(temp.get(), &temp_bytes, row_token.as<int>(), sort_keys.as<int>(),
-                                     iota.as<int>(), token_rows.as<int>(), Ai, kernels::moe_key_bits(Ti),
-                                     stream));
+  CUDA_CHECK(kernels::moe_sort_pairs(temp.get(), &temp_bytes, row_token.as<int>(), sort_keys.as<int>(), iota.as<int>(),
+                                     token_rows.as<int>(), Ai, kernels::moe_key_bits(Ti), stream));
   CUDA_CHECK(kernels::moe_histogram(row_token.as<int>(), Ai, Ti, token_counts.as<int>(), stream));
-  CUDA_CHECK(kernels::moe_offsets(temp.get(), &temp_bytes, token_counts.as<int>(), token_offsets.as<int>(),
-                                  Ti, stream));
-  CUDA_CHECK(kernels::moe_gather(in(in_x, set), row_token.as<int>(), Ai, static_cast<int>(d), xp.as<bf16>(),
-                                 stream));
+  CUDA_CHECK(
+      kernels::moe_offsets(temp.get(), &temp_bytes, token_counts.as<int>(), token_offsets.as<int>(), Ti, stream));
+  CUDA_CHECK(kernels::moe_gather(in(in_x, set), row_token.as<int>(), Ai, static_cast<int>(d), xp.as<bf16>(), stream));
   marks.mark("permute");
 }
 
@@ -267,13 +265,12 @@ void MoeLayerWorkload::State::run(cudaStream_t stream, int set, PhaseMarks& mark
   // rebinds it: cublasSetStream resets a handle's workspace to cuBLAS's default pool (cuBLAS docs,
   // cublasSetStream), memory the result would not count.
   cublasHandle_t hb = cublas_on(stream);
-  const int di = static_cast<int>(d), Ti = static_cast<int>(T), Ni = static_cast<int>(n),
-            Ai = static_cast<int>(A);
+  const int di = static_cast<int>(d), Ti = static_cast<int>(T), Ni = static_cast<int>(n), Ai = static_cast<int>(A);
   const float one = 1.0f, zero = 0.0f;
   // Router: logits[T,N] = x wr^T in fp32 (routing decisions need more than bf16), then softmax.
   CUBLAS_CHECK(cublasGemmEx(hb, CUBLAS_OP_T, CUBLAS_OP_N, Ni, Ti, di, &one, in(in_wr, set), CUDA_R_16BF, di,
-                            in(in_x, set), CUDA_R_16BF, di, &zero, probs.get(), CUDA_R_32F, Ni,
-                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                            in(in_x, set), CUDA_R_16BF, di, &zero, probs.get(), CUDA_R_32F, Ni, CUBLAS_COMPUTE_32F,
+                            CUBLAS_GEMM_DEFAULT));
   CUDA_CHECK(kernels::moe_softmax_forward(probs.as<float>(), probs.as<float>(), Ti, Ni, stream));
   marks.mark("router");
   route_and_permute(stream, set, marks);
@@ -285,35 +282,33 @@ void MoeLayerWorkload::State::run(cudaStream_t stream, int set, PhaseMarks& mark
   CUDA_CHECK(kernels::moe_gelu_forward(h.as<bf16>(), act.as<bf16>(), hidden_elems, stream));
   runner->run(slot, 1, g[1], hb, stream);
   marks.mark("expert_gemm");
-  CUDA_CHECK(kernels::moe_combine(eo.as<bf16>(), row_score.as<float>(), token_offsets.as<int>(),
-                                  token_rows.as<int>(), Ti, di, y.as<bf16>(), stream));
+  CUDA_CHECK(kernels::moe_combine(eo.as<bf16>(), row_score.as<float>(), token_offsets.as<int>(), token_rows.as<int>(),
+                                  Ti, di, y.as<bf16>(), stream));
   marks.mark("combine");
   // Backward of L = sum(y * dy).
-  CUDA_CHECK(kernels::moe_combine_backward(in(in_dy, set), eo.as<bf16>(), row_token.as<int>(),
-                                           row_score.as<float>(), Ai, di, deo.as<bf16>(), d_score.as<float>(),
-                                           stream));
+  CUDA_CHECK(kernels::moe_combine_backward(in(in_dy, set), eo.as<bf16>(), row_token.as<int>(), row_score.as<float>(),
+                                           Ai, di, deo.as<bf16>(), d_score.as<float>(), stream));
   marks.mark("combine_bwd");
   runner->run(slot, 2, g[2], hb, stream);
   runner->run(slot, 3, g[3], hb, stream);
-  CUDA_CHECK(
-      kernels::moe_gelu_backward(dact.as<bf16>(), h.as<bf16>(), dact.as<bf16>(), hidden_elems, stream));
+  CUDA_CHECK(kernels::moe_gelu_backward(dact.as<bf16>(), h.as<bf16>(), dact.as<bf16>(), hidden_elems, stream));
   runner->run(slot, 4, g[4], hb, stream);
   runner->run(slot, 5, g[5], hb, stream);
   marks.mark("expert_gemm_bwd");
-  CUDA_CHECK(kernels::moe_gather_backward(deo.as<bf16>(), token_offsets.as<int>(), token_rows.as<int>(), Ti,
-                                          di, dx.as<bf16>(), stream));
+  CUDA_CHECK(kernels::moe_gather_backward(deo.as<bf16>(), token_offsets.as<int>(), token_rows.as<int>(), Ti, di,
+                                          dx.as<bf16>(), stream));
   marks.mark("permute_bwd");
   CUDA_CHECK(kernels::moe_softmax_backward(probs.as<float>(), token_offsets.as<int>(), token_rows.as<int>(),
-                                           row_expert.as<int>(), d_score.as<float>(), dlogits.as<bf16>(), Ti,
-                                           Ni, stream));
+                                           row_expert.as<int>(), d_score.as<float>(), dlogits.as<bf16>(), Ti, Ni,
+                                           stream));
   // dwr[N,d] = dlogits^T x;  dx[T,d] += dlogits wr. (hb is still bound to `stream` and our workspace
   // by cublas_on above: calling cublasSetStream here would reset the workspace to cuBLAS's pool.)
   CUBLAS_CHECK(cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_T, di, Ni, Ti, &one, in(in_x, set), CUDA_R_16BF, di,
-                            dlogits.get(), CUDA_R_16BF, Ni, &zero, dwr.get(), CUDA_R_16BF, di,
-                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                            dlogits.get(), CUDA_R_16BF, Ni, &zero, dwr.get(), CUDA_R_16BF, di, CUBLAS_COMPUTE_32F,
+                            CUBLAS_GEMM_DEFAULT));
   CUBLAS_CHECK(cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, di, Ti, Ni, &one, in(in_wr, set), CUDA_R_16BF, di,
-                            dlogits.get(), CUDA_R_16BF, Ni, &one, dx.get(), CUDA_R_16BF, di,
-                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                            dlogits.get(), CUDA_R_16BF, Ni, &one, dx.get(), CUDA_R_16BF, di, CUBLAS_COMPUTE_32F,
+                            CUBLAS_GEMM_DEFAULT));
   marks.mark("router_bwd");
 }
 
@@ -352,10 +347,10 @@ double MoeLayerWorkload::device_bytes(int input_sets) const {
   const double outputs = (2 * T * d + n * d + 2 * n * f * d) * 2;  // y, dx, dwr, dw1, dw2
   const double temp = 64.0 * (1 << 20) + A * 16;                   // CUB scratch (generous)
   const double pointers = 3.0 * kExpertGemms * n * 8 * std::max(1, input_sets);
-  const double tile_map =
-      s.ours ? (n + 1) * 4.0 + 4.0 * static_cast<double>(kernels::moe_grouped_tile_map_ints(
-                                         kernels::moe_grouped_max_tiles(s.A, static_cast<int>(s.n))))
-             : 0.0;
+  const double tile_map = s.ours
+                              ? (n + 1) * 4.0 + 4.0 * static_cast<double>(kernels::moe_grouped_tile_map_ints(
+                                                          kernels::moe_grouped_max_tiles(s.A, static_cast<int>(s.n))))
+                              : 0.0;
   return s.inputs.device_bytes(input_sets) + per_token_expert + ints + rows + outputs + temp + pointers + tile_map +
          kBlasWorkspaceBytes;
 }
@@ -368,8 +363,7 @@ void MoeLayerWorkload::allocate(int input_sets, cudaStream_t stream) {
   s.inputs.allocate(input_sets);
   s.probs = DeviceBuffer(T * n * 4);
   s.dlogits = DeviceBuffer(T * n * kBf16);
-  for (DeviceBuffer* b :
-       {&s.iota, &s.sort_keys, &s.sort_values, &s.row_token, &s.row_expert, &s.token_rows}) {
+  for (DeviceBuffer* b : {&s.iota, &s.sort_keys, &s.sort_values, &s.row_token, &s.row_expert, &s.token_rows}) {
     *b = DeviceBuffer(A * 4);
   }
   for (DeviceBuffer* b : {&s.row_score, &s.d_score}) *b = DeviceBuffer(A * 4);
@@ -383,11 +377,11 @@ void MoeLayerWorkload::allocate(int input_sets, cudaStream_t stream) {
   // CUB scratch: the largest of the sorts (by expert, by token) and the scan.
   const int Ai = static_cast<int>(A), Ti = static_cast<int>(T), Ni = static_cast<int>(n);
   std::size_t need = 0, b = 0;
-  CUDA_CHECK(kernels::moe_sort_pairs(nullptr, &b, nullptr, nullptr, nullptr, nullptr, Ai,
-                                     kernels::moe_key_bits(Ni), stream));
+  CUDA_CHECK(
+      kernels::moe_sort_pairs(nullptr, &b, nullptr, nullptr, nullptr, nullptr, Ai, kernels::moe_key_bits(Ni), stream));
   need = std::max(need, b);
-  CUDA_CHECK(kernels::moe_sort_pairs(nullptr, &b, nullptr, nullptr, nullptr, nullptr, Ai,
-                                     kernels::moe_key_bits(Ti), stream));
+  CUDA_CHECK(
+      kernels::moe_sort_pairs(nullptr, &b, nullptr, nullptr, nullptr, nullptr, Ai, kernels::moe_key_bits(Ti), stream));
   need = std::max(need, b);
   CUDA_CHECK(kernels::moe_offsets(nullptr, &b, nullptr, nullptr, Ti, stream));
   need = std::max(need, b);
@@ -434,9 +428,7 @@ void MoeLayerWorkload::launch(cudaStream_t stream, int set) {
   s_->run(stream, set, none);
 }
 
-void MoeLayerWorkload::launch_marked(cudaStream_t stream, int set, PhaseMarks& marks) {
-  s_->run(stream, set, marks);
-}
+void MoeLayerWorkload::launch_marked(cudaStream_t stream, int set, PhaseMarks& marks) { s_->run(stream, set, marks); }
 
 // Token choice copies the counts to the host each step, except with our grouped GEMM.
 bool MoeLayerWorkload::synchronizes() const { return s_->token_choice && !s_->ours; }
@@ -458,9 +450,9 @@ std::string MoeLayerWorkload::describe() const {
   const State& s = *s_;
   std::string out;
   if (s.token_choice && !s.verified_counts.empty()) {
-    out = fmt::format(
-        "load imbalance (max/mean tokens per expert) {:.3f}; {}", load_imbalance(),
-        s.ours ? "counts stay on the device (no host round trip)" : "counts copied to the host each step");
+    out =
+        fmt::format("load imbalance (max/mean tokens per expert) {:.3f}; {}", load_imbalance(),
+                    s.ours ? "counts stay on the device (no host round trip)" : "counts copied to the host each step");
   } else if (!s.token_choice) {
     out = fmt::format("expert choice: {} tokens per expert", s.T / s.c.experts);
   }
@@ -502,7 +494,10 @@ struct MoeLayerWorkload::State::Checks {
         f(static_cast<std::size_t>(state.f)) {}
 
   std::vector<Output> outputs() const {
-    return {{"y", &s.y, T * d}, {"dx", &s.dx, T * d}, {"dwr", &s.dwr, n * d}, {"dw1", &s.dw1, n * f * d},
+    return {{"y", &s.y, T * d},
+            {"dx", &s.dx, T * d},
+            {"dwr", &s.dwr, n * d},
+            {"dw1", &s.dw1, n * f * d},
             {"dw2", &s.dw2, n * d * f}};
   }
 
@@ -547,14 +542,12 @@ std::string MoeLayerWorkload::State::Checks::outputs_finite(cudaStream_t stream)
   DeviceBuffer count(sizeof(unsigned long long));
   for (const Output& o : outputs()) {
     CUDA_CHECK(cudaMemsetAsync(count.get(), 0, count.bytes(), stream));
-    CUDA_CHECK(
-        kernels::count_nonfinite(DType::bf16, o.buf->get(), o.elems, count.as<unsigned long long>(), stream));
+    CUDA_CHECK(kernels::count_nonfinite(DType::bf16, o.buf->get(), o.elems, count.as<unsigned long long>(), stream));
     unsigned long long bad = 0;
     CUDA_CHECK(cudaMemcpyAsync(&bad, count.get(), sizeof bad, cudaMemcpyDeviceToHost, stream));
     CUDA_CHECK(cudaStreamSynchronize(stream));
     if (bad) {
-      return fmt::format("{} of {} elements of {} are NaN or Inf (unwritten or overflowed)", bad, o.elems,
-                         o.name);
+      return fmt::format("{} of {} elements of {} are NaN or Inf (unwritten or overflowed)", bad, o.elems, o.name);
     }
   }
   return "";
@@ -569,12 +562,9 @@ std::string MoeLayerWorkload::State::Checks::routing_structure() {
   counts.assign(n, 0);
   for (std::size_t r = 0; r < A; ++r) {
     const int e = row_expert[r];
-    const bool ordered =
-        r == 0 || row_expert[r - 1] < e || (row_expert[r - 1] == e && row_token[r - 1] < row_token[r]);
-    if (e < 0 || e >= static_cast<int>(n) || row_token[r] < 0 || row_token[r] >= static_cast<int>(T) ||
-        !ordered) {
-      return fmt::format("permuted row {} (expert {}, token {}) is out of range or out of order", r, e,
-                         row_token[r]);
+    const bool ordered = r == 0 || row_expert[r - 1] < e || (row_expert[r - 1] == e && row_token[r - 1] < row_token[r]);
+    if (e < 0 || e >= static_cast<int>(n) || row_token[r] < 0 || row_token[r] >= static_cast<int>(T) || !ordered) {
+      return fmt::format("permuted row {} (expert {}, token {}) is out of range or out of order", r, e, row_token[r]);
     }
     ++counts[e];
   }
@@ -627,8 +617,7 @@ std::string MoeLayerWorkload::State::Checks::routing_decisions(const std::set<st
       std::vector<long> got;
       for (int i = tok_off[t]; i < tok_off[t + 1]; ++i) got.push_back(row_expert[tok_rows[i]]);
       if (got != want) {
-        return fmt::format("token {} was routed to other experts than its top-{} probabilities", t,
-                           s.c.granularity);
+        return fmt::format("token {} was routed to other experts than its top-{} probabilities", t, s.c.granularity);
       }
     } else if (groups_checked.insert(t / group).second) {
       const std::size_t g = t / group;
@@ -655,8 +644,7 @@ void MoeLayerWorkload::State::Checks::sampled_tokens(const std::set<std::size_t>
   ErrorSum p_err, y_err, dx_err, dl_err;
   std::vector<double> hbuf(f), out(d), dout(d);
   for (std::size_t t : tokens) {
-    std::vector<double> logits(n), probs(n), dprobs(n, 0.0), dlogits(n), yr(d, 0.0), dxr(d, 0.0), xt(d),
-        dyt(d);
+    std::vector<double> logits(n), probs(n), dprobs(n, 0.0), dlogits(n), yr(d, 0.0), dxr(d, 0.0), xt(d), dyt(d);
     for (std::size_t j = 0; j < d; ++j) {
       xt[j] = bf(x, t * d + j);
       dyt[j] = bf(dy, t * d + j);
@@ -672,8 +660,8 @@ void MoeLayerWorkload::State::Checks::sampled_tokens(const std::set<std::size_t>
     for (int i = tok_off[t]; i < tok_off[t + 1]; ++i) {
       const long e = row_expert[tok_rows[i]];
       const Weights& w = expert_weights(e);
-      moe::expert_row_forward(w.first.data(), w.second.data(), static_cast<long>(d), static_cast<long>(f),
-                              xt.data(), hbuf.data(), out.data());
+      moe::expert_row_forward(w.first.data(), w.second.data(), static_cast<long>(d), static_cast<long>(f), xt.data(),
+                              hbuf.data(), out.data());
       const double score = probs[e];
       double ds = 0;
       for (std::size_t c = 0; c < d; ++c) {
@@ -682,8 +670,8 @@ void MoeLayerWorkload::State::Checks::sampled_tokens(const std::set<std::size_t>
         dout[c] = score * dyt[c];
       }
       dprobs[e] = ds;
-      moe::expert_row_backward_input(w.first.data(), w.second.data(), static_cast<long>(d),
-                                     static_cast<long>(f), hbuf.data(), dout.data(), dxr.data());
+      moe::expert_row_backward_input(w.first.data(), w.second.data(), static_cast<long>(d), static_cast<long>(f),
+                                     hbuf.data(), dout.data(), dxr.data());
     }
     moe::softmax_backward(probs.data(), dprobs.data(), static_cast<long>(n), dlogits.data());
     for (std::size_t e = 0; e < n; ++e) {
@@ -719,8 +707,7 @@ ErrorSum MoeLayerWorkload::State::Checks::expert_weight_grads(const std::set<std
       js.push_back(pick_d(rng));
     }
     std::vector<double> dw1r(9, 0.0), dw2r(9, 0.0);
-    const std::size_t begin =
-        static_cast<std::size_t>(s.token_choice ? s.offsets_host[e] : e * (T / s.c.experts));
+    const std::size_t begin = static_cast<std::size_t>(s.token_choice ? s.offsets_host[e] : e * (T / s.c.experts));
     for (std::size_t r = begin; r < begin + static_cast<std::size_t>(counts[e]); ++r) {
       const std::size_t t = static_cast<std::size_t>(row_token[r]);
       const double score = row_score[r];
@@ -755,8 +742,8 @@ ErrorSum MoeLayerWorkload::State::Checks::router_weight_grad(const std::set<std:
   ErrorSum r_err;
   for (std::size_t e : experts) {
     std::vector<std::uint16_t> col(T);
-    CUDA_CHECK(cudaMemcpy2D(col.data(), kBf16, s.dlogits.as<char>() + e * kBf16, n * kBf16, kBf16, T,
-                            cudaMemcpyDeviceToHost));
+    CUDA_CHECK(
+        cudaMemcpy2D(col.data(), kBf16, s.dlogits.as<char>() + e * kBf16, n * kBf16, kBf16, T, cudaMemcpyDeviceToHost));
     for (int q = 0; q < 3; ++q) {
       const std::size_t j = pick_d(rng);
       double ref = 0;
@@ -804,8 +791,8 @@ Verification MoeLayerWorkload::verify(cudaStream_t stream) {
   checks.sampled_tokens(picked, v.tolerance, report);
   // The experts whose weight gradients are sampled: the first, the last and the busiest.
   std::set<std::size_t> experts = {0, n - 1};
-  experts.insert(static_cast<std::size_t>(std::max_element(checks.counts.begin(), checks.counts.end()) -
-                                          checks.counts.begin()));
+  experts.insert(
+      static_cast<std::size_t>(std::max_element(checks.counts.begin(), checks.counts.end()) - checks.counts.begin()));
   const ErrorSum w_err = checks.expert_weight_grads(experts, rng);
   report.add("dW1/dW2", w_err, v.tolerance);
   report.add("dwr", checks.router_weight_grad(experts, rng), v.tolerance);

@@ -6,7 +6,7 @@ namespace wflops::nvml {
 
 namespace {
 
-using Ret = int;  // nvmlReturn_t; 0 is NVML_SUCCESS
+using Ret = int;              // nvmlReturn_t; 0 is NVML_SUCCESS
 constexpr int kClockSm = 1;   // NVML_CLOCK_SM
 constexpr int kClockMem = 2;  // NVML_CLOCK_MEM
 

@@ -10,7 +10,7 @@ namespace wflops::nvml {
 
 struct Device;  // opaque NVML handle
 
-bool available();  // libnvidia-ml loaded and initialised
+bool available();              // libnvidia-ml loaded and initialised
 std::string driver_version();  // "" when unknown
 
 // The NVML device of a CUDA device, matched by PCI bus id (right under CUDA_VISIBLE_DEVICES).

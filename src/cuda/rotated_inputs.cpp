@@ -5,9 +5,9 @@
 #include <stdexcept>
 #include <utility>
 
+#include "common/fill_random.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/harness.hpp"
-#include "common/fill_random.cuh"
 
 namespace wflops {
 

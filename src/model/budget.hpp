@@ -35,13 +35,13 @@ void require_positive_at_most(double value, const char* what, double max);
 void require_count(double value, const char* what, double max);
 
 // The ranges the commands accept: far beyond any model or cluster, far below overflow.
-inline constexpr double kMaxHidden = 1048576;        // 2^20
+inline constexpr double kMaxHidden = 1048576;  // 2^20
 inline constexpr double kMaxLayers = 100000;
 inline constexpr double kMaxVocab = 1e9;
 inline constexpr double kMaxSeq = 1e9;
 inline constexpr double kMaxExperts = 1e6;
 inline constexpr double kMaxGpus = 1e8;
-inline constexpr double kMaxTflopsPerGpu = 1e6;      // an exaFLOP/s per GPU
+inline constexpr double kMaxTflopsPerGpu = 1e6;  // an exaFLOP/s per GPU
 inline constexpr double kMaxParams = 1e18;
 inline constexpr double kMaxTokens = 1e20;
 inline constexpr double kMaxDays = 1e6;

@@ -4,8 +4,7 @@ namespace wflops::flops {
 
 double gemm(double m, double n, double k) { return 2.0 * m * n * k; }
 
-double gemm_bytes(double m, double n, double k, double a_elem_bytes, double b_elem_bytes,
-                  double c_elem_bytes) {
+double gemm_bytes(double m, double n, double k, double a_elem_bytes, double b_elem_bytes, double c_elem_bytes) {
   return m * k * a_elem_bytes + k * n * b_elem_bytes + m * n * c_elem_bytes;
 }
 

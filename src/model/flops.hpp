@@ -28,8 +28,7 @@ namespace wflops::flops {
 double gemm(double m, double n, double k);
 
 // The least bytes a GEMM must move: read A and B once, write C once.
-double gemm_bytes(double m, double n, double k, double a_elem_bytes, double b_elem_bytes,
-                  double c_elem_bytes);
+double gemm_bytes(double m, double n, double k, double a_elem_bytes, double b_elem_bytes, double c_elem_bytes);
 
 // ---- Training steps of linear layers (weight FLOPs) -----------------------------------------
 // A linear layer y = x W with W of shape [d_in, d_out] applied to T tokens:

@@ -66,8 +66,7 @@ double attention_flop_share(double hidden, double seq, bool causal) {
   const double attn = layer_attention_step_flops(hidden, seq, seq, causal);
   return attn / (attn + layer_weight_step_flops(hidden, seq));
 }
-double attention_time_share(double hidden, double seq, bool causal, double tau_weight, double tau_fwd,
-                            double tau_bwd) {
+double attention_time_share(double hidden, double seq, bool causal, double tau_weight, double tau_fwd, double tau_bwd) {
   const double forward = attention_forward(1.0, 1.0, seq, hidden, causal);  // one sequence of s tokens
   const double t_attn = forward / tau_fwd + 2.5 * forward / tau_bwd;
   const double t_weight = layer_weight_step_flops(hidden, seq) / tau_weight;

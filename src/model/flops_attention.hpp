@@ -63,7 +63,6 @@ double attention_flop_share(double hidden, double seq, bool causal);
 // Share of step time: the weight FLOPs run at tau_weight (the dense GEMMs' measured rate), the
 // attention forward at tau_fwd and backward at tau_bwd (all in the same unit, e.g. TFLOP/s):
 //   t_w = W / tau_weight, t_a = F / tau_fwd + 2.5 F / tau_bwd, share = t_a / (t_a + t_w).
-double attention_time_share(double hidden, double seq, bool causal, double tau_weight, double tau_fwd,
-                            double tau_bwd);
+double attention_time_share(double hidden, double seq, bool causal, double tau_weight, double tau_fwd, double tau_bwd);
 
 }  // namespace wflops::flops

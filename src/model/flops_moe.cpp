@@ -27,8 +27,7 @@ std::string moe_config_error(long d, long experts, long granularity) {
   }
   const long hidden = 4 * d / granularity;
   if (hidden % 8 != 0) {
-    return fmt::format("d_expert = 4d/G = {} is not a whole multiple of 8 (d = {}, G = {})", hidden, d,
-                       granularity);
+    return fmt::format("d_expert = 4d/G = {} is not a whole multiple of 8 (d = {}, G = {})", hidden, d, granularity);
   }
   return "";
 }
@@ -38,8 +37,8 @@ std::string moe_expert_choice_error(long experts, long tokens) {
     return fmt::format("expert choice needs E to divide {} (E = {})", kMoeExpertChoiceGroup, experts);
   }
   if (tokens < kMoeExpertChoiceGroup || tokens % kMoeExpertChoiceGroup != 0) {
-    return fmt::format("expert choice needs the token count to be a multiple of {} (T = {})",
-                       kMoeExpertChoiceGroup, tokens);
+    return fmt::format("expert choice needs the token count to be a multiple of {} (T = {})", kMoeExpertChoiceGroup,
+                       tokens);
   }
   return "";
 }

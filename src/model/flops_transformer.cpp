@@ -6,9 +6,7 @@ namespace wflops::flops {
 
 // One row per token of the vocabulary; an untied model has a second, separate V x H matrix for
 // the output projection (logits), a tied one reuses the embedding.
-double token_embedding_params(const TransformerShape& m) {
-  return m.vocab * m.hidden * (m.untied ? 2.0 : 1.0);
-}
+double token_embedding_params(const TransformerShape& m) { return m.vocab * m.hidden * (m.untied ? 2.0 : 1.0); }
 
 // Learned absolute positions: one H-vector per position of the context.
 double position_embedding_params(const TransformerShape& m) { return m.seq * m.hidden; }
@@ -21,14 +19,10 @@ double mlp_block_weights(double hidden) { return mlp_weights(hidden, 4.0 * hidde
 
 // E*G experts of hidden size 4H/G, each 2*H*(4H/G) weights: E*G * 8H^2/G = 8H^2 * E, independent
 // of G (granularity splits experts, it does not add weights).
-double moe_block_expert_weights(double hidden, double experts) {
-  return experts * mlp_block_weights(hidden);
-}
+double moe_block_expert_weights(double hidden, double experts) { return experts * mlp_block_weights(hidden); }
 
 // The router scores each token against every one of the E*G experts: an H x (E*G) matrix.
-double moe_router_weights(double hidden, double experts, double granularity) {
-  return hidden * experts * granularity;
-}
+double moe_router_weights(double hidden, double experts, double granularity) { return hidden * experts * granularity; }
 
 // Pre-norm block: one layer norm before attention, one before the MLP, each with a gain and a
 // bias vector of size H. (Q, K and V read the same normalised input, so they share one norm.)

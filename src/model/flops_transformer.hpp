@@ -11,26 +11,26 @@
 namespace wflops::flops {
 
 struct TransformerShape {
-  double hidden = 0;      // H (d_model)
-  double layers = 0;      // L (blocks)
-  double vocab = 0;       // V
-  double seq = 0;         // S (context length; sets the position embeddings and attention cost)
-  double experts = 0;     // E, expansion rate; 0 = dense MLP blocks
-  double granularity = 1; // G (MoE only)
-  bool untied = false;    // separate unembedding matrix (a second V x H)
-  bool causal = false;    // causal mask: half of the attention scores are computed
+  double hidden = 0;       // H (d_model)
+  double layers = 0;       // L (blocks)
+  double vocab = 0;        // V
+  double seq = 0;          // S (context length; sets the position embeddings and attention cost)
+  double experts = 0;      // E, expansion rate; 0 = dense MLP blocks
+  double granularity = 1;  // G (MoE only)
+  bool untied = false;     // separate unembedding matrix (a second V x H)
+  bool causal = false;     // causal mask: half of the attention scores are computed
   bool moe() const { return experts > 0; }
 };
 
 // ---- parameters -----------------------------------------------------------------------------
-double token_embedding_params(const TransformerShape& m);     // V*H, twice when untied
-double position_embedding_params(const TransformerShape& m);  // S*H
-double attention_block_weights(double hidden);                // 4H^2 (Q, K, V, O)
-double mlp_block_weights(double hidden);                      // 8H^2 (d_ff = 4H)
-double moe_block_expert_weights(double hidden, double experts);  // 8H^2 * E
+double token_embedding_params(const TransformerShape& m);                      // V*H, twice when untied
+double position_embedding_params(const TransformerShape& m);                   // S*H
+double attention_block_weights(double hidden);                                 // 4H^2 (Q, K, V, O)
+double mlp_block_weights(double hidden);                                       // 8H^2 (d_ff = 4H)
+double moe_block_expert_weights(double hidden, double experts);                // 8H^2 * E
 double moe_router_weights(double hidden, double experts, double granularity);  // H*E*G
-double block_layer_norm_params(double hidden);  // 4H: two layer norms (gain + bias each)
-double final_layer_norm_params(double hidden);  // 2H
+double block_layer_norm_params(double hidden);                                 // 4H: two layer norms (gain + bias each)
+double final_layer_norm_params(double hidden);                                 // 2H
 
 struct TransformerParams {
   double total = 0;          // every parameter

@@ -46,8 +46,8 @@ const char* fused_into(const std::string& phase) {
 std::string model_step_name(const std::string& impl, const std::string& dtype, const flops::ModelStepShape& m) {
   const std::string head = fmt::format("{}/{}/{}", kFamily, impl, dtype);
   if (m.arch == flops::ModelArch::gpt2) {
-    return fmt::format("{}/arch:gpt2/d:{}/L:{}/h:{}/s:{}/b:{}/V:{}", head, m.hidden, m.layers, m.heads, m.seq,
-                       m.batch, m.vocab);
+    return fmt::format("{}/arch:gpt2/d:{}/L:{}/h:{}/s:{}/b:{}/V:{}", head, m.hidden, m.layers, m.heads, m.seq, m.batch,
+                       m.vocab);
   }
   return fmt::format("{}/arch:llama/d:{}/L:{}/h:{}/kvh:{}/ff:{}/s:{}/b:{}/V:{}", head, m.hidden, m.layers, m.heads,
                      m.kv_heads, m.ffn, m.seq, m.batch, m.vocab);

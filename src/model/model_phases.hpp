@@ -36,10 +36,9 @@ struct Component {
 //   lm_head    the [T, d] x [d, V] logits GEMM (the tied embedding matrix for gpt2)
 //   loss       softmax and cross-entropy over the logits; backward: their gradient
 inline constexpr Component kComponents[] = {
-    {"embedding", Kind::memory}, {"norm", Kind::memory},      {"qkv", Kind::gemm},
-    {"attention", Kind::attention}, {"out_proj", Kind::gemm}, {"residual", Kind::memory},
-    {"mlp_up", Kind::gemm},      {"activation", Kind::memory}, {"mlp_down", Kind::gemm},
-    {"lm_head", Kind::gemm},     {"loss", Kind::memory},
+    {"embedding", Kind::memory}, {"norm", Kind::memory},     {"qkv", Kind::gemm},    {"attention", Kind::attention},
+    {"out_proj", Kind::gemm},    {"residual", Kind::memory}, {"mlp_up", Kind::gemm}, {"activation", Kind::memory},
+    {"mlp_down", Kind::gemm},    {"lm_head", Kind::gemm},    {"loss", Kind::memory},
 };
 // AdamW over every parameter's fp32 state, with the cast of the fp32 master weights to the
 // compute dtype for the next step: memory-bound, no FLOPs counted.

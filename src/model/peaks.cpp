@@ -166,15 +166,26 @@ Peaks derive_peaks(const DeviceDescription& dev) {
   bool has_fp8 = false, fp64_tensor = false;
   const int cc = dev.cc_major * 10 + dev.cc_minor;
   if (cc >= 100 && cc < 110) {
-    tensor16 = 8192; fp32 = 256; has_fp8 = true; fp64_tensor = true;
+    tensor16 = 8192;
+    fp32 = 256;
+    has_fp8 = true;
+    fp64_tensor = true;
   } else if (cc >= 90) {
-    tensor16 = (cc == 90) ? 4096 : 1024; fp32 = 256; has_fp8 = true; fp64_tensor = (cc == 90);
+    tensor16 = (cc == 90) ? 4096 : 1024;
+    fp32 = 256;
+    has_fp8 = true;
+    fp64_tensor = (cc == 90);
   } else if (cc == 89) {
-    tensor16 = 1024; fp32 = 256; has_fp8 = true;
+    tensor16 = 1024;
+    fp32 = 256;
+    has_fp8 = true;
   } else if (cc == 80) {
-    tensor16 = 2048; fp32 = 128; fp64_tensor = true;
+    tensor16 = 2048;
+    fp32 = 128;
+    fp64_tensor = true;
   } else {
-    tensor16 = 1024; fp32 = 256;
+    tensor16 = 1024;
+    fp32 = 256;
   }
   const double clock_ghz = dev.sm_clock_max_mhz / 1000.0;
   const double per_sm_to_tflops = dev.sm_count * clock_ghz / 1000.0;  // x FLOP/clk/SM -> TFLOP/s
@@ -231,8 +242,8 @@ void apply_peak_overrides(Peaks& peaks, const std::vector<std::string>& override
         if (!other_given) peaks.tflops[other] = v;
       }
     } else {
-      throw UserError(fmt::format(
-          "--peak '{}': unknown key '{}' (use fp64, fp32, tf32, fp16, bf16, fp8, int8 or gbps)", o, key));
+      throw UserError(
+          fmt::format("--peak '{}': unknown key '{}' (use fp64, fp32, tf32, fp16, bf16, fp8, int8 or gbps)", o, key));
     }
     peaks.source = "override";
   }

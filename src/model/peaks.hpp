@@ -14,17 +14,17 @@
 namespace wflops {
 
 struct Peaks {
-  std::string slug;                     // "h100-sxm", "a100-sxm4-80gb", ...
-  std::string model;                    // "H100 SXM5"
-  int sm_count = 0;                     // the SM count the datasheet figures assume
+  std::string slug;   // "h100-sxm", "a100-sxm4-80gb", ...
+  std::string model;  // "H100 SXM5"
+  int sm_count = 0;   // the SM count the datasheet figures assume
   // The SM clock the tensor peaks assume, MHz: peak / (SMs x dense FLOP/clock/SM). Often below
   // the boost clock nvidia-smi shows (H100 SXM: ~1830 against 1980). 0: unknown. The clock
   // ratio of a result (clock_assessment.hpp) is its measured SM clock over this one.
   double peak_clock_mhz = 0;
-  std::map<DType, double> tflops;       // dtype -> dense peak TFLOP/s (TOPS for int8); absent: unsupported
-  double gbps = 0;                      // memory bandwidth, GB/s
-  std::string source;                   // "table", "derived" or "override"
-  std::string note;                     // why a figure is approximate, how it was derived
+  std::map<DType, double> tflops;  // dtype -> dense peak TFLOP/s (TOPS for int8); absent: unsupported
+  double gbps = 0;                 // memory bandwidth, GB/s
+  std::string source;              // "table", "derived" or "override"
+  std::string note;                // why a figure is approximate, how it was derived
 
   std::optional<double> peak(DType t) const;  // tf32 etc.; nullopt when the GPU lacks the dtype
 };

@@ -9,8 +9,8 @@
 #include <stdexcept>
 #include <utility>
 
-#include "model/budget.hpp"
 #include "errors.hpp"
+#include "model/budget.hpp"
 #include "model/flops.hpp"
 
 namespace wflops::planner {
@@ -60,8 +60,8 @@ double moe_flops_per_token(double n_blocks, double experts, double granularity) 
   return flops::moe_block_step_per_token(moe_d_model(n_blocks), experts, granularity) * n_blocks;
 }
 
-Minimum minimise_brent(const std::function<double(double)>& f, double lo, double hi, double rel_tol,
-                       double abs_tol, int max_iterations) {
+Minimum minimise_brent(const std::function<double(double)>& f, double lo, double hi, double rel_tol, double abs_tol,
+                       int max_iterations) {
   // The golden-section fraction (3 - sqrt 5) / 2: the new point splits the larger part of the
   // bracket so that the parts keep the ratio 1 : 0.618.
   const double golden = (3.0 - std::sqrt(5.0)) / 2.0;
@@ -208,8 +208,8 @@ MoePlan best_of(const std::vector<MoePlan>& plans) {
 
 double moe_gpu_seconds_per_token(double n_blocks, double dense_tflops, double moe_tflops) {
   const double d = moe_d_model(n_blocks);
-  const double attention = flops::linear_training_step(4.0 * d * d, 1.0);     // 6 * 4d^2
-  const double experts = flops::moe_expert_weight_flops(d, 1.0);              // 6 * 8d^2
+  const double attention = flops::linear_training_step(4.0 * d * d, 1.0);  // 6 * 4d^2
+  const double experts = flops::moe_expert_weight_flops(d, 1.0);           // 6 * 8d^2
   return n_blocks * (attention / (dense_tflops * budget::kTera) + experts / (moe_tflops * budget::kTera));
 }
 
@@ -252,8 +252,8 @@ MoePlan plan_moe_in_time(double gpu_seconds, double experts, double granularity,
   return p;
 }
 
-MoePlan plan_moe_in_time(double gpu_seconds, double experts, double granularity, double dense_tflops,
-                         double moe_tflops, const MoeLaw& law) {
+MoePlan plan_moe_in_time(double gpu_seconds, double experts, double granularity, double dense_tflops, double moe_tflops,
+                         const MoeLaw& law) {
   MoeTau one;
   one.granularity = granularity;
   one.d_model = 1;  // any d: the only row is the nearest
@@ -424,9 +424,10 @@ std::string far_from_measured_note(const TimeSearch& t) {
     if (far) far_g += fmt::format("{}{}", far_g.empty() ? "" : ", ", r.granularity);
   }
   if (far_g.empty()) return {};
-  return fmt::format("G = {}: a planned model's d_model is over {}x from the nearest measured d "
-                     "(worst: {:.0f} priced at d = {}); measure moe_step nearer that d for its tau",
-                     far_g, kFarRatio, far_d, far_tau_d);
+  return fmt::format(
+      "G = {}: a planned model's d_model is over {}x from the nearest measured d "
+      "(worst: {:.0f} priced at d = {}); measure moe_step nearer that d for its tau",
+      far_g, kFarRatio, far_d, far_tau_d);
 }
 
 }  // namespace

@@ -131,12 +131,12 @@ inline constexpr const char* kDefaultRouting = "expert_choice";
 struct MeasuredTau {
   double dense_tflops = 0;
   std::string dense_benchmark;
-  std::string routing;             // the route:... the moe rows were taken with
+  std::string routing;  // the route:... the moe rows were taken with
   // One row per measured (power-of-two G in [1, 256], d): of the successful moe_step benchmarks
   // with E = experts and this routing at that G and d, those with the largest token count, and of
   // them the fastest. Sorted by G, then d.
   std::vector<MoeTau> moe;
-  std::vector<std::string> notes;  // what could not be matched
+  std::vector<std::string> notes;                      // what could not be matched
   std::vector<double> measured_granularities() const;  // ascending, each once
   std::vector<MoeTau> at_granularity(double g) const;  // ascending d
 };
@@ -155,8 +155,8 @@ const MoeTau& nearest_row(const std::vector<MoeTau>& rows, double d_model);
 MoePlan plan_moe_in_time(double gpu_seconds, double experts, double granularity, double dense_tflops,
                          const std::vector<MoeTau>& rows, const MoeLaw& law = {});
 // The same with one tau for every d.
-MoePlan plan_moe_in_time(double gpu_seconds, double experts, double granularity, double dense_tflops,
-                         double moe_tflops, const MoeLaw& law = {});
+MoePlan plan_moe_in_time(double gpu_seconds, double experts, double granularity, double dense_tflops, double moe_tflops,
+                         const MoeLaw& law = {});
 // Prices a FLOP-budget shape in GPU time: tokens x seconds per token at the dense tau and the tau
 // of the row nearest its d_model; fills gpu_hours and the tau_* fields.
 void price_in_time(MoeShape& shape, double dense_tflops, const std::vector<MoeTau>& rows);

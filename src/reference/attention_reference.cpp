@@ -18,8 +18,7 @@ double dot(const double* a, const double* b, long n) {
 }
 
 // exp(S_ij - L_i): the probability of key j for query i, 0 where masked or where no key is seen.
-double probability(const AttentionProblem& p, const double* q, const double* k, const double* lse, long i,
-                   long j) {
+double probability(const AttentionProblem& p, const double* q, const double* k, const double* lse, long i, long j) {
   if (!visible(p, i, j) || std::isinf(lse[i])) return 0.0;
   return std::exp(p.scale * dot(q + i * p.head_dim, k + j * p.head_dim, p.head_dim) - lse[i]);
 }
@@ -34,8 +33,7 @@ void attention_forward_rows(const AttentionProblem& p, const double* q, const do
     const long i = rows[r];
     double max = -std::numeric_limits<double>::infinity();
     for (long j = 0; j < p.seq; ++j) {
-      scores[j] = visible(p, i, j) ? p.scale * dot(q + i * d, k + j * d, d)
-                                   : -std::numeric_limits<double>::infinity();
+      scores[j] = visible(p, i, j) ? p.scale * dot(q + i * d, k + j * d, d) : -std::numeric_limits<double>::infinity();
       max = std::max(max, scores[j]);
     }
     double* o = o_rows + r * d;
@@ -64,9 +62,8 @@ void attention_forward_reference(const AttentionProblem& p, const double* q, con
 }
 
 void attention_backward_rows(const AttentionProblem& p, const double* q, const double* k, const double* v,
-                             const double* o, const double* lse, const double* d_o,
-                             const std::vector<long>& q_rows, double* dq_rows,
-                             const std::vector<long>& k_rows, double* dk_rows, double* dv_rows) {
+                             const double* o, const double* lse, const double* d_o, const std::vector<long>& q_rows,
+                             double* dq_rows, const std::vector<long>& k_rows, double* dk_rows, double* dv_rows) {
   const long d = p.head_dim;
   std::vector<double> big_d(static_cast<std::size_t>(p.seq));  // D_i = dO_i . O_i
   for (long i = 0; i < p.seq; ++i) big_d[i] = dot(d_o + i * d, o + i * d, d);
@@ -99,8 +96,8 @@ void attention_backward_rows(const AttentionProblem& p, const double* q, const d
   }
 }
 
-void attention_backward_reference(const AttentionProblem& p, const double* q, const double* k,
-                                  const double* v, const double* d_o, double* dq, double* dk, double* dv) {
+void attention_backward_reference(const AttentionProblem& p, const double* q, const double* k, const double* v,
+                                  const double* d_o, double* dq, double* dk, double* dv) {
   const std::size_t n = static_cast<std::size_t>(p.seq * p.head_dim);
   std::vector<double> o(n), lse(static_cast<std::size_t>(p.seq));
   attention_forward_reference(p, q, k, v, o.data(), lse.data());

@@ -28,11 +28,10 @@ void attention_forward_rows(const AttentionProblem& p, const double* q, const do
 // (dq_rows [q_rows][head_dim]), dK and dV of key rows. Uses D_i = dO_i . O_i and
 // dS = P (dP - D), dQ = scale dS K, dK = scale dS^T Q, dV = P^T dO. Cost seq*head_dim per row.
 void attention_backward_rows(const AttentionProblem& p, const double* q, const double* k, const double* v,
-                             const double* o, const double* lse, const double* d_o,
-                             const std::vector<long>& q_rows, double* dq_rows,
-                             const std::vector<long>& k_rows, double* dk_rows, double* dv_rows);
+                             const double* o, const double* lse, const double* d_o, const std::vector<long>& q_rows,
+                             double* dq_rows, const std::vector<long>& k_rows, double* dk_rows, double* dv_rows);
 // Gradients of the whole slice (runs the forward itself).
-void attention_backward_reference(const AttentionProblem& p, const double* q, const double* k,
-                                  const double* v, const double* d_o, double* dq, double* dk, double* dv);
+void attention_backward_reference(const AttentionProblem& p, const double* q, const double* k, const double* v,
+                                  const double* d_o, double* dq, double* dk, double* dv);
 
 }  // namespace wflops

@@ -34,8 +34,7 @@ std::vector<double> w2_column(const MlpHost& m, long i) {
 
 // The activation and its input gradient for hidden unit j < d_ff of token t, from the row h (length
 // w1_rows) and da[t, j]: writes a[t, j] and dh[t, j] (gated also dh[t, d_ff + j]).
-void activate(const MlpHost& m, const std::vector<double>& h, long j, double da, double& a,
-              std::vector<double>& dh) {
+void activate(const MlpHost& m, const std::vector<double>& h, long j, double da, double& a, std::vector<double>& dh) {
   if (!m.gated) {
     a = activation(m.act, h[j]);
     dh[j] = da * activation_derivative(m.act, h[j]);
@@ -60,17 +59,22 @@ double silu_derivative(double x) {
 
 double activation(Act act, double x) {
   switch (act) {
-    case Act::none: return x;
-    case Act::relu: return x > 0 ? x : 0.0;
-    case Act::gelu: return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
+    case Act::none:
+      return x;
+    case Act::relu:
+      return x > 0 ? x : 0.0;
+    case Act::gelu:
+      return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
   }
   return x;
 }
 
 double activation_derivative(Act act, double x) {
   switch (act) {
-    case Act::none: return 1.0;
-    case Act::relu: return x > 0 ? 1.0 : 0.0;  // 0 at exactly 0, as cuBLASLt's DRELU bitmask
+    case Act::none:
+      return 1.0;
+    case Act::relu:
+      return x > 0 ? 1.0 : 0.0;  // 0 at exactly 0, as cuBLASLt's DRELU bitmask
     case Act::gelu: {
       // d/dx of 0.5 x (1 + tanh(u)), u = c (x + 0.044715 x^3): 0.5 (1 + tanh u) + 0.5 x sech^2(u) u'
       const double u = kSqrt2OverPi * (x + kGeluCubic * x * x * x);

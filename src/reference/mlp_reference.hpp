@@ -44,8 +44,8 @@ long w1_rows(const MlpHost& m);
 
 // Everything the step computes for one token t (h and dh have w1_rows(m) entries).
 struct TokenRow {
-  std::vector<double> h, a, y;    // [d_ff] (gated [2 d_ff]), [d_ff], [d]
-  std::vector<double> da, dh, dx; // [d_ff], [d_ff] (gated [2 d_ff]), [d]
+  std::vector<double> h, a, y;     // [d_ff] (gated [2 d_ff]), [d_ff], [d]
+  std::vector<double> da, dh, dx;  // [d_ff], [d_ff] (gated [2 d_ff]), [d]
 };
 TokenRow token_row(const MlpHost& m, long t);
 

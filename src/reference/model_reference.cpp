@@ -284,9 +284,17 @@ std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(Gpt2Para
   for (std::size_t l = 0; l < p.blocks.size(); ++l) {
     Gpt2Block& b = p.blocks[l];
     const std::string h = "h" + std::to_string(l) + ".";
-    for (auto [name, t] : {std::pair{"ln1_g", &b.ln1_g}, {"ln1_b", &b.ln1_b}, {"w_qkv", &b.w_qkv},
-                           {"b_qkv", &b.b_qkv}, {"w_o", &b.w_o}, {"b_o", &b.b_o}, {"ln2_g", &b.ln2_g},
-                           {"ln2_b", &b.ln2_b}, {"w_fc", &b.w_fc}, {"b_fc", &b.b_fc}, {"w_proj", &b.w_proj},
+    for (auto [name, t] : {std::pair{"ln1_g", &b.ln1_g},
+                           {"ln1_b", &b.ln1_b},
+                           {"w_qkv", &b.w_qkv},
+                           {"b_qkv", &b.b_qkv},
+                           {"w_o", &b.w_o},
+                           {"b_o", &b.b_o},
+                           {"ln2_g", &b.ln2_g},
+                           {"ln2_b", &b.ln2_b},
+                           {"w_fc", &b.w_fc},
+                           {"b_fc", &b.b_fc},
+                           {"w_proj", &b.w_proj},
                            {"b_proj", &b.b_proj}}) {
       out.emplace_back(h + name, t);
     }
@@ -405,8 +413,8 @@ double gpt2_loss_and_gradients(const Gpt2Config& c, const Gpt2Params& p, const s
 void rope_rotate(double* x, long head_dim, long position, double theta, bool inverse) {
   const long half = head_dim / 2;
   for (long i = 0; i < half; ++i) {
-    const double angle = static_cast<double>(position) *
-                         std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
+    const double angle =
+        static_cast<double>(position) * std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
     const double cs = std::cos(angle), sn = inverse ? -std::sin(angle) : std::sin(angle);
     const double a = x[i], b = x[i + half];
     x[i] = a * cs - b * sn;
@@ -473,9 +481,8 @@ struct LlamaForward {
 
 void check_inputs(const LlamaConfig& c, const LlamaParams& p, const std::vector<long>& tokens,
                   const std::vector<long>& targets) {
-  if (c.vocab <= 0 || c.seq <= 0 || c.hidden <= 0 || c.heads <= 0 || c.kv_heads <= 0 || c.ffn <= 0 ||
-      c.layers <= 0 || c.batch <= 0 || c.hidden % c.heads != 0 || c.heads % c.kv_heads != 0 ||
-      c.head_dim() % 2 != 0) {
+  if (c.vocab <= 0 || c.seq <= 0 || c.hidden <= 0 || c.heads <= 0 || c.kv_heads <= 0 || c.ffn <= 0 || c.layers <= 0 ||
+      c.batch <= 0 || c.hidden % c.heads != 0 || c.heads % c.kv_heads != 0 || c.head_dim() % 2 != 0) {
     throw std::invalid_argument(
         "llama reference: sizes must be positive, heads must divide hidden into even head sizes and kv_heads "
         "must divide heads");
@@ -530,8 +537,14 @@ std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(LlamaPar
   for (std::size_t l = 0; l < p.blocks.size(); ++l) {
     LlamaBlock& b = p.blocks[l];
     const std::string h = "h" + std::to_string(l) + ".";
-    for (auto [name, t] : {std::pair{"attn_norm", &b.attn_norm}, {"w_q", &b.w_q}, {"w_k", &b.w_k}, {"w_v", &b.w_v},
-                           {"w_o", &b.w_o}, {"mlp_norm", &b.mlp_norm}, {"w_gate", &b.w_gate}, {"w_up", &b.w_up},
+    for (auto [name, t] : {std::pair{"attn_norm", &b.attn_norm},
+                           {"w_q", &b.w_q},
+                           {"w_k", &b.w_k},
+                           {"w_v", &b.w_v},
+                           {"w_o", &b.w_o},
+                           {"mlp_norm", &b.mlp_norm},
+                           {"w_gate", &b.w_gate},
+                           {"w_up", &b.w_up},
                            {"w_down", &b.w_down}}) {
       out.emplace_back(h + name, t);
     }

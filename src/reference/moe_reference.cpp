@@ -26,8 +26,8 @@ std::vector<long> top_k_experts(const double* probs, long experts, long k) {
   return order;
 }
 
-std::vector<long> expert_choice_tokens(const double* group_probs, long group_tokens, long experts,
-                                       long expert, long take) {
+std::vector<long> expert_choice_tokens(const double* group_probs, long group_tokens, long experts, long expert,
+                                       long take) {
   std::vector<long> order(static_cast<std::size_t>(group_tokens));
   std::iota(order.begin(), order.end(), 0L);
   std::stable_sort(order.begin(), order.end(), [&](long a, long b) {
@@ -89,8 +89,7 @@ void softmax_backward(const double* probs, const double* dprobs, long n, double*
   for (long i = 0; i < n; ++i) dlogits[i] = probs[i] * (dprobs[i] - s);
 }
 
-void expert_row_forward(const double* w1e, const double* w2e, long d, long f, const double* x, double* h,
-                        double* out) {
+void expert_row_forward(const double* w1e, const double* w2e, long d, long f, const double* x, double* h, double* out) {
   for (long i = 0; i < f; ++i) {
     double acc = 0;
     for (long j = 0; j < d; ++j) acc += w1e[i * d + j] * x[j];
@@ -124,8 +123,7 @@ std::string dims_error(const Dims& dims) {
 
 namespace {
 
-std::vector<double> matmul_nt(const std::vector<double>& a, const std::vector<double>& b, long rows,
-                              long cols,
+std::vector<double> matmul_nt(const std::vector<double>& a, const std::vector<double>& b, long rows, long cols,
                               long inner) {  // a[rows, inner] b[cols, inner]^T
   std::vector<double> c(static_cast<std::size_t>(rows * cols), 0.0);
   for (long r = 0; r < rows; ++r) {

@@ -37,8 +37,8 @@ std::vector<long> top_k_experts(const double* probs, long experts, long k);
 // Expert choice within one group: the `take` tokens of the group with the highest probability for
 // `expert` (probs is the group's [tokens, experts] block); equal probabilities go to the lower
 // token index. Returned in increasing token order (group-relative indices).
-std::vector<long> expert_choice_tokens(const double* group_probs, long group_tokens, long experts,
-                                       long expert, long take);
+std::vector<long> expert_choice_tokens(const double* group_probs, long group_tokens, long experts, long expert,
+                                       long take);
 // Every assignment of a step, in expert-contiguous order (expert 0's tokens first, by token index
 // within an expert), from the router probabilities probs[T, N].
 std::vector<Assignment> route(const Dims& dims, const std::vector<double>& probs);
@@ -51,8 +51,7 @@ void softmax(const double* logits, long n, double* probs);
 void softmax_backward(const double* probs, const double* dprobs, long n, double* dlogits);
 
 // One row through one expert: h = w1e x (f values), out = w2e gelu(h) (d values).
-void expert_row_forward(const double* w1e, const double* w2e, long d, long f, const double* x, double* h,
-                        double* out);
+void expert_row_forward(const double* w1e, const double* w2e, long d, long f, const double* x, double* h, double* out);
 // Its backward for the output gradient dout (d values): dx_acc += w1e^T (gelu'(h) * (w2e^T dout)).
 void expert_row_backward_input(const double* w1e, const double* w2e, long d, long f, const double* h,
                                const double* dout, double* dx_acc);

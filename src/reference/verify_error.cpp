@@ -59,8 +59,8 @@ void ErrorReport::add(std::string name, const ErrorSum& error, double tolerance)
 }
 
 bool ErrorReport::ok() const {
-  return !entries_.empty() && std::all_of(entries_.begin(), entries_.end(),
-                                          [](const Entry& e) { return e.relative < e.tolerance; });
+  return !entries_.empty() &&
+         std::all_of(entries_.begin(), entries_.end(), [](const Entry& e) { return e.relative < e.tolerance; });
 }
 
 double ErrorReport::worst() const {

@@ -219,9 +219,9 @@ void fill_parts(const ResultFile& file, const BenchmarkResult& step, Breakdown& 
     if (ms > 0 && flops > 0) p.tflops = flops / ms / 1e9;
     return p;
   };
-  BreakdownPart mlp = part("mlp (mlp_up + activation + mlp_down, fwd + bwd)",
-                           {"fwd_mlp_up", "fwd_activation", "fwd_mlp_down", "bwd_mlp_down", "bwd_activation",
-                            "bwd_mlp_up"});
+  BreakdownPart mlp =
+      part("mlp (mlp_up + activation + mlp_down, fwd + bwd)",
+           {"fwd_mlp_up", "fwd_activation", "fwd_mlp_down", "bwd_mlp_down", "bwd_activation", "bwd_mlp_up"});
   if (const BenchmarkResult* alone = mlp_alone(file, s); alone && mlp.tflops) {
     mlp.alone = alone->name;
     mlp.alone_tflops = alone->tflops;
@@ -307,8 +307,8 @@ Breakdown breakdown(const ResultFile& file, const std::string& name) {
   if (other) s.other = other_name;
   fill_rows(file, *step, other, s);
   if (s.phases_ms <= 0) {
-    throw UserError(fmt::format("'{}' in '{}' has no phase_ms_<phase> counters: nothing to break down", name,
-                                file.path));
+    throw UserError(
+        fmt::format("'{}' in '{}' has no phase_ms_<phase> counters: nothing to break down", name, file.path));
   }
   fill_parts(file, *step, s);
   return s;
@@ -321,8 +321,8 @@ std::vector<Breakdown> breakdowns(const ResultFile& file, const std::string& nam
   }
   if (!name.empty()) {
     if (std::find(steps.begin(), steps.end(), name) == steps.end() && !file.find(name)) {
-      throw UserError(fmt::format("'{}' has no benchmark named '{}'; its model steps: {}", file.path, name,
-                                  list_of(steps)));
+      throw UserError(
+          fmt::format("'{}' has no benchmark named '{}'; its model steps: {}", file.path, name, list_of(steps)));
     }
     return {breakdown(file, name)};
   }
@@ -368,14 +368,14 @@ std::string format_one(const Breakdown& s) {
     if (s.pct_peak_model) out += fmt::format(" ({:.1f}% of peak)", *s.pct_peak_model);
     out += "\n";
   }
-  out += fmt::format("  phases, timed apart, sum to {:.2f} ms ({:.1f}% of the step): GEMMs {:.1f}%, attention core "
-                     "{:.1f}%, memory-bound {:.1f}%\n",
-                     s.phases_ms, 100.0 * s.phases_ms / s.step_ms, s.gemm_share_pct, s.attention_share_pct,
-                     s.memory_share_pct);
+  out += fmt::format(
+      "  phases, timed apart, sum to {:.2f} ms ({:.1f}% of the step): GEMMs {:.1f}%, attention core "
+      "{:.1f}%, memory-bound {:.1f}%\n",
+      s.phases_ms, 100.0 * s.phases_ms / s.step_ms, s.gemm_share_pct, s.attention_share_pct, s.memory_share_pct);
   if (!s.other.empty()) out += "  eager/fused: the eager step's time over the fused step's, against " + s.other + "\n";
   if (s.best_copy_gbps) {
-    out += fmt::format("  GB/s rows are read against the device copy {} ({:.0f} GB/s)\n", s.best_copy,
-                       *s.best_copy_gbps);
+    out +=
+        fmt::format("  GB/s rows are read against the device copy {} ({:.0f} GB/s)\n", s.best_copy, *s.best_copy_gbps);
   }
   out += fmt::format("\n  {:<15} {:>8} {:>6} {:>14} {:>8} {:>11} {:>10} {:>8}  {}\n", "phase", "ms", "share", "rate",
                      "% ceil", "eager/fused", "alone", "in/alone", "notes");
@@ -398,8 +398,8 @@ std::string format_one(const Breakdown& s) {
   }
   out += "\n  parts against the same part alone:\n";
   for (const BreakdownPart& p : s.parts) {
-    out += fmt::format("  {:<50} {:>8.3f} ms {:>5.1f}% {:>8} TFLOP/s", p.what, p.ms, p.share_pct,
-                       opt(p.tflops, "{:.1f}"));
+    out +=
+        fmt::format("  {:<50} {:>8.3f} ms {:>5.1f}% {:>8} TFLOP/s", p.what, p.ms, p.share_pct, opt(p.tflops, "{:.1f}"));
     if (p.alone_tflops) {
       out += fmt::format(", alone {:.1f}: in/alone {:.2f} ({})", *p.alone_tflops, *p.over_alone, p.alone);
     } else {
@@ -418,18 +418,17 @@ std::string format_one(const Breakdown& s) {
 
 nlohmann::json optional_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
 
-const char* kind_name(Kind k) {
-  return k == Kind::gemm ? "gemm" : k == Kind::attention ? "attention" : "memory";
-}
+const char* kind_name(Kind k) { return k == Kind::gemm ? "gemm" : k == Kind::attention ? "attention" : "memory"; }
 
 }  // namespace
 
 std::string format_breakdowns(const ResultFile& file, const std::vector<Breakdown>& all,
                               const std::vector<std::string>& skipped) {
   std::string out = fmt::format("Where the model step's time goes: {}, {}\n", file.path, file.label());
-  out += "rate: TFLOP/s of GEMM phases (weight FLOPs) and the attention core (attention FLOPs), GB/s of memory-bound\n"
-         "phases (least bytes); % ceil: of the best matmul of the dtype or of the device copy in the same file;\n"
-         "alone: the same part benchmarked alone (GEMMs: the matmul of the forward's shape); in/alone: rate over it\n";
+  out +=
+      "rate: TFLOP/s of GEMM phases (weight FLOPs) and the attention core (attention FLOPs), GB/s of memory-bound\n"
+      "phases (least bytes); % ceil: of the best matmul of the dtype or of the device copy in the same file;\n"
+      "alone: the same part benchmarked alone (GEMMs: the matmul of the forward's shape); in/alone: rate over it\n";
   for (const Breakdown& s : all) out += "\n" + format_one(s);
   if (!skipped.empty()) out += "\nleft out:\n";
   for (const std::string& why : skipped) out += "  " + why + "\n";

@@ -25,10 +25,10 @@ struct BreakdownRow {
   // model_phases::fused_into); the row has no time of its own.
   std::optional<double> ms;
   std::string folded_into;
-  std::vector<std::string> holds;  // phases whose work this one's time also holds (fused)
-  double share_pct = 0;            // of the sum of the step's phases
-  std::optional<double> tflops;    // GEMM and attention phases: phase_flops / time
-  std::optional<double> gbps;      // memory-bound phases: phase_gbps (or phase_bytes / time)
+  std::vector<std::string> holds;        // phases whose work this one's time also holds (fused)
+  double share_pct = 0;                  // of the sum of the step's phases
+  std::optional<double> tflops;          // GEMM and attention phases: phase_flops / time
+  std::optional<double> gbps;            // memory-bound phases: phase_gbps (or phase_bytes / time)
   std::optional<double> pct_of_ceiling;  // tflops over the best matmul, gbps over the device copy
   // The same work in the other implementation (eager for fused, fused for eager): its time and
   // the gain, eager time over fused time (above 1: fusing saved time). `gain_over` names the phases
@@ -64,16 +64,16 @@ struct Breakdown {
   double step_ms = 0;  // flops / tflops: the time of one timed step
   double tflops = 0;   // weight-FLOP/s, the family's tau
   std::optional<double> pct_peak;
-  std::optional<double> model_tflops;    // model_flops / step time (weight + attention: MFU's numerator)
+  std::optional<double> model_tflops;  // model_flops / step time (weight + attention: MFU's numerator)
   std::optional<double> pct_peak_model;
   std::string best_matmul;  // the fastest matmul of the dtype in the file
   std::optional<double> best_matmul_tflops;
   std::optional<double> pct_best_matmul;  // the step's tau over it
-  std::string best_copy;  // the fastest device-to-device copy (cast/d2d_copy) in the file
+  std::string best_copy;                  // the fastest device-to-device copy (cast/d2d_copy) in the file
   std::optional<double> best_copy_gbps;
   double phases_ms = 0;  // the sum of the phases' times (timed apart, so not exactly step_ms)
   double gemm_share_pct = 0, attention_share_pct = 0, memory_share_pct = 0;
-  std::string other;  // the other implementation's step of the same shape, "" when not in the file
+  std::string other;               // the other implementation's step of the same shape, "" when not in the file
   std::vector<BreakdownRow> rows;  // in the order a step runs its phases
   std::vector<BreakdownPart> parts;
 };

@@ -52,10 +52,12 @@ double median_of(std::vector<double> v) {
 // Context keys whose difference can explain a difference in tau: the program and the libraries
 // that do the work. (GPU name and host are expected to differ; that is what is compared.)
 const std::vector<std::pair<const char*, const char*>>& version_keys() {
-  static const std::vector<std::pair<const char*, const char*>> keys = {
-      {"wflops_version", "wflops version"}, {"wflops_commit", "wflops commit"},
-      {"cuda_runtime", "CUDA runtime"},     {"cublas", "cuBLAS"},
-      {"cudnn", "cuDNN"},                   {"driver", "driver"}};
+  static const std::vector<std::pair<const char*, const char*>> keys = {{"wflops_version", "wflops version"},
+                                                                        {"wflops_commit", "wflops commit"},
+                                                                        {"cuda_runtime", "CUDA runtime"},
+                                                                        {"cublas", "cuBLAS"},
+                                                                        {"cudnn", "cuDNN"},
+                                                                        {"driver", "driver"}};
   return keys;
 }
 
@@ -78,14 +80,15 @@ void add_context_warnings(const std::vector<ResultFile>& files, Report& report) 
   std::set<std::string> sources;
   for (const auto& f : files) sources.insert(f.context_text("source"));
   if (sources.size() > 1) {
-    report.warnings.push_back("some files come from wflops and some from a PyTorch peer script: "
-                              "the same name measures a different implementation");
+    report.warnings.push_back(
+        "some files come from wflops and some from a PyTorch peer script: "
+        "the same name measures a different implementation");
   }
   for (std::size_t i = 0; i < files.size(); ++i) {
     const auto& f = files[i];
     if (f.context.value("interrupted", false)) {
-      report.warnings.push_back(fmt::format("[{}] {} was cut short (context.interrupted): it may lack benchmarks",
-                                            i + 1, f.path));
+      report.warnings.push_back(
+          fmt::format("[{}] {} was cut short (context.interrupted): it may lack benchmarks", i + 1, f.path));
     }
     std::size_t throttled = 0, failed = 0;
     for (const auto& b : f.benchmarks) {
@@ -98,8 +101,10 @@ void add_context_warnings(const std::vector<ResultFile>& files, Report& report) 
     }
     if (failed) report.warnings.push_back(fmt::format("[{}] {}: {} benchmark(s) failed", i + 1, f.path, failed));
     if (f.benchmarks.empty()) {
-      report.warnings.push_back(fmt::format("[{}] {} has no benchmarks (a run that ended before its first one "
-                                            "finished, or a filter that matched nothing)", i + 1, f.path));
+      report.warnings.push_back(
+          fmt::format("[{}] {} has no benchmarks (a run that ended before its first one "
+                      "finished, or a filter that matched nothing)",
+                      i + 1, f.path));
     }
   }
 }
@@ -150,10 +155,10 @@ void add_clock_warnings(const std::vector<ResultFile>& files, const Options& opt
     if (first.empty()) continue;
     const double m1 = median_of(first), mi = median_of(other);
     if (!(m1 > 0) || std::abs(mi - m1) <= options.clock_ratio_pct / 100.0 * m1) continue;
-    report.warnings.push_back(fmt::format(
-        "[{}] {} ran its SM clock at {:.3f} of the clock the peak assumes, [1] at {:.3f} (medians over {} "
-        "benchmark(s)): {:+.1f}%, more than {}%, so part of the difference in tau is the clock",
-        i + 1, files[i].path, mi, m1, first.size(), 100.0 * (mi / m1 - 1.0), options.clock_ratio_pct));
+    report.warnings.push_back(
+        fmt::format("[{}] {} ran its SM clock at {:.3f} of the clock the peak assumes, [1] at {:.3f} (medians over {} "
+                    "benchmark(s)): {:+.1f}%, more than {}%, so part of the difference in tau is the clock",
+                    i + 1, files[i].path, mi, m1, first.size(), 100.0 * (mi / m1 - 1.0), options.clock_ratio_pct));
   }
 }
 
@@ -208,17 +213,19 @@ void add_pair_warnings(const std::vector<ResultFile>& files, const Options& opti
       }
       std::string list;
       for (const auto& w : impls) list += (list.empty() ? "" : ", ") + w;
-      report.warnings.push_back(fmt::format("--pair {}={} pairs nothing: no file has a benchmark with the "
-                                            "implementation '{}' (the files have: {})",
-                                            theirs, ours, theirs, list.empty() ? "none" : list));
+      report.warnings.push_back(
+          fmt::format("--pair {}={} pairs nothing: no file has a benchmark with the "
+                      "implementation '{}' (the files have: {})",
+                      theirs, ours, theirs, list.empty() ? "none" : list));
       continue;
     }
     std::size_t matched = 0;
     for (std::size_t r : paired_rows[p]) matched += report.rows[r].present_in >= 2 ? 1 : 0;
     if (matched == 0) {
-      report.warnings.push_back(fmt::format("--pair {}={} pairs nothing: none of the {} benchmark(s) named '{}' "
-                                            "has a benchmark named '{}' of the same shape in another file",
-                                            theirs, ours, renamed[p], theirs, ours));
+      report.warnings.push_back(
+          fmt::format("--pair {}={} pairs nothing: none of the {} benchmark(s) named '{}' "
+                      "has a benchmark named '{}' of the same shape in another file",
+                      theirs, ours, renamed[p], theirs, ours));
     }
   }
 }
@@ -230,8 +237,8 @@ void check_counters(const ResultFile& file) {
     if (b.failed) continue;
     // A failed benchmark has error_occurred and no figures, so a figure here claims a measurement.
     const auto refuse = [&](const char* counter, double value, const char* why) {
-      throw UserError(fmt::format("'{}': benchmark '{}' has {} = {} without an error: {}", file.path, b.name, counter,
-                                  value, why));
+      throw UserError(
+          fmt::format("'{}': benchmark '{}' has {} = {} without an error: {}", file.path, b.name, counter, value, why));
     };
     if (b.tflops && !(*b.tflops > 0 && std::isfinite(*b.tflops))) {
       refuse("tflops", *b.tflops, "a measured FLOP/s is positive");
@@ -253,8 +260,9 @@ Report compare_results(const std::vector<ResultFile>& files, const Options& opti
   if (files.size() < 2) throw UserError("compare needs at least two result files");
   if (!(options.noise_sigmas >= 0) || !(options.outlier_pct > 0 && options.outlier_pct < 100) ||
       !(options.clock_ratio_pct >= 0)) {
-    throw UserError("the noise threshold must be >= 0, the outlier percentage between 0 and 100 and the clock "
-                    "ratio threshold >= 0");
+    throw UserError(
+        "the noise threshold must be >= 0, the outlier percentage between 0 and 100 and the clock "
+        "ratio threshold >= 0");
   }
   if (!(options.max_plausible_pct_peak > 0)) throw UserError("the plausible pct_peak limit must be > 0");
   for (const auto& f : files) check_counters(f);
@@ -438,8 +446,9 @@ std::string render_text(const Report& r, bool markdown) {
     print_line(head);
     for (const auto& line : body) print_line(line);
   }
-  out += "\nratio: tau against file [1]; '*' beyond the repetitions' noise, '~' within it, "
-         "no mark: no repetitions to tell.\n";
+  out +=
+      "\nratio: tau against file [1]; '*' beyond the repetitions' noise, '~' within it, "
+      "no mark: no repetitions to tell.\n";
 
   std::vector<const Row*> partial;
   for (const Row& row : r.rows) {
@@ -456,15 +465,16 @@ std::string render_text(const Report& r, bool markdown) {
     }
   }
   if (r.cluster) {
-    out += fmt::format("\nCluster: tau against the median of all {} files (geometric mean over shared "
-                       "benchmarks); outliers are more than {}% below it:\n",
-                       r.paths.size(), r.outlier_pct);
+    out += fmt::format(
+        "\nCluster: tau against the median of all {} files (geometric mean over shared "
+        "benchmarks); outliers are more than {}% below it:\n",
+        r.paths.size(), r.outlier_pct);
     std::size_t outliers = 0;
     for (const auto& s : r.standings) {
       outliers += s.outlier ? 1 : 0;
       out += fmt::format("{}  [{}] {}: {:.3f} of the median over {} benchmarks, {} more than {}% below{}\n",
-                         markdown ? "-" : " ", s.file + 1, r.labels[s.file], s.ratio_to_median, s.benchmarks,
-                         s.below, r.outlier_pct, s.outlier ? "  <-- OUTLIER" : "");
+                         markdown ? "-" : " ", s.file + 1, r.labels[s.file], s.ratio_to_median, s.benchmarks, s.below,
+                         r.outlier_pct, s.outlier ? "  <-- OUTLIER" : "");
     }
     out += outliers ? fmt::format("{} outlier GPU(s).\n", outliers) : std::string("No outlier GPUs.\n");
   }
@@ -543,10 +553,14 @@ nlohmann::json to_json(const Report& r) {
 
 std::string render(const Report& report, Format format) {
   switch (format) {
-    case Format::table: return render_text(report, false);
-    case Format::markdown: return render_text(report, true);
-    case Format::csv: return render_csv(report);
-    case Format::json: return to_json(report).dump(2) + "\n";
+    case Format::table:
+      return render_text(report, false);
+    case Format::markdown:
+      return render_text(report, true);
+    case Format::csv:
+      return render_csv(report);
+    case Format::json:
+      return to_json(report).dump(2) + "\n";
   }
   return {};
 }

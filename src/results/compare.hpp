@@ -47,29 +47,29 @@ struct Cell {
 };
 
 struct Row {
-  std::string key;                        // the name (implementation replaced by '*' when ignored)
-  std::vector<Cell> cells;                // one per file
+  std::string key;                           // the name (implementation replaced by '*' when ignored)
+  std::vector<Cell> cells;                   // one per file
   std::vector<std::optional<double>> ratio;  // tau_i / tau_1 (ratio[0] is 1 when tau_1 exists)
-  std::vector<Noise> noise;               // whether ratio[i] is beyond the repetitions' spread
-  std::size_t present_in = 0;             // files that have this benchmark
+  std::vector<Noise> noise;                  // whether ratio[i] is beyond the repetitions' spread
+  std::size_t present_in = 0;                // files that have this benchmark
 };
 
-struct FileStanding {             // cluster mode: one file against the median of all files
+struct FileStanding {  // cluster mode: one file against the median of all files
   std::size_t file = 0;
-  double ratio_to_median = 1.0;   // geometric mean over the benchmarks of tau / median tau
-  std::size_t benchmarks = 0;     // benchmarks that went into it
-  std::size_t below = 0;          // of which more than outlier_pct below the median
+  double ratio_to_median = 1.0;  // geometric mean over the benchmarks of tau / median tau
+  std::size_t benchmarks = 0;    // benchmarks that went into it
+  std::size_t below = 0;         // of which more than outlier_pct below the median
   bool outlier = false;
 };
 
 struct Report {
   std::vector<std::string> paths;
   std::vector<std::string> labels;
-  std::vector<Row> rows;                 // every benchmark of any file, first file's order first
-  std::vector<std::string> warnings;     // versions that differ, cut-short files, implausible counters, ...
-  bool cluster = false;                  // >= outlier_min_files files of one GPU model
+  std::vector<Row> rows;              // every benchmark of any file, first file's order first
+  std::vector<std::string> warnings;  // versions that differ, cut-short files, implausible counters, ...
+  bool cluster = false;               // >= outlier_min_files files of one GPU model
   double outlier_pct = 0;
-  std::vector<FileStanding> standings;   // cluster mode only, one per file
+  std::vector<FileStanding> standings;  // cluster mode only, one per file
 };
 
 Report compare_results(const std::vector<ResultFile>& files, const Options& options);

@@ -14,8 +14,8 @@
 namespace wflops {
 
 std::string result_file_name(std::string_view gpu_slug, const std::tm& t) {
-  return fmt::format("{}-{:04d}{:02d}{:02d}-{:02d}{:02d}{:02d}.json", gpu_slug, t.tm_year + 1900,
-                     t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
+  return fmt::format("{}-{:04d}{:02d}{:02d}-{:02d}{:02d}{:02d}.json", gpu_slug, t.tm_year + 1900, t.tm_mon + 1,
+                     t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
 }
 
 namespace {
@@ -58,8 +58,10 @@ void create_result_file_at(const std::filesystem::path& path) {
   int error = 0;
   if (create_exclusive(path, error)) return;
   if (error == EEXIST) {
-    throw UserError(fmt::format("'{}' exists already; wflops never overwrites a result file "
-                                "(choose another --out or remove it)", path.string()));
+    throw UserError(
+        fmt::format("'{}' exists already; wflops never overwrites a result file "
+                    "(choose another --out or remove it)",
+                    path.string()));
   }
   throw UserError(fmt::format("cannot create result file '{}': {}", path.string(), std::strerror(error)));
 }

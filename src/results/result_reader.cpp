@@ -24,9 +24,10 @@ const char* type_name(const json& v) { return v.type_name(); }
 
 // Google Benchmark's own per-run fields: numbers, but not counters.
 bool is_gbench_field(const std::string& key) {
-  static const std::set<std::string> fields = {
-      "family_index", "per_family_instance_index", "repetitions", "repetition_index", "threads",
-      "iterations", "real_time", "cpu_time"};
+  static const std::set<std::string> fields = {"family_index", "per_family_instance_index",
+                                               "repetitions",  "repetition_index",
+                                               "threads",      "iterations",
+                                               "real_time",    "cpu_time"};
   return fields.count(key) > 0;
 }
 
@@ -70,8 +71,9 @@ std::string strip_runner_suffixes(std::string name) {
 
 void check_context(const json& context, const std::string& path) {
   if (!context.contains("source")) {
-    not_a_result(path, "its context has no 'source' key (a plain Google Benchmark file? wflops "
-                       "writes \"source\": \"wflops\")");
+    not_a_result(path,
+                 "its context has no 'source' key (a plain Google Benchmark file? wflops "
+                 "writes \"source\": \"wflops\")");
   }
   const json& source = context["source"];
   if (!source.is_string() || (source != "wflops" && source != "pytorch")) {
@@ -86,8 +88,8 @@ void check_context(const json& context, const std::string& path) {
   // The peaks are what pct_peak was computed against; a wrong type would mislead every reader.
   for (auto it = context.begin(); it != context.end(); ++it) {
     const std::string& key = it.key();
-    const bool numeric = key.rfind("peak_tflops_", 0) == 0 || key == "peak_gbps" || key == "sm_count" ||
-                         key == "gpu_index";
+    const bool numeric =
+        key.rfind("peak_tflops_", 0) == 0 || key == "peak_gbps" || key == "sm_count" || key == "gpu_index";
     if (numeric && !it.value().is_number() && !it.value().is_null()) {
       not_a_result(path, fmt::format("context '{}' is a {}, expected a number or null", key, type_name(it.value())));
     }
@@ -118,8 +120,7 @@ BenchmarkResult fold(const std::string& name, const Group& g) {
     if (number_field(*it, "throttled").value_or(0) > 0) r.throttled = true;
   }
   if (!g.iterations.empty()) {
-    r.repetitions = std::max<int>(static_cast<int>(g.iterations.size()),
-                                  g.iterations.front()->value("repetitions", 1));
+    r.repetitions = std::max<int>(static_cast<int>(g.iterations.size()), g.iterations.front()->value("repetitions", 1));
   } else if (!g.aggregates.empty()) {
     // Written with aggregates only (--benchmark_report_aggregates_only): they carry the count.
     r.repetitions = g.aggregates.begin()->second->value("repetitions", 1);
@@ -248,7 +249,8 @@ ResultFile read_result_file(const std::filesystem::path& path) {
   if (!in) {
     std::error_code ec;
     const bool exists = std::filesystem::exists(path, ec);
-    throw UserError(fmt::format("cannot read '{}': {}", path.string(), exists ? "permission denied or not a file" : "no such file"));
+    throw UserError(fmt::format("cannot read '{}': {}", path.string(),
+                                exists ? "permission denied or not a file" : "no such file"));
   }
   std::ostringstream text;
   text << in.rdbuf();

@@ -16,7 +16,7 @@ namespace wflops {
 
 // One benchmark of a result file, its repetitions and aggregates folded together.
 struct BenchmarkResult {
-  std::string name;    // run_name: "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096"
+  std::string name;  // run_name: "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096"
   bool failed = false;
   std::string error_message;
   // tau: the "tflops" counter of the median aggregate when there were repetitions, of the only
@@ -30,14 +30,14 @@ struct BenchmarkResult {
   // of the repetitions' own tflops. Absent with a single run.
   std::optional<double> tflops_stddev;
   int repetitions = 1;
-  std::vector<double> repetition_tflops;  // the iteration runs' tflops, in file order
-  bool throttled = false;                 // any repetition had the throttled counter set
-  std::map<std::string, double> counters; // every numeric counter of the representative entry
+  std::vector<double> repetition_tflops;   // the iteration runs' tflops, in file order
+  bool throttled = false;                  // any repetition had the throttled counter set
+  std::map<std::string, double> counters;  // every numeric counter of the representative entry
 };
 
 struct ResultFile {
-  std::string path;        // as given, for messages
-  nlohmann::json context;  // the context object, as written
+  std::string path;                         // as given, for messages
+  nlohmann::json context;                   // the context object, as written
   std::vector<BenchmarkResult> benchmarks;  // in the order of first appearance
 
   // Context helpers: the value as text ("" when absent or null; numbers printed).
@@ -55,9 +55,9 @@ ResultFile read_result_file(const std::filesystem::path& path);
 
 // A benchmark name "family/impl/dtype/key:value/...", split.
 struct BenchmarkName {
-  std::string family;          // "moe_step"
-  std::string implementation;  // "grouped"
-  std::string dtype;           // "bf16"
+  std::string family;                                       // "moe_step"
+  std::string implementation;                               // "grouped"
+  std::string dtype;                                        // "bf16"
   std::vector<std::pair<std::string, std::string>> params;  // {"d","2048"}, {"E","64"}, ...
   std::optional<std::string> param(const std::string& key) const;
   std::optional<double> number(const std::string& key) const;  // param parsed as a number

@@ -19,7 +19,7 @@ double counter(const benchmark::BenchmarkReporter::Run& run, const char* key, do
 }
 
 const benchmark::BenchmarkReporter::Run* find_aggregate(const std::vector<benchmark::BenchmarkReporter::Run>& runs,
-                                                         const char* name) {
+                                                        const char* name) {
   for (const auto& r : runs) {
     if (r.run_type == benchmark::BenchmarkReporter::Run::RT_Aggregate && r.aggregate_name == name) return &r;
   }
@@ -58,15 +58,13 @@ void ResultReporter::remember_earlier() {
   }
 }
 
-
 bool ResultReporter::ReportContext(const Context& context) {
   gb_.ReportContext(context);
   if (table_ && earlier_.empty()) {  // a run that goes on keeps the heading it printed first
     const auto& c = context_;
     fmt::print(table_, "GPU {}: {} ({} SMs, cc {}, {:.1f} GiB), driver {}, CUDA {}, cuBLAS {}\n",
-               c.value("gpu_index", 0), c.value("gpu_name", "?"), c.value("sm_count", 0),
-               c.value("cc", "?"), c.value("mem_gib", 0.0),
-               c["driver"].is_string() ? c["driver"].get<std::string>() : "?",
+               c.value("gpu_index", 0), c.value("gpu_name", "?"), c.value("sm_count", 0), c.value("cc", "?"),
+               c.value("mem_gib", 0.0), c["driver"].is_string() ? c["driver"].get<std::string>() : "?",
                c["cuda_runtime"].is_string() ? c["cuda_runtime"].get<std::string>() : "?",
                c["cublas"].is_string() ? c["cublas"].get<std::string>() : "?");
     if (path_.empty()) {
@@ -136,8 +134,8 @@ void ResultReporter::print_row(const std::vector<Run>& runs) {
   // The median SM clock over the clock the peak assumes: how far the clock explains a %peak.
   const double clock = counter(shown, "clock_ratio");
   fmt::print(table_, "{}{:<64} {:>10.4f} {:>9} {:>7} {:>6} {:>5}  {}{}\n", before, name, shown.GetAdjustedRealTime(),
-             tflops >= 0 ? fmt::format("{:.1f}", tflops) : "-", pct >= 0 ? fmt::format("{:.1f}", pct) : "-",
-             cv_text, clock >= 0 ? fmt::format("{:.2f}", clock) : "-", notes, after);
+             tflops >= 0 ? fmt::format("{:.1f}", tflops) : "-", pct >= 0 ? fmt::format("{:.1f}", pct) : "-", cv_text,
+             clock >= 0 ? fmt::format("{:.2f}", clock) : "-", notes, after);
   std::fflush(table_);
 }
 

@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <string>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -78,8 +78,8 @@ class ResultReporter : public benchmark::BenchmarkReporter {
   nlohmann::json earlier_;  // benchmark entries of earlier processes of the same run
   std::map<std::string, std::string> baselines_;
   TableProgress progress_;
-  std::vector<Run> pending_;  // repetitions whose aggregates Google Benchmark reports next
-  std::map<std::string, double> measured_tflops_;  // name -> median τ (GB/s if memory-bound) so far
+  std::vector<Run> pending_;                        // repetitions whose aggregates Google Benchmark reports next
+  std::map<std::string, double> measured_tflops_;   // name -> median τ (GB/s if memory-bound) so far
   std::map<std::string, double> best_gemm_tflops_;  // dtype -> best matmul median τ so far
 };
 

@@ -42,8 +42,7 @@ std::vector<SeedTableRow> seed_table(const ResultFile& file) {
     out.push_back(std::move(t));
   }
   if (!any) {
-    throw UserError(fmt::format("{}: none of the seed table's benchmarks (run `wflops run --suite seed`)",
-                                file.path));
+    throw UserError(fmt::format("{}: none of the seed table's benchmarks (run `wflops run --suite seed`)", file.path));
   }
   if (const auto matmul = out.front().tflops; matmul && *matmul > 0) {
     for (SeedTableRow& t : out) {
@@ -63,13 +62,12 @@ std::string format_seed_table(const ResultFile& file) {
       "beside {}, {}:\n\n",
       file.path, file.label());
   s += fmt::format("{:<42} {:>21}   {:>31}\n", "", "A100 reference", "this file");
-  s += fmt::format("{:<42} {:>7} {:>6} {:>6}   {:>8} {:>11} {:>10}\n", "row", "TFLOP/s", "%mm", "%peak",
-                   "TFLOP/s", "% of matmul", "% of peak");
+  s += fmt::format("{:<42} {:>7} {:>6} {:>6}   {:>8} {:>11} {:>10}\n", "row", "TFLOP/s", "%mm", "%peak", "TFLOP/s",
+                   "% of matmul", "% of peak");
   for (const SeedTableRow& t : table) {
-    s += fmt::format("{:<42} {:>7.1f} {:>6.1f} {:>6.1f}   {:>8} {:>11} {:>10}{}\n", t.row.what,
-                     t.row.reference_tflops, t.reference_pct_of_matmul,
-                     100.0 * t.row.reference_tflops / kSeedReferencePeakTflops, num(t.tflops, "{:.1f}"),
-                     num(t.pct_of_matmul, "{:.1f}"), num(t.pct_peak, "{:.1f}"),
+    s += fmt::format("{:<42} {:>7.1f} {:>6.1f} {:>6.1f}   {:>8} {:>11} {:>10}{}\n", t.row.what, t.row.reference_tflops,
+                     t.reference_pct_of_matmul, 100.0 * t.row.reference_tflops / kSeedReferencePeakTflops,
+                     num(t.tflops, "{:.1f}"), num(t.pct_of_matmul, "{:.1f}"), num(t.pct_peak, "{:.1f}"),
                      t.note.empty() ? "" : "  (" + t.note + ")");
   }
   s += "\n%mm and % of matmul: the row's tau over the matmul row's (where a real step falls short of a pure GEMM);\n"

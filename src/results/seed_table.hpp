@@ -13,8 +13,8 @@
 namespace wflops {
 
 struct SeedRow {
-  std::string what;       // "+ fp32 master weights (mixed precision)"
-  std::string benchmark;  // the seed suite's benchmark that reproduces it
+  std::string what;             // "+ fp32 master weights (mixed precision)"
+  std::string benchmark;        // the seed suite's benchmark that reproduces it
   double reference_tflops = 0;  // the A100 figure
 };
 
@@ -24,11 +24,11 @@ inline constexpr double kSeedReferencePeakTflops = 312.0;  // A100 fp16/bf16 den
 
 struct SeedTableRow {
   SeedRow row;
-  double reference_pct_of_matmul = 0;  // 100 * reference / reference matmul
-  std::optional<double> tflops;        // measured; absent when the file lacks it or it failed
-  std::optional<double> pct_of_matmul; // 100 * tflops / measured matmul tau
-  std::optional<double> pct_peak;      // as the file recorded it
-  std::string note;                    // why there is no figure ("not in the file", the error)
+  double reference_pct_of_matmul = 0;   // 100 * reference / reference matmul
+  std::optional<double> tflops;         // measured; absent when the file lacks it or it failed
+  std::optional<double> pct_of_matmul;  // 100 * tflops / measured matmul tau
+  std::optional<double> pct_peak;       // as the file recorded it
+  std::string note;                     // why there is no figure ("not in the file", the error)
 };
 
 // The table for `file`. Throws UserError when the file has none of the four rows.

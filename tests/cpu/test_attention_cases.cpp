@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
+#include "all_benchmarks.hpp"
 #include "cuda/attention_workload.hpp"
 #include "model/flops.hpp"
-#include "all_benchmarks.hpp"
 
 namespace wflops {
 
@@ -18,39 +18,32 @@ AttentionCase make(AttentionImpl impl, AttentionPass pass, long b, long h, long 
 }  // namespace
 
 TEST(AttentionCases, UnsupportedShapesGiveReasons) {
-  EXPECT_EQ(attention_unsupported_reason(
-                make(AttentionImpl::fused, AttentionPass::forward, 4, 16, 4096, 128, false)),
+  EXPECT_EQ(attention_unsupported_reason(make(AttentionImpl::fused, AttentionPass::forward, 4, 16, 4096, 128, false)),
             "");
-  EXPECT_NE(
-      attention_unsupported_reason(make(AttentionImpl::fused, AttentionPass::forward, 1, 1, 64, 96, false))
-          .find("head dims 64 and 128"),
-      std::string::npos);
+  EXPECT_NE(attention_unsupported_reason(make(AttentionImpl::fused, AttentionPass::forward, 1, 1, 64, 96, false))
+                .find("head dims 64 and 128"),
+            std::string::npos);
   EXPECT_NE(attention_unsupported_reason(
                 make(AttentionImpl::unfused, AttentionPass::forward, 1, 1, 64, 64, false, DType::fp32)),
             "");
-  EXPECT_NE(
-      attention_unsupported_reason(make(AttentionImpl::unfused, AttentionPass::backward, 1, 1, 0, 64, false)),
-      "");
-  EXPECT_EQ(attention_unsupported_reason(
-                make(AttentionImpl::unfused, AttentionPass::backward, 1, 1, 1000, 96, true)),
+  EXPECT_NE(attention_unsupported_reason(make(AttentionImpl::unfused, AttentionPass::backward, 1, 1, 0, 64, false)),
+            "");
+  EXPECT_EQ(attention_unsupported_reason(make(AttentionImpl::unfused, AttentionPass::backward, 1, 1, 1000, 96, true)),
             "");
 }
 
 TEST(AttentionCases, MatmulFlopsPerImplementation) {
   // Unfused: the full square even when causal; b=4, h=16, s=4096, d=128 forward = 549,755,813,888.
-  EXPECT_DOUBLE_EQ(
-      attention_matmul_flops(make(AttentionImpl::unfused, AttentionPass::forward, 4, 16, 4096, 128, true)),
-      549755813888.0);
+  EXPECT_DOUBLE_EQ(attention_matmul_flops(make(AttentionImpl::unfused, AttentionPass::forward, 4, 16, 4096, 128, true)),
+                   549755813888.0);
   EXPECT_DOUBLE_EQ(
       attention_matmul_flops(make(AttentionImpl::unfused, AttentionPass::backward, 4, 16, 4096, 128, false)),
       2.0 * 549755813888.0);
   // Fused causal forward in 64x64 tiles: 65/128 of the full square (see test_flops_attention).
-  EXPECT_DOUBLE_EQ(
-      attention_matmul_flops(make(AttentionImpl::fused, AttentionPass::forward, 4, 16, 4096, 128, true)),
-      549755813888.0 * 65.0 / 128.0);
-  EXPECT_DOUBLE_EQ(
-      attention_matmul_flops(make(AttentionImpl::fused, AttentionPass::backward, 4, 16, 4096, 128, false)),
-      2.5 * 549755813888.0);
+  EXPECT_DOUBLE_EQ(attention_matmul_flops(make(AttentionImpl::fused, AttentionPass::forward, 4, 16, 4096, 128, true)),
+                   549755813888.0 * 65.0 / 128.0);
+  EXPECT_DOUBLE_EQ(attention_matmul_flops(make(AttentionImpl::fused, AttentionPass::backward, 4, 16, 4096, 128, false)),
+                   2.5 * 549755813888.0);
 }
 
 TEST(AttentionCases, MemoryCountsTheScoreMatrices) {
@@ -61,18 +54,15 @@ TEST(AttentionCases, MemoryCountsTheScoreMatrices) {
       attention_memory_bytes(make(AttentionImpl::unfused, AttentionPass::forward, 4, 16, 4096, 128, false)),
       2 * 2048 * mib + 4 * 64 * mib + 2 * mib);
   // Fused forward: no score matrix.
-  EXPECT_DOUBLE_EQ(
-      attention_memory_bytes(make(AttentionImpl::fused, AttentionPass::forward, 4, 16, 4096, 128, false)),
-      4 * 64 * mib + 1 * mib);
+  EXPECT_DOUBLE_EQ(attention_memory_bytes(make(AttentionImpl::fused, AttentionPass::forward, 4, 16, 4096, 128, false)),
+                   4 * 64 * mib + 1 * mib);
   // Fused backward: Q, K, V, dO, O, L in, dQ, dK, dV out, fp32 dQ accumulators (128 MiB) and D.
-  EXPECT_DOUBLE_EQ(
-      attention_memory_bytes(make(AttentionImpl::fused, AttentionPass::backward, 4, 16, 4096, 128, false)),
-      8 * 64 * mib + mib + 128 * mib + mib);
+  EXPECT_DOUBLE_EQ(attention_memory_bytes(make(AttentionImpl::fused, AttentionPass::backward, 4, 16, 4096, 128, false)),
+                   8 * 64 * mib + mib + 128 * mib + mib);
   // cuDNN backward: the same tensors, plus the fp32 dQ accumulator (128 MiB) and row dot D (1 MiB)
   // wflops places in cuDNN's workspace (the engine's own part is known only on the GPU).
-  EXPECT_DOUBLE_EQ(
-      attention_memory_bytes(make(AttentionImpl::cudnn, AttentionPass::backward, 4, 16, 4096, 128, false)),
-      8 * 64 * mib + mib + 128 * mib + mib);
+  EXPECT_DOUBLE_EQ(attention_memory_bytes(make(AttentionImpl::cudnn, AttentionPass::backward, 4, 16, 4096, 128, false)),
+                   8 * 64 * mib + mib + 128 * mib + mib);
 }
 
 TEST(AttentionCases, RegisteredNamesAndSuites) {

@@ -83,10 +83,7 @@ void check_gradients(bool causal) {
       (*x)[i] = keep - h;
       const double down = loss(p, q, k, v, g);
       (*x)[i] = keep;
-      EXPECT_NEAR(grad[i], (up - down) / (2 * h), 1e-7) << (x == &q   ? "dQ"
-                                                            : x == &k ? "dK"
-                                                                      : "dV")
-                                                        << " " << i;
+      EXPECT_NEAR(grad[i], (up - down) / (2 * h), 1e-7) << (x == &q ? "dQ" : x == &k ? "dK" : "dV") << " " << i;
     }
   }
   // Causal: the last key is seen only by the last query, so dK/dV of the last key come from one row.

@@ -36,8 +36,7 @@ TEST(CliAttentionShare, MissingBenchmarksAreClearErrors) {
   // 32 heads of 64 were not measured in the file.
   const auto r = run_wflops("attention-share --results " + kFile + " --hidden 2048 --seq 4096 --heads 32");
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.out.find("no measured attention_fwd/fused/bf16 benchmark with s:4096/d:64/causal:0"),
-            std::string::npos)
+  EXPECT_NE(r.out.find("no measured attention_fwd/fused/bf16 benchmark with s:4096/d:64/causal:0"), std::string::npos)
       << r.out;
   EXPECT_EQ(run_wflops("attention-share --results " + kFile + " --hidden 2048 --seq 4096 --heads 3").code, 1);
   EXPECT_EQ(run_wflops("attention-share --results /nonexistent.json --hidden 2048 --seq 4096").code, 1);

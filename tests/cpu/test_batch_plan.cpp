@@ -25,7 +25,7 @@ TEST(BatchPlan, BlockedLaunchesCountStreamOperations) {
   EXPECT_EQ(max_blocked_launches(20), 24);  // an unfused MLP step: 497 / 20 = 24.85
   EXPECT_EQ(max_blocked_launches(400), 1);  // the MoE loop at G = 1
   EXPECT_EQ(max_blocked_launches(497), 1);
-  EXPECT_EQ(max_blocked_launches(498), 0);  // one launch alone would pass the limit
+  EXPECT_EQ(max_blocked_launches(498), 0);    // one launch alone would pass the limit
   EXPECT_EQ(max_blocked_launches(25000), 0);  // the MoE loop at G = 64
   EXPECT_EQ(max_blocked_launches(0), 0) << "unknown: never blocked";
   EXPECT_EQ(max_blocked_launches(-1), 0);
@@ -72,9 +72,9 @@ TEST(BatchPlan, TooManyOperationsOrUnknownOnesAreTimedWithoutTheBlock) {
 
 TEST(BatchPlan, LaunchCountsAreBoundedAtBothEnds) {
   EXPECT_EQ(plan_batch(1e-9, 0, false).launches, kMaxLaunches);  // 1e6 wanted
-  EXPECT_EQ(plan_batch(0.0, 0, false).launches, kMaxLaunches);    // unmeasurably fast
-  EXPECT_EQ(plan_batch(0.0, 2, false).launches, 248);             // blocked: 497 / 2
-  EXPECT_EQ(plan_batch(5.0, 2, false).launches, 1);               // a 5 s launch: one
+  EXPECT_EQ(plan_batch(0.0, 0, false).launches, kMaxLaunches);   // unmeasurably fast
+  EXPECT_EQ(plan_batch(0.0, 2, false).launches, 248);            // blocked: 497 / 2
+  EXPECT_EQ(plan_batch(5.0, 2, false).launches, 1);              // a 5 s launch: one
 }
 
 TEST(BatchPlan, WarmupGrowsTheBatchUntilItPassesOneMillisecond) {

@@ -6,12 +6,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "results/breakdown.hpp"
 #include "errors.hpp"
 #include "model/flops_model.hpp"
 #include "model/flops_model_phases.hpp"
 #include "model/model_phases.hpp"
 #include "program_run.hpp"
+#include "results/breakdown.hpp"
 #include "results/result_reader.hpp"
 
 namespace wflops {
@@ -171,12 +171,12 @@ TEST(Breakdown, FusedStepByHand) {
   EXPECT_NEAR(b.memory_share_pct, 100.0 * 7.02 / 32.85, 1e-9);
 
   const BreakdownRow& qkv = row(b, "fwd_qkv");
-  EXPECT_NEAR(qkv.share_pct, 4.7184, 1e-4);               // 1.55 / 32.85
-  EXPECT_NEAR(*qkv.tflops, 649.441, 1e-3);                // 1,006,632,960,000 / 1.55 ms
-  EXPECT_NEAR(*qkv.pct_of_ceiling, 84.343, 1e-3);         // over 770
+  EXPECT_NEAR(qkv.share_pct, 4.7184, 1e-4);                                // 1.55 / 32.85
+  EXPECT_NEAR(*qkv.tflops, 649.441, 1e-3);                                 // 1,006,632,960,000 / 1.55 ms
+  EXPECT_NEAR(*qkv.pct_of_ceiling, 84.343, 1e-3);                          // over 770
   EXPECT_EQ(qkv.alone, "matmul/cublaslt_auto/bf16/m:8192/n:4800/k:1600");  // 700, not cuBLAS's 650
-  EXPECT_NEAR(*qkv.over_alone, 0.92777, 1e-5);            // 649.44 / 700
-  EXPECT_NEAR(*qkv.gain, 1.70 / 1.55, 1e-12);             // eager 1.70 ms
+  EXPECT_NEAR(*qkv.over_alone, 0.92777, 1e-5);                             // 649.44 / 700
+  EXPECT_NEAR(*qkv.gain, 1.70 / 1.55, 1e-12);                              // eager 1.70 ms
 
   // The fused residual + norm kernel: 2 x 8 pairs of 4 passes and one lone norm of 2 over
   // 8192 x 1600 bf16, 1,730,150,400 bytes in 0.70 ms; the copy moves 3000 GB/s.
@@ -259,8 +259,10 @@ TEST(Breakdown, StepsWithoutPhasesAreLeftOut) {
   const std::string ours = "model_step/fused/bf16/arch:gpt2/d:1600/L:8/h:25/s:256/b:32/V:50257";
   const std::string text =
       R"({"context": {"source": "wflops", "wflops_version": "0.1.0", "gpu_name": "x"}, "benchmarks": [
-        {"name": ")" + peer + R"(", "flops": 16031966822400, "tflops": 250},
-        {"name": ")" + ours + R"(", "flops": 16031966822400, "tflops": 500,
+        {"name": ")" +
+      peer + R"(", "flops": 16031966822400, "tflops": 250},
+        {"name": ")" +
+      ours + R"(", "flops": 16031966822400, "tflops": 500,
          "phase_ms_fwd_qkv": 1.5, "phase_flops_fwd_qkv": 1006632960000, "phase_ms_optimizer": 4.5}]})";
   const ResultFile file = parse_result_text(text, "mixed.json");
   std::vector<std::string> skipped;
@@ -274,7 +276,8 @@ TEST(Breakdown, StepsWithoutPhasesAreLeftOut) {
   EXPECT_THROW(breakdowns(file, peer), UserError);
   const ResultFile only_peer = parse_result_text(
       R"({"context": {"source": "pytorch", "gpu_name": "x"}, "benchmarks": [
-        {"name": ")" + peer + R"(", "flops": 16031966822400, "tflops": 250}]})",
+        {"name": ")" +
+          peer + R"(", "flops": 16031966822400, "tflops": 250}]})",
       "peer.json");
   EXPECT_THROW(breakdowns(only_peer, ""), UserError);
 }

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <limits>
 
-#include "model/budget.hpp"
 #include "errors.hpp"
+#include "model/budget.hpp"
 #include "model/flops.hpp"
 
 namespace {
@@ -26,9 +26,7 @@ TEST(Budget, HundredBillionModelOnA100s) {
 
 // 64 H100 at 400 TFLOP/s for 60 days: 4e14 x 64 x 60 x 86400 = 1.327104e23 FLOPs (= 1.33e11
 // TFLOPs; "132M TFLOPs" would be 1.32e20 FLOPs, a slip of 1000x).
-TEST(Budget, SixtyDaysOnSixtyFourH100s) {
-  EXPECT_DOUBLE_EQ(budget::flops_for_time(64, 60, 400), 1.327104e23);
-}
+TEST(Budget, SixtyDaysOnSixtyFourH100s) { EXPECT_DOUBLE_EQ(budget::flops_for_time(64, 60, 400), 1.327104e23); }
 
 TEST(Budget, TimeAndBudgetAreInverse) {
   const double f = budget::flops_for_time(8, 3.5, 250);

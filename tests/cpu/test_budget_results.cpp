@@ -27,8 +27,11 @@ std::string a100_file(double tflops) {
                      std::to_string(static_cast<long>(tflops * 1000)) + ".json");
   const nlohmann::json doc = {
       {"context",
-       {{"source", "wflops"}, {"wflops_version", "0.1.0"}, {"gpu_name", "NVIDIA A100-SXM4-80GB"},
-        {"peak_tflops_fp16", 312.0}, {"peak_tflops_bf16", 312.0}}},
+       {{"source", "wflops"},
+        {"wflops_version", "0.1.0"},
+        {"gpu_name", "NVIDIA A100-SXM4-80GB"},
+        {"peak_tflops_fp16", 312.0},
+        {"peak_tflops_bf16", 312.0}}},
       {"benchmarks",
        {{{"name", "model_step/fused/fp16/arch:gpt2/d:1600/L:8/h:25/s:256/b:32/V:50257"},
          {"flops", 16031966822400.0},
@@ -59,12 +62,11 @@ TEST(BudgetResults, ModelStepBesideTheDatasheetPeak) {
   EXPECT_NE(o.out.find("the naive estimate at the datasheet peak (312.0 TFLOP/s, fp16 on NVIDIA A100-SXM4-80GB)"),
             std::string::npos)
       << o.out;
-  EXPECT_NE(o.out.find("2.674 days"), std::string::npos) << o.out;  // 2.67355
+  EXPECT_NE(o.out.find("2.674 days"), std::string::npos) << o.out;     // 2.67355
   EXPECT_NE(o.out.find("5.01x as long"), std::string::npos) << o.out;  // 312 / 62.25
   // --benchmark still chooses another row, and its peak is its own dtype's.
-  o = testing::run_wflops(kHyperClova + "--results " + file +
-                              " --benchmark matmul/cublaslt_auto/fp16/m:4096/n:8192/k:4096 --json",
-                          false);
+  o = testing::run_wflops(
+      kHyperClova + "--results " + file + " --benchmark matmul/cublaslt_auto/fp16/m:4096/n:8192/k:4096 --json", false);
   ASSERT_EQ(o.code, 0) << o.out;
   EXPECT_NEAR(nlohmann::json::parse(o.out)["days"].get<double>(), 7.38e22 / (1024 * 237e12) / 86400, 1e-12);
   std::filesystem::remove(file);
@@ -91,17 +93,16 @@ TEST(BudgetResults, SeveralModelStepsNeedBenchmark) {
 TEST(BudgetResults, ChosenModelStepOfTheH100Fixture) {
   // The fused step: 16,031,966,822,400 FLOPs in 32.60 ms = 491.778 TFLOP/s; 7.38e22 / (1024 x 491.778e12)
   // = 146,552 s = 1.6962 days against 0.8434 at the 989 TFLOP/s bf16 peak, 2.01x.
-  const auto o = testing::run_wflops(kHyperClova + "--results " + kFixture + " --benchmark " + kFused + " --json",
-                                     false);
+  const auto o =
+      testing::run_wflops(kHyperClova + "--results " + kFixture + " --benchmark " + kFused + " --json", false);
   ASSERT_EQ(o.code, 0) << o.out;
   const auto j = nlohmann::json::parse(o.out);
   EXPECT_NEAR(j["tflops_per_gpu"].get<double>(), 491.778, 1e-3);
   EXPECT_NEAR(j["days"].get<double>(), 1.6962, 1e-4);
   EXPECT_NEAR(j["peak_days"].get<double>(), 0.84342, 1e-5);
   // A time budget gets the FLOPs the peak would buy beside the measured ones: 989 / 491.778 = 2.011x.
-  const auto days = testing::run_wflops("budget --gpus 64 --days 60 --results " + kFixture + " --benchmark " + kFused +
-                                            " --json",
-                                        false);
+  const auto days = testing::run_wflops(
+      "budget --gpus 64 --days 60 --results " + kFixture + " --benchmark " + kFused + " --json", false);
   ASSERT_EQ(days.code, 0) << days.out;
   const auto d = nlohmann::json::parse(days.out);
   EXPECT_NEAR(d["peak_flops"].get<double>() / d["flops"].get<double>(), 989.0 / 491.778, 1e-5);

@@ -29,8 +29,8 @@ TEST(CastRegistry, NamesFollowTheConventions) {
   ASSERT_EQ(r.all().size(), 15u);  // 3 sizes x (1 copy + 4 casts)
   for (const char* name :
        {"cast/d2d_copy/fp32/n:16777216", "cast/vec16/fp32_bf16/n:16777216", "cast/vec16/fp32_fp16/n:67108864",
-        "cast/vec16/bf16_fp32/n:268435456", "cast/vec16/fp16_fp32/n:268435456",
-        "cast/vec16/fp32_bf16/n:268435456", "cast/d2d_copy/fp32/n:268435456"}) {
+        "cast/vec16/bf16_fp32/n:268435456", "cast/vec16/fp16_fp32/n:268435456", "cast/vec16/fp32_bf16/n:268435456",
+        "cast/d2d_copy/fp32/n:268435456"}) {
     EXPECT_NE(r.find(name), nullptr) << name;
   }
   for (const BenchSpec& s : r.all()) {
@@ -56,8 +56,7 @@ TEST(CastRegistry, EachCastReadsAgainstTheEarlierCopyOfTheSameSize) {
     EXPECT_LT(position[s.baseline], position[s.name]) << s.name;
     // The baseline runs wherever the cast does.
     const BenchSpec* base = r.find(s.baseline);
-    for (const std::string& suite : s.suites)
-      EXPECT_TRUE(base->suites.count(suite)) << s.name << " " << suite;
+    for (const std::string& suite : s.suites) EXPECT_TRUE(base->suites.count(suite)) << s.name << " " << suite;
   }
   EXPECT_EQ(casts, 12);
 }
@@ -86,8 +85,7 @@ TEST(CastRegistry, Suites) {
   EXPECT_EQ(r.suite("full").size(), 15u);
   std::vector<std::string> quick;
   for (const BenchSpec* s : r.suite("quick")) quick.push_back(s->name);
-  EXPECT_EQ(quick,
-            (std::vector<std::string>{"cast/d2d_copy/fp32/n:268435456", "cast/vec16/fp32_bf16/n:268435456"}));
+  EXPECT_EQ(quick, (std::vector<std::string>{"cast/d2d_copy/fp32/n:268435456", "cast/vec16/fp32_bf16/n:268435456"}));
 }
 
 TEST(CastRegistry, BadCastsAreRefusedWithAReason) {

@@ -39,7 +39,8 @@ TEST(CliBadInput, ParseErrorsExitOneWithOneLine) {
   expect_refused({"frobnicate", "unknown subcommand 'frobnicate' (subcommands: run, list, peaks"});
   expect_refused({"", "a subcommand is required (run, list"});
   expect_refused({"params --hidden x --layers 2 --vocab 10 --seq 10", "Could not convert: --hidden = x"});
-  expect_refused({"params --hidden 768 --layers 2 --vocab 10 --seq 10 --bogus", "The following argument was not expected: --bogus"});
+  expect_refused({"params --hidden 768 --layers 2 --vocab 10 --seq 10 --bogus",
+                  "The following argument was not expected: --bogus"});
   expect_refused({"compare only-one.json", "files: At least 2 required"});
   expect_refused({"list --frobnicate", "The following argument was not expected: --frobnicate"});
 }

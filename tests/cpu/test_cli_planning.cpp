@@ -238,8 +238,9 @@ TEST(CliPlan, BudgetFromGpusAndTimeSearch) {
   // Every model here has d_model 4400-6200 (n_blocks 69-97), over 2x the only measured d, 2048;
   // the worst is G = 1's FLOP-optimal continuous optimum, n_blocks 96.439, d_model 6172.1 (mpmath).
   ASSERT_EQ(j["notes"].size(), 1u);
-  EXPECT_EQ(j["notes"][0], "G = 1, 2, 4, 8, 16, 32, 64: a planned model's d_model is over 2x from the nearest "
-                           "measured d (worst: 6172 priced at d = 2048); measure moe_step nearer that d for its tau");
+  EXPECT_EQ(j["notes"][0],
+            "G = 1, 2, 4, 8, 16, 32, 64: a planned model's d_model is over 2x from the nearest "
+            "measured d (worst: 6172 priced at d = 2048); measure moe_step nearer that d for its tau");
 }
 
 // moe_h100.json plus rows that the fastest-per-G rule would have taken, none of which is the
@@ -362,8 +363,9 @@ TEST(CliPlan, BadInputIsOneLineNamingTheFlag) {
       {"--flops nan", "--flops must be a positive number (got nan)"},
       {"--flops 1e300", "--flops 1e+300 is out of range (it must be at most 1e+40)"},
       // Budgets whose best model would sit on the search limit: no optimum to report.
-      {"--flops 1", "--flops 1 is too small: even one block of d_model 64 (E = 64) is larger than compute-optimal; "
-                    "budgets from 2.3e+12 to 2.7e+39 FLOPs plan at E = 64"},
+      {"--flops 1",
+       "--flops 1 is too small: even one block of d_model 64 (E = 64) is larger than compute-optimal; "
+       "budgets from 2.3e+12 to 2.7e+39 FLOPs plan at E = 64"},
       {"--flops 1e40", "--flops 1e+40 is too large: the model would need over 100000 blocks"},
       {"--gpus 1 --days 1e-5 --tflops 1", "the budget of --gpus/--days, 8.6e+11 FLOPs, is too small"},
       {"--flops 1 --experts 8", "--flops 1 is too small: even one block of d_model 64 (E = 8)"},

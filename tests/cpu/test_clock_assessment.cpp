@@ -2,13 +2,12 @@
 // clock the peak assumes, which reasons count as throttling (the power cap does not), the energy
 // span between counter updates, and how the context and the run table show them.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-
-#include <unistd.h>
 
 #include "clock_assessment.hpp"
 #include "context.hpp"
@@ -57,8 +56,8 @@ TEST(ClockAssessment, MedianOfAnEvenCountAndOneLowReading) {
 }
 
 TEST(ClockAssessment, ThermalAndHardwareSlowdownsThrottle) {
-  for (std::uint64_t r : {clock_reason::kHwSlowdown, clock_reason::kSwThermalSlowdown,
-                          clock_reason::kHwThermalSlowdown, clock_reason::kHwPowerBrakeSlowdown}) {
+  for (std::uint64_t r : {clock_reason::kHwSlowdown, clock_reason::kSwThermalSlowdown, clock_reason::kHwThermalSlowdown,
+                          clock_reason::kHwPowerBrakeSlowdown}) {
     const ClockAssessment a = assess_clocks({1830, 1830}, r | clock_reason::kSwPowerCap, kH100Clock);
     EXPECT_TRUE(a.thermal_or_hardware) << r;
     EXPECT_TRUE(a.throttled) << r << ": throttled even with the clock at 1.0";

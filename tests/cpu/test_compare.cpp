@@ -11,8 +11,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "results/compare.hpp"
 #include "errors.hpp"
+#include "results/compare.hpp"
 #include "results/result_reader.hpp"
 
 namespace {
@@ -149,10 +149,12 @@ std::string clocked_file(double r1, double r2, double r3, bool extra = false) {
   std::string b = fmt::format(R"({{"name": "matmul/x/bf16/m:1", "tflops": 700, "clock_ratio": {}}},
     {{"name": "matmul/x/bf16/m:2", "tflops": 600, "clock_ratio": {}}},
     {{"name": "matmul/x/bf16/m:3", "tflops": 500, "clock_ratio": {}}},
-    {{"name": "cast/vec16/fp32_bf16/n:1", "gbps": 2500}})", r1, r2, r3);
+    {{"name": "cast/vec16/fp32_bf16/n:1", "gbps": 2500}})",
+                              r1, r2, r3);
   if (extra) b += R"(, {"name": "matmul/x/bf16/m:4", "tflops": 100, "clock_ratio": 0.5})";
   return R"({"context": {"source": "wflops", "wflops_version": "0.1.0", "gpu_name": "NVIDIA H100 80GB HBM3"},)"
-         R"( "benchmarks": [)" + b + "]}";
+         R"( "benchmarks": [)" +
+         b + "]}";
 }
 
 TEST(Compare, WarnsWhenTheFilesClockRatiosDiffer) {
@@ -162,8 +164,9 @@ TEST(Compare, WarnsWhenTheFilesClockRatiosDiffer) {
                                          parse_result_text(clocked_file(0.90, 0.89, 0.91, true), "two.json"),
                                          parse_result_text(clocked_file(0.94, 0.93, 0.95), "three.json")};
   const Report r = compare_results(files, Options{});
-  EXPECT_TRUE(has_warning(r, "[2] two.json ran its SM clock at 0.900 of the clock the peak assumes, [1] at 0.960 "
-                             "(medians over 3 benchmark(s))"));
+  EXPECT_TRUE(has_warning(r,
+                          "[2] two.json ran its SM clock at 0.900 of the clock the peak assumes, [1] at 0.960 "
+                          "(medians over 3 benchmark(s))"));
   EXPECT_FALSE(has_warning(r, "[3] three.json ran its SM clock"));
   // A looser threshold (10%: 0.096) lets [2] pass too.
   Options loose;
@@ -172,8 +175,8 @@ TEST(Compare, WarnsWhenTheFilesClockRatiosDiffer) {
   // A file without clock ratios (a PyTorch peer, an older file) gives no clock warning.
   const std::string peer = R"({"context": {"source": "pytorch", "gpu_name": "NVIDIA H100 80GB HBM3"},
     "benchmarks": [{"name": "matmul/x/bf16/m:1", "tflops": 650}]})";
-  EXPECT_FALSE(has_warning(compare_results({files[0], parse_result_text(peer, "peer.json")}, Options{}),
-                           "ran its SM clock"));
+  EXPECT_FALSE(
+      has_warning(compare_results({files[0], parse_result_text(peer, "peer.json")}, Options{}), "ran its SM clock"));
   // The JSON carries each result's clock ratio.
   const auto j = to_json(r);
   EXPECT_DOUBLE_EQ(j["benchmarks"][0]["results"][1]["clock_ratio"].get<double>(), 0.90);
@@ -187,7 +190,8 @@ TEST(Compare, NeedsTwoFiles) {
 // A wflops result file holding the given benchmark entries (JSON objects, comma-separated).
 std::string file_with(const std::string& entries) {
   return R"({"context": {"source": "wflops", "wflops_version": "0.1.0", "gpu_name": "NVIDIA H100 80GB HBM3"},)"
-         R"( "benchmarks": [)" + entries + "]}";
+         R"( "benchmarks": [)" +
+         entries + "]}";
 }
 
 std::string refusal(const std::vector<ResultFile>& files) {
@@ -231,10 +235,10 @@ TEST(Compare, RefusesFiguresNoMeasurementGives) {
 TEST(Compare, WarnsAboutAPeakFarOver100PerCent) {
   // 131.4% is the fp8 GEMM read against the bf16 peak (1300 / 989); 108% is within what a boost
   // clock over the peak's clock can give, so it passes.
-  const ResultFile over = parse_result_text(
-      file_with(R"({"name": "matmul/x/fp8/m:1", "tflops": 1300, "pct_peak": 131.4},
+  const ResultFile over =
+      parse_result_text(file_with(R"({"name": "matmul/x/fp8/m:1", "tflops": 1300, "pct_peak": 131.4},
                    {"name": "matmul/x/bf16/m:1", "tflops": 1068, "pct_peak": 108})"),
-      "over.json");
+                        "over.json");
   const ResultFile good = parse_result_text(file_with(R"({"name": "matmul/x/bf16/m:1", "tflops": 700})"), "good.json");
   const Report r = compare_results({good, over}, Options{});
   EXPECT_TRUE(
@@ -261,14 +265,16 @@ TEST(Compare, WarnsWhenAPairPairsNothing) {
   // A typo: no benchmark has the implementation "torch_eagre".
   o.implementation_pairs = {{"torch_eagre", "cublaslt_auto"}};
   Report r = compare_results(files, o);
-  EXPECT_TRUE(has_warning(r, "--pair torch_eagre=cublaslt_auto pairs nothing: no file has a benchmark with the "
-                             "implementation 'torch_eagre' (the files have: cublaslt_auto, fused_gelu_residual, "
-                             "torch_compile, torch_eager, wmma)"));
+  EXPECT_TRUE(has_warning(r,
+                          "--pair torch_eagre=cublaslt_auto pairs nothing: no file has a benchmark with the "
+                          "implementation 'torch_eagre' (the files have: cublaslt_auto, fused_gelu_residual, "
+                          "torch_compile, torch_eager, wmma)"));
   // The implementation exists, but no file has its shape under the other name.
   o.implementation_pairs = {{"torch_compile", "cublaslt_auto"}};
   r = compare_results(files, o);
-  EXPECT_TRUE(has_warning(r, "--pair torch_compile=cublaslt_auto pairs nothing: none of the 1 benchmark(s) named "
-                             "'torch_compile'"));
+  EXPECT_TRUE(has_warning(r,
+                          "--pair torch_compile=cublaslt_auto pairs nothing: none of the 1 benchmark(s) named "
+                          "'torch_compile'"));
   // A pair that matches gives no such warning.
   o.implementation_pairs = {{"torch_eager", "cublaslt_auto"}};
   EXPECT_FALSE(has_warning(compare_results(files, o), "pairs nothing"));

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "all_benchmarks.hpp"
 #include "cuda/attention_workload.hpp"
 #include "cuda/cudnn_loader.hpp"
 #include "cuda/cudnn_sdpa.hpp"
-#include "all_benchmarks.hpp"
 
 namespace wflops {
 
@@ -54,8 +54,8 @@ void expect_well_formed(const cudnn::SdpaGraph& g, const std::string& what) {
     for (int64_t in : {op.x, op.b, op.t}) {
       if (!in) continue;
       const auto& t = g.tensor(in);
-      EXPECT_TRUE(!t.is_virtual || produced.count(in)) << what << ": " << op.name << " reads " << t.name
-                                                       << " before it is made";
+      EXPECT_TRUE(!t.is_virtual || produced.count(in))
+          << what << ": " << op.name << " reads " << t.name << " before it is made";
       consumed.insert(in);
     }
     EXPECT_TRUE(produced.insert(op.y).second) << what << ": " << g.tensor(op.y).name << " written twice";
@@ -85,8 +85,7 @@ TEST(CudnnLoader, LoadsVersionNineOrSaysWhyNot) {
     EXPECT_EQ(cudnn::version() / 10000, 9u);
     EXPECT_EQ(cudnn::version_string().rfind("9.", 0), 0u) << cudnn::version_string();
     // The status text carries cuDNN's own name for the status.
-    EXPECT_NE(cudnn::status_text(CUDNN_STATUS_NOT_SUPPORTED).find("CUDNN_STATUS_NOT_SUPPORTED"),
-              std::string::npos);
+    EXPECT_NE(cudnn::status_text(CUDNN_STATUS_NOT_SUPPORTED).find("CUDNN_STATUS_NOT_SUPPORTED"), std::string::npos);
     EXPECT_NO_THROW(cudnn::check(CUDNN_STATUS_SUCCESS, "nothing"));
     try {
       cudnn::check(CUDNN_STATUS_BAD_PARAM, "cudnnSomething(x)");
@@ -120,8 +119,7 @@ TEST(CudnnSdpaGraph, ShapesAndStridesAreHandChecked) {
   EXPECT_FALSE(stats.is_virtual);
   EXPECT_TRUE(g.tensor(cudnn::kUidScale).by_value);
   EXPECT_EQ(g.tensor(cudnn::kUidO).type, CUDNN_DATA_BFLOAT16);
-  EXPECT_EQ(cudnn::sdpa_forward_graph(DType::fp16, {1, 1, 64, 64, false}).tensor(cudnn::kUidO).type,
-            CUDNN_DATA_HALF);
+  EXPECT_EQ(cudnn::sdpa_forward_graph(DType::fp16, {1, 1, 64, 64, false}).tensor(cudnn::kUidO).type, CUDNN_DATA_HALF);
   // No mask without causal: 2 matmuls, scale, sub, exp, log, add, div, 2 reductions.
   EXPECT_EQ(g.ops.size(), 10u);
   // bmm2 O = P V reads P in the I/O type (what the fused engines require of its A operand); every
@@ -139,8 +137,7 @@ TEST(CudnnSdpaGraph, ShapesAndStridesAreHandChecked) {
     EXPECT_EQ(gd.tensor(cudnn::kUidV).type, io);
     for (const auto& t : gd.tensors) {
       if (!t.is_virtual || t.uid == bmm2.x) continue;
-      EXPECT_TRUE(t.type == CUDNN_DATA_FLOAT || t.type == CUDNN_DATA_INT32 || t.type == CUDNN_DATA_BOOLEAN)
-          << t.name;
+      EXPECT_TRUE(t.type == CUDNN_DATA_FLOAT || t.type == CUDNN_DATA_INT32 || t.type == CUDNN_DATA_BOOLEAN) << t.name;
     }
     EXPECT_EQ(gd.tensor(op_named(gd, "bmm1 S = Q K^T").y).type, CUDNN_DATA_FLOAT);
   }
@@ -186,20 +183,19 @@ TEST(CudnnSdpaGraph, RefusesShapesNoEngineTakes) {
             std::string::npos);
   EXPECT_NE(cudnn::sdpa_unsupported_reason(DType::fp32, {1, 1, 64, 64, false}), "");
   EXPECT_THROW(cudnn::sdpa_forward_graph(DType::bf16, {1, 1, 64, 512, false}), std::runtime_error);
-  EXPECT_EQ(attention_unsupported_reason(
-                {AttentionImpl::cudnn, AttentionPass::backward, DType::bf16, {1, 1, 64, 64, false}}),
-            "");
-  EXPECT_NE(attention_unsupported_reason(
-                {AttentionImpl::cudnn, AttentionPass::backward, DType::bf16, {1, 1, 64, 60, false}}),
-            "");
+  EXPECT_EQ(
+      attention_unsupported_reason({AttentionImpl::cudnn, AttentionPass::backward, DType::bf16, {1, 1, 64, 64, false}}),
+      "");
+  EXPECT_NE(
+      attention_unsupported_reason({AttentionImpl::cudnn, AttentionPass::backward, DType::bf16, {1, 1, 64, 60, false}}),
+      "");
   EXPECT_THROW(cudnn::sdpa_backward_graph(DType::fp32, {1, 1, 64, 64, false}), std::runtime_error);
 }
 
 // ---- backward --------------------------------------------------------------------------------
 
-const cudnn::SdpaBackwardLayout kLayouts[] = {cudnn::SdpaBackwardLayout::current,
-                                              cudnn::SdpaBackwardLayout::frontend_1_8,
-                                              cudnn::SdpaBackwardLayout::legacy};
+const cudnn::SdpaBackwardLayout kLayouts[] = {
+    cudnn::SdpaBackwardLayout::current, cudnn::SdpaBackwardLayout::frontend_1_8, cudnn::SdpaBackwardLayout::legacy};
 
 cudnn::SdpaBackwardVariant variant(cudnn::SdpaBackwardLayout layout,
                                    cudnn::SdpaKType k_type = cudnn::SdpaKType::intermediate) {
@@ -254,8 +250,7 @@ TEST(CudnnSdpaBackwardGraph, ShapesAndStridesAreHandChecked) {
   for (auto layout : kLayouts) {
     const std::string what = cudnn::sdpa_backward_layout_name(layout);
     const cudnn::SdpaGraph g = cudnn::sdpa_backward_graph(DType::bf16, {2, 3, 5, 8, false}, variant(layout));
-    for (int64_t uid :
-         {cudnn::kUidQ, cudnn::kUidO, cudnn::kUidDO, cudnn::kUidDQ, cudnn::kUidDK, cudnn::kUidDV}) {
+    for (int64_t uid : {cudnn::kUidQ, cudnn::kUidO, cudnn::kUidDO, cudnn::kUidDQ, cudnn::kUidDK, cudnn::kUidDV}) {
       const auto& t = g.tensor(uid);
       EXPECT_EQ(t.dims, v({2, 3, 5, 8})) << what << " " << t.name;
       EXPECT_EQ(t.strides, v({120, 40, 8, 1})) << what << " " << t.name;
@@ -341,24 +336,21 @@ TEST(CudnnSdpaBackwardGraph, ShapesAndStridesAreHandChecked) {
       EXPECT_EQ(sub_d.x, times_one.y) << what;
     }
   }
-  EXPECT_EQ(cudnn::sdpa_backward_graph(DType::fp16, {1, 1, 64, 64, false}).tensor(cudnn::kUidDK).type,
-            CUDNN_DATA_HALF);
+  EXPECT_EQ(cudnn::sdpa_backward_graph(DType::fp16, {1, 1, 64, 64, false}).tensor(cudnn::kUidDK).type, CUDNN_DATA_HALF);
 }
 
 TEST(CudnnSdpaBackwardGraph, DataFlowIsWellFormedAndCausalAddsTheMask) {
   for (auto layout : kLayouts) {
     for (bool causal : {false, true}) {
       const std::string what = cudnn::sdpa_backward_layout_name(layout) + (causal ? " causal" : "");
-      const cudnn::SdpaGraph g =
-          cudnn::sdpa_backward_graph(DType::bf16, {1, 2, 100, 64, causal}, variant(layout));
+      const cudnn::SdpaGraph g = cudnn::sdpa_backward_graph(DType::bf16, {1, 2, 100, 64, causal}, variant(layout));
       expect_well_formed(g, what);
       std::set<int64_t> produced;
       for (const auto& op : g.ops) produced.insert(op.y);
       for (int64_t out : {cudnn::kUidDQ, cudnn::kUidDK, cudnn::kUidDV, cudnn::kUidDQAccum}) {
         EXPECT_TRUE(produced.count(out)) << what << " does not write uid " << out;
       }
-      for (int64_t in :
-           {cudnn::kUidQ, cudnn::kUidK, cudnn::kUidV, cudnn::kUidO, cudnn::kUidStats, cudnn::kUidDO}) {
+      for (int64_t in : {cudnn::kUidQ, cudnn::kUidK, cudnn::kUidV, cudnn::kUidO, cudnn::kUidStats, cudnn::kUidDO}) {
         EXPECT_FALSE(produced.count(in)) << what << " writes input uid " << in;
       }
       for (const auto& op : g.ops) {
@@ -412,8 +404,7 @@ TEST(CudnnSdpaGraph, LowersToBackendDescriptorsWithoutAGpu) {
   // Without causal: 6 real tensors (Q, K, V, O, Stats, scale), 8 virtual ones (S, scaled S, max,
   // S - max, exp, sum, log sum, P) and 10 ops, each an operation plus its settings descriptor.
   // Causal adds the fill value, 4 virtual tensors (row, col, row >= col, masked S) and 4 ops.
-  EXPECT_EQ(cudnn::build_graph_descriptors(cudnn::sdpa_forward_graph(DType::bf16, {2, 3, 5, 8, false})),
-            14u + 2 * 10u);
+  EXPECT_EQ(cudnn::build_graph_descriptors(cudnn::sdpa_forward_graph(DType::bf16, {2, 3, 5, 8, false})), 14u + 2 * 10u);
   EXPECT_EQ(cudnn::build_graph_descriptors(cudnn::sdpa_forward_graph(DType::fp16, {1, 4, 1000, 128, true})),
             19u + 2 * 14u);
   // Backward, current layout: 13 real tensors (Q, K, V, O, Stats, dO, dQ, dK, dV, scale, one,

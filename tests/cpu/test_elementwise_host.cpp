@@ -10,14 +10,14 @@
 #include <limits>
 #include <random>
 
+#include "common/elementwise_common.cuh"
 #include "elementwise/activation.cuh"
 #include "elementwise/adamw.cuh"
 #include "elementwise/bias_add.cuh"
 #include "elementwise/bias_grad.cuh"
 #include "elementwise/cast.cuh"
-#include "common/elementwise_common.cuh"
-#include "numeric_formats.hpp"
 #include "elementwise/residual_add.cuh"
+#include "numeric_formats.hpp"
 
 namespace wflops::kernels {
 
@@ -195,8 +195,7 @@ TEST(ElementwiseArguments, RefusedBeforeAnyLaunch) {
   float dummy[64] = {};
   void* p = dummy;
   EXPECT_EQ(activation_forward(DType::fp8_e4m3, Activation::gelu, p, p, 8, nullptr), cudaErrorInvalidValue);
-  EXPECT_EQ(activation_forward(DType::bf16, static_cast<Activation>(7), p, p, 8, nullptr),
-            cudaErrorInvalidValue);
+  EXPECT_EQ(activation_forward(DType::bf16, static_cast<Activation>(7), p, p, 8, nullptr), cudaErrorInvalidValue);
   EXPECT_EQ(activation_forward(DType::bf16, Activation::gelu, nullptr, p, 8, nullptr), cudaErrorInvalidValue);
   EXPECT_EQ(activation_backward(DType::int8, Activation::relu, p, p, p, 8, nullptr), cudaErrorInvalidValue);
   EXPECT_EQ(residual_add(DType::tf32, p, p, p, 8, nullptr), cudaErrorInvalidValue);

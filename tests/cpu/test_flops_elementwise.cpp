@@ -48,9 +48,9 @@ TEST(FlopsElementwise, AdamWMovesTwentyEightBytesPerParameter) {
 }
 
 TEST(FlopsElementwise, SwigluAndMultiply) {
-  EXPECT_DOUBLE_EQ(multiply_bytes(10, 2), 60.0);         // read 2 x 10, write 10 bf16
-  EXPECT_DOUBLE_EQ(swiglu_forward_bytes(10, 2), 60.0);   // read g, u; write a
-  EXPECT_DOUBLE_EQ(swiglu_backward_bytes(10, 2), 100.0); // read da, g, u; write dg, du
+  EXPECT_DOUBLE_EQ(multiply_bytes(10, 2), 60.0);          // read 2 x 10, write 10 bf16
+  EXPECT_DOUBLE_EQ(swiglu_forward_bytes(10, 2), 60.0);    // read g, u; write a
+  EXPECT_DOUBLE_EQ(swiglu_backward_bytes(10, 2), 100.0);  // read da, g, u; write dg, du
 }
 
 // The reference configuration d = 1600, d_ff = 6400, T = 8192, fp16, worked by hand pass by pass.

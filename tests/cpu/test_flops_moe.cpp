@@ -20,8 +20,8 @@ TEST(FlopsMoe, ExpertsAndActiveWeights) {
 
 TEST(FlopsMoe, ConfigValidation) {
   EXPECT_EQ(moe_config_error(2048, 64, 8), "");
-  EXPECT_EQ(moe_config_error(768, 8, 64), "");   // 3072 / 64 = 48
-  EXPECT_EQ(moe_config_error(768, 8, 128), "");  // 24
+  EXPECT_EQ(moe_config_error(768, 8, 64), "");                                                    // 3072 / 64 = 48
+  EXPECT_EQ(moe_config_error(768, 8, 128), "");                                                   // 24
   EXPECT_NE(moe_config_error(768, 8, 256).find("not a whole multiple of 8"), std::string::npos);  // 12
   EXPECT_NE(moe_config_error(100, 8, 4).find("not a whole multiple of 8"), std::string::npos);    // 100
   EXPECT_NE(moe_config_error(8, 1, 3).find("not a whole number"), std::string::npos);             // 32 / 3
@@ -36,8 +36,7 @@ TEST(FlopsMoe, ExpertChoiceCapacity) {
   EXPECT_DOUBLE_EQ(moe_expert_choice_capacity(64, 32768), 512.0);
   EXPECT_DOUBLE_EQ(32768.0 / 256 * (256.0 / 64), moe_expert_choice_capacity(64, 32768));
   // N experts * T/E tokens = T*G assignments, as top-G token choice.
-  EXPECT_DOUBLE_EQ(moe_expert_count(64, 8) * moe_expert_choice_capacity(64, 32768),
-                   moe_assignments(8, 32768));
+  EXPECT_DOUBLE_EQ(moe_expert_count(64, 8) * moe_expert_choice_capacity(64, 32768), moe_assignments(8, 32768));
   EXPECT_DOUBLE_EQ(moe_assignments(8, 32768), 262144.0);
   EXPECT_NE(moe_expert_choice_error(48, 1024).find("divide 256"), std::string::npos);
   EXPECT_NE(moe_expert_choice_error(64, 1000).find("multiple of 256"), std::string::npos);

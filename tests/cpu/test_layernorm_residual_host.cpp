@@ -41,16 +41,16 @@ TEST(LayerNormHost, ForwardByHand) {
   EXPECT_DOUBLE_EQ(s[2], 3);
   EXPECT_DOUBLE_EQ(mean[0], 2);
   EXPECT_NEAR(rstd[0], r, 1e-15);
-  EXPECT_NEAR(y[0], -r, 1e-15);        // xhat = -r, gamma 1, beta 0
-  EXPECT_NEAR(y[1], 0.5, 1e-15);       // xhat = 0: beta alone
+  EXPECT_NEAR(y[0], -r, 1e-15);         // xhat = -r, gamma 1, beta 0
+  EXPECT_NEAR(y[1], 0.5, 1e-15);        // xhat = 0: beta alone
   EXPECT_NEAR(y[2], -r + 0.25, 1e-15);  // xhat = r, gamma -1
   // Without b the input is normalised as it is.
   residual_layernorm_forward_host(s.data(), nullptr, gamma.data(), beta.data(), 1, 3, 0.0, s.data(), y.data(),
                                   mean.data(), rstd.data());
   EXPECT_NEAR(y[0], -r, 1e-15);
   // eps enters under the root: rstd = 1 / sqrt(2/3 + 1/3) = 1.
-  residual_layernorm_forward_host(a.data(), b.data(), gamma.data(), beta.data(), 1, 3, 1.0 / 3.0, s.data(),
-                                  y.data(), mean.data(), rstd.data());
+  residual_layernorm_forward_host(a.data(), b.data(), gamma.data(), beta.data(), 1, 3, 1.0 / 3.0, s.data(), y.data(),
+                                  mean.data(), rstd.data());
   EXPECT_NEAR(rstd[0], 1, 1e-15);
 }
 
@@ -110,8 +110,8 @@ TEST(LayerNormHost, BackwardMatchesFiniteDifferences) {
   std::vector<double> s(rows * d), y(rows * d), mean(rows), rstd(rows), ds(rows * d), dgamma(d), dbeta(d);
   residual_layernorm_forward_host(a.data(), b.data(), gamma.data(), beta.data(), rows, d, eps, s.data(), y.data(),
                                   mean.data(), rstd.data());
-  layernorm_backward_host(w_y.data(), s.data(), gamma.data(), mean.data(), rstd.data(), w_s.data(), rows, d,
-                          ds.data(), dgamma.data(), dbeta.data());
+  layernorm_backward_host(w_y.data(), s.data(), gamma.data(), mean.data(), rstd.data(), w_s.data(), rows, d, ds.data(),
+                          dgamma.data(), dbeta.data());
 
   auto central = [&](std::vector<double>& x, std::size_t i) {
     const double keep = x[i];

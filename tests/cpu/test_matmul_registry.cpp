@@ -49,10 +49,14 @@ TEST(MatmulRegistry, EveryFp8CublasLtMatmulHasAFastAccumulationTwin) {
 
 TEST(MatmulRegistry, TheCeilingNamesTheFp8ModeThatReachedIt) {
   nlohmann::json b = nlohmann::json::array();
-  b.push_back({{"name", "matmul/cublaslt_auto/fp8/m:8192/n:8192/k:8192"}, {"run_type", "iteration"},
-               {"repetitions", 1}, {"tflops", 1200.0}});
-  b.push_back({{"name", "matmul/cublaslt_auto_fastacc/fp8/m:8192/n:8192/k:8192"}, {"run_type", "iteration"},
-               {"repetitions", 1}, {"tflops", 1400.0}});
+  b.push_back({{"name", "matmul/cublaslt_auto/fp8/m:8192/n:8192/k:8192"},
+               {"run_type", "iteration"},
+               {"repetitions", 1},
+               {"tflops", 1200.0}});
+  b.push_back({{"name", "matmul/cublaslt_auto_fastacc/fp8/m:8192/n:8192/k:8192"},
+               {"run_type", "iteration"},
+               {"repetitions", 1},
+               {"tflops", 1400.0}});
   const auto c = matmul_ceiling(b);
   EXPECT_DOUBLE_EQ(c["fp8"]["tflops"].get<double>(), 1400.0);
   EXPECT_EQ(c["fp8"]["benchmark"], "matmul/cublaslt_auto_fastacc/fp8/m:8192/n:8192/k:8192");

@@ -63,17 +63,17 @@ TEST(MatmulWmmaShapes, WrapperRefusesBeforeAnyCudaCall) {
 
 TEST(MatmulWmmaReference, SmallTnProductByHand) {
   // A (2 x 3, row-major), B (2 x 3, row-major: rows are the columns of the math B).
-  const std::vector<double> A = {1, 2, 3,    //
+  const std::vector<double> A = {1, 2, 3,  //
                                  4, 5, 6};
-  const std::vector<double> B = {1, 0, -1,   //
+  const std::vector<double> B = {1, 0, -1,  //
                                  2, 1, 0};
   std::vector<double> C(4, -99.0);
   matmul_tn_reference(A.data(), B.data(), C.data(), 2, 2, 3);
   // C column-major: C(i,j) at C[i + 2j]; C(i,j) = sum_k A(i,k) B(j,k).
-  EXPECT_EQ(C[0], 1 - 3);       // (0,0)
-  EXPECT_EQ(C[1], 4 - 6);       // (1,0)
-  EXPECT_EQ(C[2], 2 + 2);       // (0,1)
-  EXPECT_EQ(C[3], 8 + 5);       // (1,1)
+  EXPECT_EQ(C[0], 1 - 3);  // (0,0)
+  EXPECT_EQ(C[1], 4 - 6);  // (1,0)
+  EXPECT_EQ(C[2], 2 + 2);  // (0,1)
+  EXPECT_EQ(C[3], 8 + 5);  // (1,1)
 }
 
 }  // namespace

@@ -43,15 +43,15 @@ TEST(MlpReference, TinyStepByHand) {
   const TokenRow r0 = token_row(m, 0), r1 = token_row(m, 1);
   expect_vec(r0.h, {1, 0, 0});
   expect_vec(r0.a, {1, 0, 0});
-  expect_vec(r0.y, {2.5, 0.5});     // a W2^T = [1, -1], + b2 = [1.5, -1.5], + x = [2.5, 0.5]
-  expect_vec(r0.da, {2, 2, 2});     // dy W2 = 1 * [1, 2, 3] - 1 * [-1, 0, 1]
-  expect_vec(r0.dh, {2, 0, 0});     // ReLU'(0) = 0
-  expect_vec(r0.dx, {3, -1});       // dh W1 = [2, 0], + dy
+  expect_vec(r0.y, {2.5, 0.5});  // a W2^T = [1, -1], + b2 = [1.5, -1.5], + x = [2.5, 0.5]
+  expect_vec(r0.da, {2, 2, 2});  // dy W2 = 1 * [1, 2, 3] - 1 * [-1, 0, 1]
+  expect_vec(r0.dh, {2, 0, 0});  // ReLU'(0) = 0
+  expect_vec(r0.dx, {3, -1});    // dh W1 = [2, 0], + dy
   expect_vec(r1.h, {-1, 0.5, -3.5});
-  expect_vec(r1.y, {0.5, 0});       // a = [0, 0.5, 0]: [1, 0] + [0.5, -0.5] + [-1, 0.5]
+  expect_vec(r1.y, {0.5, 0});  // a = [0, 0.5, 0]: [1, 0] + [0.5, -0.5] + [-1, 0.5]
   expect_vec(r1.da, {-1.5, 1, 3.5});
   expect_vec(r1.dh, {0, 1, 0});
-  expect_vec(r1.dx, {1, 1});        // [0.5, -1] + [0.5, 2]
+  expect_vec(r1.dx, {1, 1});  // [0.5, -1] + [0.5, 2]
   // dW2 = dy^T a: row 0 = 1 * [1, 0, 0] + 0.5 * [0, 0.5, 0]; row 1 = -1 * [1, 0, 0] + 2 * [0, 0.5, 0].
   expect_vec(dw2_column(m, 0, {0, 1}), {1, -1});
   expect_vec(dw2_column(m, 1, {0, 1}), {0.25, 1});
@@ -83,7 +83,8 @@ TEST(MlpReference, GradientsMatchFiniteDifferences) {
   m.residual = true;
   auto fill = [](std::vector<float>& v, std::size_t n, int seed) {
     v.resize(n);
-    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(((seed * 37 + static_cast<int>(i) * 53) % 97) - 48) / 64.0f;
+    for (std::size_t i = 0; i < n; ++i)
+      v[i] = static_cast<float>(((seed * 37 + static_cast<int>(i) * 53) % 97) - 48) / 64.0f;
   };
   fill(m.x, 9, 1);
   fill(m.dy, 9, 2);
@@ -136,8 +137,9 @@ TEST(MlpReference, ActivationsByHand) {
 TEST(MlpReference, ActivationsAgreeWithTheKernelsHostVersions) {
   for (double x : {-6.0, -2.5, -1.0, -0.25, 0.0, 1e-3, 0.5, 1.0, 3.0, 7.0}) {
     EXPECT_NEAR(activation(Act::gelu, x), kernels::activation_host(kernels::Activation::gelu, x), 1e-12) << x;
-    EXPECT_NEAR(activation_derivative(Act::gelu, x),
-                kernels::activation_derivative_host(kernels::Activation::gelu, x), 1e-12) << x;
+    EXPECT_NEAR(activation_derivative(Act::gelu, x), kernels::activation_derivative_host(kernels::Activation::gelu, x),
+                1e-12)
+        << x;
     EXPECT_EQ(activation(Act::relu, x), kernels::activation_host(kernels::Activation::relu, x)) << x;
     EXPECT_EQ(activation_derivative(Act::relu, x), kernels::activation_derivative_host(kernels::Activation::relu, x))
         << x;

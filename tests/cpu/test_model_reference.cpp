@@ -119,10 +119,10 @@ TEST(ModelReference, HandCheckedLoss) {
   b.ln2_g.assign(4, 1.0);
   p.lnf_g.assign(4, 1.0);
   const std::vector<long> tokens = {0, 1, 2}, targets = {1, 2, 0};
-  const double want = (std::log(std::exp(4.0) + 2.0) +
-                       std::log(std::exp(2 / std::sqrt(2.5)) + std::exp(6 / std::sqrt(2.5)) + 1.0) +
-                       std::log(2.0 + std::exp(2 * std::sqrt(2.0)))) /
-                      3.0;
+  const double want =
+      (std::log(std::exp(4.0) + 2.0) + std::log(std::exp(2 / std::sqrt(2.5)) + std::exp(6 / std::sqrt(2.5)) + 1.0) +
+       std::log(2.0 + std::exp(2 * std::sqrt(2.0)))) /
+      3.0;
   EXPECT_NEAR(want, 3.622714, 1e-6);
   EXPECT_NEAR(gpt2_loss(c, p, tokens, targets), want, 1e-12);
   Gpt2Params grads;
@@ -189,7 +189,6 @@ TEST(ModelReference, RefusesInputsThatDoNotFit) {
   short_of_blocks.blocks.pop_back();
   EXPECT_THROW(gpt2_loss(c, short_of_blocks, tokens, targets), std::invalid_argument);
 }
-
 
 // ---- llama ----------------------------------------------------------------------------------------
 

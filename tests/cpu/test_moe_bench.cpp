@@ -10,9 +10,9 @@
 
 #include "bench_families.hpp"
 #include "cuda/moe_layer.hpp"
-#include "moe_bench.hpp"
 #include "model/flops.hpp"
 #include "model/planner.hpp"
+#include "moe_bench.hpp"
 #include "results/result_reader.hpp"
 
 namespace {
@@ -41,14 +41,12 @@ TEST(MoeBench, Registrations) {
   // Our grouped GEMM: every G, both routings, in the moe and full suites; G = 8 expert choice is quick.
   for (long g : {1L, 2L, 4L, 8L, 16L, 32L, 64L}) {
     for (const char* route : {"expert_choice", "token_choice"}) {
-      const std::string name =
-          fmt::format("moe_step/ours_grouped/bf16/d:2048/E:64/G:{}/tok:32768/route:{}", g, route);
+      const std::string name = fmt::format("moe_step/ours_grouped/bf16/d:2048/E:64/G:{}/tok:32768/route:{}", g, route);
       const BenchSpec* ours = r.find(name);
       ASSERT_NE(ours, nullptr) << name;
       EXPECT_EQ(ours->impl, "ours_grouped");
       EXPECT_TRUE(ours->suites.count("moe") && ours->suites.count("full")) << name;
-      EXPECT_EQ(ours->suites.count("quick"), g == 8 && std::string(route) == "expert_choice" ? 1u : 0u)
-          << name;
+      EXPECT_EQ(ours->suites.count("quick"), g == 8 && std::string(route) == "expert_choice" ? 1u : 0u) << name;
       EXPECT_DOUBLE_EQ(ours->flops, 6.0 * 8 * 2048.0 * 2048 * 32768);
       EXPECT_FALSE(ours->baseline.empty());
     }

@@ -56,9 +56,8 @@ TEST(MoeGroupedGemmHost, TileMapCoversEveryRowOnceWithinTheBound) {
 TEST(MoeGroupedGemmHost, RefusesShapesItCannotRun) {
   EXPECT_EQ(moe_grouped_gemm_unsupported_reason(GroupedGemmKind::rows_x_wt, 2048, 256, 512, 1000), "");
   EXPECT_EQ(moe_grouped_gemm_unsupported_reason(GroupedGemmKind::wgrad, 256, 2048, 512, 0), "");
-  EXPECT_NE(
-      moe_grouped_gemm_unsupported_reason(GroupedGemmKind::rows_x_w, 100, 256, 4, 10).find("multiple of 8"),
-      std::string::npos);
+  EXPECT_NE(moe_grouped_gemm_unsupported_reason(GroupedGemmKind::rows_x_w, 100, 256, 4, 10).find("multiple of 8"),
+            std::string::npos);
   EXPECT_NE(moe_grouped_gemm_unsupported_reason(GroupedGemmKind::wgrad, 64, 0, 4, 0).find("multiple of 8"),
             std::string::npos);
   EXPECT_NE(moe_grouped_gemm_unsupported_reason(GroupedGemmKind::rows_x_wt, 64, 64, 0, 10), "");
@@ -67,14 +66,11 @@ TEST(MoeGroupedGemmHost, RefusesShapesItCannotRun) {
   // The launch wrappers refuse such shapes (and the wrong kind) before touching the GPU.
   alignas(16) static char buf[64];
   static int ints[4];
-  EXPECT_EQ(
-      moe_grouped_gemm_rows(GroupedGemmKind::rows_x_wt, buf, buf, 8, buf, ints, ints, 1, 100, 64, 1, nullptr),
-      cudaErrorInvalidValue);
-  EXPECT_EQ(
-      moe_grouped_gemm_rows(GroupedGemmKind::wgrad, buf, buf, 8, buf, ints, ints, 1, 64, 64, 1, nullptr),
-      cudaErrorInvalidValue);
-  EXPECT_EQ(moe_grouped_gemm_rows(GroupedGemmKind::rows_x_w, buf + 2, buf, 8, buf, ints, ints, 1, 64, 64, 1,
-                                  nullptr),
+  EXPECT_EQ(moe_grouped_gemm_rows(GroupedGemmKind::rows_x_wt, buf, buf, 8, buf, ints, ints, 1, 100, 64, 1, nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(moe_grouped_gemm_rows(GroupedGemmKind::wgrad, buf, buf, 8, buf, ints, ints, 1, 64, 64, 1, nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(moe_grouped_gemm_rows(GroupedGemmKind::rows_x_w, buf + 2, buf, 8, buf, ints, ints, 1, 64, 64, 1, nullptr),
             cudaErrorInvalidValue);  // x not 16-byte aligned
   EXPECT_EQ(moe_grouped_gemm_wgrad(buf, buf, buf, ints, 64, 12, 1, nullptr), cudaErrorInvalidValue);
   EXPECT_EQ(moe_grouped_tile_map(ints, 0, ints, 1, nullptr), cudaErrorInvalidValue);

@@ -24,8 +24,7 @@ Inputs random_inputs(const Dims& dims, unsigned seed) {
     for (double& x : v) x = u(rng);
     return v;
   };
-  return {fill(dims.T * dims.d), fill(n * dims.d), fill(n * f * dims.d), fill(n * dims.d * f),
-          fill(dims.T * dims.d)};
+  return {fill(dims.T * dims.d), fill(n * dims.d), fill(n * f * dims.d), fill(n * dims.d * f), fill(dims.T * dims.d)};
 }
 
 double loss(const Dims& dims, const Inputs& in) {
@@ -122,8 +121,7 @@ void check_gradients(const Dims& dims, unsigned seed, long x_stride) {
   const Inputs in = random_inputs(dims, seed);
   const Result r = reference(dims, in);
   const double eps = 1e-6;
-  auto check = [&](std::vector<double> Inputs::*field, const std::vector<double>& grad, long stride,
-                   const char* what) {
+  auto check = [&](std::vector<double> Inputs::*field, const std::vector<double>& grad, long stride, const char* what) {
     const std::vector<double>& values = in.*field;
     for (std::size_t i = 0; i < values.size(); i += static_cast<std::size_t>(stride)) {
       Inputs plus = in, minus = in;

@@ -20,17 +20,17 @@ TEST(NumericFormats, Fp16) {
   EXPECT_EQ(decode_fp16(0x3C00), 1.0);
   EXPECT_EQ(decode_fp16(0xC000), -2.0);
   EXPECT_EQ(decode_fp16(0x3C01), 1.0 + 1.0 / 1024);
-  EXPECT_EQ(decode_fp16(0x7BFF), 65504.0);          // largest finite
+  EXPECT_EQ(decode_fp16(0x7BFF), 65504.0);               // largest finite
   EXPECT_EQ(decode_fp16(0x0001), std::ldexp(1.0, -24));  // smallest subnormal
   EXPECT_TRUE(std::isinf(decode_fp16(0x7C00)));
   EXPECT_TRUE(std::isnan(decode_fp16(0xFFFF)));
 }
 
 TEST(NumericFormats, Fp8E4M3) {
-  EXPECT_EQ(decode_fp8_e4m3(0x38), 1.0);       // exponent 7 (bias 7), mantissa 0
+  EXPECT_EQ(decode_fp8_e4m3(0x38), 1.0);  // exponent 7 (bias 7), mantissa 0
   EXPECT_EQ(decode_fp8_e4m3(0xB8), -1.0);
   EXPECT_EQ(decode_fp8_e4m3(0x3C), 1.5);
-  EXPECT_EQ(decode_fp8_e4m3(0x7E), 448.0);     // largest finite
+  EXPECT_EQ(decode_fp8_e4m3(0x7E), 448.0);                // largest finite
   EXPECT_EQ(decode_fp8_e4m3(0x01), std::ldexp(1.0, -9));  // smallest subnormal
   EXPECT_TRUE(std::isnan(decode_fp8_e4m3(0x7F)));
   EXPECT_TRUE(std::isnan(decode_fp8_e4m3(0xFF)));  // the poison pattern

@@ -67,11 +67,19 @@ TEST(Peaks, TheClockEachPeakAssumes) {
   EXPECT_DOUBLE_EQ(peaks_by_slug("a100-sxm4-80gb")->peak_clock_mhz, 1410);
   // Every row: SMs x clock x dense 16-bit tensor FLOP/clock/SM gives back the bf16 peak within
   // 0.5% (the datasheets round). FLOP/clock/SM: A100 2048, Hopper 4096, Ada 1024, B200 8192.
-  const std::map<std::string, double> per_sm = {
-      {"a100-sxm4-40gb", 2048}, {"a100-sxm4-80gb", 2048}, {"a100-pcie-40gb", 2048}, {"a100-pcie-80gb", 2048},
-      {"h100-sxm", 4096},       {"h100-pcie", 4096},      {"h100-nvl", 4096},       {"h200", 4096},
-      {"gh200-96gb", 4096},     {"gh200-144gb", 4096},    {"l40s", 1024},           {"l4", 1024},
-      {"b200", 8192}};
+  const std::map<std::string, double> per_sm = {{"a100-sxm4-40gb", 2048},
+                                                {"a100-sxm4-80gb", 2048},
+                                                {"a100-pcie-40gb", 2048},
+                                                {"a100-pcie-80gb", 2048},
+                                                {"h100-sxm", 4096},
+                                                {"h100-pcie", 4096},
+                                                {"h100-nvl", 4096},
+                                                {"h200", 4096},
+                                                {"gh200-96gb", 4096},
+                                                {"gh200-144gb", 4096},
+                                                {"l40s", 1024},
+                                                {"l4", 1024},
+                                                {"b200", 8192}};
   for (const Peaks& p : peak_table()) {
     ASSERT_TRUE(per_sm.count(p.slug)) << p.slug << ": add its FLOP/clock/SM here";
     const double tflops = p.sm_count * p.peak_clock_mhz * 1e6 * per_sm.at(p.slug) / 1e12;
@@ -121,7 +129,7 @@ TEST(Peaks, UnknownGpuIsDerivedFromClocks) {
   d.sm_count = 108;
   d.sm_clock_max_mhz = 1410;
   const Peaks a = derive_peaks(d);
-  EXPECT_NEAR(*a.peak(DType::bf16), 311.9, 0.1);  // 108 x 1.41 x 2048
+  EXPECT_NEAR(*a.peak(DType::bf16), 311.9, 0.1);   // 108 x 1.41 x 2048
   EXPECT_NEAR(*a.peak(DType::fp32), 19.49, 0.01);  // 108 x 1.41 x 128
   EXPECT_FALSE(a.peak(DType::fp8_e4m3));
 }

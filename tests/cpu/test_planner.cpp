@@ -53,7 +53,12 @@ TEST(Brent, QuadraticIsExactAfterOneParabola) {
   // (x - 2)^2 + 1 on [0, 5]: minimum 1 at x = 2. A parabola through any three points is the
   // function itself, so after the golden-section start the parabolic steps land on 2.
   int calls = 0;
-  const Minimum m = minimise_brent([&](double x) { ++calls; return (x - 2) * (x - 2) + 1; }, 0, 5);
+  const Minimum m = minimise_brent(
+      [&](double x) {
+        ++calls;
+        return (x - 2) * (x - 2) + 1;
+      },
+      0, 5);
   EXPECT_TRUE(m.converged);
   EXPECT_NEAR(m.x, 2.0, 1e-7);
   EXPECT_NEAR(m.f, 1.0, 1e-14);
@@ -84,7 +89,12 @@ TEST(Brent, KnownMinimaOfNonQuadraticFunctions) {
 TEST(Brent, MonotoneFunctionEndsAtTheBoundWithoutEvaluatingIt) {
   // x on [1, 3]: the infimum is at 1; the minimiser stays inside and ends within 2 tol of it.
   double lowest = 10;
-  const Minimum m = minimise_brent([&](double x) { lowest = std::min(lowest, x); return x; }, 1, 3);
+  const Minimum m = minimise_brent(
+      [&](double x) {
+        lowest = std::min(lowest, x);
+        return x;
+      },
+      1, 3);
   EXPECT_TRUE(m.converged);
   EXPECT_GT(lowest, 1.0);
   EXPECT_NEAR(m.x, 1.0, 1e-7);
@@ -243,9 +253,9 @@ MoeTau row(double g, double d, double tflops, const std::string& name) {
 TEST(Planner, NearestRowInRatio) {
   const std::vector<MoeTau> rows = {row(8, 768, 1, "a"), row(8, 2048, 2, "b"), row(8, 4096, 3, "c")};
   EXPECT_EQ(nearest_row(rows, 100).benchmark, "a");
-  EXPECT_EQ(nearest_row(rows, 1254).benchmark, "a");   // sqrt(768 x 2048) = 1254.1: just below
+  EXPECT_EQ(nearest_row(rows, 1254).benchmark, "a");  // sqrt(768 x 2048) = 1254.1: just below
   EXPECT_EQ(nearest_row(rows, 1255).benchmark, "b");
-  EXPECT_EQ(nearest_row(rows, 2896).benchmark, "b");   // sqrt(2048 x 4096) = 2896.3
+  EXPECT_EQ(nearest_row(rows, 2896).benchmark, "b");  // sqrt(2048 x 4096) = 2896.3
   EXPECT_EQ(nearest_row(rows, 2897).benchmark, "c");
   EXPECT_EQ(nearest_row({row(8, 1024, 1, "x"), row(8, 4096, 1, "y")}, 2048).benchmark, "y");  // tie: larger d
   EXPECT_EQ(nearest_row(rows, 1e6).benchmark, "c");
@@ -362,8 +372,8 @@ TEST(Planner, MeasuredTauFromResultFile) {
 TEST(Planner, MeasuredTauKeepsTheMatchingRows) {
   const std::string pre = "moe_step/grouped/bf16/";
   std::vector<std::pair<std::string, double>> extra;
-  for (int g : {1, 2, 4, 8, 16, 32, 64}) extra.emplace_back(pre + "d:2048/E:64/G:" + std::to_string(g) +
-                                                                "/tok:32768/route:token_choice", 700.0);
+  for (int g : {1, 2, 4, 8, 16, 32, 64})
+    extra.emplace_back(pre + "d:2048/E:64/G:" + std::to_string(g) + "/tok:32768/route:token_choice", 700.0);
   extra.emplace_back(pre + "d:768/E:64/G:8/tok:32768/route:expert_choice", 590.0);
   extra.emplace_back(pre + "d:2048/E:64/G:8/tok:8192/route:expert_choice", 500.0);
   extra.emplace_back("moe_step/loop/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice", 440.0);

@@ -34,8 +34,8 @@ TEST(ResultReader, RepetitionsFoldToTheMedian) {
   const BenchmarkResult* b = f.find("matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096");
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(b->repetitions, 3);
-  EXPECT_DOUBLE_EQ(*b->tflops, 250.0);          // median of 250, 252, 248
-  EXPECT_DOUBLE_EQ(*b->tflops_stddev, 2.0);     // the stddev aggregate
+  EXPECT_DOUBLE_EQ(*b->tflops, 250.0);       // median of 250, 252, 248
+  EXPECT_DOUBLE_EQ(*b->tflops_stddev, 2.0);  // the stddev aggregate
   EXPECT_NEAR(*b->pct_peak, 250.0 / 312 * 100, 1e-9);
   EXPECT_DOUBLE_EQ(*b->flops, 2.0 * 4096 * 8192 * 4096);
   EXPECT_EQ(b->repetition_tflops, (std::vector<double>{250, 252, 248}));
@@ -105,8 +105,9 @@ TEST(ResultReader, ClearErrors) {
   EXPECT_NE(error_of(R"({"context": {"source": "wflops", "gpu_name": "x", "wflops_version": "0.1.0"}})")
                 .find("no 'benchmarks' array"),
             std::string::npos);
-  EXPECT_NE(error_of(R"({"context": {"source": "other", "gpu_name": "x"}, "benchmarks": []})").find("'source' is \"other\""),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"context": {"source": "other", "gpu_name": "x"}, "benchmarks": []})").find("'source' is \"other\""),
+      std::string::npos);
   EXPECT_NE(error_of(R"({"context": {"source": "wflops", "gpu_name": "x"}, "benchmarks": []})").find("wflops_version"),
             std::string::npos);
   const std::string bad_counter = R"({"context": {"source": "pytorch", "gpu_name": "x"},
@@ -223,7 +224,8 @@ TEST(ResultWriter, RoundTrip) {
   // The tau(G) curve: sorted by G, the fastest implementation at each G.
   std::ifstream in(path);
   const nlohmann::json doc = nlohmann::json::parse(in);
-  const nlohmann::json& curve = doc["summary"]["moe_tau_by_granularity"]["bf16/d:2048/E:64/tok:32768/route:expert_choice"];
+  const nlohmann::json& curve =
+      doc["summary"]["moe_tau_by_granularity"]["bf16/d:2048/E:64/tok:32768/route:expert_choice"];
   ASSERT_EQ(curve.size(), 2u);
   EXPECT_EQ(curve[0]["G"], 1.0);
   EXPECT_EQ(curve[0]["tflops"], 500.0);
@@ -232,7 +234,7 @@ TEST(ResultWriter, RoundTrip) {
   EXPECT_EQ(curve[1]["benchmark"], "moe_step/grouped/bf16/d:2048/E:64/G:8/tok:32768/route:expert_choice");
   EXPECT_EQ(f.benchmarks[0].name, "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096");  // no /manual_time
   EXPECT_DOUBLE_EQ(*f.benchmarks[0].tflops, 700.0);
-  EXPECT_EQ(f.benchmarks[0].counters.count("pct_best_gemm"), 0u);  // a matmul is the ceiling itself
+  EXPECT_EQ(f.benchmarks[0].counters.count("pct_best_gemm"), 0u);        // a matmul is the ceiling itself
   EXPECT_DOUBLE_EQ(f.benchmarks[2].counters.at("pct_best_gemm"), 80.0);  // 560 / 700
   EXPECT_DOUBLE_EQ(f.benchmarks[2].counters.at("pct_baseline"), 80.0);
   EXPECT_DOUBLE_EQ(*f.benchmarks[0].tflops_stddev, 10.0);

@@ -56,8 +56,7 @@ TEST(RmsNormHost, BackwardMatchesFiniteDifferences) {
   };
   std::vector<double> s(rows * d), y(rows * d), rrms(rows), ds(rows * d), dgamma(d);
   residual_rmsnorm_forward_host(a.data(), b.data(), gamma.data(), rows, d, eps, s.data(), y.data(), rrms.data());
-  rmsnorm_backward_host(w_y.data(), s.data(), gamma.data(), rrms.data(), w_s.data(), rows, d, ds.data(),
-                        dgamma.data());
+  rmsnorm_backward_host(w_y.data(), s.data(), gamma.data(), rrms.data(), w_s.data(), rows, d, ds.data(), dgamma.data());
   auto central = [&](std::vector<double>& x, std::size_t i) {
     const double keep = x[i];
     x[i] = keep + h;

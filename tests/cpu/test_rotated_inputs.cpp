@@ -32,8 +32,8 @@ TEST(RotatedInputs, AlignsUpToTheDeviceBoundary) {
 
 TEST(RotatedInputs, ByInputEachInputHoldsItsOwnSetsOneAfterAnother) {
   RotatedInputs in(RotatedInputs::Layout::by_input);
-  const auto a = in.add("A", DType::bf16, 1000);  // 2000 bytes, padded to 2048
-  const auto b = in.add("B", DType::fp32, 77);    // 308 bytes, padded to 512
+  const auto a = in.add("A", DType::bf16, 1000);                                       // 2000 bytes, padded to 2048
+  const auto b = in.add("B", DType::fp32, 77);                                         // 308 bytes, padded to 512
   const auto c = in.add("C", DType::fp8_e4m3, 512, RotatedInputs::Fill::by_workload);  // 512, no padding
   EXPECT_EQ(in.bytes(a), 2000u);
   EXPECT_EQ(in.stride(a), 2048u);
@@ -55,9 +55,9 @@ TEST(RotatedInputs, ByInputEachInputHoldsItsOwnSetsOneAfterAnother) {
 
 TEST(RotatedInputs, BySetEachSetHoldsEveryInputInTheOrderDeclared) {
   RotatedInputs in(RotatedInputs::Layout::by_set);
-  const auto q = in.add("Q", DType::fp16, 100);  // 200 -> 256
+  const auto q = in.add("Q", DType::fp16, 100);                                  // 200 -> 256
   const auto l = in.add("L", DType::fp32, 3, RotatedInputs::Fill::by_workload);  // 12 -> 256
-  const auto x = in.add("x", DType::bf16, 1024);  // 2048
+  const auto x = in.add("x", DType::bf16, 1024);                                 // 2048
   EXPECT_EQ(in.set_bytes(), 256u + 256 + 2048);
   EXPECT_EQ(in.data_bytes(), 200u + 12 + 2048);
   EXPECT_EQ(in.offset(q, 0), 0u);
@@ -111,76 +111,84 @@ std::vector<Footprint> footprints() {
   const auto ec = moe::Routing::expert_choice, tc = moe::Routing::token_choice;
   return {
       {"gemm cublaslt bf16 4096x8192x4096",
-       [] { return make_gemm_workload(GemmImpl::cublaslt, DType::bf16, {4096, 8192, 4096}); },
+       [] {
+         return make_gemm_workload(GemmImpl::cublaslt, DType::bf16, {4096, 8192, 4096});
+       },
        100663296, 201326592, 402653184, 805306368},
       {"gemm cublas fp32 1000x999x77",
-       [] { return make_gemm_workload(GemmImpl::cublas, DType::fp32, {1000, 999, 77}); },
+       [] {
+         return make_gemm_workload(GemmImpl::cublas, DType::fp32, {1000, 999, 77});
+       },
        615692, 38166368, 39398240, 41861984},
       {"gemm cublaslt fp8 16x48x80",
-       [] { return make_gemm_workload(GemmImpl::cublaslt, DType::fp8_e4m3, {16, 48, 80}); },
+       [] {
+         return make_gemm_workload(GemmImpl::cublaslt, DType::fp8_e4m3, {16, 48, 80});
+       },
        5120, 33561088, 33571328, 33591808},
       {"gemm wmma fp16 33x17x9",
-       [] { return make_gemm_workload(GemmImpl::wmma, DType::fp16, {33, 17, 9}); },
+       [] {
+         return make_gemm_workload(GemmImpl::wmma, DType::fp16, {33, 17, 9});
+       },
        900, 33556834, 33559394, 33564514},
-      {"cast fp32->bf16 268435456",
-       [] { return make_cast_workload(DType::fp32, DType::bf16, 268435456); },
-       1073741824, 1610612736, 3758096384, 8053063680},
-      {"cast bf16->fp32 1000001",
-       [] { return make_cast_workload(DType::bf16, DType::fp32, 1000001); },
-       2000002, 6000132, 10000388, 18000900},
-      {"copy 777",
-       [] { return make_copy_workload(777); },
-       3108, 6436, 13092, 26404},
-      {"mlp linear bf16 1600/6400/8192",
-       [] { return make_mlp_workload(mlp("linear", DType::bf16, 1600, 6400, 8192)); },
+      {"cast fp32->bf16 268435456", [] { return make_cast_workload(DType::fp32, DType::bf16, 268435456); }, 1073741824,
+       1610612736, 3758096384, 8053063680},
+      {"cast bf16->fp32 1000001", [] { return make_cast_workload(DType::bf16, DType::fp32, 1000001); }, 2000002,
+       6000132, 10000388, 18000900},
+      {"copy 777", [] { return make_copy_workload(777); }, 3108, 6436, 13092, 26404},
+      {"mlp linear bf16 1600/6400/8192", [] { return make_mlp_workload(mlp("linear", DType::bf16, 1600, 6400, 8192)); },
        52428800, 430047232, 534904832, 744620032},
       {"mlp mixed_linear fp16 100/300/37",
-       [] { return make_mlp_workload(mlp("mixed_linear", DType::fp16, 100, 300, 37)); },
-       14848, 34709056, 34738752, 34798144},
-      {"mlp fused_relu bf16 100/300/37",
-       [] { return make_mlp_workload(mlp("fused_relu", DType::bf16, 100, 300, 37)); },
+       [] { return make_mlp_workload(mlp("mixed_linear", DType::fp16, 100, 300, 37)); }, 14848, 34709056, 34738752,
+       34798144},
+      {"mlp fused_relu bf16 100/300/37", [] { return make_mlp_workload(mlp("fused_relu", DType::bf16, 100, 300, 37)); },
        14848, 33872176, 33901872, 33961264},
       {"mlp fused_gelu_residual bf16 1600/6400/8192",
-       [] { return make_mlp_workload(mlp("fused_gelu_residual", DType::bf16, 1600, 6400, 8192)); },
-       52428800, 534936832, 639794432, 849509632},
+       [] { return make_mlp_workload(mlp("fused_gelu_residual", DType::bf16, 1600, 6400, 8192)); }, 52428800, 534936832,
+       639794432, 849509632},
       {"mlp unfused_gelu_residual fwd bf16 100/300/37",
-       [] { return make_mlp_workload(mlp("unfused_gelu_residual", DType::bf16, 100, 300, 37, true)); },
-       7424, 33734616, 33749464, 33779160},
+       [] { return make_mlp_workload(mlp("unfused_gelu_residual", DType::bf16, 100, 300, 37, true)); }, 7424, 33734616,
+       33749464, 33779160},
       {"mlp mixed_unfused_relu_residual bf16 100/300/37",
-       [] { return make_mlp_workload(mlp("mixed_unfused_relu_residual", DType::bf16, 100, 300, 37)); },
-       14848, 34739320, 34769016, 34828408},
+       [] { return make_mlp_workload(mlp("mixed_unfused_relu_residual", DType::bf16, 100, 300, 37)); }, 14848, 34739320,
+       34769016, 34828408},
       {"mlp unfused_swiglu bf16 100/300/37",
-       [] { return make_mlp_workload(mlp("unfused_swiglu", DType::bf16, 100, 300, 37)); },
-       14848, 34121872, 34151568, 34210960},
+       [] { return make_mlp_workload(mlp("unfused_swiglu", DType::bf16, 100, 300, 37)); }, 14848, 34121872, 34151568,
+       34210960},
       {"mlp fused_swiglu fwd fp16 100/300/37",
-       [] { return make_mlp_workload(mlp("fused_swiglu", DType::fp16, 100, 300, 37, true)); },
-       7424, 33815952, 33830800, 33860496},
+       [] { return make_mlp_workload(mlp("fused_swiglu", DType::fp16, 100, 300, 37, true)); }, 7424, 33815952, 33830800,
+       33860496},
       {"attention unfused fwd bf16 1/3/100/40",
-       [] { return make_attention_workload(attn(AI::unfused, AP::forward, DType::bf16, 1, 3, 100, 40)); },
-       72192, 219136, 363520, 652288},
+       [] { return make_attention_workload(attn(AI::unfused, AP::forward, DType::bf16, 1, 3, 100, 40)); }, 72192,
+       219136, 363520, 652288},
       {"attention unfused bwd fp16 1/3/100/40",
-       [] { return make_attention_workload(attn(AI::unfused, AP::backward, DType::fp16, 1, 3, 100, 40)); },
-       121600, 316672, 559872, 1046272},
+       [] { return make_attention_workload(attn(AI::unfused, AP::backward, DType::fp16, 1, 3, 100, 40)); }, 121600,
+       316672, 559872, 1046272},
       {"attention fused fwd bf16 4/16/4096/128",
-       [] { return make_attention_workload(attn(AI::fused, AP::forward, DType::bf16, 4, 16, 4096, 128)); },
-       201326592, 269484032, 672137216, 1477443584},
+       [] { return make_attention_workload(attn(AI::fused, AP::forward, DType::bf16, 4, 16, 4096, 128)); }, 201326592,
+       269484032, 672137216, 1477443584},
       {"attention fused bwd bf16 1/3/100/64",
-       [] { return make_attention_workload(attn(AI::fused, AP::backward, DType::bf16, 1, 3, 100, 64)); },
-       193280, 386560, 773120, 1546240},
+       [] { return make_attention_workload(attn(AI::fused, AP::backward, DType::bf16, 1, 3, 100, 64)); }, 193280,
+       386560, 773120, 1546240},
       {"attention cudnn fwd bf16 1/3/100/64",
-       [] { return make_attention_workload(attn(AI::cudnn, AP::forward, DType::bf16, 1, 3, 100, 64)); },
-       115200, 154880, 385280, 846080},
+       [] { return make_attention_workload(attn(AI::cudnn, AP::forward, DType::bf16, 1, 3, 100, 64)); }, 115200, 154880,
+       385280, 846080},
       {"attention cudnn bwd fp16 2/2/1000/128",
-       [] { return make_attention_workload(attn(AI::cudnn, AP::backward, DType::fp16, 2, 2, 1000, 128)); },
-       5136128, 10272256, 20544512, 41089024},
+       [] { return make_attention_workload(attn(AI::cudnn, AP::backward, DType::fp16, 2, 2, 1000, 128)); }, 5136128,
+       10272256, 20544512, 41089024},
       {"moe grouped ec 2048/64/8/32768",
-       [] { return make_moe_workload({2048, 64, 8, 32768, ec, MoeGemmImpl::grouped}); },
+       [] {
+         return make_moe_workload({2048, 64, 8, 32768, ec, MoeGemmImpl::grouped});
+       },
        4565499904, 14179184656, 23310331920, 41572626448},
       {"moe ours tc 72/4/2/600",
-       [] { return make_moe_workload({72, 4, 2, 600, tc, MoeGemmImpl::ours}); },
+       [] {
+         return make_moe_workload({72, 4, 2, 600, tc, MoeGemmImpl::ours});
+       },
        506112, 103332552, 104347080, 106376136},
       {"moe padded ec 64/4/1/512",
-       [] { return make_moe_workload({64, 4, 1, 512, ec, MoeGemmImpl::padded}); },
+       [] {
+         return make_moe_workload({64, 4, 1, 512, ec, MoeGemmImpl::padded});
+       },
        393728, 102479472, 103268080, 104845296},
   };
 }

@@ -164,7 +164,7 @@ TEST(RunFaults, SigtermReachesTheWorkerAndKeepsEveryFinishedBenchmark) {
   EXPECT_EQ(doc["context"]["interrupted"], true);
   const Entries e = entries_of(doc);
   EXPECT_EQ(e.order, (std::vector<std::string>{fake(0), fake(1)})) << "the cut benchmark is neither kept nor an "
-                                                                       "error, and nothing runs after it";
+                                                                      "error, and nothing runs after it";
   expect_measured(e, fake(0));
   expect_measured(e, fake(1));
   EXPECT_NE(r.out.find("interrupted"), std::string::npos) << r.out;
@@ -201,7 +201,9 @@ TEST(RunFaults, ACrashOnTheWayOutAfterTheLastBenchmarkCostsNone) {
   expect_measured(e, fake(0));
   expect_measured(e, fake(1));
   EXPECT_NE(r.out.find("wflops: warning: the benchmark process ended with signal 11 (Segmentation fault) after "
-                       "its last benchmark"), std::string::npos) << r.out;
+                       "its last benchmark"),
+            std::string::npos)
+      << r.out;
   fs::remove_all(dir);
 }
 

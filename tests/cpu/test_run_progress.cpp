@@ -15,18 +15,17 @@
 #include <string>
 #include <vector>
 
-#include "run_progress.hpp"
-#include "model/peaks.hpp"
 #include "all_benchmarks.hpp"
+#include "model/peaks.hpp"
 #include "program_run.hpp"
 #include "registry.hpp"
 #include "results/result_reporter.hpp"
+#include "run_progress.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace wflops;
-
 
 class FakeRun {
  public:
@@ -78,8 +77,8 @@ BenchSpec spec(const std::string& family, DType dtype, double flops, double byte
 }  // namespace
 
 TEST(RunProgress, RepetitionSettingsAreTheLastFlagsGiven) {
-  const auto s = repetition_settings({"wflops", "--benchmark_repetitions=3", "--benchmark_min_time=0.2",
-                                      "--benchmark_repetitions=10"});
+  const auto s = repetition_settings(
+      {"wflops", "--benchmark_repetitions=3", "--benchmark_min_time=0.2", "--benchmark_repetitions=10"});
   EXPECT_EQ(s.repetitions, 10);
   EXPECT_DOUBLE_EQ(s.min_time_s, 0.2);
   // Without the flags: Google Benchmark's own defaults, one repetition of 0.5 s.
@@ -215,8 +214,8 @@ TEST(RunProgress, RepetitionsAndTheirAggregatesAreOneRow) {
     rep.ReportRuns({run(matmul, 800, 0), run(matmul, 700, 1), run(matmul, 600, 2)});
     EXPECT_TRUE(rep.pending());
     EXPECT_EQ(rows, 0) << "no row before the aggregates";
-    rep.ReportRuns({aggregate(matmul, "mean", 700), aggregate(matmul, "median", 700),
-                    aggregate(matmul, "stddev", 100), aggregate(matmul, "cv", 1.0 / 7)});
+    rep.ReportRuns({aggregate(matmul, "mean", 700), aggregate(matmul, "median", 700), aggregate(matmul, "stddev", 100),
+                    aggregate(matmul, "cv", 1.0 / 7)});
     EXPECT_FALSE(rep.pending());
     EXPECT_EQ(rows, 1);
     rep.ReportRuns({run(step, 350, 0), run(step, 360, 1), run(step, 340, 2)});
@@ -251,11 +250,10 @@ TEST(RunProgress, ARunSaysWhatItWillRunAndCountsItsRows) {
   const auto path = dir / "r.json";
   const FakeRun hook("count=4");
   const auto r = wflops::testing::run_wflops("run --out " + path.string() +
-                                     " --suite quick --benchmark_min_time=0.01 --benchmark_filter=i:[013]");
+                                             " --suite quick --benchmark_min_time=0.01 --benchmark_filter=i:[013]");
   ASSERT_EQ(r.code, 0) << r.out;
   // First line: how many, how repeated, how long (1 s set-up + 3 x 1.5 x 0.01 s each, three times).
-  EXPECT_EQ(r.out.rfind("3 benchmarks to run, 3 repetitions of at least 0.01 s each: about 3 s by estimate\n", 0),
-            0u)
+  EXPECT_EQ(r.out.rfind("3 benchmarks to run, 3 repetitions of at least 0.01 s each: about 3 s by estimate\n", 0), 0u)
       << r.out;
   // One row per benchmark, numbered in run order; not a terminal, so no time left.
   const std::vector<std::string> expected = {"[1/3] " + fake(0), "[2/3] " + fake(1), "[3/3] " + fake(3)};
@@ -314,8 +312,7 @@ TEST(RunProgress, AFilterThatSelectsNothingIsRefusedBeforeTheGpu) {
   const auto r = wflops::testing::run_wflops("run --results-dir " + dir.string() +
                                              " --suite quick --benchmark_filter=nothing_has_this_name");
   EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_EQ(r.out.rfind("wflops: error: no benchmark of suite 'quick' matches the --benchmark_filter given\n", 0),
-            0u)
+  EXPECT_EQ(r.out.rfind("wflops: error: no benchmark of suite 'quick' matches the --benchmark_filter given\n", 0), 0u)
       << r.out;
   EXPECT_TRUE(fs::is_empty(dir)) << "nothing is written";
   fs::remove_all(dir);

@@ -43,8 +43,8 @@ benchmark::BenchmarkReporter::Run make_run(const std::string& name, double tflop
 }
 
 nlohmann::json entry(const std::string& name, double tflops) {
-  return {{"name", name}, {"run_name", name}, {"run_type", "iteration"}, {"repetitions", 1},
-          {"repetition_index", 0}, {"tflops", tflops}};
+  return {{"name", name},     {"run_name", name},      {"run_type", "iteration"},
+          {"repetitions", 1}, {"repetition_index", 0}, {"tflops", tflops}};
 }
 
 nlohmann::json read_json(const fs::path& path) {
@@ -61,8 +61,8 @@ TEST(RunResume, AReporterThatGoesOnKeepsTheEarlierEntriesFirstAndMeasuresAgainst
   const auto dir = temp_dir("resume");
   const auto path = dir / "r.json";
   // The file as an earlier process left it: its context (with Google Benchmark's date) and a matmul.
-  const nlohmann::json context = {{"source", "wflops"}, {"gpu_name", "H100"}, {"date", "the first worker's"},
-                                  {"interrupted", true}};
+  const nlohmann::json context = {
+      {"source", "wflops"}, {"gpu_name", "H100"}, {"date", "the first worker's"}, {"interrupted", true}};
   const nlohmann::json earlier = nlohmann::json::array({entry(kMatmul, 800.0)});
   const auto table_path = dir / "table.txt";
   std::FILE* table = std::fopen(table_path.c_str(), "w");
@@ -92,8 +92,7 @@ TEST(RunResume, AReporterThatGoesOnKeepsTheEarlierEntriesFirstAndMeasuresAgainst
   EXPECT_DOUBLE_EQ(doc["summary"]["matmul_max_tflops"]["bf16"]["tflops"].get<double>(), 800.0);
   std::ifstream in(table_path);
   const std::string printed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(printed.find("time/ms"), std::string::npos) << "the table goes on without a second heading:\n"
-                                                        << printed;
+  EXPECT_EQ(printed.find("time/ms"), std::string::npos) << "the table goes on without a second heading:\n" << printed;
   EXPECT_NE(printed.find(kStep), std::string::npos) << printed;
   fs::remove_all(dir);
 }

@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "cuda/mlp_step.hpp"
+#include "elementwise/swiglu.cuh"
 #include "model/flops.hpp"
 #include "reference/mlp_reference.hpp"
 #include "registered_benchmarks.hpp"
 #include "registry.hpp"
-#include "elementwise/swiglu.cuh"
 
 namespace wflops {
 
@@ -175,8 +175,7 @@ TEST(SwigluVariants, DecodeAndRefuseWhatTheyCannotRun) {
   }
   MlpVariant with_bias = *fused;
   with_bias.bias = true;
-  EXPECT_NE(mlp_unsupported_reason({with_bias, DType::bf16, 64, 256, 128, false}).find("SwiGLU"),
-            std::string::npos);
+  EXPECT_NE(mlp_unsupported_reason({with_bias, DType::bf16, 64, 256, 128, false}).find("SwiGLU"), std::string::npos);
   EXPECT_NE(mlp_unsupported_reason({*fused, DType::fp32, 64, 256, 128, false}), "");
   // 2 d_ff must fit cuBLAS's int.
   EXPECT_NE(mlp_unsupported_reason({*fused, DType::bf16, 64, 1L << 30, 128, false}), "");
@@ -215,8 +214,8 @@ TEST(SwigluRegistry, NamesFlopsBaselinesAndSuites) {
           ASSERT_NE(s, nullptr) << name;
           EXPECT_TRUE(s->suites.count("mlp")) << name;
           EXPECT_DOUBLE_EQ(s->flops, 6.0 * 3 * h * ff * tokens) << name;
-          EXPECT_EQ(s->baseline, "mlp_step/linear/" + std::string(dtype) + "/d:" + std::to_string(h) + "/ff:" +
-                                     std::to_string(4 * h) + "/tok:" + std::to_string(tokens));
+          EXPECT_EQ(s->baseline, "mlp_step/linear/" + std::string(dtype) + "/d:" + std::to_string(h) +
+                                     "/ff:" + std::to_string(4 * h) + "/tok:" + std::to_string(tokens));
           ++registered;
         }
       }

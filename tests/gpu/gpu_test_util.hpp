@@ -1,8 +1,7 @@
 // Shared by the GPU tests: skip with a reason when this machine has no usable GPU.
 #pragma once
-#include <gtest/gtest.h>
-
 #include <cuda_runtime.h>
+#include <gtest/gtest.h>
 
 #include <string>
 
@@ -37,8 +36,8 @@ void expect_first_causal_row(const void* q, const void* k, const void* v, const 
 }  // namespace wflops::testing
 
 // Use as the first statement of every GPU test: it never passes silently without a GPU.
-#define WFLOPS_REQUIRE_GPU()                                                   \
-  do {                                                                         \
+#define WFLOPS_REQUIRE_GPU()                                                        \
+  do {                                                                              \
     const std::string wflops_reason_ = ::wflops::testing::gpu_unavailable_reason(); \
-    if (!wflops_reason_.empty()) GTEST_SKIP() << "no GPU: " << wflops_reason_; \
+    if (!wflops_reason_.empty()) GTEST_SKIP() << "no GPU: " << wflops_reason_;      \
   } while (0)

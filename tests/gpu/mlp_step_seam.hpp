@@ -8,10 +8,10 @@
 #include <functional>
 #include <memory>
 
-#include "cuda/harness.hpp"
-#include "cuda/mlp_step.hpp"
 #include "common/fill_random.cuh"
 #include "cuda/cuda_check.hpp"
+#include "cuda/harness.hpp"
+#include "cuda/mlp_step.hpp"
 
 namespace wflops {
 

@@ -2,9 +2,8 @@
 // multi-tensor AdamW): random device buffers, NaN-poisoned outputs with guard elements past their
 // end, and downloads decoded to double for the fp64 host references.
 #pragma once
-#include <gtest/gtest.h>
-
 #include <cuda_runtime.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstddef>
@@ -12,12 +11,12 @@
 #include <cstring>
 #include <vector>
 
-#include "elementwise/cast.cuh"
+#include "common/fill_random.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/harness.hpp"
 #include "dtype.hpp"
-#include "common/fill_random.cuh"
+#include "elementwise/cast.cuh"
 #include "numeric_formats.hpp"
 
 namespace wflops::testing {

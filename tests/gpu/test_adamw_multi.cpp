@@ -37,9 +37,13 @@ TEST(AdamWMultiKernel, TwoStepsMatchTheHost) {
   for (DType copy_dtype : {DType::bf16, DType::fp16}) {
     SCOPED_TRACE(dtype_name(copy_dtype));
     std::vector<Tensor> ts;
-    for (auto [n, offset, decay, copy] : std::vector<std::tuple<std::size_t, std::size_t, bool, bool>>{
-             {1, 0, true, true}, {1003, 0, false, true}, {4096, 0, true, false},
-             {2 * kAdamWChunk + 3, 0, true, true}, {1600, 1, false, true}, {0, 0, true, true}}) {
+    for (auto [n, offset, decay, copy] :
+         std::vector<std::tuple<std::size_t, std::size_t, bool, bool>>{{1, 0, true, true},
+                                                                       {1003, 0, false, true},
+                                                                       {4096, 0, true, false},
+                                                                       {2 * kAdamWChunk + 3, 0, true, true},
+                                                                       {1600, 1, false, true},
+                                                                       {0, 0, true, true}}) {
       Tensor t;
       t.n = n;
       t.offset = offset;
@@ -117,7 +121,7 @@ TEST(AdamWMultiKernel, RefusesBadArguments) {
   missing.n = 4;  // no pointers
   EXPECT_EQ(table.prepare({missing}), cudaErrorInvalidValue);
   EXPECT_EQ(adamw_multi_step(AdamW{}, 0, DType::bf16, table, nullptr), cudaErrorInvalidValue);  // steps count from 1
-  EXPECT_EQ(adamw_multi_step(AdamW{}, 1, DType::bf16, table, nullptr), cudaSuccess);           // empty: nothing to do
+  EXPECT_EQ(adamw_multi_step(AdamW{}, 1, DType::bf16, table, nullptr), cudaSuccess);            // empty: nothing to do
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 }
 

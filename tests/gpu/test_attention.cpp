@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "attention/flash_attention_fwd.cuh"
+#include "common/fill_random.cuh"
 #include "cuda/attention_workload.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
-#include "common/fill_random.cuh"
-#include "attention/flash_attention_fwd.cuh"
 #include "gpu_test_util.hpp"
 
 namespace wflops {
@@ -82,10 +82,9 @@ TEST(FlashAttention, CausalFirstRowIsFirstValueRowAndLseIsItsScore) {
   const kernels::AttentionDims dims{1, 1, 130, 64, true};
   const std::size_t n = static_cast<std::size_t>(dims.rows() * dims.head_dim);
   DeviceBuffer q(n * 2), k(n * 2), v(n * 2), o(n * 2), lse(static_cast<std::size_t>(dims.rows()) * 4);
-  for (void* p : {q.get(), k.get(), v.get()})
-    CUDA_CHECK(kernels::fill_random(DType::bf16, p, n, 99, nullptr));
-  CUDA_CHECK(kernels::flash_attention_forward(DType::bf16, q.get(), k.get(), v.get(), o.get(),
-                                              lse.as<float>(), dims, nullptr));
+  for (void* p : {q.get(), k.get(), v.get()}) CUDA_CHECK(kernels::fill_random(DType::bf16, p, n, 99, nullptr));
+  CUDA_CHECK(kernels::flash_attention_forward(DType::bf16, q.get(), k.get(), v.get(), o.get(), lse.as<float>(), dims,
+                                              nullptr));
   CUDA_CHECK(cudaDeviceSynchronize());
   testing::expect_first_causal_row(q.get(), k.get(), v.get(), o.get(), lse.as<float>());
 }
@@ -94,9 +93,9 @@ TEST(FlashAttention, RefusesUnsupportedShapes) {
   WFLOPS_REQUIRE_GPU();
   const kernels::AttentionDims dims{1, 1, 64, 96, false};
   DeviceBuffer buf(64 * 96 * 2 * 4);
-  EXPECT_EQ(kernels::flash_attention_forward(DType::bf16, buf.get(), buf.get(), buf.get(), buf.get(), nullptr,
-                                             dims, nullptr),
-            cudaErrorInvalidValue);
+  EXPECT_EQ(
+      kernels::flash_attention_forward(DType::bf16, buf.get(), buf.get(), buf.get(), buf.get(), nullptr, dims, nullptr),
+      cudaErrorInvalidValue);
 }
 
 }  // namespace wflops

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "model/cross_entropy.cuh"
 #include "gpu_test_util.hpp"
+#include "model/cross_entropy.cuh"
 #include "model_kernel_test_util.hpp"
 #include "reference/verify_error.hpp"
 
@@ -80,8 +80,8 @@ TEST_P(CrossEntropyKernelTest, LossAndGradientMatchTheHost) {
   ASSERT_EQ(softmax_cross_entropy(t, logits.get(), dlogits.get(), d_targets.as<int>(), losses.as<float>(), kTokens, V,
                                   ld, scale, nullptr),
             cudaSuccess);
-  ASSERT_EQ(softmax_cross_entropy(t, logits.get(), nullptr, d_targets.as<int>(), forward_only.as<float>(), kTokens,
-                                  V, ld, scale, nullptr),
+  ASSERT_EQ(softmax_cross_entropy(t, logits.get(), nullptr, d_targets.as<int>(), forward_only.as<float>(), kTokens, V,
+                                  ld, scale, nullptr),
             cudaSuccess);
   ASSERT_EQ(mean_loss(losses.as<float>(), kTokens, mean.as<float>(), nullptr), cudaSuccess);
   CUDA_CHECK(cudaDeviceSynchronize());
@@ -117,12 +117,12 @@ TEST_P(CrossEntropyKernelTest, LossAndGradientMatchTheHost) {
   expect_written_exactly(DType::fp32, losses.get(), kTokens, "losses");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Vocabularies, CrossEntropyKernelTest,
-    ::testing::Values(Case{DType::bf16, 50257, 50257}, Case{DType::bf16, 50257, 50304}, Case{DType::fp16, 50257, 50304},
-                      Case{DType::fp16, 1000, 1000}, Case{DType::bf16, 512, 512}, Case{DType::bf16, 37, 40},
-                      Case{DType::fp32, 50257, 50260}, Case{DType::fp32, 1003, 1003}),
-    case_name);
+INSTANTIATE_TEST_SUITE_P(Vocabularies, CrossEntropyKernelTest,
+                         ::testing::Values(Case{DType::bf16, 50257, 50257}, Case{DType::bf16, 50257, 50304},
+                                           Case{DType::fp16, 50257, 50304}, Case{DType::fp16, 1000, 1000},
+                                           Case{DType::bf16, 512, 512}, Case{DType::bf16, 37, 40},
+                                           Case{DType::fp32, 50257, 50260}, Case{DType::fp32, 1003, 1003}),
+                         case_name);
 
 TEST(CrossEntropyKernel, InPlaceEqualsOutOfPlace) {
   WFLOPS_REQUIRE_GPU();
@@ -132,8 +132,8 @@ TEST(CrossEntropyKernel, InPlaceEqualsOutOfPlace) {
   DeviceBuffer d_targets = upload_ints(random_targets(V, fresh_seed()));
   DeviceBuffer out(n * 2), in_place(n * 2), l1(kTokens * 4), l2(kTokens * 4);
   CUDA_CHECK(cudaMemcpy(in_place.get(), logits.get(), n * 2, cudaMemcpyDeviceToDevice));
-  ASSERT_EQ(softmax_cross_entropy(t, logits.get(), out.get(), d_targets.as<int>(), l1.as<float>(), kTokens, V, ld,
-                                  0.5f, nullptr),
+  ASSERT_EQ(softmax_cross_entropy(t, logits.get(), out.get(), d_targets.as<int>(), l1.as<float>(), kTokens, V, ld, 0.5f,
+                                  nullptr),
             cudaSuccess);
   ASSERT_EQ(softmax_cross_entropy(t, in_place.get(), in_place.get(), d_targets.as<int>(), l2.as<float>(), kTokens, V,
                                   ld, 0.5f, nullptr),

@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "common/fill_random.cuh"
 #include "cuda/attention_workload.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/cudnn_loader.hpp"
 #include "cuda/cudnn_sdpa.hpp"
 #include "cuda/device_buffer.hpp"
-#include "common/fill_random.cuh"
 #include "gpu_test_util.hpp"
 
 #define WFLOPS_REQUIRE_CUDNN()                                               \
@@ -126,8 +126,7 @@ TEST(CudnnSdpa, CausalFirstRowIsFirstValueRowAndStatsIsItsScore) {
 
 TEST(CudnnSdpa, UnsupportedShapeIsAnErrorNotACrash) {
   WFLOPS_REQUIRE_GPU();
-  auto w = make_attention_workload(
-      {AttentionImpl::cudnn, AttentionPass::forward, DType::bf16, {1, 1, 64, 60, false}});
+  auto w = make_attention_workload({AttentionImpl::cudnn, AttentionPass::forward, DType::bf16, {1, 1, 64, 60, false}});
   try {
     w->allocate(1, nullptr);
     FAIL() << "d = 60 was accepted";

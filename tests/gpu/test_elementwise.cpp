@@ -13,19 +13,19 @@
 #include <utility>
 #include <vector>
 
+#include "common/fill_random.cuh"
+#include "cuda/cast_workload.hpp"
+#include "cuda/cuda_check.hpp"
+#include "cuda/device_buffer.hpp"
+#include "cuda/harness.hpp"
 #include "elementwise/activation.cuh"
 #include "elementwise/adamw.cuh"
 #include "elementwise/bias_add.cuh"
 #include "elementwise/bias_grad.cuh"
 #include "elementwise/cast.cuh"
-#include "cuda/cast_workload.hpp"
-#include "cuda/cuda_check.hpp"
-#include "cuda/device_buffer.hpp"
-#include "cuda/harness.hpp"
-#include "common/fill_random.cuh"
+#include "elementwise/residual_add.cuh"
 #include "gpu_test_util.hpp"
 #include "numeric_formats.hpp"
-#include "elementwise/residual_add.cuh"
 #include "reference/verify_error.hpp"
 
 namespace wflops::kernels {
@@ -45,9 +45,12 @@ constexpr std::size_t kGuard = 16;
 // operands below 2) is larger than any relative bound.
 double element_tolerance(DType t) {
   switch (t) {
-    case DType::fp16: return 2.0 / 2048;
-    case DType::bf16: return 2.0 / 256;
-    default: return 1e-5;
+    case DType::fp16:
+      return 2.0 / 2048;
+    case DType::bf16:
+      return 2.0 / 256;
+    default:
+      return 1e-5;
   }
 }
 double absolute_floor(DType t) { return t == DType::bf16 ? 1e-5 : 1e-6; }
@@ -82,15 +85,13 @@ struct Array {
 
 // Compares got with ref: every element finite and within element_tolerance, and the relative error
 // ||got - ref|| / ||ref|| under the dtype's verification tolerance.
-void expect_close(DType t, const std::vector<double>& got, const std::vector<double>& ref,
-                  const std::string& what) {
+void expect_close(DType t, const std::vector<double>& got, const std::vector<double>& ref, const std::string& what) {
   ASSERT_EQ(got.size(), ref.size());
   std::size_t bad = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {
     const double e = got[i] - ref[i];
     if (!(std::fabs(e) <= element_tolerance(t) * std::fabs(ref[i]) + absolute_floor(t))) {
-      if (bad++ < 3)
-        ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", expected " << ref[i];
+      if (bad++ < 3) ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", expected " << ref[i];
     }
   }
   EXPECT_EQ(bad, 0u) << what;
@@ -148,8 +149,7 @@ TEST(ElementwiseKernels, ActivationBackwardMatchesHost) {
         Array dout(t, n + 1), pre(t, n + 1), dh(t, n + 1);
         dout.randomize();
         pre.randomize();
-        ASSERT_EQ(activation_backward(t, act, dout.get(), pre.get(), dh.get(), n, nullptr), cudaSuccess)
-            << what;
+        ASSERT_EQ(activation_backward(t, act, dout.get(), pre.get(), dh.get(), n, nullptr), cudaSuccess) << what;
         const std::vector<double> g = dout.values(0, n), x = pre.values(0, n);
         std::vector<double> ref(n);
         for (std::size_t i = 0; i < n; ++i) ref[i] = g[i] * activation_derivative_host(act, x[i]);
@@ -157,8 +157,7 @@ TEST(ElementwiseKernels, ActivationBackwardMatchesHost) {
         expect_untouched(dh, n, what);
         if (n > 1) {
           Array shifted(t, n + 1);
-          ASSERT_EQ(activation_backward(t, act, dout.get(1), pre.get(1), shifted.get(1), n - 1, nullptr),
-                    cudaSuccess);
+          ASSERT_EQ(activation_backward(t, act, dout.get(1), pre.get(1), shifted.get(1), n - 1, nullptr), cudaSuccess);
           expect_close(t, shifted.values(1, n - 1), std::vector<double>(ref.begin() + 1, ref.end()),
                        what + " unaligned");
           expect_untouched(shifted, n, what + " unaligned");
@@ -199,8 +198,7 @@ TEST(ElementwiseKernels, ResidualAddMatchesHost) {
       if (n > 1) {
         Array shifted(t, n + 1);
         ASSERT_EQ(residual_add(t, a.get(1), b.get(1), shifted.get(1), n - 1, nullptr), cudaSuccess);
-        expect_close(t, shifted.values(1, n - 1), std::vector<double>(ref.begin() + 1, ref.end()),
-                     what + " unaligned");
+        expect_close(t, shifted.values(1, n - 1), std::vector<double>(ref.begin() + 1, ref.end()), what + " unaligned");
       }
       ASSERT_EQ(residual_add(t, a.get(), b.get(), a.get(), n, nullptr), cudaSuccess);  // out aliases a
       expect_close(t, a.values(0, n), ref, what + " in place");
@@ -215,8 +213,7 @@ TEST(ElementwiseKernels, BiasAddMatchesHost) {
   };
   for (DType t : kDtypes) {
     for (Shape s : {Shape{37, 1000}, Shape{37, 1003}, Shape{1, 8}, Shape{5000, 16}, Shape{3, 1}}) {
-      const std::string what =
-          std::string(dtype_name(t)) + " " + std::to_string(s.rows) + "x" + std::to_string(s.cols);
+      const std::string what = std::string(dtype_name(t)) + " " + std::to_string(s.rows) + "x" + std::to_string(s.cols);
       const std::size_t n = static_cast<std::size_t>(s.rows * s.cols);
       Array in(t, n), bias(t, static_cast<std::size_t>(s.cols)), out(t, n);
       in.randomize();
@@ -243,8 +240,7 @@ TEST(ElementwiseKernels, BiasGradMatchesHostAndIsDeterministic) {
       for (Shape s : {Shape{37, 1000}, Shape{37, 1003}, Shape{1, 5}, Shape{4099, 64}, Shape{8192, 1600}}) {
         const std::string what = std::string(dtype_name(t)) + "->" + std::string(dtype_name(db_t)) + " " +
                                  std::to_string(s.rows) + "x" + std::to_string(s.cols);
-        const std::size_t cols = static_cast<std::size_t>(s.cols),
-                          n = static_cast<std::size_t>(s.rows) * cols;
+        const std::size_t cols = static_cast<std::size_t>(s.cols), n = static_cast<std::size_t>(s.rows) * cols;
         Array d(t, n), db(db_t, cols), again(db_t, cols);
         d.randomize();
         ASSERT_EQ(bias_grad(t, d.get(), db_t, db.get(), s.rows, s.cols, nullptr), cudaSuccess) << what;
@@ -262,8 +258,7 @@ TEST(ElementwiseKernels, BiasGradMatchesHostAndIsDeterministic) {
         for (std::size_t c = 0; c < cols; ++c) {
           const double e = got[c] - ref[c];
           if (!(std::fabs(e) <= element_tolerance(db_t) * std::fabs(ref[c]) + 1e-6 * magnitude[c])) {
-            if (bad++ < 3)
-              ADD_FAILURE() << what << ": column " << c << " is " << got[c] << ", expected " << ref[c];
+            if (bad++ < 3) ADD_FAILURE() << what << ": column " << c << " is " << got[c] << ", expected " << ref[c];
           }
         }
         EXPECT_EQ(bad, 0u) << what;
@@ -287,10 +282,8 @@ TEST(ElementwiseKernels, BiasGradOfNoRowsIsZeroAndBadTypesAreRefused) {
 
 TEST(ElementwiseKernels, CastIsBitExact) {
   WFLOPS_REQUIRE_GPU();
-  const std::pair<DType, DType> kinds[] = {{DType::fp32, DType::bf16},
-                                           {DType::fp32, DType::fp16},
-                                           {DType::bf16, DType::fp32},
-                                           {DType::fp16, DType::fp32}};
+  const std::pair<DType, DType> kinds[] = {
+      {DType::fp32, DType::bf16}, {DType::fp32, DType::fp16}, {DType::bf16, DType::fp32}, {DType::fp16, DType::fp32}};
   for (const auto& [from, to] : kinds) {
     for (std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{4099}, (std::size_t{1} << 20) + 3}) {
       const std::string what =
@@ -320,9 +313,9 @@ TEST(ElementwiseKernels, CastEdgeCasesMatchTheHostRounding) {
   WFLOPS_REQUIRE_GPU();
   // Ties, overflow, fp16 subnormals and signed zeros, 16 of each kind so they go through the
   // vector path.
-  std::vector<std::uint32_t> bits = {
-      0x3F808000u, 0x3F818000u, 0x3F808001u, 0x3F807FFFu, 0x7F7FFFFFu, 0x7F800000u, 0xFF800000u, 0x80000000u,
-      0x00000000u, 0x477FEFFFu, 0x477FF000u, 0x33800000u, 0x33000000u, 0x33C00000u, 0x387FC000u, 0x3F801000u};
+  std::vector<std::uint32_t> bits = {0x3F808000u, 0x3F818000u, 0x3F808001u, 0x3F807FFFu, 0x7F7FFFFFu, 0x7F800000u,
+                                     0xFF800000u, 0x80000000u, 0x00000000u, 0x477FEFFFu, 0x477FF000u, 0x33800000u,
+                                     0x33000000u, 0x33C00000u, 0x387FC000u, 0x3F801000u};
   std::vector<float> x;
   for (int k = 0; k < 16; ++k) {
     for (std::uint32_t b : bits) {
@@ -371,8 +364,7 @@ TEST(ElementwiseKernels, AdamWMatchesHost) {
   WFLOPS_REQUIRE_GPU();
   AdamW opt;
   opt.lr = 1e-3f;
-  for (std::size_t n :
-       {std::size_t{1}, std::size_t{7}, std::size_t{4099}, std::size_t{1} << 20, std::size_t{1001}}) {
+  for (std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{4099}, std::size_t{1} << 20, std::size_t{1001}}) {
     // n = 1001 runs on arrays shifted by one element: the scalar path.
     const std::size_t off = n == 1001 ? 1 : 0;
     const std::string what = "n=" + std::to_string(n) + (off ? " unaligned" : "");

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "model/embedding.cuh"
 #include "gpu_test_util.hpp"
+#include "model/embedding.cuh"
 #include "model_kernel_test_util.hpp"
 #include "reference/verify_error.hpp"
 
@@ -67,9 +67,9 @@ TEST_P(EmbeddingKernelTest, ForwardAndBackwardMatchTheHost) {
   ASSERT_EQ(embedding_backward_workspace_bytes(kTokens, kVocab, &ws_bytes), cudaSuccess);
   DeviceBuffer ws(ws_bytes);
 
-  ASSERT_EQ(embedding_forward(t, d_tokens.as<int>(), wte.get(), wpe.get(), out.get(), kTokens, kSeq, kVocab, d,
-                              nullptr),
-            cudaSuccess);
+  ASSERT_EQ(
+      embedding_forward(t, d_tokens.as<int>(), wte.get(), wpe.get(), out.get(), kTokens, kSeq, kVocab, d, nullptr),
+      cudaSuccess);
   ASSERT_EQ(embedding_backward(t, d_tokens.as<int>(), dout.get(), dwte.as<float>(), dwpe.as<float>(), kTokens, kSeq,
                                kVocab, d, ws.get(), ws.bytes(), nullptr),
             cudaSuccess);

@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "common/count_nonfinite.cuh"
+#include "common/fill_random.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/gemm.hpp"
-#include "common/fill_random.cuh"
 #include "gpu_test_util.hpp"
 #include "numeric_formats.hpp"
 

@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "common/fill_random.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
-#include "common/fill_random.cuh"
 #include "gpu_test_util.hpp"
 
 namespace wflops {

@@ -58,10 +58,10 @@ TEST_P(LayerNormKernelTest, ForwardAndBackwardMatchTheHost) {
   ASSERT_EQ(residual_layernorm_forward(t, a, b.get(), s.get(), gamma.get(), beta.get(), y.get(), mean.as<float>(),
                                        rstd.as<float>(), rows, d, kEps, nullptr),
             cudaSuccess);
-  ASSERT_EQ(layernorm_backward(t, dy.get(), s.get(), gamma.get(), mean.as<float>(), rstd.as<float>(), dres.get(),
-                               ds.get(), dgamma.as<float>(), dbeta.as<float>(), false, workspace.get(), rows, d,
-                               nullptr),
-            cudaSuccess);
+  ASSERT_EQ(
+      layernorm_backward(t, dy.get(), s.get(), gamma.get(), mean.as<float>(), rstd.as<float>(), dres.get(), ds.get(),
+                         dgamma.as<float>(), dbeta.as<float>(), false, workspace.get(), rows, d, nullptr),
+      cudaSuccess);
   CUDA_CHECK(cudaDeviceSynchronize());
 
   // s against a + b; the rest against the reference run on s as stored (the kernel normalises the
@@ -103,12 +103,13 @@ TEST_P(LayerNormKernelTest, ForwardAndBackwardMatchTheHost) {
   expect_written_exactly(DType::fp32, dbeta.get(), d, "dbeta");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    ModelWidths, LayerNormKernelTest,
-    ::testing::Values(Case{DType::bf16, 768, 37, 0}, Case{DType::bf16, 1600, 1100, 0}, Case{DType::bf16, 4096, 37, 0},
-                      Case{DType::fp16, 1600, 37, 0}, Case{DType::fp16, 768, 1100, 0}, Case{DType::fp32, 1600, 37, 0},
-                      Case{DType::bf16, 1003, 37, 0}, Case{DType::fp16, 1003, 1100, 0}, Case{DType::bf16, 768, 37, 1}),
-    case_name);
+INSTANTIATE_TEST_SUITE_P(ModelWidths, LayerNormKernelTest,
+                         ::testing::Values(Case{DType::bf16, 768, 37, 0}, Case{DType::bf16, 1600, 1100, 0},
+                                           Case{DType::bf16, 4096, 37, 0}, Case{DType::fp16, 1600, 37, 0},
+                                           Case{DType::fp16, 768, 1100, 0}, Case{DType::fp32, 1600, 37, 0},
+                                           Case{DType::bf16, 1003, 37, 0}, Case{DType::fp16, 1003, 1100, 0},
+                                           Case{DType::bf16, 768, 37, 1}),
+                         case_name);
 
 TEST(LayerNormKernel, PlainLayerNormAndInPlaceBackward) {
   WFLOPS_REQUIRE_GPU();
@@ -122,8 +123,8 @@ TEST(LayerNormKernel, PlainLayerNormAndInPlaceBackward) {
   DeviceBuffer workspace(layernorm_backward_workspace_bytes(rows, d));
   const std::vector<double> hdy = download(t, dy.get(), n);  // before the last call overwrites dy
   // No b: a LayerNorm of x alone, s not written.
-  ASSERT_EQ(residual_layernorm_forward(t, x.get(), nullptr, nullptr, gamma.get(), beta.get(), y.get(),
-                                       mean.as<float>(), rstd.as<float>(), rows, d, kEps, nullptr),
+  ASSERT_EQ(residual_layernorm_forward(t, x.get(), nullptr, nullptr, gamma.get(), beta.get(), y.get(), mean.as<float>(),
+                                       rstd.as<float>(), rows, d, kEps, nullptr),
             cudaSuccess);
   ASSERT_EQ(layernorm_backward(t, dy.get(), x.get(), gamma.get(), mean.as<float>(), rstd.as<float>(), dres.get(),
                                ds.get(), dg1.as<float>(), db1.as<float>(), false, workspace.get(), rows, d, nullptr),
@@ -132,8 +133,8 @@ TEST(LayerNormKernel, PlainLayerNormAndInPlaceBackward) {
   ASSERT_EQ(layernorm_backward(t, dy.get(), x.get(), gamma.get(), mean.as<float>(), rstd.as<float>(), dres.get(),
                                dres.get(), dg1.as<float>(), db1.as<float>(), true, workspace.get(), rows, d, nullptr),
             cudaSuccess);
-  ASSERT_EQ(layernorm_backward(t, dy.get(), x.get(), gamma.get(), mean.as<float>(), rstd.as<float>(), nullptr,
-                               dy.get(), dg2.as<float>(), db2.as<float>(), false, workspace.get(), rows, d, nullptr),
+  ASSERT_EQ(layernorm_backward(t, dy.get(), x.get(), gamma.get(), mean.as<float>(), rstd.as<float>(), nullptr, dy.get(),
+                               dg2.as<float>(), db2.as<float>(), false, workspace.get(), rows, d, nullptr),
             cudaSuccess);
   CUDA_CHECK(cudaDeviceSynchronize());
 
@@ -171,17 +172,17 @@ TEST(LayerNormKernel, RefusesBadArguments) {
   EXPECT_EQ(residual_layernorm_forward(t, x.get(), nullptr, nullptr, x.get(), x.get(), y.get(), f, f, 1,
                                        kLayerNormMaxDim + 1, kEps, nullptr),
             cudaErrorInvalidValue);
-  EXPECT_EQ(residual_layernorm_forward(t, x.get(), nullptr, nullptr, x.get(), x.get(), x.get(), f, f, 4, 64, kEps,
-                                       nullptr),
-            cudaErrorInvalidValue);
-  EXPECT_EQ(residual_layernorm_forward(t, x.get(), y.get(), nullptr, x.get(), x.get(), ws.get(), f, f, 4, 64, kEps,
-                                       nullptr),
-            cudaErrorInvalidValue);
-  EXPECT_EQ(layernorm_backward(t, x.get(), x.get(), x.get(), f, f, nullptr, y.get(), f, f, false, nullptr, 4, 64,
-                               nullptr),
-            cudaErrorInvalidValue);
-  EXPECT_EQ(residual_layernorm_forward(DType::fp8_e4m3, x.get(), nullptr, nullptr, x.get(), x.get(), y.get(), f, f,
-                                       4, 64, kEps, nullptr),
+  EXPECT_EQ(
+      residual_layernorm_forward(t, x.get(), nullptr, nullptr, x.get(), x.get(), x.get(), f, f, 4, 64, kEps, nullptr),
+      cudaErrorInvalidValue);
+  EXPECT_EQ(
+      residual_layernorm_forward(t, x.get(), y.get(), nullptr, x.get(), x.get(), ws.get(), f, f, 4, 64, kEps, nullptr),
+      cudaErrorInvalidValue);
+  EXPECT_EQ(
+      layernorm_backward(t, x.get(), x.get(), x.get(), f, f, nullptr, y.get(), f, f, false, nullptr, 4, 64, nullptr),
+      cudaErrorInvalidValue);
+  EXPECT_EQ(residual_layernorm_forward(DType::fp8_e4m3, x.get(), nullptr, nullptr, x.get(), x.get(), y.get(), f, f, 4,
+                                       64, kEps, nullptr),
             cudaErrorInvalidValue);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 }

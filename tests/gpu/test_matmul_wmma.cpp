@@ -23,11 +23,11 @@ using wflops::DType;
 using wflops::ErrorSum;
 
 // Fails the current test (and returns from the calling void function) when a CUDA call fails.
-#define ASSERT_CUDA_OK(call)                                                        \
-  do {                                                                              \
-    const cudaError_t err_ = (call);                                                \
-    ASSERT_EQ(err_, cudaSuccess) << #call << ": " << cudaGetErrorName(err_) << " (" \
-                                 << cudaGetErrorString(err_) << ")";                \
+#define ASSERT_CUDA_OK(call)                                                                                    \
+  do {                                                                                                          \
+    const cudaError_t err_ = (call);                                                                            \
+    ASSERT_EQ(err_, cudaSuccess) << #call << ": " << cudaGetErrorName(err_) << " (" << cudaGetErrorString(err_) \
+                                 << ")";                                                                        \
   } while (0)
 
 // Device memory freed on every path, including a failed assertion.
@@ -93,8 +93,8 @@ void check_matmul(long M, long N, long K, long c_offset = 0) {
   const DType dtype = Host<T>::dtype;
   ASSERT_EQ(wflops::kernels::matmul_wmma_unsupported_reason(dtype, M, N, K), "");
   const unsigned seed = std::random_device{}();
-  SCOPED_TRACE(::testing::Message() << wflops::dtype_name(dtype) << " M=" << M << " N=" << N
-                                    << " K=" << K << " c_offset=" << c_offset << " seed=" << seed);
+  SCOPED_TRACE(::testing::Message() << wflops::dtype_name(dtype) << " M=" << M << " N=" << N << " K=" << K
+                                    << " c_offset=" << c_offset << " seed=" << seed);
 
   // Inputs in [-1, 1), rounded to T on the host; the reference sees the rounded values.
   std::mt19937 rng(seed);
@@ -158,18 +158,17 @@ void check_matmul(long M, long N, long K, long c_offset = 0) {
     error.add(out, ref);
     if (error.max_abs() > before) max_err_at = i;
   }
-  ASSERT_EQ(error.nonfinite(), 0u) << "non-finite (or never written) elements; the first at row "
-                                   << first_bad % M << ", column " << first_bad / M;
+  ASSERT_EQ(error.nonfinite(), 0u) << "non-finite (or never written) elements; the first at row " << first_bad % M
+                                   << ", column " << first_bad / M;
   ASSERT_GT(error.ref2(), 0.0);
   EXPECT_LT(error.relative(), 1e-2) << "relative error in the 2-norm";
   // Rounding the output to 16 bits moves an element by at most 2^-9 of itself (bf16), a few rms.
   const double max_err = error.max_abs();
   const double rms_ref = std::sqrt(error.ref2() / static_cast<double>(c_elems));
-  const double worst_out =
-      Host<T>::to_double(c_all[static_cast<std::size_t>(kGuard + c_offset + max_err_at)]);
-  EXPECT_LT(max_err / rms_ref, 5e-2)
-      << "worst element at row " << max_err_at % M << ", column " << max_err_at / M << ": "
-      << worst_out << " instead of " << c_ref[static_cast<std::size_t>(max_err_at)];
+  const double worst_out = Host<T>::to_double(c_all[static_cast<std::size_t>(kGuard + c_offset + max_err_at)]);
+  EXPECT_LT(max_err / rms_ref, 5e-2) << "worst element at row " << max_err_at % M << ", column " << max_err_at / M
+                                     << ": " << worst_out << " instead of "
+                                     << c_ref[static_cast<std::size_t>(max_err_at)];
 }
 
 // --- bf16 ----------------------------------------------------------------------------------------
@@ -242,11 +241,9 @@ TEST(MatmulWmma, RefusesUnsupportedArgumentsWithoutLaunching) {
   using wflops::kernels::matmul_wmma;
   EXPECT_EQ(matmul_wmma(DType::bf16, d_a.get(), d_b.get(), d_c.get(), 16, 16, 12, nullptr),
             cudaErrorInvalidValue);  // K % 8 != 0
-  EXPECT_EQ(matmul_wmma(DType::fp32, d_a.get(), d_b.get(), d_c.get(), 16, 16, 16, nullptr),
-            cudaErrorInvalidValue);
+  EXPECT_EQ(matmul_wmma(DType::fp32, d_a.get(), d_b.get(), d_c.get(), 16, 16, 16, nullptr), cudaErrorInvalidValue);
   const void* a_misaligned = static_cast<const char*>(d_a.get()) + 2;
-  EXPECT_EQ(matmul_wmma(DType::bf16, a_misaligned, d_b.get(), d_c.get(), 16, 16, 16, nullptr),
-            cudaErrorInvalidValue);
+  EXPECT_EQ(matmul_wmma(DType::bf16, a_misaligned, d_b.get(), d_c.get(), 16, 16, 16, nullptr), cudaErrorInvalidValue);
   ASSERT_CUDA_OK(cudaDeviceSynchronize());
 }
 

@@ -66,22 +66,21 @@ TEST_P(MoeLayerTest, VerifiesAgainstReference) {
   CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Small, MoeLayerTest,
-    ::testing::Values(Case{MoeGemmImpl::grouped, moe::Routing::expert_choice, 64, 2, 2, 512},
-                      Case{MoeGemmImpl::loop, moe::Routing::expert_choice, 64, 2, 2, 512},
-                      Case{MoeGemmImpl::padded, moe::Routing::expert_choice, 64, 2, 2, 512},
-                      Case{MoeGemmImpl::grouped, moe::Routing::expert_choice, 128, 8, 4, 256},
-                      Case{MoeGemmImpl::grouped, moe::Routing::expert_choice, 96, 16, 1, 768},
-                      Case{MoeGemmImpl::grouped, moe::Routing::token_choice, 64, 2, 2, 300},
-                      Case{MoeGemmImpl::loop, moe::Routing::token_choice, 64, 2, 2, 300},
-                      Case{MoeGemmImpl::grouped, moe::Routing::token_choice, 128, 4, 8, 200},
-                      Case{MoeGemmImpl::ours, moe::Routing::expert_choice, 64, 2, 2, 512},
-                      Case{MoeGemmImpl::ours, moe::Routing::expert_choice, 128, 8, 4, 256},
-                      Case{MoeGemmImpl::ours, moe::Routing::expert_choice, 96, 16, 1, 768},
-                      Case{MoeGemmImpl::ours, moe::Routing::token_choice, 64, 2, 2, 300},
-                      Case{MoeGemmImpl::ours, moe::Routing::token_choice, 128, 4, 8, 200}),
-    case_name);
+INSTANTIATE_TEST_SUITE_P(Small, MoeLayerTest,
+                         ::testing::Values(Case{MoeGemmImpl::grouped, moe::Routing::expert_choice, 64, 2, 2, 512},
+                                           Case{MoeGemmImpl::loop, moe::Routing::expert_choice, 64, 2, 2, 512},
+                                           Case{MoeGemmImpl::padded, moe::Routing::expert_choice, 64, 2, 2, 512},
+                                           Case{MoeGemmImpl::grouped, moe::Routing::expert_choice, 128, 8, 4, 256},
+                                           Case{MoeGemmImpl::grouped, moe::Routing::expert_choice, 96, 16, 1, 768},
+                                           Case{MoeGemmImpl::grouped, moe::Routing::token_choice, 64, 2, 2, 300},
+                                           Case{MoeGemmImpl::loop, moe::Routing::token_choice, 64, 2, 2, 300},
+                                           Case{MoeGemmImpl::grouped, moe::Routing::token_choice, 128, 4, 8, 200},
+                                           Case{MoeGemmImpl::ours, moe::Routing::expert_choice, 64, 2, 2, 512},
+                                           Case{MoeGemmImpl::ours, moe::Routing::expert_choice, 128, 8, 4, 256},
+                                           Case{MoeGemmImpl::ours, moe::Routing::expert_choice, 96, 16, 1, 768},
+                                           Case{MoeGemmImpl::ours, moe::Routing::token_choice, 64, 2, 2, 300},
+                                           Case{MoeGemmImpl::ours, moe::Routing::token_choice, 128, 4, 8, 200}),
+                         case_name);
 
 // Token choice, G = 1: expert 2 wins every token, experts 0, 1 and 3 get none (their weight
 // gradients must be zeros, not NaN: the outputs are poisoned before the run).

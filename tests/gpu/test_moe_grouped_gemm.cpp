@@ -122,8 +122,7 @@ TEST_P(GroupedRowProducts, MatchReferenceWithRaggedExperts) {
 
   CUDA_CHECK(kernels::moe_grouped_tile_map(doff.as<int>(), experts, map.as<int>(), max_tiles, nullptr));
   CUDA_CHECK(kernels::moe_grouped_gemm_rows(c.kind, dx.get(), dw.get(), static_cast<long>(n * k), dc.get(),
-                                            doff.as<int>(), map.as<int>(), max_tiles, c.n, c.k, experts,
-                                            nullptr));
+                                            doff.as<int>(), map.as<int>(), max_tiles, c.n, c.k, experts, nullptr));
   CUDA_CHECK(cudaDeviceSynchronize());
 
   // The device's tile map is the host's.
@@ -148,8 +147,7 @@ INSTANTIATE_TEST_SUITE_P(Kinds, GroupedRowProducts,
                                            RowCase{GroupedGemmKind::rows_x_w, 72, 136},
                                            RowCase{GroupedGemmKind::rows_x_w, 264, 40}),
                          [](const ::testing::TestParamInfo<RowCase>& p) {
-                           return std::string(p.param.kind == GroupedGemmKind::rows_x_wt ? "forward"
-                                                                                         : "input_grad") +
+                           return std::string(p.param.kind == GroupedGemmKind::rows_x_wt ? "forward" : "input_grad") +
                                   "_k" + std::to_string(p.param.k) + "_n" + std::to_string(p.param.n);
                          });
 
@@ -176,8 +174,7 @@ TEST_P(GroupedWeightGradient, MatchesReferenceAndZeroesEmptyExperts) {
   DeviceBuffer doff = upload(offsets.data(), offsets.size() * sizeof(int));
   DeviceBuffer dc = poisoned_output(static_cast<std::size_t>(experts) * m * n);
 
-  CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(dx.get(), dy.get(), dc.get(), doff.as<int>(), c.m, c.n, experts,
-                                             nullptr));
+  CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(dx.get(), dy.get(), dc.get(), doff.as<int>(), c.m, c.n, experts, nullptr));
   CUDA_CHECK(cudaDeviceSynchronize());
 
   const std::vector<std::uint16_t> got = download(dc);
@@ -187,14 +184,12 @@ TEST_P(GroupedWeightGradient, MatchesReferenceAndZeroesEmptyExperts) {
   for (int e = 0; e < experts; ++e) {
     if (kRaggedSizes[e] != 0) continue;
     for (std::size_t i = 0; i < m * n; ++i) {
-      ASSERT_EQ(got[static_cast<std::size_t>(e) * m * n + i], 0u)
-          << "expert " << e << " (no row), element " << i;
+      ASSERT_EQ(got[static_cast<std::size_t>(e) * m * n + i], 0u) << "expert " << e << " (no row), element " << i;
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, GroupedWeightGradient,
-                         ::testing::Values(WgradCase{136, 72}, WgradCase{40, 264}),
+INSTANTIATE_TEST_SUITE_P(Shapes, GroupedWeightGradient, ::testing::Values(WgradCase{136, 72}, WgradCase{40, 264}),
                          [](const ::testing::TestParamInfo<WgradCase>& p) {
                            return "m" + std::to_string(p.param.m) + "_n" + std::to_string(p.param.n);
                          });
@@ -224,8 +219,7 @@ TEST(GroupedGemmManyExperts, AllKindsMatchReference) {
     SCOPED_TRACE(kind == GroupedGemmKind::rows_x_wt ? "forward" : "input grad");
     DeviceBuffer dc = poisoned_output(rows * n);
     CUDA_CHECK(kernels::moe_grouped_gemm_rows(kind, dx.get(), dw.get(), static_cast<long>(n) * k, dc.get(),
-                                              doff.as<int>(), map.as<int>(), max_tiles, n, k, experts,
-                                              nullptr));
+                                              doff.as<int>(), map.as<int>(), max_tiles, n, k, experts, nullptr));
     CUDA_CHECK(cudaDeviceSynchronize());
     std::vector<double> ref;
     kernels::moe_grouped_gemm_rows_reference(kind, x.values, w.values, offsets, n, k, ref);
@@ -233,8 +227,7 @@ TEST(GroupedGemmManyExperts, AllKindsMatchReference) {
   }
   SCOPED_TRACE("weight grad");
   DeviceBuffer dc = poisoned_output(static_cast<std::size_t>(experts) * k * n);
-  CUDA_CHECK(
-      kernels::moe_grouped_gemm_wgrad(dx.get(), dy.get(), dc.get(), doff.as<int>(), k, n, experts, nullptr));
+  CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(dx.get(), dy.get(), dc.get(), doff.as<int>(), k, n, experts, nullptr));
   CUDA_CHECK(cudaDeviceSynchronize());
   std::vector<double> ref;
   kernels::moe_grouped_gemm_wgrad_reference(x.values, y.values, offsets, k, n, ref);

@@ -15,8 +15,8 @@
 #include "cuda/moe_expert_gemm.hpp"
 #include "gpu_test_util.hpp"
 #include "moe/moe_grouped_pointers.cuh"
-#include "reference/moe_reference.hpp"
 #include "moe/moe_topk.cuh"
+#include "reference/moe_reference.hpp"
 
 namespace wflops {
 
@@ -88,9 +88,9 @@ TEST(MoeTopK, RunsAtTheSharedMemoryLimit) {
     for (int j = 0; j < k; ++j) EXPECT_EQ(got[static_cast<std::size_t>(t * k + j)], want[j]) << t << " " << j;
   }
   // One more expert is refused before any launch.
-  EXPECT_EQ(kernels::moe_top_k(d_probs.as<float>(), 1, experts + 1, k, d_expert.as<int>(), d_score.as<float>(),
-                               stream.get()),
-            cudaErrorInvalidValue);
+  EXPECT_EQ(
+      kernels::moe_top_k(d_probs.as<float>(), 1, experts + 1, k, d_expert.as<int>(), d_score.as<float>(), stream.get()),
+      cudaErrorInvalidValue);
 }
 
 }  // namespace

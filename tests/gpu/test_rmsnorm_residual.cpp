@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "gpu_test_util.hpp"
-#include "model_kernel_test_util.hpp"
 #include "model/rmsnorm_residual.cuh"
+#include "model_kernel_test_util.hpp"
 #include "reference/verify_error.hpp"
 
 namespace wflops::kernels {
@@ -50,9 +50,9 @@ TEST_P(RmsNormKernelTest, ForwardAndBackwardMatchTheHost) {
   DeviceBuffer rrms = poisoned(DType::fp32, rows), dgamma = poisoned(DType::fp32, d);
   DeviceBuffer workspace(rmsnorm_backward_workspace_bytes(rows, d));
 
-  ASSERT_EQ(residual_rmsnorm_forward(t, a, b.get(), s.get(), gamma.get(), y.get(), rrms.as<float>(), rows, d, kEps,
-                                     nullptr),
-            cudaSuccess);
+  ASSERT_EQ(
+      residual_rmsnorm_forward(t, a, b.get(), s.get(), gamma.get(), y.get(), rrms.as<float>(), rows, d, kEps, nullptr),
+      cudaSuccess);
   ASSERT_EQ(rmsnorm_backward(t, dy.get(), s.get(), gamma.get(), rrms.as<float>(), dres.get(), ds.get(),
                              dgamma.as<float>(), false, workspace.get(), rows, d, nullptr),
             cudaSuccess);
@@ -89,11 +89,11 @@ TEST_P(RmsNormKernelTest, ForwardAndBackwardMatchTheHost) {
   expect_written_exactly(DType::fp32, dgamma.get(), d, "dgamma");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    ModelWidths, RmsNormKernelTest,
-    ::testing::Values(Case{DType::bf16, 4096, 37, 0}, Case{DType::bf16, 4096, 1100, 0}, Case{DType::fp16, 768, 1100, 0},
-                      Case{DType::fp32, 1600, 37, 0}, Case{DType::bf16, 1003, 1100, 0}, Case{DType::bf16, 768, 37, 1}),
-    case_name);
+INSTANTIATE_TEST_SUITE_P(ModelWidths, RmsNormKernelTest,
+                         ::testing::Values(Case{DType::bf16, 4096, 37, 0}, Case{DType::bf16, 4096, 1100, 0},
+                                           Case{DType::fp16, 768, 1100, 0}, Case{DType::fp32, 1600, 37, 0},
+                                           Case{DType::bf16, 1003, 1100, 0}, Case{DType::bf16, 768, 37, 1}),
+                         case_name);
 
 TEST(RmsNormKernel, InPlaceBackwardIsDeterministic) {
   WFLOPS_REQUIRE_GPU();
@@ -107,8 +107,8 @@ TEST(RmsNormKernel, InPlaceBackwardIsDeterministic) {
   ASSERT_EQ(residual_rmsnorm_forward(t, x.get(), nullptr, nullptr, gamma.get(), y.get(), rrms.as<float>(), rows, d,
                                      kEps, nullptr),
             cudaSuccess);
-  ASSERT_EQ(rmsnorm_backward(t, dy.get(), x.get(), gamma.get(), rrms.as<float>(), dres.get(), ds.get(),
-                             g1.as<float>(), false, workspace.get(), rows, d, nullptr),
+  ASSERT_EQ(rmsnorm_backward(t, dy.get(), x.get(), gamma.get(), rrms.as<float>(), dres.get(), ds.get(), g1.as<float>(),
+                             false, workspace.get(), rows, d, nullptr),
             cudaSuccess);
   ASSERT_EQ(rmsnorm_backward(t, dy.get(), x.get(), gamma.get(), rrms.as<float>(), dres.get(), dres.get(),
                              g2.as<float>(), false, workspace.get(), rows, d, nullptr),
@@ -122,14 +122,14 @@ TEST(RmsNormKernel, RefusesBadArguments) {
   WFLOPS_REQUIRE_GPU();
   DeviceBuffer x(1 << 16), y(1 << 16), stats(4096);
   float* f = stats.as<float>();
-  EXPECT_EQ(residual_rmsnorm_forward(DType::bf16, x.get(), nullptr, nullptr, x.get(), y.get(), f, 1,
-                                     kRmsNormMaxDim + 1, kEps, nullptr),
+  EXPECT_EQ(residual_rmsnorm_forward(DType::bf16, x.get(), nullptr, nullptr, x.get(), y.get(), f, 1, kRmsNormMaxDim + 1,
+                                     kEps, nullptr),
             cudaErrorInvalidValue);
   EXPECT_EQ(residual_rmsnorm_forward(DType::bf16, x.get(), nullptr, nullptr, x.get(), x.get(), f, 4, 64, kEps, nullptr),
             cudaErrorInvalidValue);
-  EXPECT_EQ(rmsnorm_backward(DType::bf16, x.get(), x.get(), x.get(), f, nullptr, y.get(), f, false, nullptr, 4, 64,
-                             nullptr),
-            cudaErrorInvalidValue);
+  EXPECT_EQ(
+      rmsnorm_backward(DType::bf16, x.get(), x.get(), x.get(), f, nullptr, y.get(), f, false, nullptr, 4, 64, nullptr),
+      cudaErrorInvalidValue);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 }
 

@@ -12,15 +12,15 @@
 #include <string>
 #include <vector>
 
+#include "common/fill_random.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/harness.hpp"
 #include "cuda/mlp_step.hpp"
-#include "common/fill_random.cuh"
+#include "elementwise/swiglu.cuh"
 #include "gpu_test_util.hpp"
 #include "mlp_step_seam.hpp"
 #include "numeric_formats.hpp"
-#include "elementwise/swiglu.cuh"
 #include "reference/verify_error.hpp"
 
 namespace wflops::kernels {
@@ -47,7 +47,8 @@ DeviceBuffer poisoned(DType t, std::size_t n) {
 
 void expect_guard_untouched(DType t, const DeviceBuffer& b, std::size_t n, const char* what) {
   const std::vector<double> all = download(t, b.get(), n + kGuard);
-  for (std::size_t i = n; i < n + kGuard; ++i) EXPECT_TRUE(std::isnan(all[i])) << what << " wrote past its end at " << i;
+  for (std::size_t i = n; i < n + kGuard; ++i)
+    EXPECT_TRUE(std::isnan(all[i])) << what << " wrote past its end at " << i;
 }
 
 void* at(const DeviceBuffer& b, DType t, std::size_t elements) { return b.as<char>() + elements * dtype_bytes(t); }
@@ -135,13 +136,12 @@ TEST_P(SwigluKernelTest, FusedAndUnfusedMatchTheHost) {
   expect_guard_untouched(t, dgu2, T * 2 * ff, "unfused dgu");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    OddSizes, SwigluKernelTest,
-    ::testing::Values(KernelCase{DType::bf16, 1000, 0}, KernelCase{DType::bf16, 1003, 0},
-                      KernelCase{DType::fp16, 1000, 0}, KernelCase{DType::fp16, 1003, 0},
-                      KernelCase{DType::fp32, 1000, 0}, KernelCase{DType::fp32, 1003, 0},
-                      KernelCase{DType::bf16, 1000, 1}),
-    kernel_case_name);
+INSTANTIATE_TEST_SUITE_P(OddSizes, SwigluKernelTest,
+                         ::testing::Values(KernelCase{DType::bf16, 1000, 0}, KernelCase{DType::bf16, 1003, 0},
+                                           KernelCase{DType::fp16, 1000, 0}, KernelCase{DType::fp16, 1003, 0},
+                                           KernelCase{DType::fp32, 1000, 0}, KernelCase{DType::fp32, 1003, 0},
+                                           KernelCase{DType::bf16, 1000, 1}),
+                         kernel_case_name);
 
 TEST(SwigluKernel, BackwardInPlaceEqualsOutOfPlace) {
   WFLOPS_REQUIRE_GPU();
@@ -201,8 +201,7 @@ TEST(SwigluStep, VariantsVerifyOnSmallShapes) {
         for (const Shape s : {Shape{64, 256, 128}, Shape{96, 1003, 37}, Shape{128, 1000, 37}}) {
           SCOPED_TRACE(::testing::Message() << word << " " << dtype_name(t) << (forward_only ? " fwd" : " step")
                                             << " d=" << s.d << " d_ff=" << s.d_ff << " T=" << s.tokens);
-          const Verification r = run_once({*mlp_variant(word), t, s.d, s.d_ff, s.tokens, forward_only},
-                                           stream.get());
+          const Verification r = run_once({*mlp_variant(word), t, s.d, s.d_ff, s.tokens, forward_only}, stream.get());
           EXPECT_TRUE(r.ok) << r.detail;
           EXPECT_NE(r.detail.find(forward_only ? "y" : "dgu"), std::string::npos) << r.detail;
         }
