@@ -4,20 +4,13 @@ namespace wflops {
 
 std::string_view dtype_name(DType t) {
   switch (t) {
-    case DType::fp64:
-      return "fp64";
-    case DType::fp32:
-      return "fp32";
-    case DType::tf32:
-      return "tf32";
-    case DType::fp16:
-      return "fp16";
-    case DType::bf16:
-      return "bf16";
-    case DType::fp8_e4m3:
-      return "fp8";
-    case DType::int8:
-      return "int8";
+    case DType::fp64: return "fp64";
+    case DType::fp32: return "fp32";
+    case DType::tf32: return "tf32";
+    case DType::fp16: return "fp16";
+    case DType::bf16: return "bf16";
+    case DType::fp8_e4m3: return "fp8";
+    case DType::int8: return "int8";
   }
   return "?";
 }
@@ -32,17 +25,13 @@ std::optional<DType> parse_dtype(std::string_view s) {
 
 std::size_t dtype_bytes(DType t) {
   switch (t) {
-    case DType::fp64:
-      return 8;
+    case DType::fp64: return 8;
     case DType::fp32:
-    case DType::tf32:
-      return 4;
+    case DType::tf32: return 4;
     case DType::fp16:
-    case DType::bf16:
-      return 2;
+    case DType::bf16: return 2;
     case DType::fp8_e4m3:
-    case DType::int8:
-      return 1;
+    case DType::int8: return 1;
   }
   return 0;
 }
@@ -50,17 +39,12 @@ std::size_t dtype_bytes(DType t) {
 double dtype_tolerance(DType t) {
   switch (t) {
     case DType::fp64:
-    case DType::fp32:
-      return 1e-5;
-    case DType::tf32:
-      return 1e-3;
+    case DType::fp32: return 1e-5;
+    case DType::tf32: return 1e-3;
     case DType::fp16:
-    case DType::bf16:
-      return 1e-2;
-    case DType::fp8_e4m3:
-      return 5e-2;
-    case DType::int8:
-      return 0.0;  // integer GEMMs are exact
+    case DType::bf16: return 1e-2;
+    case DType::fp8_e4m3: return 5e-2;
+    case DType::int8: return 0.0;  // integer GEMMs are exact
   }
   return 0.0;
 }

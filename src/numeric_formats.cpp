@@ -46,19 +46,13 @@ double decode_fp8_e4m3(std::uint8_t bits) {
 
 double decode_element(DType storage, const void* data, std::size_t i) {
   switch (storage) {
-    case DType::fp64:
-      return static_cast<const double*>(data)[i];
+    case DType::fp64: return static_cast<const double*>(data)[i];
     case DType::fp32:
-    case DType::tf32:
-      return static_cast<const float*>(data)[i];
-    case DType::fp16:
-      return decode_fp16(static_cast<const std::uint16_t*>(data)[i]);
-    case DType::bf16:
-      return decode_bf16(static_cast<const std::uint16_t*>(data)[i]);
-    case DType::fp8_e4m3:
-      return decode_fp8_e4m3(static_cast<const std::uint8_t*>(data)[i]);
-    case DType::int8:
-      return static_cast<const std::int8_t*>(data)[i];
+    case DType::tf32: return static_cast<const float*>(data)[i];
+    case DType::fp16: return decode_fp16(static_cast<const std::uint16_t*>(data)[i]);
+    case DType::bf16: return decode_bf16(static_cast<const std::uint16_t*>(data)[i]);
+    case DType::fp8_e4m3: return decode_fp8_e4m3(static_cast<const std::uint8_t*>(data)[i]);
+    case DType::int8: return static_cast<const std::int8_t*>(data)[i];
   }
   return std::numeric_limits<double>::quiet_NaN();
 }

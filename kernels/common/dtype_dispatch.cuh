@@ -23,14 +23,10 @@ struct TypeTag {
 template <typename F>
 cudaError_t dispatch_float_types(DType dtype, F&& f) {
   switch (dtype) {
-    case DType::fp32:
-      return f(TypeTag<float>{});
-    case DType::fp16:
-      return f(TypeTag<__half>{});
-    case DType::bf16:
-      return f(TypeTag<__nv_bfloat16>{});
-    default:
-      return cudaErrorInvalidValue;
+    case DType::fp32: return f(TypeTag<float>{});
+    case DType::fp16: return f(TypeTag<__half>{});
+    case DType::bf16: return f(TypeTag<__nv_bfloat16>{});
+    default: return cudaErrorInvalidValue;
   }
 }
 

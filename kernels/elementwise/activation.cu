@@ -61,12 +61,9 @@ struct Backward {
 template <typename F>
 cudaError_t dispatch_activation(Activation act, F&& f) {
   switch (act) {
-    case Activation::none:
-      return f(std::integral_constant<Activation, Activation::none>{});
-    case Activation::relu:
-      return f(std::integral_constant<Activation, Activation::relu>{});
-    case Activation::gelu:
-      return f(std::integral_constant<Activation, Activation::gelu>{});
+    case Activation::none: return f(std::integral_constant<Activation, Activation::none>{});
+    case Activation::relu: return f(std::integral_constant<Activation, Activation::relu>{});
+    case Activation::gelu: return f(std::integral_constant<Activation, Activation::gelu>{});
   }
   return cudaErrorInvalidValue;
 }
@@ -98,22 +95,17 @@ cudaError_t activation_backward(DType dtype, Activation act, const void* dout, c
 
 double activation_host(Activation act, double x) {
   switch (act) {
-    case Activation::none:
-      return x;
-    case Activation::relu:
-      return x > 0 ? x : 0.0;
-    case Activation::gelu:
-      return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
+    case Activation::none: return x;
+    case Activation::relu: return x > 0 ? x : 0.0;
+    case Activation::gelu: return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
   }
   return x;
 }
 
 double activation_derivative_host(Activation act, double x) {
   switch (act) {
-    case Activation::none:
-      return 1.0;
-    case Activation::relu:
-      return x > 0 ? 1.0 : 0.0;
+    case Activation::none: return 1.0;
+    case Activation::relu: return x > 0 ? 1.0 : 0.0;
     case Activation::gelu: {
       const double t = std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x));
       return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * kSqrt2OverPi * (1.0 + 3.0 * kGeluCubic * x * x);

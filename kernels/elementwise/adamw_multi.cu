@@ -171,8 +171,7 @@ cudaError_t adamw_multi_step(const AdamW& opt, int step, DType copy_dtype, const
     case DType::bf16:
       adamw_multi_kernel<__nv_bfloat16><<<blocks, kThreads, 0, stream>>>(k, tensors, table.chunk_table());
       break;
-    default:
-      return cudaErrorInvalidValue;
+    default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
 }

@@ -6,12 +6,9 @@ namespace wflops::kernels {
 
 const char* activation_name(Activation a) {
   switch (a) {
-    case Activation::none:
-      return "none";
-    case Activation::relu:
-      return "relu";
-    case Activation::gelu:
-      return "gelu";
+    case Activation::none: return "none";
+    case Activation::relu: return "relu";
+    case Activation::gelu: return "gelu";
   }
   return "unknown";
 }

@@ -12,6 +12,7 @@
 #include "cli/commands.hpp"
 #include "errors.hpp"
 #include "model/peaks.hpp"
+#include "run_progress.hpp"
 
 namespace wflops::cli {
 
@@ -22,16 +23,6 @@ struct ListOptions {
   std::string gpu = "h100-sxm";
   bool json = false;
 };
-
-// The least time one iteration can take: limited by the dtype's peak FLOP/s or by the memory
-// bandwidth, whichever binds. Empty when the GPU lacks the dtype.
-std::optional<double> min_time_s(const BenchSpec& s, const Peaks& p) {
-  const auto peak = p.peak(s.dtype);
-  if (!peak) return std::nullopt;
-  double t = s.flops / (*peak * 1e12);
-  if (s.bytes > 0 && p.gbps > 0) t = std::max(t, s.bytes / (p.gbps * 1e9));
-  return t;
-}
 
 int list_benchmarks(const ListOptions& o) {
   Registry registry;
@@ -49,7 +40,7 @@ int list_benchmarks(const ListOptions& o) {
   if (o.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const BenchSpec* s : specs) {
-      const auto t = min_time_s(*s, *peaks);
+      const auto t = least_time_s(*s, *peaks);
       // "full" holds every benchmark (Registry::suite) without being stored in each one's suites.
       std::set<std::string> suites = s->suites;
       suites.insert("full");
@@ -78,7 +69,7 @@ int list_benchmarks(const ListOptions& o) {
   fmt::print("{:<{}} {:>6} {:>12} {:>12} {:>14}  {}\n", "benchmark", width, "dtype", "GFLOP", "MB",
              fmt::format("min us @{}", o.gpu), "label");
   for (const BenchSpec* s : specs) {
-    const auto t = min_time_s(*s, *peaks);
+    const auto t = least_time_s(*s, *peaks);
     fmt::print("{:<{}} {:>6} {:>12} {:>12} {:>14}  {}\n", s->name, width, dtype_name(s->dtype), figure(s->flops, 1e9),
                figure(s->bytes, 1e6), t ? fmt::format("{:.2f}", *t * 1e6) : "n/a", s->label);
   }

@@ -368,12 +368,9 @@ class AttentionWorkload final : public Workload {
 
 std::string attention_impl_name(AttentionImpl impl) {
   switch (impl) {
-    case AttentionImpl::unfused:
-      return "unfused";
-    case AttentionImpl::fused:
-      return "fused";
-    case AttentionImpl::cudnn:
-      return "cudnn";
+    case AttentionImpl::unfused: return "unfused";
+    case AttentionImpl::fused: return "fused";
+    case AttentionImpl::cudnn: return "cudnn";
   }
   return "?";
 }

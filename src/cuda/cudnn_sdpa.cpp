@@ -152,12 +152,9 @@ SdpaGraph sdpa_forward_graph(DType dtype, const kernels::AttentionDims& d) {
 
 std::string sdpa_backward_layout_name(SdpaBackwardLayout layout) {
   switch (layout) {
-    case SdpaBackwardLayout::current:
-      return "current";
-    case SdpaBackwardLayout::frontend_1_8:
-      return "frontend-1.8";
-    case SdpaBackwardLayout::legacy:
-      return "legacy";
+    case SdpaBackwardLayout::current: return "current";
+    case SdpaBackwardLayout::frontend_1_8: return "frontend-1.8";
+    case SdpaBackwardLayout::legacy: return "legacy";
   }
   return "?";
 }

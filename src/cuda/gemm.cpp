@@ -35,19 +35,13 @@ bool fast_accum(GemmImpl impl) { return impl == GemmImpl::cublaslt_fastacc || im
 
 cudaDataType_t cuda_type(DType t) {
   switch (t) {
-    case DType::fp64:
-      return CUDA_R_64F;
+    case DType::fp64: return CUDA_R_64F;
     case DType::fp32:
-    case DType::tf32:
-      return CUDA_R_32F;
-    case DType::fp16:
-      return CUDA_R_16F;
-    case DType::bf16:
-      return CUDA_R_16BF;
-    case DType::fp8_e4m3:
-      return CUDA_R_8F_E4M3;
-    case DType::int8:
-      return CUDA_R_8I;
+    case DType::tf32: return CUDA_R_32F;
+    case DType::fp16: return CUDA_R_16F;
+    case DType::bf16: return CUDA_R_16BF;
+    case DType::fp8_e4m3: return CUDA_R_8F_E4M3;
+    case DType::int8: return CUDA_R_8I;
   }
   return CUDA_R_32F;
 }
@@ -287,18 +281,12 @@ std::vector<long> sample_indices(long extent, int count, std::mt19937_64& rng) {
 
 std::string gemm_impl_name(GemmImpl impl) {
   switch (impl) {
-    case GemmImpl::cublas:
-      return "cublas";
-    case GemmImpl::cublaslt:
-      return "cublaslt";
-    case GemmImpl::cublaslt_auto:
-      return "cublaslt_auto";
-    case GemmImpl::cublaslt_fastacc:
-      return "cublaslt_fastacc";
-    case GemmImpl::cublaslt_auto_fastacc:
-      return "cublaslt_auto_fastacc";
-    case GemmImpl::wmma:
-      return "wmma";
+    case GemmImpl::cublas: return "cublas";
+    case GemmImpl::cublaslt: return "cublaslt";
+    case GemmImpl::cublaslt_auto: return "cublaslt_auto";
+    case GemmImpl::cublaslt_fastacc: return "cublaslt_fastacc";
+    case GemmImpl::cublaslt_auto_fastacc: return "cublaslt_auto_fastacc";
+    case GemmImpl::wmma: return "wmma";
   }
   return "?";
 }
@@ -312,10 +300,8 @@ bool gemm_impl_supports(GemmImpl impl, DType dtype) {
       return dtype == DType::fp32 || dtype == DType::tf32 || dtype == DType::fp16 || dtype == DType::bf16 ||
              dtype == DType::fp8_e4m3;
     case GemmImpl::cublaslt_fastacc:
-    case GemmImpl::cublaslt_auto_fastacc:
-      return dtype == DType::fp8_e4m3;  // an fp8-only mode
-    case GemmImpl::wmma:
-      return dtype == DType::fp16 || dtype == DType::bf16;
+    case GemmImpl::cublaslt_auto_fastacc: return dtype == DType::fp8_e4m3;  // an fp8-only mode
+    case GemmImpl::wmma: return dtype == DType::fp16 || dtype == DType::bf16;
   }
   return false;
 }

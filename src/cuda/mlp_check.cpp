@@ -69,12 +69,9 @@ std::vector<long> sample(long extent, int count, std::mt19937_64& rng) {
 
 mlp_ref::Act reference_activation(kernels::Activation a) {
   switch (a) {
-    case kernels::Activation::relu:
-      return mlp_ref::Act::relu;
-    case kernels::Activation::gelu:
-      return mlp_ref::Act::gelu;
-    case kernels::Activation::none:
-      return mlp_ref::Act::none;
+    case kernels::Activation::relu: return mlp_ref::Act::relu;
+    case kernels::Activation::gelu: return mlp_ref::Act::gelu;
+    case kernels::Activation::none: return mlp_ref::Act::none;
   }
   return mlp_ref::Act::none;
 }

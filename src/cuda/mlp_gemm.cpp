@@ -16,24 +16,15 @@ cublasOperation_t op(bool trans) { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
 const char* epilogue_name(cublasLtEpilogue_t e) {
   switch (e) {
-    case CUBLASLT_EPILOGUE_DEFAULT:
-      return "DEFAULT";
-    case CUBLASLT_EPILOGUE_BIAS:
-      return "BIAS";
-    case CUBLASLT_EPILOGUE_RELU_AUX_BIAS:
-      return "RELU_AUX_BIAS";
-    case CUBLASLT_EPILOGUE_GELU_AUX_BIAS:
-      return "GELU_AUX_BIAS";
-    case CUBLASLT_EPILOGUE_DRELU_BGRAD:
-      return "DRELU_BGRAD";
-    case CUBLASLT_EPILOGUE_DGELU_BGRAD:
-      return "DGELU_BGRAD";
-    case CUBLASLT_EPILOGUE_BGRADA:
-      return "BGRADA";
-    case CUBLASLT_EPILOGUE_BGRADB:
-      return "BGRADB";
-    default:
-      return "other";
+    case CUBLASLT_EPILOGUE_DEFAULT: return "DEFAULT";
+    case CUBLASLT_EPILOGUE_BIAS: return "BIAS";
+    case CUBLASLT_EPILOGUE_RELU_AUX_BIAS: return "RELU_AUX_BIAS";
+    case CUBLASLT_EPILOGUE_GELU_AUX_BIAS: return "GELU_AUX_BIAS";
+    case CUBLASLT_EPILOGUE_DRELU_BGRAD: return "DRELU_BGRAD";
+    case CUBLASLT_EPILOGUE_DGELU_BGRAD: return "DGELU_BGRAD";
+    case CUBLASLT_EPILOGUE_BGRADA: return "BGRADA";
+    case CUBLASLT_EPILOGUE_BGRADB: return "BGRADB";
+    default: return "other";
   }
 }
 
@@ -48,14 +39,10 @@ bool is_gelu_aux(cublasLtEpilogue_t e) {
 
 cudaDataType_t mlp_cuda_type(DType t) {
   switch (t) {
-    case DType::fp16:
-      return CUDA_R_16F;
-    case DType::bf16:
-      return CUDA_R_16BF;
-    case DType::fp32:
-      return CUDA_R_32F;
-    default:
-      throw std::runtime_error(fmt::format("the MLP step has no {} GEMMs", dtype_name(t)));
+    case DType::fp16: return CUDA_R_16F;
+    case DType::bf16: return CUDA_R_16BF;
+    case DType::fp32: return CUDA_R_32F;
+    default: throw std::runtime_error(fmt::format("the MLP step has no {} GEMMs", dtype_name(t)));
   }
 }
 

@@ -228,8 +228,7 @@ void ExpertGemmRunner::run(int slot, int index, const ExpertGemm& g, cublasHandl
           CUDA_R_16BF, g.ldc, stride(g.c), experts_, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       return;
     }
-    case MoeGemmImpl::ours:
-      return;  // handled above
+    case MoeGemmImpl::ours: return;  // handled above
   }
 }
 

@@ -61,14 +61,10 @@ double bf(const std::vector<std::uint16_t>& v, std::size_t i) { return decode_bf
 
 std::string moe_gemm_impl_name(MoeGemmImpl impl) {
   switch (impl) {
-    case MoeGemmImpl::grouped:
-      return "grouped";
-    case MoeGemmImpl::loop:
-      return "loop";
-    case MoeGemmImpl::padded:
-      return "padded";
-    case MoeGemmImpl::ours:
-      return "ours_grouped";
+    case MoeGemmImpl::grouped: return "grouped";
+    case MoeGemmImpl::loop: return "loop";
+    case MoeGemmImpl::padded: return "padded";
+    case MoeGemmImpl::ours: return "ours_grouped";
   }
   return "?";
 }

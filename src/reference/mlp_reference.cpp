@@ -59,22 +59,17 @@ double silu_derivative(double x) {
 
 double activation(Act act, double x) {
   switch (act) {
-    case Act::none:
-      return x;
-    case Act::relu:
-      return x > 0 ? x : 0.0;
-    case Act::gelu:
-      return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
+    case Act::none: return x;
+    case Act::relu: return x > 0 ? x : 0.0;
+    case Act::gelu: return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
   }
   return x;
 }
 
 double activation_derivative(Act act, double x) {
   switch (act) {
-    case Act::none:
-      return 1.0;
-    case Act::relu:
-      return x > 0 ? 1.0 : 0.0;  // 0 at exactly 0, as cuBLASLt's DRELU bitmask
+    case Act::none: return 1.0;
+    case Act::relu: return x > 0 ? 1.0 : 0.0;  // 0 at exactly 0, as cuBLASLt's DRELU bitmask
     case Act::gelu: {
       // d/dx of 0.5 x (1 + tanh(u)), u = c (x + 0.044715 x^3): 0.5 (1 + tanh u) + 0.5 x sech^2(u) u'
       const double u = kSqrt2OverPi * (x + kGeluCubic * x * x * x);

@@ -553,14 +553,10 @@ nlohmann::json to_json(const Report& r) {
 
 std::string render(const Report& report, Format format) {
   switch (format) {
-    case Format::table:
-      return render_text(report, false);
-    case Format::markdown:
-      return render_text(report, true);
-    case Format::csv:
-      return render_csv(report);
-    case Format::json:
-      return to_json(report).dump(2) + "\n";
+    case Format::table: return render_text(report, false);
+    case Format::markdown: return render_text(report, true);
+    case Format::csv: return render_csv(report);
+    case Format::json: return to_json(report).dump(2) + "\n";
   }
   return {};
 }

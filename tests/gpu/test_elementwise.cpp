@@ -45,12 +45,9 @@ constexpr std::size_t kGuard = 16;
 // operands below 2) is larger than any relative bound.
 double element_tolerance(DType t) {
   switch (t) {
-    case DType::fp16:
-      return 2.0 / 2048;
-    case DType::bf16:
-      return 2.0 / 256;
-    default:
-      return 1e-5;
+    case DType::fp16: return 2.0 / 2048;
+    case DType::bf16: return 2.0 / 256;
+    default: return 1e-5;
   }
 }
 double absolute_floor(DType t) { return t == DType::bf16 ? 1e-5 : 1e-6; }
