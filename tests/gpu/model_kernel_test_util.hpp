@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "common/fill_random.cuh"
@@ -92,6 +93,22 @@ inline void expect_written_exactly(DType t, const void* data, std::size_t n, con
   for (std::size_t i = n; i < n + kGuard; ++i) {
     EXPECT_TRUE(std::isnan(all[i])) << what << " wrote past its end at " << i;
   }
+}
+
+// The relative-error bound for a model kernel's outputs in t: 1e-5 in fp32 (its accumulation
+// order alone), the dtype's own tolerance otherwise.
+inline double kernel_tolerance(DType t) { return t == DType::fp32 ? 1e-5 : dtype_tolerance(t); }
+
+// A row-wise normalisation case (LayerNorm, RMSNorm): rows of width d, and offset elements before
+// the input's first (1 makes every row misaligned: the element path).
+struct NormCase {
+  DType dtype;
+  std::size_t d, rows, offset;
+};
+
+inline std::string norm_case_name(const ::testing::TestParamInfo<NormCase>& info) {
+  return std::string(dtype_name(info.param.dtype)) + "_d" + std::to_string(info.param.d) + "_rows" +
+         std::to_string(info.param.rows) + (info.param.offset ? "_misaligned" : "");
 }
 
 inline std::vector<double> scaled(const std::vector<double>& v, double k) {

@@ -54,7 +54,7 @@ TEST_P(EmbeddingKernelTest, ForwardAndBackwardMatchTheHost) {
   const Case p = GetParam();
   const DType t = p.dtype;
   const std::size_t d = p.d, n = kTokens * d;
-  const double tol = t == DType::fp32 ? 1e-5 : dtype_tolerance(t);
+  const double tol = kernel_tolerance(t);
 
   const std::vector<int> tokens = random_tokens(fresh_seed());
   DeviceBuffer d_tokens = upload_ints(tokens);

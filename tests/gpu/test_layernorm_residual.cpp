@@ -23,18 +23,7 @@ using namespace ::wflops::testing;
 
 constexpr float kEps = 1e-5f;
 
-struct Case {
-  DType dtype;
-  std::size_t d, rows;
-  std::size_t offset;  // elements before a's first: 1 makes every row misaligned (the element path)
-};
-
-std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  return std::string(dtype_name(info.param.dtype)) + "_d" + std::to_string(info.param.d) + "_rows" +
-         std::to_string(info.param.rows) + (info.param.offset ? "_misaligned" : "");
-}
-
-double tolerance(DType t) { return t == DType::fp32 ? 1e-5 : dtype_tolerance(t); }
+using Case = NormCase;  // offset: elements before a's first
 
 class LayerNormKernelTest : public ::testing::TestWithParam<Case> {};
 
@@ -45,7 +34,7 @@ TEST_P(LayerNormKernelTest, ForwardAndBackwardMatchTheHost) {
   const Case p = GetParam();
   const DType t = p.dtype;
   const std::size_t d = p.d, rows = p.rows, n = rows * d;
-  const double tol = tolerance(t);
+  const double tol = kernel_tolerance(t);
 
   DeviceBuffer a_buf = random_buffer(t, n, p.offset), b = random_buffer(t, n), gamma = random_buffer(t, d),
                beta = random_buffer(t, d), dy = random_buffer(t, n), dres = random_buffer(t, n);
@@ -109,7 +98,7 @@ INSTANTIATE_TEST_SUITE_P(ModelWidths, LayerNormKernelTest,
                                            Case{DType::fp16, 768, 1100, 0}, Case{DType::fp32, 1600, 37, 0},
                                            Case{DType::bf16, 1003, 37, 0}, Case{DType::fp16, 1003, 1100, 0},
                                            Case{DType::bf16, 768, 37, 1}),
-                         case_name);
+                         norm_case_name);
 
 TEST(LayerNormKernel, PlainLayerNormAndInPlaceBackward) {
   WFLOPS_REQUIRE_GPU();

@@ -22,15 +22,7 @@ using namespace ::wflops::testing;
 
 constexpr float kEps = 1e-5f;
 
-struct Case {
-  DType dtype;
-  std::size_t d, rows, offset;
-};
-
-std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  return std::string(dtype_name(info.param.dtype)) + "_d" + std::to_string(info.param.d) + "_rows" +
-         std::to_string(info.param.rows) + (info.param.offset ? "_misaligned" : "");
-}
+using Case = NormCase;  // offset: elements before a's first
 
 class RmsNormKernelTest : public ::testing::TestWithParam<Case> {};
 
@@ -41,7 +33,7 @@ TEST_P(RmsNormKernelTest, ForwardAndBackwardMatchTheHost) {
   const Case p = GetParam();
   const DType t = p.dtype;
   const std::size_t d = p.d, rows = p.rows, n = rows * d;
-  const double tol = t == DType::fp32 ? 1e-5 : dtype_tolerance(t);
+  const double tol = kernel_tolerance(t);
 
   DeviceBuffer a_buf = random_buffer(t, n, p.offset), b = random_buffer(t, n), gamma = random_buffer(t, d),
                dy = random_buffer(t, n), dres = random_buffer(t, n);
@@ -93,7 +85,7 @@ INSTANTIATE_TEST_SUITE_P(ModelWidths, RmsNormKernelTest,
                          ::testing::Values(Case{DType::bf16, 4096, 37, 0}, Case{DType::bf16, 4096, 1100, 0},
                                            Case{DType::fp16, 768, 1100, 0}, Case{DType::fp32, 1600, 37, 0},
                                            Case{DType::bf16, 1003, 1100, 0}, Case{DType::bf16, 768, 37, 1}),
-                         case_name);
+                         norm_case_name);
 
 TEST(RmsNormKernel, InPlaceBackwardIsDeterministic) {
   WFLOPS_REQUIRE_GPU();

@@ -20,6 +20,7 @@
 #include "elementwise/swiglu.cuh"
 #include "gpu_test_util.hpp"
 #include "mlp_step_seam.hpp"
+#include "model_kernel_test_util.hpp"
 #include "numeric_formats.hpp"
 #include "reference/verify_error.hpp"
 
@@ -27,31 +28,15 @@ namespace wflops::kernels {
 
 namespace {
 
+using namespace ::wflops::testing;  // download, poisoned (n elements plus kGuard, all NaN), offset_elements
+
 constexpr std::size_t kTokens = 37;
-constexpr std::size_t kGuard = 16;  // poisoned elements past every output: must stay NaN
-
-std::vector<double> download(DType t, const void* data, std::size_t n) {
-  std::vector<unsigned char> raw(n * dtype_bytes(t));
-  CUDA_CHECK(cudaMemcpy(raw.data(), data, raw.size(), cudaMemcpyDeviceToHost));
-  std::vector<double> out(n);
-  for (std::size_t i = 0; i < n; ++i) out[i] = decode_element(t, raw.data(), i);
-  return out;
-}
-
-// An output buffer of n elements plus the guard, all NaN.
-DeviceBuffer poisoned(DType t, std::size_t n) {
-  DeviceBuffer b((n + kGuard) * dtype_bytes(t));
-  CUDA_CHECK(cudaMemset(b.get(), 0xFF, b.bytes()));
-  return b;
-}
 
 void expect_guard_untouched(DType t, const DeviceBuffer& b, std::size_t n, const char* what) {
   const std::vector<double> all = download(t, b.get(), n + kGuard);
   for (std::size_t i = n; i < n + kGuard; ++i)
     EXPECT_TRUE(std::isnan(all[i])) << what << " wrote past its end at " << i;
 }
-
-void* at(const DeviceBuffer& b, DType t, std::size_t elements) { return b.as<char>() + elements * dtype_bytes(t); }
 
 // Host forward and backward of gu [T, 2 ff] (and da [T, ff]).
 struct HostSwiglu {
@@ -91,10 +76,10 @@ TEST_P(SwigluKernelTest, FusedAndUnfusedMatchTheHost) {
   const KernelCase p = GetParam();
   const DType t = p.dtype;
   const std::size_t ff = p.ff, T = kTokens, off = p.gu_offset;
-  const double tol = t == DType::fp32 ? 1e-5 : dtype_tolerance(t);
+  const double tol = kernel_tolerance(t);
 
   DeviceBuffer gu_buf((T * 2 * ff + off) * dtype_bytes(t)), da((T * ff) * dtype_bytes(t));
-  void* gu = at(gu_buf, t, off);
+  void* gu = offset_elements(gu_buf, t, off);
   CUDA_CHECK(fill_random(t, gu, T * 2 * ff, wflops::fresh_seed(), nullptr));
   CUDA_CHECK(fill_random(t, da.get(), T * ff, wflops::fresh_seed(), nullptr));
   DeviceBuffer a = poisoned(t, T * ff), dgu = poisoned(t, T * 2 * ff);
@@ -109,7 +94,8 @@ TEST_P(SwigluKernelTest, FusedAndUnfusedMatchTheHost) {
   ASSERT_EQ(silu_forward_2d(t, gu, 2 * ff, s.get(), ff, T, ff, nullptr), cudaSuccess);
   ASSERT_EQ(multiply_2d(t, s.get(), ff, up, 2 * ff, a2.get(), ff, T, ff, nullptr), cudaSuccess);
   ASSERT_EQ(multiply_2d(t, da.get(), ff, up, 2 * ff, da_u.get(), ff, T, ff, nullptr), cudaSuccess);
-  ASSERT_EQ(multiply_2d(t, da.get(), ff, s.get(), ff, at(dgu2, t, ff), 2 * ff, T, ff, nullptr), cudaSuccess);
+  ASSERT_EQ(multiply_2d(t, da.get(), ff, s.get(), ff, offset_elements(dgu2, t, ff), 2 * ff, T, ff, nullptr),
+            cudaSuccess);
   ASSERT_EQ(silu_backward_2d(t, da_u.get(), ff, gu, 2 * ff, dgu2.get(), 2 * ff, T, ff, nullptr), cudaSuccess);
   CUDA_CHECK(cudaDeviceSynchronize());
 
