@@ -37,28 +37,31 @@ std::vector<int> offsets_of(const std::vector<int>& sizes) {
   return offsets;
 }
 
-// Random values j/64 with 1 <= |j| <= 64: exact in bf16 (and never zero).
+DeviceBuffer upload(const void* data, std::size_t bytes) {
+  DeviceBuffer b(bytes);
+  CUDA_CHECK(cudaMemcpy(b.get(), data, bytes, cudaMemcpyHostToDevice));
+  return b;
+}
+
+// Random values j/64 with 1 <= |j| <= 64: exact in bf16 (and never zero), for the host reference
+// and uploaded as bf16 for the kernel.
 struct RandomBf16 {
   std::vector<double> values;
-  std::vector<std::uint16_t> bits;
+  DeviceBuffer device;
 };
 RandomBf16 random_bf16(std::size_t count, std::mt19937& rng) {
   RandomBf16 r;
+  std::vector<std::uint16_t> bits;
   std::uniform_int_distribution<int> pick(1, 64);
   for (std::size_t i = 0; i < count; ++i) {
     const float v = static_cast<float>(pick(rng) * (rng() % 2 ? 1 : -1)) / 64.0f;
     std::uint32_t u = 0;
     std::memcpy(&u, &v, sizeof u);
     r.values.push_back(v);
-    r.bits.push_back(static_cast<std::uint16_t>(u >> 16));  // exact: the low 16 bits are zero
+    bits.push_back(static_cast<std::uint16_t>(u >> 16));  // exact: the low 16 bits are zero
   }
+  r.device = upload(bits.data(), bits.size() * 2);
   return r;
-}
-
-DeviceBuffer upload(const void* data, std::size_t bytes) {
-  DeviceBuffer b(bytes);
-  CUDA_CHECK(cudaMemcpy(b.get(), data, bytes, cudaMemcpyHostToDevice));
-  return b;
 }
 
 // An output of `elems` bf16 values plus the guard, all poisoned.
@@ -112,8 +115,6 @@ TEST_P(GroupedRowProducts, MatchReferenceWithRaggedExperts) {
   std::mt19937 rng(static_cast<unsigned>(c.k * 1000 + c.n));
   const RandomBf16 x = random_bf16(rows * k, rng);
   const RandomBf16 w = random_bf16(static_cast<std::size_t>(experts) * n * k, rng);
-  DeviceBuffer dx = upload(x.bits.data(), x.bits.size() * 2);
-  DeviceBuffer dw = upload(w.bits.data(), w.bits.size() * 2);
   DeviceBuffer doff = upload(offsets.data(), offsets.size() * sizeof(int));
   DeviceBuffer dc = poisoned_output(rows * n);
   const long max_tiles = kernels::moe_grouped_max_tiles(static_cast<long>(rows), experts);
@@ -121,7 +122,7 @@ TEST_P(GroupedRowProducts, MatchReferenceWithRaggedExperts) {
   CUDA_CHECK(cudaMemset(map.get(), 0xFF, map.bytes()));
 
   CUDA_CHECK(kernels::moe_grouped_tile_map(doff.as<int>(), experts, map.as<int>(), max_tiles, nullptr));
-  CUDA_CHECK(kernels::moe_grouped_gemm_rows(c.kind, dx.get(), dw.get(), static_cast<long>(n * k), dc.get(),
+  CUDA_CHECK(kernels::moe_grouped_gemm_rows(c.kind, x.device.get(), w.device.get(), static_cast<long>(n * k), dc.get(),
                                             doff.as<int>(), map.as<int>(), max_tiles, c.n, c.k, experts, nullptr));
   CUDA_CHECK(cudaDeviceSynchronize());
 
@@ -169,12 +170,11 @@ TEST_P(GroupedWeightGradient, MatchesReferenceAndZeroesEmptyExperts) {
   std::mt19937 rng(static_cast<unsigned>(c.m * 1000 + c.n + 1));
   const RandomBf16 x = random_bf16(rows * m, rng);
   const RandomBf16 y = random_bf16(rows * n, rng);
-  DeviceBuffer dx = upload(x.bits.data(), x.bits.size() * 2);
-  DeviceBuffer dy = upload(y.bits.data(), y.bits.size() * 2);
   DeviceBuffer doff = upload(offsets.data(), offsets.size() * sizeof(int));
   DeviceBuffer dc = poisoned_output(static_cast<std::size_t>(experts) * m * n);
 
-  CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(dx.get(), dy.get(), dc.get(), doff.as<int>(), c.m, c.n, experts, nullptr));
+  CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(x.device.get(), y.device.get(), dc.get(), doff.as<int>(), c.m, c.n,
+                                             experts, nullptr));
   CUDA_CHECK(cudaDeviceSynchronize());
 
   const std::vector<std::uint16_t> got = download(dc);
@@ -208,9 +208,6 @@ TEST(GroupedGemmManyExperts, AllKindsMatchReference) {
   const RandomBf16 x = random_bf16(rows * k, rng);
   const RandomBf16 w = random_bf16(static_cast<std::size_t>(experts) * n * k, rng);
   const RandomBf16 y = random_bf16(rows * n, rng);
-  DeviceBuffer dx = upload(x.bits.data(), x.bits.size() * 2);
-  DeviceBuffer dw = upload(w.bits.data(), w.bits.size() * 2);
-  DeviceBuffer dy = upload(y.bits.data(), y.bits.size() * 2);
   DeviceBuffer doff = upload(offsets.data(), offsets.size() * sizeof(int));
   const long max_tiles = kernels::moe_grouped_max_tiles(static_cast<long>(rows), experts);
   DeviceBuffer map(static_cast<std::size_t>(kernels::moe_grouped_tile_map_ints(max_tiles)) * sizeof(int));
@@ -218,7 +215,7 @@ TEST(GroupedGemmManyExperts, AllKindsMatchReference) {
   for (GroupedGemmKind kind : {GroupedGemmKind::rows_x_wt, GroupedGemmKind::rows_x_w}) {
     SCOPED_TRACE(kind == GroupedGemmKind::rows_x_wt ? "forward" : "input grad");
     DeviceBuffer dc = poisoned_output(rows * n);
-    CUDA_CHECK(kernels::moe_grouped_gemm_rows(kind, dx.get(), dw.get(), static_cast<long>(n) * k, dc.get(),
+    CUDA_CHECK(kernels::moe_grouped_gemm_rows(kind, x.device.get(), w.device.get(), static_cast<long>(n) * k, dc.get(),
                                               doff.as<int>(), map.as<int>(), max_tiles, n, k, experts, nullptr));
     CUDA_CHECK(cudaDeviceSynchronize());
     std::vector<double> ref;
@@ -227,7 +224,8 @@ TEST(GroupedGemmManyExperts, AllKindsMatchReference) {
   }
   SCOPED_TRACE("weight grad");
   DeviceBuffer dc = poisoned_output(static_cast<std::size_t>(experts) * k * n);
-  CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(dx.get(), dy.get(), dc.get(), doff.as<int>(), k, n, experts, nullptr));
+  CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(x.device.get(), y.device.get(), dc.get(), doff.as<int>(), k, n, experts,
+                                             nullptr));
   CUDA_CHECK(cudaDeviceSynchronize());
   std::vector<double> ref;
   kernels::moe_grouped_gemm_wgrad_reference(x.values, y.values, offsets, k, n, ref);
