@@ -171,65 +171,25 @@ void check_matmul(long M, long N, long K, long c_offset = 0) {
                                      << c_ref[static_cast<std::size_t>(max_err_at)];
 }
 
-// --- bf16 ----------------------------------------------------------------------------------------
-TEST(MatmulWmma, Bf16ExactTiles) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__nv_bfloat16>(256, 256, 128);
-}
-TEST(MatmulWmma, Bf16OddMAndN) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__nv_bfloat16>(129, 77, 64);
-}
-TEST(MatmulWmma, Bf16OneElement) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__nv_bfloat16>(1, 1, 8);
-}
-TEST(MatmulWmma, Bf16RaggedK) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__nv_bfloat16>(300, 200, 1000);  // 1000 = 31 k-tiles of 32 + 8
-}
-TEST(MatmulWmma, Bf16MMultipleOf8PartialTiles) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__nv_bfloat16>(136, 33, 40);  // 16-byte stores with a partial block tile
-}
-TEST(MatmulWmma, Bf16MisalignedC) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__nv_bfloat16>(256, 64, 64, /*c_offset=*/1);  // element stores everywhere
-}
-TEST(MatmulWmma, Bf16Large) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__nv_bfloat16>(1024, 2048, 512);
-}
+// --- shapes, each for bf16 and fp16 ---------------------------------------------------------------
+// TEST(MatmulWmma, Bf16<name>) and TEST(MatmulWmma, Fp16<name>), each check_matmul<T>(M, N, K[, c_offset]).
+#define WMMA_SHAPE_TESTS(name, ...)           \
+  TEST(MatmulWmma, Bf16##name) {              \
+    WFLOPS_REQUIRE_GPU();                     \
+    check_matmul<__nv_bfloat16>(__VA_ARGS__); \
+  }                                           \
+  TEST(MatmulWmma, Fp16##name) {              \
+    WFLOPS_REQUIRE_GPU();                     \
+    check_matmul<__half>(__VA_ARGS__);        \
+  }
 
-// --- fp16 ----------------------------------------------------------------------------------------
-TEST(MatmulWmma, Fp16ExactTiles) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__half>(256, 256, 128);
-}
-TEST(MatmulWmma, Fp16OddMAndN) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__half>(129, 77, 64);
-}
-TEST(MatmulWmma, Fp16OneElement) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__half>(1, 1, 8);
-}
-TEST(MatmulWmma, Fp16RaggedK) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__half>(300, 200, 1000);
-}
-TEST(MatmulWmma, Fp16MMultipleOf8PartialTiles) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__half>(136, 33, 40);
-}
-TEST(MatmulWmma, Fp16MisalignedC) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__half>(256, 64, 64, /*c_offset=*/1);
-}
-TEST(MatmulWmma, Fp16Large) {
-  WFLOPS_REQUIRE_GPU();
-  check_matmul<__half>(1024, 2048, 512);
-}
+WMMA_SHAPE_TESTS(ExactTiles, 256, 256, 128)
+WMMA_SHAPE_TESTS(OddMAndN, 129, 77, 64)
+WMMA_SHAPE_TESTS(OneElement, 1, 1, 8)
+WMMA_SHAPE_TESTS(RaggedK, 300, 200, 1000)                   // 1000 = 31 k-tiles of 32 + 8
+WMMA_SHAPE_TESTS(MMultipleOf8PartialTiles, 136, 33, 40)     // 16-byte stores with a partial block tile
+WMMA_SHAPE_TESTS(MisalignedC, 256, 64, 64, /*c_offset=*/1)  // element stores everywhere
+WMMA_SHAPE_TESTS(Large, 1024, 2048, 512)
 
 // --- refusals ------------------------------------------------------------------------------------
 TEST(MatmulWmma, RefusesUnsupportedArgumentsWithoutLaunching) {
