@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "finite_difference.hpp"
 #include "reference/attention_reference.hpp"
 #include "reference/model_reference.hpp"
 #include "reference/verify_error.hpp"
@@ -66,14 +67,8 @@ void expect_gradients_match(const Loss& loss, std::vector<std::pair<std::string,
     for (int i = 0; i < 6; ++i) picks.push_back(any(rng));
     std::vector<double> analytic, numeric;
     for (std::size_t i : picks) {
-      const double saved = w[i];
-      w[i] = saved + h;
-      const double up = loss();
-      w[i] = saved - h;
-      const double down = loss();
-      w[i] = saved;
       analytic.push_back(g[i]);
-      numeric.push_back((up - down) / (2 * h));
+      numeric.push_back(test_support::central_difference(loss, w, i, h));
     }
     double norm = 0;
     for (double v : analytic) norm += v * v;
