@@ -77,6 +77,22 @@ void expect_gradients_match(const Loss& loss, std::vector<std::pair<std::string,
   }
 }
 
+// The whole step's gradients against finite differences (expect_gradients_match) at params p, on a
+// random batch (seed 5): the loss the step returns is the loss alone, and there are `tensors` named
+// tensors. loss and loss_and_gradients: the model's gpt2_/llama_ functions.
+template <class Config, class Params, class Loss, class LossAndGradients>
+void expect_step_gradients_match(const Config& c, Params p, Loss loss, LossAndGradients loss_and_gradients,
+                                 std::size_t tensors) {
+  std::vector<long> tokens, targets;
+  random_batch(c, 5, tokens, targets);
+  Params grads;
+  const double step_loss = loss_and_gradients(c, p, tokens, targets, grads);
+  EXPECT_DOUBLE_EQ(step_loss, loss(c, p, tokens, targets));
+  ASSERT_EQ(named_tensors(p).size(), tensors);
+  expect_gradients_match([&] { return loss(c, p, tokens, targets); }, named_tensors(p),
+                         named_tensors(static_cast<const Params&>(grads)));
+}
+
 }  // namespace
 
 // One block, d 4, 2 heads, V 3, s 3, eps 0, chosen so that every quantity is exact:
@@ -156,15 +172,8 @@ TEST(ModelReference, LossNearLnVAtSmallInit) {
 // and gain offsets N(0, 0.1²), so that softmax, GELU and the norms are well away from linear.
 TEST(ModelReference, GradientsMatchFiniteDifferences) {
   const Gpt2Config c = small_config();
-  Gpt2Params p = gpt2_random_params(c, 3, 0.2, 0.1);
-  std::vector<long> tokens, targets;
-  random_batch(c, 5, tokens, targets);
-  Gpt2Params grads;
-  const double loss = gpt2_loss_and_gradients(c, p, tokens, targets, grads);
-  EXPECT_DOUBLE_EQ(loss, gpt2_loss(c, p, tokens, targets));
-  ASSERT_EQ(named_tensors(p).size(), 2 + 12 * 2 + 2u);
-  expect_gradients_match([&] { return gpt2_loss(c, p, tokens, targets); }, named_tensors(p),
-                         named_tensors(static_cast<const Gpt2Params&>(grads)));
+  expect_step_gradients_match(c, gpt2_random_params(c, 3, 0.2, 0.1), gpt2_loss, gpt2_loss_and_gradients,
+                              2 + 12 * 2 + 2u);
 }
 
 TEST(ModelReference, RefusesInputsThatDoNotFit) {
@@ -285,15 +294,8 @@ TEST(LlamaReference, LossNearLnVAtSmallInit) {
 
 TEST(LlamaReference, GradientsMatchFiniteDifferences) {
   const LlamaConfig c = small_llama();
-  LlamaParams p = llama_random_params(c, 3, 0.2, 0.1);
-  std::vector<long> tokens, targets;
-  random_batch(c, 5, tokens, targets);
-  LlamaParams grads;
-  const double loss = llama_loss_and_gradients(c, p, tokens, targets, grads);
-  EXPECT_DOUBLE_EQ(loss, llama_loss(c, p, tokens, targets));
-  ASSERT_EQ(named_tensors(p).size(), 1 + 9 * 2 + 2u);
-  expect_gradients_match([&] { return llama_loss(c, p, tokens, targets); }, named_tensors(p),
-                         named_tensors(static_cast<const LlamaParams&>(grads)));
+  expect_step_gradients_match(c, llama_random_params(c, 3, 0.2, 0.1), llama_loss, llama_loss_and_gradients,
+                              1 + 9 * 2 + 2u);
 }
 
 TEST(LlamaReference, RefusesInputsThatDoNotFit) {
