@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <initializer_list>
 #include <random>
 #include <stdexcept>
 
@@ -16,6 +17,35 @@ namespace {
 using Vec = std::vector<double>;
 
 std::size_t sz(long n) { return static_cast<std::size_t>(n); }
+
+using NamedTensors = std::vector<std::pair<std::string, Vec*>>;
+using ConstNamedTensors = std::vector<std::pair<std::string, const Vec*>>;
+
+// Appends one block's tensors to out, each name prefixed "h<layer>.".
+void add_block_tensors(NamedTensors& out, std::size_t layer, std::initializer_list<std::pair<const char*, Vec*>> ts) {
+  const std::string h = "h" + std::to_string(layer) + ".";
+  for (auto [name, t] : ts) out.emplace_back(h + name, t);
+}
+
+// The const overloads of named_tensors: the same list, read-only.
+template <class Params>
+ConstNamedTensors const_named_tensors(const Params& p) {
+  ConstNamedTensors out;
+  for (const auto& [name, t] : named_tensors(const_cast<Params&>(p))) out.emplace_back(name, t);
+  return out;
+}
+
+// Fills every tensor from one N(0, 1) stream seeded with seed, in named_tensors order; value(name)
+// gives the map from a draw n to a parameter of that tensor.
+template <class Params, class Value>
+void fill_random(Params& p, unsigned long seed, Value value) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (auto& [name, t] : named_tensors(p)) {
+    const auto f = value(name);
+    for (double& v : *t) v = f(normal(rng));
+  }
+}
 
 // y[t, o] = x[t, :] . W[o, :] + b[o] for T rows; W is [out, in] (nn.Linear), b may be empty.
 void linear(const Vec& x, const Vec& w, const Vec& b, long rows, long in, long out, Vec& y) {
@@ -283,21 +313,19 @@ std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(Gpt2Para
   std::vector<std::pair<std::string, std::vector<double>*>> out = {{"wte", &p.wte}, {"wpe", &p.wpe}};
   for (std::size_t l = 0; l < p.blocks.size(); ++l) {
     Gpt2Block& b = p.blocks[l];
-    const std::string h = "h" + std::to_string(l) + ".";
-    for (auto [name, t] : {std::pair{"ln1_g", &b.ln1_g},
-                           {"ln1_b", &b.ln1_b},
-                           {"w_qkv", &b.w_qkv},
-                           {"b_qkv", &b.b_qkv},
-                           {"w_o", &b.w_o},
-                           {"b_o", &b.b_o},
-                           {"ln2_g", &b.ln2_g},
-                           {"ln2_b", &b.ln2_b},
-                           {"w_fc", &b.w_fc},
-                           {"b_fc", &b.b_fc},
-                           {"w_proj", &b.w_proj},
-                           {"b_proj", &b.b_proj}}) {
-      out.emplace_back(h + name, t);
-    }
+    add_block_tensors(out, l,
+                      {{"ln1_g", &b.ln1_g},
+                       {"ln1_b", &b.ln1_b},
+                       {"w_qkv", &b.w_qkv},
+                       {"b_qkv", &b.b_qkv},
+                       {"w_o", &b.w_o},
+                       {"b_o", &b.b_o},
+                       {"ln2_g", &b.ln2_g},
+                       {"ln2_b", &b.ln2_b},
+                       {"w_fc", &b.w_fc},
+                       {"b_fc", &b.b_fc},
+                       {"w_proj", &b.w_proj},
+                       {"b_proj", &b.b_proj}});
   }
   out.emplace_back("lnf_g", &p.lnf_g);
   out.emplace_back("lnf_b", &p.lnf_b);
@@ -305,9 +333,7 @@ std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(Gpt2Para
 }
 
 std::vector<std::pair<std::string, const std::vector<double>*>> named_tensors(const Gpt2Params& p) {
-  std::vector<std::pair<std::string, const std::vector<double>*>> out;
-  for (const auto& [name, t] : named_tensors(const_cast<Gpt2Params&>(p))) out.emplace_back(name, t);
-  return out;
+  return const_named_tensors(p);
 }
 
 Gpt2Params gpt2_zero_params(const Gpt2Config& c) {
@@ -337,24 +363,18 @@ Gpt2Params gpt2_zero_params(const Gpt2Config& c) {
 
 Gpt2Params gpt2_random_params(const Gpt2Config& c, unsigned long seed, double weight_std, double bias_std) {
   Gpt2Params p = gpt2_zero_params(c);
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  for (auto& [name, t] : named_tensors(p)) {
+  fill_random(p, seed, [&](const std::string& name) {
     const auto dot = name.rfind('.');
     const std::string field = dot == std::string::npos ? name : name.substr(dot + 1);
     const bool gain = field.size() > 2 && field.compare(field.size() - 2, 2, "_g") == 0;
     const bool bias = !gain && field.size() > 2 && field.compare(field.size() - 2, 2, "_b") == 0;
     const bool vector_bias = bias || field.rfind("b_", 0) == 0;
-    for (double& v : *t) {
-      if (gain) {
-        v = 1.0 + bias_std * normal(rng);
-      } else if (vector_bias) {
-        v = bias_std * normal(rng);
-      } else {
-        v = weight_std * normal(rng);
-      }
-    }
-  }
+    return [=](double n) {
+      if (gain) return 1.0 + bias_std * n;
+      if (vector_bias) return bias_std * n;
+      return weight_std * n;
+    };
+  });
   return p;
 }
 
@@ -536,18 +556,16 @@ std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(LlamaPar
   std::vector<std::pair<std::string, std::vector<double>*>> out = {{"tok_emb", &p.tok_emb}};
   for (std::size_t l = 0; l < p.blocks.size(); ++l) {
     LlamaBlock& b = p.blocks[l];
-    const std::string h = "h" + std::to_string(l) + ".";
-    for (auto [name, t] : {std::pair{"attn_norm", &b.attn_norm},
-                           {"w_q", &b.w_q},
-                           {"w_k", &b.w_k},
-                           {"w_v", &b.w_v},
-                           {"w_o", &b.w_o},
-                           {"mlp_norm", &b.mlp_norm},
-                           {"w_gate", &b.w_gate},
-                           {"w_up", &b.w_up},
-                           {"w_down", &b.w_down}}) {
-      out.emplace_back(h + name, t);
-    }
+    add_block_tensors(out, l,
+                      {{"attn_norm", &b.attn_norm},
+                       {"w_q", &b.w_q},
+                       {"w_k", &b.w_k},
+                       {"w_v", &b.w_v},
+                       {"w_o", &b.w_o},
+                       {"mlp_norm", &b.mlp_norm},
+                       {"w_gate", &b.w_gate},
+                       {"w_up", &b.w_up},
+                       {"w_down", &b.w_down}});
   }
   out.emplace_back("final_norm", &p.final_norm);
   out.emplace_back("head", &p.head);
@@ -555,9 +573,7 @@ std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(LlamaPar
 }
 
 std::vector<std::pair<std::string, const std::vector<double>*>> named_tensors(const LlamaParams& p) {
-  std::vector<std::pair<std::string, const std::vector<double>*>> out;
-  for (const auto& [name, t] : named_tensors(const_cast<LlamaParams&>(p))) out.emplace_back(name, t);
-  return out;
+  return const_named_tensors(p);
 }
 
 LlamaParams llama_zero_params(const LlamaConfig& c) {
@@ -583,12 +599,10 @@ LlamaParams llama_zero_params(const LlamaConfig& c) {
 
 LlamaParams llama_random_params(const LlamaConfig& c, unsigned long seed, double weight_std, double gain_std) {
   LlamaParams p = llama_zero_params(c);
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  for (auto& [name, t] : named_tensors(p)) {
+  fill_random(p, seed, [&](const std::string& name) {
     const bool gain = name.size() >= 4 && name.compare(name.size() - 4, 4, "norm") == 0;
-    for (double& v : *t) v = gain ? 1.0 + gain_std * normal(rng) : weight_std * normal(rng);
-  }
+    return [=](double n) { return gain ? 1.0 + gain_std * n : weight_std * n; };
+  });
   return p;
 }
 

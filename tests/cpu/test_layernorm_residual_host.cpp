@@ -6,9 +6,9 @@
 
 #include <cmath>
 #include <cstddef>
-#include <random>
 #include <vector>
 
+#include "finite_difference.hpp"
 #include "model/layernorm_residual.cuh"
 
 namespace wflops::kernels {
@@ -97,13 +97,7 @@ TEST(LayerNormHost, DimensionTwoHasNoInputGradient) {
 TEST(LayerNormHost, BackwardMatchesFiniteDifferences) {
   const std::size_t rows = 3, d = 7;
   const double eps = 1e-5, h = 1e-6;
-  std::mt19937_64 rng(20261201);
-  std::uniform_real_distribution<double> u(-1, 1);
-  auto random = [&](std::size_t n) {
-    std::vector<double> v(n);
-    for (double& x : v) x = u(rng);
-    return v;
-  };
+  test_support::UniformVectors random(20261201);
   std::vector<double> a = random(rows * d), b = random(rows * d), gamma = random(d), beta = random(d);
   const std::vector<double> w_y = random(rows * d), w_s = random(rows * d);
 
@@ -113,15 +107,8 @@ TEST(LayerNormHost, BackwardMatchesFiniteDifferences) {
   layernorm_backward_host(w_y.data(), s.data(), gamma.data(), mean.data(), rstd.data(), w_s.data(), rows, d, ds.data(),
                           dgamma.data(), dbeta.data());
 
-  auto central = [&](std::vector<double>& x, std::size_t i) {
-    const double keep = x[i];
-    x[i] = keep + h;
-    const double up = weighted_loss(a, b, gamma, beta, w_y, w_s, rows, d, eps);
-    x[i] = keep - h;
-    const double down = weighted_loss(a, b, gamma, beta, w_y, w_s, rows, d, eps);
-    x[i] = keep;
-    return (up - down) / (2 * h);
-  };
+  auto loss = [&] { return weighted_loss(a, b, gamma, beta, w_y, w_s, rows, d, eps); };
+  auto central = [&](std::vector<double>& x, std::size_t i) { return test_support::central_difference(loss, x, i, h); };
   for (std::size_t i = 0; i < rows * d; ++i) {
     EXPECT_NEAR(ds[i], central(a, i), 1e-7) << "a " << i;  // ds is the gradient of a and of b
     EXPECT_NEAR(ds[i], central(b, i), 1e-7) << "b " << i;

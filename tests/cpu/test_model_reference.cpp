@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "finite_difference.hpp"
 #include "reference/attention_reference.hpp"
 #include "reference/model_reference.hpp"
 #include "reference/verify_error.hpp"
@@ -66,20 +67,30 @@ void expect_gradients_match(const Loss& loss, std::vector<std::pair<std::string,
     for (int i = 0; i < 6; ++i) picks.push_back(any(rng));
     std::vector<double> analytic, numeric;
     for (std::size_t i : picks) {
-      const double saved = w[i];
-      w[i] = saved + h;
-      const double up = loss();
-      w[i] = saved - h;
-      const double down = loss();
-      w[i] = saved;
       analytic.push_back(g[i]);
-      numeric.push_back((up - down) / (2 * h));
+      numeric.push_back(test_support::central_difference(loss, w, i, h));
     }
     double norm = 0;
     for (double v : analytic) norm += v * v;
     EXPECT_GT(std::sqrt(norm), 1e-4) << params[n].first << ": the sampled gradient is (nearly) zero";
     EXPECT_LT(ErrorSum(analytic, numeric).relative(), 1e-6) << params[n].first;
   }
+}
+
+// The whole step's gradients against finite differences (expect_gradients_match) at params p, on a
+// random batch (seed 5): the loss the step returns is the loss alone, and there are `tensors` named
+// tensors. loss and loss_and_gradients: the model's gpt2_/llama_ functions.
+template <class Config, class Params, class Loss, class LossAndGradients>
+void expect_step_gradients_match(const Config& c, Params p, Loss loss, LossAndGradients loss_and_gradients,
+                                 std::size_t tensors) {
+  std::vector<long> tokens, targets;
+  random_batch(c, 5, tokens, targets);
+  Params grads;
+  const double step_loss = loss_and_gradients(c, p, tokens, targets, grads);
+  EXPECT_DOUBLE_EQ(step_loss, loss(c, p, tokens, targets));
+  ASSERT_EQ(named_tensors(p).size(), tensors);
+  expect_gradients_match([&] { return loss(c, p, tokens, targets); }, named_tensors(p),
+                         named_tensors(static_cast<const Params&>(grads)));
 }
 
 }  // namespace
@@ -161,15 +172,8 @@ TEST(ModelReference, LossNearLnVAtSmallInit) {
 // and gain offsets N(0, 0.1²), so that softmax, GELU and the norms are well away from linear.
 TEST(ModelReference, GradientsMatchFiniteDifferences) {
   const Gpt2Config c = small_config();
-  Gpt2Params p = gpt2_random_params(c, 3, 0.2, 0.1);
-  std::vector<long> tokens, targets;
-  random_batch(c, 5, tokens, targets);
-  Gpt2Params grads;
-  const double loss = gpt2_loss_and_gradients(c, p, tokens, targets, grads);
-  EXPECT_DOUBLE_EQ(loss, gpt2_loss(c, p, tokens, targets));
-  ASSERT_EQ(named_tensors(p).size(), 2 + 12 * 2 + 2u);
-  expect_gradients_match([&] { return gpt2_loss(c, p, tokens, targets); }, named_tensors(p),
-                         named_tensors(static_cast<const Gpt2Params&>(grads)));
+  expect_step_gradients_match(c, gpt2_random_params(c, 3, 0.2, 0.1), gpt2_loss, gpt2_loss_and_gradients,
+                              2 + 12 * 2 + 2u);
 }
 
 TEST(ModelReference, RefusesInputsThatDoNotFit) {
@@ -290,15 +294,8 @@ TEST(LlamaReference, LossNearLnVAtSmallInit) {
 
 TEST(LlamaReference, GradientsMatchFiniteDifferences) {
   const LlamaConfig c = small_llama();
-  LlamaParams p = llama_random_params(c, 3, 0.2, 0.1);
-  std::vector<long> tokens, targets;
-  random_batch(c, 5, tokens, targets);
-  LlamaParams grads;
-  const double loss = llama_loss_and_gradients(c, p, tokens, targets, grads);
-  EXPECT_DOUBLE_EQ(loss, llama_loss(c, p, tokens, targets));
-  ASSERT_EQ(named_tensors(p).size(), 1 + 9 * 2 + 2u);
-  expect_gradients_match([&] { return llama_loss(c, p, tokens, targets); }, named_tensors(p),
-                         named_tensors(static_cast<const LlamaParams&>(grads)));
+  expect_step_gradients_match(c, llama_random_params(c, 3, 0.2, 0.1), llama_loss, llama_loss_and_gradients,
+                              1 + 9 * 2 + 2u);
 }
 
 TEST(LlamaReference, RefusesInputsThatDoNotFit) {

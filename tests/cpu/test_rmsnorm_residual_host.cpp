@@ -5,9 +5,9 @@
 
 #include <cmath>
 #include <cstddef>
-#include <random>
 #include <vector>
 
+#include "finite_difference.hpp"
 #include "model/rmsnorm_residual.cuh"
 
 namespace wflops::kernels {
@@ -37,13 +37,7 @@ TEST(RmsNormHost, ByHand) {
 TEST(RmsNormHost, BackwardMatchesFiniteDifferences) {
   const std::size_t rows = 3, d = 7;
   const double eps = 1e-5, h = 1e-6;
-  std::mt19937_64 rng(5);
-  std::uniform_real_distribution<double> u(-1, 1);
-  auto random = [&](std::size_t n) {
-    std::vector<double> v(n);
-    for (double& x : v) x = u(rng);
-    return v;
-  };
+  test_support::UniformVectors random(5);
   std::vector<double> a = random(rows * d), b = random(rows * d), gamma = random(d);
   const std::vector<double> w_y = random(rows * d), w_s = random(rows * d);
   // L = Σ w_y y + Σ w_s s: dL/dy = w_y, and w_s reaches s through the residual path.
@@ -57,15 +51,7 @@ TEST(RmsNormHost, BackwardMatchesFiniteDifferences) {
   std::vector<double> s(rows * d), y(rows * d), rrms(rows), ds(rows * d), dgamma(d);
   residual_rmsnorm_forward_host(a.data(), b.data(), gamma.data(), rows, d, eps, s.data(), y.data(), rrms.data());
   rmsnorm_backward_host(w_y.data(), s.data(), gamma.data(), rrms.data(), w_s.data(), rows, d, ds.data(), dgamma.data());
-  auto central = [&](std::vector<double>& x, std::size_t i) {
-    const double keep = x[i];
-    x[i] = keep + h;
-    const double up = loss();
-    x[i] = keep - h;
-    const double down = loss();
-    x[i] = keep;
-    return (up - down) / (2 * h);
-  };
+  auto central = [&](std::vector<double>& x, std::size_t i) { return test_support::central_difference(loss, x, i, h); };
   for (std::size_t i = 0; i < rows * d; ++i) {
     EXPECT_NEAR(ds[i], central(a, i), 1e-7) << "a " << i;
     EXPECT_NEAR(ds[i], central(b, i), 1e-7) << "b " << i;
