@@ -27,6 +27,8 @@ constexpr double kRepetitionWall = 1.5;
 // Iterations the harness times once more, part by part, for a step's time split (harness.cpp).
 constexpr double kPhaseIterations = 9;
 
+}  // namespace
+
 std::optional<std::string> last_flag(const std::vector<std::string>& arguments, const std::string& name) {
   const std::string prefix = "--benchmark_" + name + "=";
   std::optional<std::string> value;
@@ -35,8 +37,6 @@ std::optional<std::string> last_flag(const std::vector<std::string>& arguments, 
   }
   return value;
 }
-
-}  // namespace
 
 RepetitionSettings repetition_settings(const std::vector<std::string>& arguments) {
   RepetitionSettings s;

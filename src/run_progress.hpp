@@ -18,6 +18,10 @@
 
 namespace wflops {
 
+// The value of the last "--benchmark_<name>=VALUE" of `arguments` (Google Benchmark lets a later
+// flag win); empty when there is none.
+std::optional<std::string> last_flag(const std::vector<std::string>& arguments, const std::string& name);
+
 // The repetitions and least time per repetition Google Benchmark is given: the last
 // --benchmark_repetitions= and --benchmark_min_time= of `arguments` (benchmark_arguments()), which
 // the suite's defaults come before.

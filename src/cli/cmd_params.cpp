@@ -21,6 +21,21 @@ struct ParamsArgs {
   bool json = false;
 };
 
+// The --json keys the generic path and --arch share, by one set of names: the parameter counts and
+// the training FLOPs per token.
+nlohmann::json counts_json(const flops::TransformerParams& p, const flops::TransformerFlops& f) {
+  nlohmann::json out;
+  out["params_total"] = p.total;
+  out["params_non_embedding"] = p.non_embedding;
+  out["params_active"] = p.active;
+  out["params_embedding"] = p.embedding;
+  out["flops_per_token"] = f.total;
+  out["flops_per_token_weight"] = f.weight;
+  out["flops_per_token_attention"] = f.attention;
+  out["flops_per_token_routing"] = f.routing;
+  return out;
+}
+
 // --arch: the parameters of the gpt2 or llama model, N_w and the step's FLOPs. The per-token keys have
 // the generic path's names, by this family's convention: the weight FLOPs include the LM head (a real
 // GEMM of the step) and attention counts forward + 2.5x backward, causal (docs/model.md).
@@ -34,7 +49,9 @@ void run_model_params(const ParamsArgs& args) {
   const double attention = flops::model_step_attention_flops(m);
   const double model = flops::model_step_model_flops(m);
   if (args.json) {
-    nlohmann::json out;
+    // A model step is dense: every parameter is active and no FLOPs route.
+    nlohmann::json out = counts_json({p.total, p.non_embedding, p.total, p.embedding},
+                                     {weight / tokens, attention / tokens, 0.0, model / tokens});
     out["arch"] = gpt2 ? "gpt2" : "llama";
     out["hidden"] = m.hidden;
     out["layers"] = m.layers;
@@ -46,15 +63,7 @@ void run_model_params(const ParamsArgs& args) {
     out["batch"] = m.batch;
     out["tokens"] = tokens;
     out["untied"] = m.untied;
-    out["params_total"] = p.total;
-    out["params_non_embedding"] = p.non_embedding;
-    out["params_active"] = p.total;
-    out["params_embedding"] = p.embedding;
     out["weights_per_token"] = n_w;
-    out["flops_per_token"] = model / tokens;
-    out["flops_per_token_weight"] = weight / tokens;
-    out["flops_per_token_attention"] = attention / tokens;
-    out["flops_per_token_routing"] = 0.0;
     out["step_flops_weight"] = weight;
     out["step_flops_attention"] = attention;
     out["step_flops_model"] = model;
@@ -114,16 +123,7 @@ void run_params(const ParamsArgs& args) {
   const flops::TransformerParams p = flops::transformer_params(m);
   const flops::TransformerFlops f = flops::transformer_flops_per_token(m);
   if (args.json) {
-    nlohmann::json out;
-    out["params_total"] = p.total;
-    out["params_non_embedding"] = p.non_embedding;
-    out["params_active"] = p.active;
-    out["params_embedding"] = p.embedding;
-    out["flops_per_token"] = f.total;
-    out["flops_per_token_weight"] = f.weight;
-    out["flops_per_token_attention"] = f.attention;
-    out["flops_per_token_routing"] = f.routing;
-    fmt::print("{}\n", out.dump(2));
+    fmt::print("{}\n", counts_json(p, f).dump(2));
     return;
   }
   const double h = m.hidden;

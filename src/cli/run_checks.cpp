@@ -15,22 +15,13 @@
 #include "cli/run_options.hpp"
 #include "errors.hpp"
 #include "model/peaks.hpp"
+#include "run_progress.hpp"
 
 namespace wflops::cli {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-// The value of the last "--benchmark_<name>=VALUE" (Google Benchmark lets a later flag win).
-std::optional<std::string> flag_value(const std::vector<std::string>& flags, const std::string& name) {
-  const std::string prefix = "--benchmark_" + name + "=";
-  std::optional<std::string> value;
-  for (const std::string& f : flags) {
-    if (f.rfind(prefix, 0) == 0) value = f.substr(prefix.size());
-  }
-  return value;
-}
 
 bool flag_given(const std::vector<std::string>& flags, const std::string& name) {
   const std::string bare = "--benchmark_" + name;
@@ -46,15 +37,15 @@ bool flag_given(const std::vector<std::string>& flags, const std::string& name) 
 // than ns, us, ms or s), so those are checked here first.
 void check_exiting_flags(const std::vector<std::string>& flags) {
   for (const char* name : {"format", "out_format"}) {
-    const auto v = flag_value(flags, name);
+    const auto v = last_flag(flags, name);
     if (v && *v != "console" && *v != "json" && *v != "csv") {
       throw UserError(fmt::format("--benchmark_{}={}: expected console, json or csv", name, *v));
     }
   }
-  if (const auto v = flag_value(flags, "color"); v && v->empty()) {
+  if (const auto v = last_flag(flags, "color"); v && v->empty()) {
     throw UserError("--benchmark_color=: expected auto, true or false");
   }
-  if (const auto v = flag_value(flags, "time_unit"); v && *v != "ns" && *v != "us" && *v != "ms" && *v != "s") {
+  if (const auto v = last_flag(flags, "time_unit"); v && *v != "ns" && *v != "us" && *v != "ms" && *v != "s") {
     throw UserError(fmt::format("--benchmark_time_unit={}: expected ns, us, ms or s", *v));
   }
 }
@@ -97,7 +88,7 @@ void check_benchmark_flags(const RunOptions& o) {
 
   // Google Benchmark matches --benchmark_filter as a POSIX extended regular expression (its re.h:
   // std::regex with the extended grammar, or regcomp with REG_EXTENDED); a leading '-' negates it.
-  if (const auto filter = flag_value(o.benchmark_flags, "filter")) {
+  if (const auto filter = last_flag(o.benchmark_flags, "filter")) {
     const std::string re = !filter->empty() && (*filter)[0] == '-' ? filter->substr(1) : *filter;
     try {
       std::regex compiled(re, std::regex::extended);
