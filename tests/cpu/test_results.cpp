@@ -10,6 +10,7 @@
 #include "errors.hpp"
 #include "results/result_file.hpp"
 #include "results/result_reporter.hpp"
+#include "test_support.hpp"
 #include "wflops/version.hpp"
 
 namespace wflops {
@@ -37,12 +38,8 @@ DeviceDescription h100() {
   return d;
 }
 
-std::filesystem::path temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("wflops-test-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
+using testing::fresh_dir;
+using testing::read_json;
 
 }  // namespace
 
@@ -106,7 +103,7 @@ TEST(ResultFile, NameFromSlugAndTime) {
 }
 
 TEST(ResultFile, NeverOverwrites) {
-  const auto dir = temp_dir("names");
+  const auto dir = fresh_dir("names");
   std::tm t{};
   t.tm_year = 126;
   t.tm_mday = 1;
@@ -125,18 +122,10 @@ TEST(ResultFile, NeverOverwrites) {
 
 namespace {
 benchmark::BenchmarkReporter::Run make_run(const std::string& name, double tflops, int rep) {
-  benchmark::BenchmarkReporter::Run r;
-  r.run_name.function_name = name;
-  r.family_index = 0;
-  r.per_family_instance_index = 0;
-  r.iterations = 100;
-  r.repetitions = 1;
+  auto r = testing::timed_run(name, tflops, 100, 0.035);
   r.repetition_index = rep;
-  r.time_unit = benchmark::kMillisecond;
-  r.real_accumulated_time = 0.035;
   r.cpu_accumulated_time = 0.036;
   r.counters["flops"] = 274877906944.0;
-  r.counters["tflops"] = tflops;
   r.counters["pct_peak"] = tflops / 9.89;
   r.counters["throttled"] = 0;
   return r;
@@ -144,14 +133,13 @@ benchmark::BenchmarkReporter::Run make_run(const std::string& name, double tflop
 }  // namespace
 
 TEST(ResultReporter, FileIsValidAfterEveryBenchmarkAndSaysWhenInterrupted) {
-  const auto dir = temp_dir("reporter");
+  const auto dir = fresh_dir("reporter");
   const auto path = dir / "r.json";
   const DeviceDescription d = h100();
   ResultReporter rep(path, make_context(d, peaks_for_device(d), RunInfo{"h", "quick", "p"}), nullptr);
   {
     // Valid from the moment it exists, before any benchmark ran.
-    std::ifstream in(path);
-    const auto doc = nlohmann::json::parse(in);
+    const auto doc = read_json(path);
     EXPECT_EQ(doc["context"]["interrupted"], true);
     EXPECT_TRUE(doc["benchmarks"].empty());
   }
@@ -161,8 +149,7 @@ TEST(ResultReporter, FileIsValidAfterEveryBenchmarkAndSaysWhenInterrupted) {
   rep.ReportRuns({make_run("matmul/cublas/bf16/m:4096/n:8192/k:4096", 650.0, 0)});
   {
     // As a cut-short run leaves it: valid JSON, both finished benchmarks, interrupted = true.
-    std::ifstream in(path);
-    const auto doc = nlohmann::json::parse(in);
+    const auto doc = read_json(path);
     EXPECT_EQ(doc["context"]["interrupted"], true);
     ASSERT_EQ(doc["benchmarks"].size(), 2u);
     EXPECT_EQ(doc["benchmarks"][0]["name"], "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096");
@@ -177,8 +164,7 @@ TEST(ResultReporter, FileIsValidAfterEveryBenchmarkAndSaysWhenInterrupted) {
   failed.counters.clear();
   rep.ReportRuns({failed});
   rep.Finalize();
-  std::ifstream in(path);
-  const auto doc = nlohmann::json::parse(in);
+  const auto doc = read_json(path);
   EXPECT_EQ(doc["context"]["interrupted"], false);
   ASSERT_EQ(doc["benchmarks"].size(), 3u);
   EXPECT_EQ(doc["benchmarks"][2]["error_occurred"], true);
@@ -191,7 +177,7 @@ TEST(ResultReporter, FileIsValidAfterEveryBenchmarkAndSaysWhenInterrupted) {
 // The table printed while a run goes shows where a step's time goes, with the bandwidth of the parts
 // that state their bytes.
 TEST(ResultReporter, TableShowsTheTimeSplitAndThePartsBandwidth) {
-  const auto dir = temp_dir("reporter-table");
+  const auto dir = fresh_dir("reporter-table");
   const DeviceDescription d = h100();
   const auto table_path = dir / "table.txt";
   std::FILE* table = std::fopen(table_path.c_str(), "w");

@@ -15,29 +15,15 @@
 #include <vector>
 
 #include "program_run.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-// Sets WFLOPS_TEST_FAKE_RUN for the programs this test starts (each test is its own process).
-class FakeRun {
- public:
-  explicit FakeRun(const std::string& value) { setenv("WFLOPS_TEST_FAKE_RUN", value.c_str(), 1); }
-  ~FakeRun() { unsetenv("WFLOPS_TEST_FAKE_RUN"); }
-};
-
-fs::path fresh_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("wflops-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);  // throws (and fails the test) unless the file is valid JSON
-}
+using wflops::testing::FakeRun;
+using wflops::testing::fresh_dir;
+using wflops::testing::read_json;
 
 std::string fake(int i) { return "fake/cpu/fp32/i:" + std::to_string(i); }
 
