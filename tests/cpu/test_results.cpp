@@ -203,29 +203,18 @@ TEST(ResultReporter, TableShowsTheTimeSplitAndThePartsBandwidth) {
 }
 
 TEST(ResultReporter, CeilingUsesMediansOnly) {
-  nlohmann::json b = nlohmann::json::array();
-  b.push_back({{"name", "matmul/x/bf16/m:1"},
-               {"run_name", "matmul/x/bf16/m:1"},
-               {"run_type", "iteration"},
-               {"repetitions", 3},
-               {"tflops", 900.0}});
-  b.push_back({{"name", "matmul/x/bf16/m:1_median"},
-               {"run_name", "matmul/x/bf16/m:1"},
-               {"run_type", "aggregate"},
-               {"aggregate_name", "median"},
-               {"repetitions", 3},
-               {"tflops", 800.0}});
-  b.push_back({{"name", "matmul/x/bf16/m:1_stddev"},
-               {"run_name", "matmul/x/bf16/m:1"},
-               {"run_type", "aggregate"},
-               {"aggregate_name", "stddev"},
-               {"repetitions", 3},
-               {"tflops", 5.0}});
-  b.push_back({{"name", "mlp_step/x/bf16/d:1"},
-               {"run_name", "mlp_step/x/bf16/d:1"},
-               {"run_type", "iteration"},
-               {"repetitions", 1},
-               {"tflops", 950.0}});
+  // A result file's entry: one repetition when `aggregate` is empty, else that aggregate of them.
+  auto entry = [](const std::string& run_name, const std::string& aggregate, int repetitions, double tflops) {
+    nlohmann::json e = {{"name", aggregate.empty() ? run_name : run_name + "_" + aggregate},
+                        {"run_name", run_name},
+                        {"run_type", aggregate.empty() ? "iteration" : "aggregate"},
+                        {"repetitions", repetitions},
+                        {"tflops", tflops}};
+    if (!aggregate.empty()) e["aggregate_name"] = aggregate;
+    return e;
+  };
+  const nlohmann::json b = {entry("matmul/x/bf16/m:1", "", 3, 900.0), entry("matmul/x/bf16/m:1", "median", 3, 800.0),
+                            entry("matmul/x/bf16/m:1", "stddev", 3, 5.0), entry("mlp_step/x/bf16/d:1", "", 1, 950.0)};
   const auto c = matmul_ceiling(b);
   EXPECT_DOUBLE_EQ(c["bf16"]["tflops"].get<double>(), 800.0);
   EXPECT_EQ(c.size(), 1u);
