@@ -13,6 +13,7 @@
 #include "context.hpp"
 #include "model/peaks.hpp"
 #include "results/result_reporter.hpp"
+#include "test_support.hpp"
 
 namespace wflops {
 
@@ -159,13 +160,7 @@ TEST(ClockContext, PeakClockAndEnergyCounterInTheContext) {
 
 namespace {
 benchmark::BenchmarkReporter::Run clocked_run(const std::string& name, double ratio, double throttled, double reasons) {
-  benchmark::BenchmarkReporter::Run r;
-  r.run_name.function_name = name;
-  r.iterations = 100;
-  r.time_unit = benchmark::kMillisecond;
-  r.real_accumulated_time = 0.035;
-  r.cpu_accumulated_time = 0.035;
-  r.counters["tflops"] = 700;
+  auto r = testing::timed_run(name, 700, 100, 0.035);
   r.counters["clock_ratio"] = ratio;
   r.counters["throttled"] = throttled;
   r.counters["throttle_reasons"] = reasons;
@@ -174,8 +169,7 @@ benchmark::BenchmarkReporter::Run clocked_run(const std::string& name, double ra
 }  // namespace
 
 TEST(ClockTable, ShowsTheClockRatioAndWhyAResultIsThrottled) {
-  const auto dir = std::filesystem::temp_directory_path() / ("wflops-test-clock-table-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = testing::fresh_dir("clock-table");
   const auto table_path = dir / "table.txt";
   std::FILE* table = std::fopen(table_path.c_str(), "w");
   ASSERT_NE(table, nullptr);

@@ -37,6 +37,13 @@ bool has_warning(const Report& r, const std::string& text) {
   return false;
 }
 
+// The A100 fixture and a PyTorch peer's file of these benchmark entries, from an A100 too.
+std::vector<ResultFile> a100_and_peer(const std::string& benchmarks) {
+  const std::string peer =
+      R"({"context": {"source": "pytorch", "gpu_name": "NVIDIA A100-SXM4-80GB"}, "benchmarks": [)" + benchmarks + "]}";
+  return {read_result_file(kData + "a100.json"), parse_result_text(peer, "peer.json")};
+}
+
 TEST(Compare, A100AgainstH100) {
   const std::vector<ResultFile> files = {read_result_file(kData + "a100.json"), read_result_file(kData + "h100.json")};
   const Report r = compare_results(files, Options{});
@@ -89,9 +96,8 @@ TEST(Compare, ClusterOutlier) {
 }
 
 TEST(Compare, IgnoringTheImplementation) {
-  const std::string peer = R"({"context": {"source": "pytorch", "gpu_name": "NVIDIA A100-SXM4-80GB"},
-    "benchmarks": [{"name": "matmul/torch_eager/bf16/m:4096/n:8192/k:4096", "tflops": 200}]})";
-  const std::vector<ResultFile> files = {read_result_file(kData + "a100.json"), parse_result_text(peer, "peer.json")};
+  const std::vector<ResultFile> files =
+      a100_and_peer(R"({"name": "matmul/torch_eager/bf16/m:4096/n:8192/k:4096", "tflops": 200})");
   // By default exact names: nothing shared.
   EXPECT_EQ(compare_results(files, Options{}).rows.size(), 6u);
   Options o;
@@ -107,10 +113,9 @@ TEST(Compare, IgnoringTheImplementation) {
 TEST(Compare, PairingImplementations) {
   // A peer file holding two variants of one shape: --ignore-impl would collide them; --pair maps
   // each peer implementation onto the wflops one it stands for.
-  const std::string peer = R"({"context": {"source": "pytorch", "gpu_name": "NVIDIA A100-SXM4-80GB"},
-    "benchmarks": [{"name": "matmul/torch_eager/bf16/m:4096/n:8192/k:4096", "tflops": 200},
-                   {"name": "matmul/torch_compile/bf16/m:4096/n:8192/k:4096", "tflops": 225}]})";
-  const std::vector<ResultFile> files = {read_result_file(kData + "a100.json"), parse_result_text(peer, "peer.json")};
+  const std::vector<ResultFile> files =
+      a100_and_peer(R"({"name": "matmul/torch_eager/bf16/m:4096/n:8192/k:4096", "tflops": 200},
+                   {"name": "matmul/torch_compile/bf16/m:4096/n:8192/k:4096", "tflops": 225})");
   Options o;
   o.implementation_pairs = {{"torch_compile", "cublaslt_auto"}};
   const Report r = compare_results(files, o);
@@ -257,10 +262,9 @@ TEST(Compare, SaysWhenAFileHasNoBenchmarks) {
 }
 
 TEST(Compare, WarnsWhenAPairPairsNothing) {
-  const std::string peer = R"({"context": {"source": "pytorch", "gpu_name": "NVIDIA A100-SXM4-80GB"},
-    "benchmarks": [{"name": "matmul/torch_eager/bf16/m:4096/n:8192/k:4096", "tflops": 200},
-                   {"name": "matmul/torch_compile/bf16/m:1/n:1/k:1", "tflops": 1}]})";
-  const std::vector<ResultFile> files = {read_result_file(kData + "a100.json"), parse_result_text(peer, "peer.json")};
+  const std::vector<ResultFile> files =
+      a100_and_peer(R"({"name": "matmul/torch_eager/bf16/m:4096/n:8192/k:4096", "tflops": 200},
+                   {"name": "matmul/torch_compile/bf16/m:1/n:1/k:1", "tflops": 1})");
   Options o;
   // A typo: no benchmark has the implementation "torch_eagre".
   o.implementation_pairs = {{"torch_eagre", "cublaslt_auto"}};

@@ -28,6 +28,15 @@ std::string error_of(const std::string& text, const std::string& path = "x.json"
   return "(no error)";
 }
 
+std::string file_error_of(const std::string& path) {
+  try {
+    read_result_file(path);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 TEST(ResultReader, RepetitionsFoldToTheMedian) {
   const ResultFile f = read_result_file(kData + "a100.json");
   ASSERT_EQ(f.benchmarks.size(), 5u);  // repetitions and aggregates are one benchmark each
@@ -78,28 +87,15 @@ TEST(ResultReader, MedianAndSpreadWithoutAggregates) {
 
 TEST(ResultReader, ClearErrors) {
   EXPECT_THROW(read_result_file(kData + "malformed.json"), UserError);
-  try {
-    read_result_file(kData + "malformed.json");
-  } catch (const UserError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("malformed.json"), std::string::npos) << what;
-    EXPECT_NE(what.find("not valid JSON"), std::string::npos) << what;
-    EXPECT_NE(what.find("line 5"), std::string::npos) << what;
-  }
-  try {
-    read_result_file(kData + "not_wflops.json");
-    FAIL() << "no error";
-  } catch (const UserError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("not_wflops.json' is not a wflops result file"), std::string::npos) << what;
-    EXPECT_NE(what.find("'source'"), std::string::npos) << what;
-  }
-  try {
-    read_result_file(kData + "no_such_file.json");
-    FAIL() << "no error";
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("no such file"), std::string::npos) << e.what();
-  }
+  const std::string malformed = file_error_of(kData + "malformed.json");
+  EXPECT_NE(malformed.find("malformed.json"), std::string::npos) << malformed;
+  EXPECT_NE(malformed.find("not valid JSON"), std::string::npos) << malformed;
+  EXPECT_NE(malformed.find("line 5"), std::string::npos) << malformed;
+  const std::string not_wflops = file_error_of(kData + "not_wflops.json");
+  EXPECT_NE(not_wflops.find("not_wflops.json' is not a wflops result file"), std::string::npos) << not_wflops;
+  EXPECT_NE(not_wflops.find("'source'"), std::string::npos) << not_wflops;
+  const std::string missing = file_error_of(kData + "no_such_file.json");
+  EXPECT_NE(missing.find("no such file"), std::string::npos) << missing;
   EXPECT_NE(error_of("[1, 2]").find("top level is a JSON array"), std::string::npos);
   EXPECT_NE(error_of(R"({"benchmarks": []})").find("no 'context' object"), std::string::npos);
   EXPECT_NE(error_of(R"({"context": {"source": "wflops", "gpu_name": "x", "wflops_version": "0.1.0"}})")

@@ -10,6 +10,7 @@
 #include "errors.hpp"
 #include "results/result_file.hpp"
 #include "results/result_reporter.hpp"
+#include "test_support.hpp"
 #include "wflops/version.hpp"
 
 namespace wflops {
@@ -37,12 +38,8 @@ DeviceDescription h100() {
   return d;
 }
 
-std::filesystem::path temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("wflops-test-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
+using testing::fresh_dir;
+using testing::read_json;
 
 }  // namespace
 
@@ -106,7 +103,7 @@ TEST(ResultFile, NameFromSlugAndTime) {
 }
 
 TEST(ResultFile, NeverOverwrites) {
-  const auto dir = temp_dir("names");
+  const auto dir = fresh_dir("names");
   std::tm t{};
   t.tm_year = 126;
   t.tm_mday = 1;
@@ -125,18 +122,10 @@ TEST(ResultFile, NeverOverwrites) {
 
 namespace {
 benchmark::BenchmarkReporter::Run make_run(const std::string& name, double tflops, int rep) {
-  benchmark::BenchmarkReporter::Run r;
-  r.run_name.function_name = name;
-  r.family_index = 0;
-  r.per_family_instance_index = 0;
-  r.iterations = 100;
-  r.repetitions = 1;
+  auto r = testing::timed_run(name, tflops, 100, 0.035);
   r.repetition_index = rep;
-  r.time_unit = benchmark::kMillisecond;
-  r.real_accumulated_time = 0.035;
   r.cpu_accumulated_time = 0.036;
   r.counters["flops"] = 274877906944.0;
-  r.counters["tflops"] = tflops;
   r.counters["pct_peak"] = tflops / 9.89;
   r.counters["throttled"] = 0;
   return r;
@@ -144,14 +133,13 @@ benchmark::BenchmarkReporter::Run make_run(const std::string& name, double tflop
 }  // namespace
 
 TEST(ResultReporter, FileIsValidAfterEveryBenchmarkAndSaysWhenInterrupted) {
-  const auto dir = temp_dir("reporter");
+  const auto dir = fresh_dir("reporter");
   const auto path = dir / "r.json";
   const DeviceDescription d = h100();
   ResultReporter rep(path, make_context(d, peaks_for_device(d), RunInfo{"h", "quick", "p"}), nullptr);
   {
     // Valid from the moment it exists, before any benchmark ran.
-    std::ifstream in(path);
-    const auto doc = nlohmann::json::parse(in);
+    const auto doc = read_json(path);
     EXPECT_EQ(doc["context"]["interrupted"], true);
     EXPECT_TRUE(doc["benchmarks"].empty());
   }
@@ -161,8 +149,7 @@ TEST(ResultReporter, FileIsValidAfterEveryBenchmarkAndSaysWhenInterrupted) {
   rep.ReportRuns({make_run("matmul/cublas/bf16/m:4096/n:8192/k:4096", 650.0, 0)});
   {
     // As a cut-short run leaves it: valid JSON, both finished benchmarks, interrupted = true.
-    std::ifstream in(path);
-    const auto doc = nlohmann::json::parse(in);
+    const auto doc = read_json(path);
     EXPECT_EQ(doc["context"]["interrupted"], true);
     ASSERT_EQ(doc["benchmarks"].size(), 2u);
     EXPECT_EQ(doc["benchmarks"][0]["name"], "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096");
@@ -177,8 +164,7 @@ TEST(ResultReporter, FileIsValidAfterEveryBenchmarkAndSaysWhenInterrupted) {
   failed.counters.clear();
   rep.ReportRuns({failed});
   rep.Finalize();
-  std::ifstream in(path);
-  const auto doc = nlohmann::json::parse(in);
+  const auto doc = read_json(path);
   EXPECT_EQ(doc["context"]["interrupted"], false);
   ASSERT_EQ(doc["benchmarks"].size(), 3u);
   EXPECT_EQ(doc["benchmarks"][2]["error_occurred"], true);
@@ -191,7 +177,7 @@ TEST(ResultReporter, FileIsValidAfterEveryBenchmarkAndSaysWhenInterrupted) {
 // The table printed while a run goes shows where a step's time goes, with the bandwidth of the parts
 // that state their bytes.
 TEST(ResultReporter, TableShowsTheTimeSplitAndThePartsBandwidth) {
-  const auto dir = temp_dir("reporter-table");
+  const auto dir = fresh_dir("reporter-table");
   const DeviceDescription d = h100();
   const auto table_path = dir / "table.txt";
   std::FILE* table = std::fopen(table_path.c_str(), "w");
@@ -217,29 +203,18 @@ TEST(ResultReporter, TableShowsTheTimeSplitAndThePartsBandwidth) {
 }
 
 TEST(ResultReporter, CeilingUsesMediansOnly) {
-  nlohmann::json b = nlohmann::json::array();
-  b.push_back({{"name", "matmul/x/bf16/m:1"},
-               {"run_name", "matmul/x/bf16/m:1"},
-               {"run_type", "iteration"},
-               {"repetitions", 3},
-               {"tflops", 900.0}});
-  b.push_back({{"name", "matmul/x/bf16/m:1_median"},
-               {"run_name", "matmul/x/bf16/m:1"},
-               {"run_type", "aggregate"},
-               {"aggregate_name", "median"},
-               {"repetitions", 3},
-               {"tflops", 800.0}});
-  b.push_back({{"name", "matmul/x/bf16/m:1_stddev"},
-               {"run_name", "matmul/x/bf16/m:1"},
-               {"run_type", "aggregate"},
-               {"aggregate_name", "stddev"},
-               {"repetitions", 3},
-               {"tflops", 5.0}});
-  b.push_back({{"name", "mlp_step/x/bf16/d:1"},
-               {"run_name", "mlp_step/x/bf16/d:1"},
-               {"run_type", "iteration"},
-               {"repetitions", 1},
-               {"tflops", 950.0}});
+  // A result file's entry: one repetition when `aggregate` is empty, else that aggregate of them.
+  auto entry = [](const std::string& run_name, const std::string& aggregate, int repetitions, double tflops) {
+    nlohmann::json e = {{"name", aggregate.empty() ? run_name : run_name + "_" + aggregate},
+                        {"run_name", run_name},
+                        {"run_type", aggregate.empty() ? "iteration" : "aggregate"},
+                        {"repetitions", repetitions},
+                        {"tflops", tflops}};
+    if (!aggregate.empty()) e["aggregate_name"] = aggregate;
+    return e;
+  };
+  const nlohmann::json b = {entry("matmul/x/bf16/m:1", "", 3, 900.0), entry("matmul/x/bf16/m:1", "median", 3, 800.0),
+                            entry("matmul/x/bf16/m:1", "stddev", 3, 5.0), entry("mlp_step/x/bf16/d:1", "", 1, 950.0)};
   const auto c = matmul_ceiling(b);
   EXPECT_DOUBLE_EQ(c["bf16"]["tflops"].get<double>(), 800.0);
   EXPECT_EQ(c.size(), 1u);

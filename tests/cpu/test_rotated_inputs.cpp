@@ -101,6 +101,11 @@ MlpConfig mlp(const char* word, DType t, long d, long ff, long tok, bool fwd = f
   return {*mlp_variant(word), t, d, ff, tok, fwd};
 }
 
+// The maker of a GEMM's workload, for a row of the table.
+std::function<std::unique_ptr<Workload>()> gemm(GemmImpl impl, DType t, GemmShape shape) {
+  return [=] { return make_gemm_workload(impl, t, shape); };
+}
+
 AttentionCase attn(AttentionImpl impl, AttentionPass pass, DType t, long b, long h, long s, long d) {
   return {impl, pass, t, {b, h, s, d, false}};
 }
@@ -110,26 +115,13 @@ std::vector<Footprint> footprints() {
   using AP = AttentionPass;
   const auto ec = moe::Routing::expert_choice, tc = moe::Routing::token_choice;
   return {
-      {"gemm cublaslt bf16 4096x8192x4096",
-       [] {
-         return make_gemm_workload(GemmImpl::cublaslt, DType::bf16, {4096, 8192, 4096});
-       },
-       100663296, 201326592, 402653184, 805306368},
-      {"gemm cublas fp32 1000x999x77",
-       [] {
-         return make_gemm_workload(GemmImpl::cublas, DType::fp32, {1000, 999, 77});
-       },
-       615692, 38166368, 39398240, 41861984},
-      {"gemm cublaslt fp8 16x48x80",
-       [] {
-         return make_gemm_workload(GemmImpl::cublaslt, DType::fp8_e4m3, {16, 48, 80});
-       },
-       5120, 33561088, 33571328, 33591808},
-      {"gemm wmma fp16 33x17x9",
-       [] {
-         return make_gemm_workload(GemmImpl::wmma, DType::fp16, {33, 17, 9});
-       },
-       900, 33556834, 33559394, 33564514},
+      {"gemm cublaslt bf16 4096x8192x4096", gemm(GemmImpl::cublaslt, DType::bf16, {4096, 8192, 4096}), 100663296,
+       201326592, 402653184, 805306368},
+      {"gemm cublas fp32 1000x999x77", gemm(GemmImpl::cublas, DType::fp32, {1000, 999, 77}), 615692, 38166368, 39398240,
+       41861984},
+      {"gemm cublaslt fp8 16x48x80", gemm(GemmImpl::cublaslt, DType::fp8_e4m3, {16, 48, 80}), 5120, 33561088, 33571328,
+       33591808},
+      {"gemm wmma fp16 33x17x9", gemm(GemmImpl::wmma, DType::fp16, {33, 17, 9}), 900, 33556834, 33559394, 33564514},
       {"cast fp32->bf16 268435456", [] { return make_cast_workload(DType::fp32, DType::bf16, 268435456); }, 1073741824,
        1610612736, 3758096384, 8053063680},
       {"cast bf16->fp32 1000001", [] { return make_cast_workload(DType::bf16, DType::fp32, 1000001); }, 2000002,

@@ -15,29 +15,15 @@
 #include <vector>
 
 #include "program_run.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-// Sets WFLOPS_TEST_FAKE_RUN for the programs this test starts (each test is its own process).
-class FakeRun {
- public:
-  explicit FakeRun(const std::string& value) { setenv("WFLOPS_TEST_FAKE_RUN", value.c_str(), 1); }
-  ~FakeRun() { unsetenv("WFLOPS_TEST_FAKE_RUN"); }
-};
-
-fs::path fresh_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("wflops-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);  // throws (and fails the test) unless the file is valid JSON
-}
+using wflops::testing::FakeRun;
+using wflops::testing::fresh_dir;
+using wflops::testing::read_json;
 
 std::string fake(int i) { return "fake/cpu/fp32/i:" + std::to_string(i); }
 
@@ -92,13 +78,37 @@ std::size_t count(const std::string& text, const std::string& what) {
 
 const char* kQuickFlags = " --suite quick --benchmark_min_time=0.01";
 
+// `wflops run --out DIR/r.json` of the quick suite, with the fake benchmarks `hook` asks for, in a
+// fresh folder named after `name`.
+struct FileRun {
+  fs::path dir;
+  fs::path path;
+  wflops::testing::ProgramRun r;
+};
+
+FileRun run_into_file(const std::string& name, const std::string& hook, const std::string& more_flags = "") {
+  FileRun f;
+  f.dir = fresh_dir(name);
+  f.path = f.dir / "r.json";
+  const FakeRun set(hook);
+  f.r = wflops::testing::run_wflops("run --out " + f.path.string() + kQuickFlags + more_flags);
+  return f;
+}
+
+// The file of a run of two fake benchmarks that both ran to the end: complete, both measured, in order.
+void expect_complete_with_both_measured(const fs::path& path) {
+  const auto doc = read_json(path);
+  EXPECT_EQ(doc["context"]["interrupted"], false);
+  const Entries e = entries_of(doc);
+  EXPECT_EQ(e.order, (std::vector<std::string>{fake(0), fake(1)}));
+  expect_measured(e, fake(0));
+  expect_measured(e, fake(1));
+}
+
 }  // namespace
 
 TEST(RunFaults, ACrashCostsOneBenchmarkAndTheRunGoesOnInAFreshProcess) {
-  const auto dir = fresh_dir("run-crash");
-  const auto path = dir / "r.json";
-  const FakeRun hook("count=5,segv=1,abort=3");
-  const auto r = wflops::testing::run_wflops("run --out " + path.string() + kQuickFlags);
+  const auto& [dir, path, r] = run_into_file("run-crash", "count=5,segv=1,abort=3");
   // Two benchmarks failed: exit code 1, the file is written and the run is complete.
   EXPECT_EQ(r.code, 1) << r.out;
   const auto doc = read_json(path);
@@ -154,11 +164,8 @@ TEST(RunFaults, AStickyCudaErrorEndsTheProcessAndTheRunGoesOn) {
 }
 
 TEST(RunFaults, SigtermReachesTheWorkerAndKeepsEveryFinishedBenchmark) {
-  const auto dir = fresh_dir("run-term");
-  const auto path = dir / "r.json";
   // Benchmark 2 sends SIGTERM to the parent, as a scheduler would, and waits to be stopped.
-  const FakeRun hook("count=4,term=2");
-  const auto r = wflops::testing::run_wflops("run --out " + path.string() + kQuickFlags);
+  const auto& [dir, path, r] = run_into_file("run-term", "count=4,term=2");
   EXPECT_EQ(r.code, 128 + 15) << r.out;
   const auto doc = read_json(path);
   EXPECT_EQ(doc["context"]["interrupted"], true);
@@ -173,33 +180,17 @@ TEST(RunFaults, SigtermReachesTheWorkerAndKeepsEveryFinishedBenchmark) {
 }
 
 TEST(RunFaults, ARunWithoutFaultsEndsCompleteWithExitZero) {
-  const auto dir = fresh_dir("run-clean");
-  const auto path = dir / "r.json";
-  const FakeRun hook("count=2");
-  const auto r = wflops::testing::run_wflops("run --out " + path.string() + kQuickFlags);
+  const auto& [dir, path, r] = run_into_file("run-clean", "count=2");
   EXPECT_EQ(r.code, 0) << r.out;
-  const auto doc = read_json(path);
-  EXPECT_EQ(doc["context"]["interrupted"], false);
-  const Entries e = entries_of(doc);
-  EXPECT_EQ(e.order, (std::vector<std::string>{fake(0), fake(1)}));
-  expect_measured(e, fake(0));
-  expect_measured(e, fake(1));
+  expect_complete_with_both_measured(path);
   EXPECT_EQ(r.out.find("fresh process"), std::string::npos) << r.out;
   fs::remove_all(dir);
 }
 
 TEST(RunFaults, ACrashOnTheWayOutAfterTheLastBenchmarkCostsNone) {
-  const auto dir = fresh_dir("run-exit");
-  const auto path = dir / "r.json";
-  const FakeRun hook("count=2,exitsegv=0");
-  const auto r = wflops::testing::run_wflops("run --out " + path.string() + kQuickFlags);
+  const auto& [dir, path, r] = run_into_file("run-exit", "count=2,exitsegv=0");
   EXPECT_EQ(r.code, 0) << r.out;
-  const auto doc = read_json(path);
-  EXPECT_EQ(doc["context"]["interrupted"], false);
-  const Entries e = entries_of(doc);
-  EXPECT_EQ(e.order, (std::vector<std::string>{fake(0), fake(1)}));
-  expect_measured(e, fake(0));
-  expect_measured(e, fake(1));
+  expect_complete_with_both_measured(path);
   EXPECT_NE(r.out.find("wflops: warning: the benchmark process ended with signal 11 (Segmentation fault) after "
                        "its last benchmark"),
             std::string::npos)
@@ -208,11 +199,7 @@ TEST(RunFaults, ACrashOnTheWayOutAfterTheLastBenchmarkCostsNone) {
 }
 
 TEST(RunFaults, AFilterThatMatchesNothingIsOneErrorAndLeavesNoFile) {
-  const auto dir = fresh_dir("run-nomatch");
-  const auto path = dir / "r.json";
-  const FakeRun hook("count=2");
-  const auto r = wflops::testing::run_wflops("run --out " + path.string() + kQuickFlags +
-                                             " --benchmark_filter=nothing_has_this_name");
+  const auto& [dir, path, r] = run_into_file("run-nomatch", "count=2", " --benchmark_filter=nothing_has_this_name");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_EQ(r.out.rfind("wflops: error: no benchmark of suite 'quick' matches", 0), 0u) << r.out;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;

@@ -21,24 +21,15 @@
 #include "registry.hpp"
 #include "results/result_reporter.hpp"
 #include "run_progress.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace wflops;
 
-class FakeRun {
- public:
-  explicit FakeRun(const std::string& value) { setenv("WFLOPS_TEST_FAKE_RUN", value.c_str(), 1); }
-  ~FakeRun() { unsetenv("WFLOPS_TEST_FAKE_RUN"); }
-};
-
-fs::path fresh_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("wflops-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using wflops::testing::FakeRun;
+using wflops::testing::fresh_dir;
 
 std::string slurp(const fs::path& path) {
   std::ifstream in(path);
@@ -180,16 +171,10 @@ TEST(RunProgress, RepetitionsAndTheirAggregatesAreOneRow) {
   const std::string matmul = "matmul/cublas/bf16/m:1/n:1/k:1";
   const std::string step = "mlp_step/linear/bf16/d:1/ff:1/tok:1";
   auto run = [](const std::string& name, double tflops, int repetition) {
-    Run r;
-    r.run_name.function_name = name;
-    r.iterations = 10;
+    Run r = wflops::testing::timed_run(name, tflops, 10, 0.01);
     r.repetitions = 3;
     r.repetition_index = repetition;
-    r.time_unit = benchmark::kMillisecond;
-    r.real_accumulated_time = 0.01;
-    r.cpu_accumulated_time = 0.01;
     r.counters["flops"] = 1e12;
-    r.counters["tflops"] = tflops;
     return r;
   };
   auto aggregate = [&](const std::string& name, const char* which, double tflops) {

@@ -12,6 +12,7 @@
 #include "errors.hpp"
 #include "results/result_file.hpp"
 #include "results/result_reporter.hpp"
+#include "test_support.hpp"
 
 namespace wflops {
 
@@ -19,26 +20,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path temp_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("wflops-test-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using testing::fresh_dir;
+using testing::read_json;
 
 benchmark::BenchmarkReporter::Run make_run(const std::string& name, double tflops) {
-  benchmark::BenchmarkReporter::Run r;
-  r.run_name.function_name = name;
-  r.family_index = 0;
-  r.per_family_instance_index = 0;
-  r.iterations = 10;
-  r.repetitions = 1;
-  r.repetition_index = 0;
-  r.time_unit = benchmark::kMillisecond;
-  r.real_accumulated_time = 0.01;
-  r.cpu_accumulated_time = 0.01;
+  auto r = testing::timed_run(name, tflops, 10, 0.01);
   r.counters["flops"] = 1e12;
-  r.counters["tflops"] = tflops;
   return r;
 }
 
@@ -47,18 +34,13 @@ nlohmann::json entry(const std::string& name, double tflops) {
           {"repetitions", 1}, {"repetition_index", 0}, {"tflops", tflops}};
 }
 
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
-
 const std::string kMatmul = "matmul/cublas/bf16/m:4096/n:8192/k:4096";
 const std::string kStep = "mlp_step/linear/bf16/d:1600/ff:6400/tok:8192";
 
 }  // namespace
 
 TEST(RunResume, AReporterThatGoesOnKeepsTheEarlierEntriesFirstAndMeasuresAgainstThem) {
-  const auto dir = temp_dir("resume");
+  const auto dir = fresh_dir("resume");
   const auto path = dir / "r.json";
   // The file as an earlier process left it: its context (with Google Benchmark's date) and a matmul.
   const nlohmann::json context = {
@@ -113,7 +95,7 @@ TEST(RunResume, ADeadBenchmarkBecomesOneErrorEntryInGoogleBenchmarksShape) {
   EXPECT_EQ(benchmark_run_names(doc), (std::set<std::string>{kMatmul, kStep}));
 
   // Written and read back whole.
-  const auto dir = temp_dir("resume-error");
+  const auto dir = fresh_dir("resume-error");
   write_result_document(dir / "r.json", doc);
   EXPECT_EQ(read_result_document(dir / "r.json"), doc);
   std::ofstream(dir / "broken.json") << "{\"context\": {";
