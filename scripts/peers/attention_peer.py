@@ -21,7 +21,6 @@ import argparse
 import math
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -174,17 +173,10 @@ def main():
     args = parser.parse_args()
     wflops_peer.validate_common(parser, args)
 
-    torch = wflops_peer.load_torch("attention", args.device)
-    if torch is None:
+    loaded = wflops_peer.torch_and_listed_specs(args, "attention", cpu_specs)
+    if loaded is None:
         return 2
-    if args.device == "cpu":
-        specs = cpu_specs()
-    else:
-        try:
-            specs = wflops_peer.wflops_specs(args.wflops, args.suite)
-        except (OSError, ValueError, subprocess.CalledProcessError) as e:
-            print(f"attention_peer: cannot read `{args.wflops} list --json`: {e}", file=sys.stderr)
-            return 2
+    torch, specs = loaded
     chosen = choose(specs, args.filter, args.representative)
     results, out = wflops_peer.open_results(args, "attention", {
         "sdpa_backends": "torch_sdpa_flash: SDPBackend.FLASH_ATTENTION only; torch_sdpa_cudnn: "
@@ -193,9 +185,7 @@ def main():
     for spec in chosen:
         for impl in IMPLS:
             run_one(torch, results, args, spec, impl, checked)
-    results.close()
-    print(f"wrote {out}")
-    return 0
+    return wflops_peer.finish(results, out)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ first listed). --device cpu: tiny shapes of every dtype, without `wflops list`.
 import argparse
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -153,17 +152,10 @@ def main():
     if args.l2_bytes is not None and args.l2_bytes < 0:
         parser.error("--l2-bytes must not be negative")
 
-    torch = wflops_peer.load_torch("matmul", args.device)
-    if torch is None:
+    loaded = wflops_peer.torch_and_listed_specs(args, "matmul", cpu_specs)
+    if loaded is None:
         return 2
-    if args.device == "cpu":
-        specs = cpu_specs()
-    else:
-        try:
-            specs = wflops_peer.wflops_specs(args.wflops, args.suite)
-        except (OSError, ValueError, subprocess.CalledProcessError) as e:
-            print(f"matmul_peer: cannot read `{args.wflops} list --json`: {e}", file=sys.stderr)
-            return 2
+    torch, specs = loaded
     chosen = choose(specs, args.filter, args.representative)
     l2_bytes = args.l2_bytes if args.l2_bytes is not None else wflops_peer.device_l2_bytes(torch, args.device)
     results, out = wflops_peer.open_results(args, "matmul", {
@@ -174,9 +166,7 @@ def main():
         run_one(torch, results, args, dtype, shape, fastacc, spec, l2_bytes)
     if args.device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
-    results.close()
-    print(f"wrote {out}")
-    return 0
+    return wflops_peer.finish(results, out)
 
 
 if __name__ == "__main__":

@@ -167,13 +167,6 @@ def check(torch, module, fn, d, tokens, variant, dtype, device, forward_only):
     return errors
 
 
-def compile_options(mode):
-    """torch.compile's arguments for --compile-mode, and whether that mode uses CUDA graphs
-    (reduce-overhead and max-autotune do; torch.compile's documentation)."""
-    return {"mode": None if mode == "default" else mode, "dynamic": False, "fullgraph": True}, \
-        mode in ("reduce-overhead", "max-autotune")
-
-
 def run_one(torch, results, args, name, impl, variant, dname, dtype, d, d_ff, tokens, forward_only):
     device = args.device
     mixed = VARIANTS[variant][3]
@@ -186,10 +179,7 @@ def run_one(torch, results, args, name, impl, variant, dname, dtype, d, d_ff, to
             # is timed, so a second graph would be an unchecked one: the recompile limit is 1, and
             # hitting it raises (fail_on_recompile_limit_hit) instead of running eagerly under the
             # compiled name.
-            torch._dynamo.reset()
-            torch._dynamo.config.recompile_limit = 1
-            torch._dynamo.config.fail_on_recompile_limit_hit = True
-            inner = torch.compile(module, **compile_options(args.compile_mode)[0])
+            inner = wflops_peer.compile_one_graph(torch, module, args.compile_mode)
         fn = autocast(torch, inner, dtype, device) if mixed else inner
         optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4, fused=True) if mixed else None
         errors = check(torch, module, fn, d, tokens, variant, dtype, device, forward_only)
@@ -212,9 +202,7 @@ def run_one(torch, results, args, name, impl, variant, dname, dtype, d, d_ff, to
 
         how = "eager"
         if impl == "torch_compile":
-            graphs = compile_options(args.compile_mode)[1]
-            how = f"torch.compile mode={args.compile_mode}, fullgraph, dynamic=False, " \
-                  f"{'CUDA graphs' if graphs else 'no CUDA graphs'}"
+            how = wflops_peer.compile_label(args.compile_mode)
         if mixed:
             how += f", autocast {dname} on fp32 masters, fused AdamW"
         results.measure(name, dname, run, step_flops(d, d_ff, tokens, forward_only, variant), args,
@@ -256,7 +244,7 @@ def main():
         return 2
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
     implementations = ["torch_eager"] + ([] if args.no_compile else ["torch_compile"])
-    compile_mode, graphs = args.compile_mode, compile_options(args.compile_mode)[1]
+    compile_mode, graphs = args.compile_mode, wflops_peer.compile_options(args.compile_mode)[1]
     results, out = wflops_peer.open_results(args, "mlp", {
         "torch_compile": "none (--no-compile)" if args.no_compile else
         f"torch.compile(module, mode={compile_mode}, fullgraph=True, dynamic=False), torch._dynamo.reset() "
@@ -277,9 +265,7 @@ def main():
                         name = f"{family}/{impl}_{variant}/{dname}/d:{d}/ff:{d_ff}/tok:{tokens}"
                         run_one(torch, results, args, name, impl, variant, dname, dtypes[dname], d, d_ff, tokens,
                                 forward_only)
-    results.close()
-    print(f"wrote {out}")
-    return 0
+    return wflops_peer.finish(results, out)
 
 
 if __name__ == "__main__":

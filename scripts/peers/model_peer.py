@@ -261,13 +261,6 @@ def synchronises(torch, step, device):
     return any("synchroniz" in str(w.message) for w in caught)
 
 
-def compile_options(mode):
-    """torch.compile's arguments for --compile-mode, and whether that mode uses CUDA graphs
-    (reduce-overhead and max-autotune do; torch.compile's documentation)."""
-    return {"mode": None if mode == "default" else mode, "dynamic": False, "fullgraph": True}, \
-        mode in ("reduce-overhead", "max-autotune")
-
-
 def run_one(torch, transformers, results, args, c, impl, dname, dtype):
     device = args.device
     name = c.name(impl, dname)
@@ -279,10 +272,7 @@ def run_one(torch, transformers, results, args, c, impl, dname, dtype):
             # One fresh graph per configuration, for exactly its shape (dynamic=False), in one piece
             # (fullgraph=True); the check runs the graph that is timed, so a second graph would be an
             # unchecked one: recompiling past the limit of 1 raises instead of running eagerly.
-            torch._dynamo.reset()
-            torch._dynamo.config.recompile_limit = 1
-            torch._dynamo.config.fail_on_recompile_limit_hit = True
-            forward = torch.compile(model, **compile_options(args.compile_mode)[0])
+            forward = wflops_peer.compile_one_graph(torch, model, args.compile_mode)
         # fp32 masters, fused AdamW (one multi-tensor kernel; torch.optim.AdamW's fused=True), and for
         # fp16 a GradScaler: with a fused optimizer its step and update stay on the device (it hands
         # the optimizer the scale and the inf flag; torch.amp.GradScaler), so the step needs no host
@@ -319,9 +309,7 @@ def run_one(torch, transformers, results, args, c, impl, dname, dtype):
         sync = synchronises(torch, step, device)
         how = f"attn_implementation={attn}"
         if impl == "hf_compile":
-            graphs = compile_options(args.compile_mode)[1]
-            how += f", torch.compile mode={args.compile_mode}, fullgraph, dynamic=False, " \
-                   f"{'CUDA graphs' if graphs else 'no CUDA graphs'}"
+            how += ", " + wflops_peer.compile_label(args.compile_mode)
         else:
             how += ", eager"
         how += f", autocast {dname} on fp32 masters, fused AdamW" + (", GradScaler" if scaler else "")
@@ -376,7 +364,7 @@ def main():
         print(f"model_peer: Hugging Face transformers is not installed: {e}", file=sys.stderr)
         return 2
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
-    compile_mode, graphs = args.compile_mode, compile_options(args.compile_mode)[1]
+    compile_mode, graphs = args.compile_mode, wflops_peer.compile_options(args.compile_mode)[1]
     results, out = wflops_peer.open_results(args, "model", {
         "transformers": transformers.__version__,
         "models": "GPT2LMHeadModel, LlamaForCausalLM from AutoModelForCausalLM.from_config: HF's random "
@@ -401,9 +389,7 @@ def main():
         for dname in args.dtype or ["bf16"]:
             for impl in impls:
                 run_one(torch, transformers, results, args, c, impl, dname, dtypes[dname])
-    results.close()
-    print(f"wrote {out}")
-    return 0
+    return wflops_peer.finish(results, out)
 
 
 if __name__ == "__main__":

@@ -312,9 +312,7 @@ def main():
     checked = {}
     for config in configs(args.sizes, args.representative, args.device):
         run_one(torch, results, args, config, checked, fallback)
-    results.close()
-    print(f"wrote {out}")
-    return 0
+    return wflops_peer.finish(results, out)
 
 
 if __name__ == "__main__":

@@ -159,6 +159,52 @@ def wflops_specs(wflops_binary, suite="full"):
     return {s["name"]: s for s in json.loads(out)}
 
 
+def torch_and_listed_specs(args, script, cpu_specs):
+    """For a peer that takes its shapes from `wflops list`: PyTorch (load_torch) and the benchmarks,
+    cpu_specs() for --device cpu, else `args.wflops list --json` of args.suite; None after saying
+    why either cannot be had."""
+    torch = load_torch(script, args.device)
+    if torch is None:
+        return None
+    if args.device == "cpu":
+        return torch, cpu_specs()
+    try:
+        return torch, wflops_specs(args.wflops, args.suite)
+    except (OSError, ValueError, subprocess.CalledProcessError) as e:
+        print(f"{script}_peer: cannot read `{args.wflops} list --json`: {e}", file=sys.stderr)
+        return None
+
+
+def compile_options(mode):
+    """torch.compile's arguments for --compile-mode, and whether that mode uses CUDA graphs
+    (reduce-overhead and max-autotune do; torch.compile's documentation)."""
+    return {"mode": None if mode == "default" else mode, "dynamic": False, "fullgraph": True}, \
+        mode in ("reduce-overhead", "max-autotune")
+
+
+def compile_label(mode):
+    """How a benchmark compiled with compile_one_graph ran, for its label."""
+    return f"torch.compile mode={mode}, fullgraph, dynamic=False, " \
+        f"{'CUDA graphs' if compile_options(mode)[1] else 'no CUDA graphs'}"
+
+
+def compile_one_graph(torch, module, mode, **options):
+    """torch.compile(module) for --compile-mode `mode`, after torch._dynamo.reset() with a recompile
+    limit of 1 that raises when hit (fail_on_recompile_limit_hit) instead of running eagerly.
+    `options` go to torch.compile as well (a test's backend="eager")."""
+    torch._dynamo.reset()
+    torch._dynamo.config.recompile_limit = 1
+    torch._dynamo.config.fail_on_recompile_limit_hit = True
+    return torch.compile(module, **compile_options(mode)[0], **options)
+
+
+def finish(results, out):
+    """Closes the result file and says where it is; main's exit code, 0."""
+    results.close()
+    print(f"wrote {out}")
+    return 0
+
+
 def peer_name(wflops_name, implementation):
     """The wflops benchmark name with its implementation part replaced."""
     parts = wflops_name.split("/")

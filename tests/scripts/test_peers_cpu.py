@@ -268,24 +268,14 @@ def torch_python():
     return os.environ.get("WFLOPS_PEER_PYTHON") or sys.executable
 
 
-def torch_missing(python):
-    """Why torch does not import in `python` (None when it does)."""
-    run = subprocess.run([python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True)
-    if run.returncode != 0:
-        lines = (run.stderr or run.stdout).strip().splitlines()
-        return lines[-1] if lines else f"exit code {run.returncode}"
-    print(f"torch {run.stdout.strip()} in {python}")
-    return None
-
-
-def transformers_missing(python):
-    """Why Hugging Face transformers does not import in `python` (None when it does)."""
-    run = subprocess.run([python, "-c", "import transformers; print(transformers.__version__)"], capture_output=True,
+def module_missing(python, module):
+    """Why `module` does not import in `python` (None when it does, after printing its version)."""
+    run = subprocess.run([python, "-c", f"import {module}; print({module}.__version__)"], capture_output=True,
                          text=True)
     if run.returncode != 0:
         lines = (run.stderr or run.stdout).strip().splitlines()
         return lines[-1] if lines else f"exit code {run.returncode}"
-    print(f"transformers {run.stdout.strip()} in {python}")
+    print(f"{module} {run.stdout.strip()} in {python}")
     return None
 
 
@@ -416,12 +406,10 @@ errors = mlp_peer.check(torch, m, mlp_peer.autocast(torch, m, torch.bfloat16, "c
                         "mixed_relu_residual", torch.bfloat16, "cpu", False)
 if wflops_peer.failed_checks(errors, mlp_peer.TOLERANCE):
     bad.append(f"mixed_relu_residual bf16 check: {errors}")
-# The torch_compile settings: a second graph of a configuration raises instead of running eagerly
-# (dynamo's own behaviour, checked with its eager back end to spare Inductor's compile time).
-torch._dynamo.reset()
-torch._dynamo.config.recompile_limit = 1
-torch._dynamo.config.fail_on_recompile_limit_hit = True
-f = torch.compile(lambda a: a * 2 + 1, backend="eager", dynamic=False, fullgraph=True)
+# The torch_compile settings (wflops_peer.compile_one_graph): a second graph of a configuration
+# raises instead of running eagerly (checked with dynamo's eager back end to spare Inductor's
+# compile time).
+f = wflops_peer.compile_one_graph(torch, lambda a: a * 2 + 1, "default", backend="eager")
 f(torch.ones(4))
 try:
     f(torch.ones(5))
@@ -630,7 +618,7 @@ def reference_checks(python, source_dir, peers_dir, tmp):
 def model_checks(python, source_dir, peers_dir, tmp, validator, wflops):
     """The model peer on tiny configurations: both architectures in bf16 (no loss scaling) and fp16
     (GradScaler), eager and SDPA attention, and one torch.compile row (Inductor on the host is slow)."""
-    why = transformers_missing(python)
+    why = module_missing(python, "transformers")
     if why:
         print(f"skipped: the model peer's smoke runs need Hugging Face transformers, which does not import in "
               f"{python}: {why}")
@@ -683,7 +671,7 @@ def main():
         else:
             print("note: no wflops binary given (or not built): FLOP formulas and compare not checked")
         python = torch_python()
-        why = torch_missing(python)
+        why = module_missing(python, "torch")
         if why:
             print(f"{failures} failed in the host checks")
             print(f"SKIP: the peers' CPU smoke runs need PyTorch, which does not import in {python}: {why} "

@@ -96,6 +96,18 @@ done
 [ "$state" = idle ] || fail "the node did not come up idle (state '$state')"
 echo "slurm is up: node wflops-node1 idle, $cpus CPUs"
 
+# The state of job $1 once it has ended, or its last state after $2 polls half a second apart
+# (default 120).
+wait_job() {
+  local st=""
+  for _ in $(seq "${2:-120}"); do
+    st=$(scontrol show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
+    case "$st" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
+    sleep 0.5
+  done
+  echo "$st"
+}
+
 # The job, as a user submits it: two GPUs per node (this machine has none; Slurm does not manage
 # GPUs here, so WFLOPS_GPUS_PER_NODE says how many tasks to start), extra run arguments passed on.
 cd "$dir/submit"
@@ -103,23 +115,10 @@ out="$dir/submit/results/cluster-test"
 job=$(WFLOPS_GPUS_PER_NODE=2 WFLOPS_RUN_ARGS="--benchmark_repetitions=1" WFLOPS_OUT="$out" \
   timeout 10 sbatch --parsable --nodes=1 --time=5 scripts/slurm/wflops-cluster.sbatch) || fail "sbatch refused the job"
 echo "submitted job $job"
-for i in $(seq 240); do
-  state=$(scontrol show job "$job" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
-  case "$state" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
-  sleep 0.5
-done
+state=$(wait_job "$job" 240)
 echo "job $job: $state"
 case "$state" in COMPLETED|FAILED) ;; *) fail "the job did not finish (state '$state')" ;; esac
 joblog="$dir/submit/wflops-$job.out"
-wait_job() {
-  local st=""
-  for _ in $(seq 120); do
-    st=$(scontrol show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
-    case "$st" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
-    sleep 0.5
-  done
-  echo "$st"
-}
 [ -f "$joblog" ] && cat "$joblog"
 
 failures=0
