@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "cuda/cudnn_loader.hpp"
+#include "cuda/rotated_inputs.hpp"
 
 namespace wflops::cudnn {
 
@@ -570,8 +571,6 @@ struct Scalars {
                                        : -std::numeric_limits<float>::infinity()) {}
 };
 
-std::size_t align256(std::size_t v) { return (v + 255) / 256 * 256; }
-
 }  // namespace
 
 // ---- forward ----------------------------------------------------------------------------------
@@ -660,12 +659,12 @@ struct SdpaBackward::Impl {
   }
 
   void place_scratch() {
-    engine_bytes = align256(static_cast<std::size_t>(exe.workspace));
+    engine_bytes = align_up(static_cast<std::size_t>(exe.workspace));
     dq_accum_offset = engine_bytes;
-    total = dq_accum_offset + align256(dq_accum_bytes(dims));
+    total = dq_accum_offset + align_up(dq_accum_bytes(dims));
     if (sdpa_backward_has_real_softmax_sum(variant.layout)) {
       softmax_sum_offset = total;
-      total += align256(softmax_sum_bytes(dims));
+      total += align_up(softmax_sum_bytes(dims));
     }
     // cuDNN's frontend zeroes the dQ accumulator itself before cuDNN 9.6; from 9.6 the engine does.
     zero_dq_accum = version() < 90600;
@@ -678,7 +677,7 @@ SdpaBackward::SdpaBackward(DType dtype, const kernels::AttentionDims& dims)
 SdpaBackward::~SdpaBackward() = default;
 
 std::size_t SdpaBackward::scratch_bytes(const kernels::AttentionDims& dims) {
-  return align256(dq_accum_bytes(dims)) + align256(softmax_sum_bytes(dims));
+  return align_up(dq_accum_bytes(dims)) + align_up(softmax_sum_bytes(dims));
 }
 
 std::size_t SdpaBackward::workspace_bytes() const { return impl_->total; }
