@@ -40,6 +40,18 @@ constexpr long blocks_by_registers(long registers_per_thread) {
   return warps / 4;  // 4 warps a block
 }
 
+// Blocks per SM as far as shared memory goes, for a kernel whose block takes `bytes_d128` at head
+// dim 128 and `bytes_d64` at 64: the hand counts on the A100 and on the H100.
+struct BlocksPerSm {
+  long a100_d128, a100_d64, h100_d128, h100_d64;
+};
+void expect_blocks_by_shared(long bytes_d128, long bytes_d64, BlocksPerSm want) {
+  EXPECT_EQ(blocks_by_shared(bytes_d128, kA100), want.a100_d128) << "A100, d = 128";
+  EXPECT_EQ(blocks_by_shared(bytes_d64, kA100), want.a100_d64) << "A100, d = 64";
+  EXPECT_EQ(blocks_by_shared(bytes_d128, kH100), want.h100_d128) << "H100, d = 128";
+  EXPECT_EQ(blocks_by_shared(bytes_d64, kH100), want.h100_d64) << "H100, d = 64";
+}
+
 TEST(FlashAttentionFootprint, ForwardBytesPerHeadDim) {
   // Two K and two V tiles of 64 rows of (d + 8) 16-bit elements; Q borrows K's second buffer.
   EXPECT_EQ(flash_forward_shared_bytes(64), 36 * kKiB);
@@ -47,10 +59,7 @@ TEST(FlashAttentionFootprint, ForwardBytesPerHeadDim) {
 }
 
 TEST(FlashAttentionFootprint, ForwardFitsTwoBlocksPerA100SmAtHeadDim128) {
-  EXPECT_EQ(blocks_by_shared(flash_forward_shared_bytes(128), kA100), 2);
-  EXPECT_EQ(blocks_by_shared(flash_forward_shared_bytes(64), kA100), 4);
-  EXPECT_EQ(blocks_by_shared(flash_forward_shared_bytes(128), kH100), 3);
-  EXPECT_EQ(blocks_by_shared(flash_forward_shared_bytes(64), kH100), 6);
+  expect_blocks_by_shared(flash_forward_shared_bytes(128), flash_forward_shared_bytes(64), {2, 4, 3, 6});
   // With a Q tile of its own (five tiles, 85 KiB at d = 128) an A100 SM held one block.
   EXPECT_EQ(blocks_by_shared(5 * 64 * (128 + 8) * 2, kA100), 1);
   // Registers never stop the second block: 128 threads of at most 255 registers. With the counts
@@ -71,10 +80,7 @@ TEST(FlashAttentionFootprint, BackwardBytesPerHeadDim) {
 TEST(FlashAttentionFootprint, BackwardDoubleBufferKeepsTwoBlocksPerSm) {
   // The backward's 128 threads use up to 255 registers each, so registers allow two blocks per SM;
   // shared memory allows at least as many on both GPUs.
-  EXPECT_EQ(blocks_by_shared(flash_backward_shared_bytes(128), kA100), 2);
-  EXPECT_EQ(blocks_by_shared(flash_backward_shared_bytes(64), kA100), 3);
-  EXPECT_EQ(blocks_by_shared(flash_backward_shared_bytes(128), kH100), 3);
-  EXPECT_EQ(blocks_by_shared(flash_backward_shared_bytes(64), kH100), 5);
+  expect_blocks_by_shared(flash_backward_shared_bytes(128), flash_backward_shared_bytes(64), {2, 3, 3, 5});
   EXPECT_GE(blocks_by_shared(flash_backward_shared_bytes(128), kA100), blocks_by_registers(255));
   EXPECT_GE(blocks_by_shared(flash_backward_shared_bytes(64), kA100), blocks_by_registers(168));
   EXPECT_EQ(blocks_by_registers(168), 3);  // the most registers that still give three blocks

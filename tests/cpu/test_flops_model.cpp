@@ -7,6 +7,17 @@
 
 namespace wflops::flops {
 
+namespace {
+
+// A step's weight, attention and model FLOPs (model = weight + attention) against the hand counts.
+void expect_step_flops(const ModelStepShape& m, double weight, double attention, double model) {
+  EXPECT_DOUBLE_EQ(model_step_weight_flops(m), weight);
+  EXPECT_DOUBLE_EQ(model_step_attention_flops(m), attention);
+  EXPECT_DOUBLE_EQ(model_step_model_flops(m), model);
+}
+
+}  // namespace
+
 TEST(FlopsModel, Gpt2ReferenceConfiguration) {
   const ModelStepShape m = gpt2_reference_shape();  // d 1600, h 25, L 8, V 50257, 32 x 256
   EXPECT_DOUBLE_EQ(m.tokens(), 8192.0);
@@ -16,11 +27,9 @@ TEST(FlopsModel, Gpt2ReferenceConfiguration) {
   EXPECT_DOUBLE_EQ(model_head_weights(m), 80411200.0);
   EXPECT_DOUBLE_EQ(model_weights(m), 326171200.0);
   // Weight FLOPs: 6 x 326,171,200 = 1,957,027,200 per token, x 8192 = 16,031,966,822,400.
-  EXPECT_DOUBLE_EQ(model_step_weight_flops(m), 16031966822400.0);
   // Attention per layer, causal forward: 4 b h s^2 d_h / 2 = 2 T s d = 2 x 8192 x 256 x 1600
   // = 6,710,886,400; x 3.5 (forward + 2.5x backward) = 23,488,102,400; x 8 = 187,904,819,200.
-  EXPECT_DOUBLE_EQ(model_step_attention_flops(m), 187904819200.0);
-  EXPECT_DOUBLE_EQ(model_step_model_flops(m), 16219871641600.0);
+  expect_step_flops(m, 16031966822400.0, 187904819200.0, 16219871641600.0);
   // The same count through the attention module's own per-head formula: 25 heads of 64.
   EXPECT_DOUBLE_EQ(model_step_attention_flops(m),
                    8 * (attention_forward(32, 25, 256, 64, true) + attention_backward(32, 25, 256, 64, true)));
@@ -32,17 +41,12 @@ TEST(FlopsModel, Gpt2Small) {
   EXPECT_DOUBLE_EQ(model_weights(m), 84934656.0 + 38597376.0);
   EXPECT_DOUBLE_EQ(model_weights(m), 123532032.0);
   // 6 x 123,532,032 = 741,192,192 per token, x 16,384 tokens = 12,143,692,873,728.
-  EXPECT_DOUBLE_EQ(model_step_weight_flops(m), 12143692873728.0);
   // 2 T s d = 2 x 16384 x 1024 x 768 = 25,769,803,776 per layer forward; x 3.5 x 12.
   EXPECT_DOUBLE_EQ(model_step_attention_flops(m), 25769803776.0 * 3.5 * 12);
-  EXPECT_DOUBLE_EQ(model_step_attention_flops(m), 1082331758592.0);
-  EXPECT_DOUBLE_EQ(model_step_model_flops(m), 13226024632320.0);
+  expect_step_flops(m, 12143692873728.0, 1082331758592.0, 13226024632320.0);
   // The block matrices are those of the generic transformer; the step adds the head.
   TransformerShape t;
-  t.hidden = 768;
-  t.layers = 12;
-  t.vocab = 50257;
-  t.seq = 1024;
+  t.hidden = 768, t.layers = 12, t.vocab = 50257, t.seq = 1024;
   EXPECT_DOUBLE_EQ(transformer_flops_per_token(t).weight * m.tokens() + 6 * 38597376.0 * m.tokens(),
                    model_step_weight_flops(m));
 }
@@ -84,11 +88,9 @@ TEST(FlopsModel, Llama3Block) {
   EXPECT_DOUBLE_EQ(model_head_weights(m), 525336576.0);
   EXPECT_DOUBLE_EQ(model_weights(m), 961544192.0);
   // 6 x 961,544,192 = 5,769,265,152 per token, x 4096 = 23,630,910,062,592.
-  EXPECT_DOUBLE_EQ(model_step_weight_flops(m), 23630910062592.0);
   // 2 T s d = 2 x 4096^3 = 137,438,953,472 per layer forward (32 query heads of 128, whatever
   // kvh is); x 3.5 x 2 layers = 962,072,674,304.
-  EXPECT_DOUBLE_EQ(model_step_attention_flops(m), 962072674304.0);
-  EXPECT_DOUBLE_EQ(model_step_model_flops(m), 24592982736896.0);
+  expect_step_flops(m, 23630910062592.0, 962072674304.0, 24592982736896.0);
   m.kv_heads = 32;  // more K/V heads: more weights, the same attention FLOPs
   EXPECT_DOUBLE_EQ(model_step_attention_flops(m), 962072674304.0);
   // 2 layers x K and V each 4096 x 3072 wider.
@@ -97,9 +99,7 @@ TEST(FlopsModel, Llama3Block) {
   // 2 x 4096 tokens: everything doubles (the sequence length, hence attention per token, is unchanged).
   m = llama3_8b_block_shape();
   m.batch = 2;
-  EXPECT_DOUBLE_EQ(model_step_weight_flops(m), 47261820125184.0);
-  EXPECT_DOUBLE_EQ(model_step_attention_flops(m), 1924145348608.0);
-  EXPECT_DOUBLE_EQ(model_step_model_flops(m), 49185965473792.0);
+  expect_step_flops(m, 47261820125184.0, 1924145348608.0, 49185965473792.0);
 }
 
 TEST(FlopsModel, Llama3Parameters) {

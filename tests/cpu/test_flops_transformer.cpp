@@ -10,10 +10,14 @@ using namespace wflops::flops;
 // GPT-2 small: H = 768, L = 12, V = 50257, S = 1024, tied embeddings.
 TransformerShape gpt2_small() {
   TransformerShape m;
-  m.hidden = 768;
-  m.layers = 12;
-  m.vocab = 50257;
-  m.seq = 1024;
+  m.hidden = 768, m.layers = 12, m.vocab = 50257, m.seq = 1024;
+  return m;
+}
+
+// GPT-2 small with MoE blocks of E experts at granularity G.
+TransformerShape gpt2_small_moe(double experts, double granularity) {
+  TransformerShape m = gpt2_small();
+  m.experts = experts, m.granularity = granularity;
   return m;
 }
 
@@ -39,9 +43,7 @@ TEST(TransformerParams, UntiedDoublesTokenEmbeddings) {
 }
 
 TEST(TransformerParams, MoeBlocks) {
-  auto m = gpt2_small();
-  m.experts = 8;
-  m.granularity = 2;
+  auto m = gpt2_small_moe(8, 2);
   const auto p = transformer_params(m);
   // Per block: attention 2,359,296 + experts 8H^2 x 8 = 37,748,736 + router H x E x G = 768 x 16
   // = 12,288 + norms 3,072 = 40,123,392; x 12 = 481,480,704, + 1,536.
@@ -69,9 +71,7 @@ TEST(TransformerFlops, Gpt2SmallPerToken) {
 }
 
 TEST(TransformerFlops, MoeAddsRoutingOnly) {
-  auto m = gpt2_small();
-  m.experts = 64;
-  m.granularity = 8;
+  const auto m = gpt2_small_moe(64, 8);
   const auto f = transformer_flops_per_token(m);
   // Active expert weights stay 8H^2: weight FLOPs as dense. Routing H x E x G x 14 per block:
   // 768 x 64 x 8 x 14 x 12 = 66,060,288.

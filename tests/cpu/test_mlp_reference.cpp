@@ -13,15 +13,18 @@ namespace wflops::mlp_ref {
 
 namespace {
 
+// An MLP with bias and residual of width d, hidden width d_ff and T tokens; its tensors are the
+// caller's to fill.
+MlpHost residual_mlp(long d, long d_ff, long tokens, Act act) {
+  MlpHost m;
+  m.d = d, m.d_ff = d_ff, m.tokens = tokens, m.act = act, m.residual = true;
+  return m;
+}
+
 // d = 2, d_ff = 3, T = 2, ReLU + bias + residual. Pre-activations h = [[1, 0, 0], [-1, 0.5, -3.5]]:
 // two exact zeros in the first token, whose ReLU derivative is 0.
 MlpHost hand_case() {
-  MlpHost m;
-  m.d = 2;
-  m.d_ff = 3;
-  m.tokens = 2;
-  m.act = Act::relu;
-  m.residual = true;
+  MlpHost m = residual_mlp(2, 3, 2, Act::relu);
   m.x = {1, 2, -1, 0.5f};
   m.w1 = {1, 0, 0.5f, -1, 1, 1};
   m.b1 = {0, 1.5f, -3};
@@ -75,12 +78,7 @@ TEST(MlpReference, TinyStepByHand) {
 // Central differences of L = sum_t dy_t . y_t against the reference's gradients, GELU + bias +
 // residual. Values are multiples of 1/64 and the step 2^-12, so every perturbed float is exact.
 TEST(MlpReference, GradientsMatchFiniteDifferences) {
-  MlpHost m;
-  m.d = 3;
-  m.d_ff = 4;
-  m.tokens = 3;
-  m.act = Act::gelu;
-  m.residual = true;
+  MlpHost m = residual_mlp(3, 4, 3, Act::gelu);
   auto fill = [](std::vector<float>& v, std::size_t n, int seed) {
     v.resize(n);
     for (std::size_t i = 0; i < n; ++i)

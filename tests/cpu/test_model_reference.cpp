@@ -22,29 +22,29 @@ namespace {
 // The small configuration of the GPU test to come: d 32, 2 layers, 4 heads of 8, 2 x 16 tokens, V 64.
 Gpt2Config small_config() {
   Gpt2Config c;
-  c.vocab = 64;
-  c.seq = 16;
-  c.hidden = 32;
-  c.heads = 4;
-  c.layers = 2;
-  c.batch = 2;
+  c.vocab = 64, c.seq = 16, c.hidden = 32, c.heads = 4, c.layers = 2, c.batch = 2;
   return c;
 }
 
 // Random tokens, each sequence's targets its next tokens (the last one a fresh draw).
+struct Batch {
+  std::vector<long> tokens, targets;
+};
 template <class Config>
-void random_batch(const Config& c, unsigned seed, std::vector<long>& tokens, std::vector<long>& targets) {
+Batch random_batch(const Config& c, unsigned seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<long> pick(0, c.vocab - 1);
-  tokens.resize(static_cast<std::size_t>(c.tokens()));
-  targets.resize(tokens.size());
-  for (auto& t : tokens) t = pick(rng);
+  Batch b;
+  b.tokens.resize(static_cast<std::size_t>(c.tokens()));
+  b.targets.resize(b.tokens.size());
+  for (auto& t : b.tokens) t = pick(rng);
   for (long s = 0; s < c.batch; ++s) {
     for (long t = 0; t < c.seq; ++t) {
       const std::size_t i = static_cast<std::size_t>(s * c.seq + t);
-      targets[i] = t + 1 < c.seq ? tokens[i + 1] : pick(rng);
+      b.targets[i] = t + 1 < c.seq ? b.tokens[i + 1] : pick(rng);
     }
   }
+  return b;
 }
 
 // Each gradient tensor against (L(w + h) - L(w - h)) / 2h on sampled entries (always the first and
@@ -83,13 +83,12 @@ void expect_gradients_match(const Loss& loss, std::vector<std::pair<std::string,
 template <class Config, class Params, class Loss, class LossAndGradients>
 void expect_step_gradients_match(const Config& c, Params p, Loss loss, LossAndGradients loss_and_gradients,
                                  std::size_t tensors) {
-  std::vector<long> tokens, targets;
-  random_batch(c, 5, tokens, targets);
+  const Batch b = random_batch(c, 5);
   Params grads;
-  const double step_loss = loss_and_gradients(c, p, tokens, targets, grads);
-  EXPECT_DOUBLE_EQ(step_loss, loss(c, p, tokens, targets));
+  const double step_loss = loss_and_gradients(c, p, b.tokens, b.targets, grads);
+  EXPECT_DOUBLE_EQ(step_loss, loss(c, p, b.tokens, b.targets));
   ASSERT_EQ(named_tensors(p).size(), tensors);
-  expect_gradients_match([&] { return loss(c, p, tokens, targets); }, named_tensors(p),
+  expect_gradients_match([&] { return loss(c, p, b.tokens, b.targets); }, named_tensors(p),
                          named_tensors(static_cast<const Params&>(grads)));
 }
 
@@ -109,13 +108,7 @@ void expect_step_gradients_match(const Config& c, Params p, Loss loss, LossAndGr
 // Mean: 10.868141 / 3 = 3.622714.
 TEST(ModelReference, HandCheckedLoss) {
   Gpt2Config c;
-  c.vocab = 3;
-  c.seq = 3;
-  c.hidden = 4;
-  c.heads = 2;
-  c.layers = 1;
-  c.batch = 1;
-  c.ln_eps = 0;
+  c.vocab = 3, c.seq = 3, c.hidden = 4, c.heads = 2, c.layers = 1, c.batch = 1, c.ln_eps = 0;
   Gpt2Params p = gpt2_zero_params(c);
   p.wte = {1, -1, 1, -1, 1, 1, -1, -1, 1, -1, -1, 1};
   for (long t = 0; t < 3; ++t) {
@@ -161,26 +154,16 @@ TEST(ModelReference, HandCheckedLoss) {
 TEST(ModelReference, LossNearLnVAtSmallInit) {
   const Gpt2Config c = small_config();
   const Gpt2Params p = gpt2_random_params(c, 7, 0.02, 0.0);
-  std::vector<long> tokens, targets;
-  random_batch(c, 11, tokens, targets);
+  const auto [tokens, targets] = random_batch(c, 11);
   const double loss = gpt2_loss(c, p, tokens, targets);
   EXPECT_NEAR(loss, std::log(64.0), 0.05);
   EXPECT_TRUE(std::isfinite(loss));
 }
 
-// Every gradient tensor by finite differences (expect_gradients_match). Weights N(0, 0.2²), biases
-// and gain offsets N(0, 0.1²), so that softmax, GELU and the norms are well away from linear.
-TEST(ModelReference, GradientsMatchFiniteDifferences) {
-  const Gpt2Config c = small_config();
-  expect_step_gradients_match(c, gpt2_random_params(c, 3, 0.2, 0.1), gpt2_loss, gpt2_loss_and_gradients,
-                              2 + 12 * 2 + 2u);
-}
-
 TEST(ModelReference, RefusesInputsThatDoNotFit) {
   const Gpt2Config c = small_config();
   const Gpt2Params p = gpt2_random_params(c, 1, 0.02, 0.0);
-  std::vector<long> tokens, targets;
-  random_batch(c, 2, tokens, targets);
+  const auto [tokens, targets] = random_batch(c, 2);
   auto bad = tokens;
   bad[3] = c.vocab;  // outside the vocabulary
   EXPECT_THROW(gpt2_loss(c, p, bad, targets), std::invalid_argument);
@@ -194,6 +177,14 @@ TEST(ModelReference, RefusesInputsThatDoNotFit) {
   EXPECT_THROW(gpt2_loss(c, short_of_blocks, tokens, targets), std::invalid_argument);
 }
 
+// Every gradient tensor by finite differences (expect_gradients_match). Weights N(0, 0.2²), biases
+// and gain offsets N(0, 0.1²), so that softmax, GELU and the norms are well away from linear.
+TEST(ModelReference, GradientsMatchFiniteDifferences) {
+  const Gpt2Config c = small_config();
+  expect_step_gradients_match(c, gpt2_random_params(c, 3, 0.2, 0.1), gpt2_loss, gpt2_loss_and_gradients,
+                              2 + 12 * 2 + 2u);
+}
+
 // ---- llama ----------------------------------------------------------------------------------------
 
 namespace {
@@ -202,14 +193,7 @@ namespace {
 // rather than Llama 3's 5 x 10^5, so that more of a short sequence's head dimensions turn.
 LlamaConfig small_llama() {
   LlamaConfig c;
-  c.vocab = 64;
-  c.seq = 16;
-  c.hidden = 32;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.ffn = 48;
-  c.layers = 2;
-  c.batch = 2;
+  c.vocab = 64, c.seq = 16, c.hidden = 32, c.heads = 4, c.kv_heads = 2, c.ffn = 48, c.layers = 2, c.batch = 2;
   c.rope_theta = 10000;
   return c;
 }
@@ -254,14 +238,7 @@ TEST(LlamaReference, RopeRotation) {
 // mean 8.107929 / 3 = 2.702643.
 TEST(LlamaReference, HandCheckedLoss) {
   LlamaConfig c;
-  c.vocab = 3;
-  c.seq = 3;
-  c.hidden = 4;
-  c.heads = 2;
-  c.kv_heads = 1;
-  c.ffn = 6;
-  c.layers = 1;
-  c.batch = 1;
+  c.vocab = 3, c.seq = 3, c.hidden = 4, c.heads = 2, c.kv_heads = 1, c.ffn = 6, c.layers = 1, c.batch = 1;
   c.norm_eps = 0;
   LlamaParams p = llama_zero_params(c);
   p.head = {1, -1, 1, -1, 1, 1, -1, -1, 1, -1, -1, 1};
@@ -287,22 +264,14 @@ TEST(LlamaReference, LossNearLnVAtSmallInit) {
   LlamaConfig c = small_llama();
   c.rope_theta = 500000;
   const LlamaParams p = llama_random_params(c, 7, 0.02, 0.0);
-  std::vector<long> tokens, targets;
-  random_batch(c, 11, tokens, targets);
+  const auto [tokens, targets] = random_batch(c, 11);
   EXPECT_NEAR(llama_loss(c, p, tokens, targets), std::log(64.0), 0.05);
-}
-
-TEST(LlamaReference, GradientsMatchFiniteDifferences) {
-  const LlamaConfig c = small_llama();
-  expect_step_gradients_match(c, llama_random_params(c, 3, 0.2, 0.1), llama_loss, llama_loss_and_gradients,
-                              1 + 9 * 2 + 2u);
 }
 
 TEST(LlamaReference, RefusesInputsThatDoNotFit) {
   const LlamaConfig c = small_llama();
   const LlamaParams p = llama_random_params(c, 1, 0.02, 0.0);
-  std::vector<long> tokens, targets;
-  random_batch(c, 2, tokens, targets);
+  const auto [tokens, targets] = random_batch(c, 2);
   LlamaConfig odd = c;
   odd.kv_heads = 3;  // 4 query heads do not split into 3 groups
   EXPECT_THROW(llama_loss(odd, p, tokens, targets), std::invalid_argument);
@@ -312,6 +281,12 @@ TEST(LlamaReference, RefusesInputsThatDoNotFit) {
   auto bad = targets;
   bad[0] = -1;
   EXPECT_THROW(llama_loss(c, p, tokens, bad), std::invalid_argument);
+}
+
+TEST(LlamaReference, GradientsMatchFiniteDifferences) {
+  const LlamaConfig c = small_llama();
+  expect_step_gradients_match(c, llama_random_params(c, 3, 0.2, 0.1), llama_loss, llama_loss_and_gradients,
+                              1 + 9 * 2 + 2u);
 }
 
 }  // namespace wflops::model_ref
