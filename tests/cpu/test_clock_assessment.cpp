@@ -134,12 +134,7 @@ TEST(EnergyAssessment, TooShortOrBrokenGivesNothing) {
 }
 
 TEST(ClockContext, PeakClockAndEnergyCounterInTheContext) {
-  DeviceDescription d;
-  d.name = "NVIDIA H100 80GB HBM3";
-  d.sm_count = 132;
-  d.cc_major = 9;
-  d.sm_clock_max_mhz = 1980;
-  d.nvml = true;
+  DeviceDescription d = testing::h100_device();  // boost clock 1980 MHz
   d.energy_counter = true;
   const RunInfo run{"h", "quick", "p"};
   nlohmann::json c = make_context(d, peaks_for_device(d), run);

@@ -44,6 +44,13 @@ std::vector<ResultFile> a100_and_peer(const std::string& benchmarks) {
   return {read_result_file(kData + "a100.json"), parse_result_text(peer, "peer.json")};
 }
 
+// compare_results with the one pairing --pair THEIRS=OURS.
+Report compare_paired(const std::vector<ResultFile>& files, const std::string& theirs, const std::string& ours) {
+  Options o;
+  o.implementation_pairs = {{theirs, ours}};
+  return compare_results(files, o);
+}
+
 TEST(Compare, A100AgainstH100) {
   const std::vector<ResultFile> files = {read_result_file(kData + "a100.json"), read_result_file(kData + "h100.json")};
   const Report r = compare_results(files, Options{});
@@ -116,14 +123,31 @@ TEST(Compare, PairingImplementations) {
   const std::vector<ResultFile> files =
       a100_and_peer(R"({"name": "matmul/torch_eager/bf16/m:4096/n:8192/k:4096", "tflops": 200},
                    {"name": "matmul/torch_compile/bf16/m:4096/n:8192/k:4096", "tflops": 225})");
-  Options o;
-  o.implementation_pairs = {{"torch_compile", "cublaslt_auto"}};
-  const Report r = compare_results(files, o);
+  const Report r = compare_paired(files, "torch_compile", "cublaslt_auto");
   const Row& mm = row(r, "matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096");
   EXPECT_DOUBLE_EQ(*mm.ratio[1], 0.9);  // 225 / 250
   EXPECT_FALSE(has_warning(r, "both match"));
   // The unpaired eager peer stays a row of its own.
   EXPECT_EQ(row(r, "matmul/torch_eager/bf16/m:4096/n:8192/k:4096").present_in, 1u);
+}
+
+TEST(Compare, WarnsWhenAPairPairsNothing) {
+  const std::vector<ResultFile> files =
+      a100_and_peer(R"({"name": "matmul/torch_eager/bf16/m:4096/n:8192/k:4096", "tflops": 200},
+                   {"name": "matmul/torch_compile/bf16/m:1/n:1/k:1", "tflops": 1})");
+  // A typo: no benchmark has the implementation "torch_eagre".
+  Report r = compare_paired(files, "torch_eagre", "cublaslt_auto");
+  EXPECT_TRUE(has_warning(r,
+                          "--pair torch_eagre=cublaslt_auto pairs nothing: no file has a benchmark with the "
+                          "implementation 'torch_eagre' (the files have: cublaslt_auto, fused_gelu_residual, "
+                          "torch_compile, torch_eager, wmma)"));
+  // The implementation exists, but no file has its shape under the other name.
+  r = compare_paired(files, "torch_compile", "cublaslt_auto");
+  EXPECT_TRUE(has_warning(r,
+                          "--pair torch_compile=cublaslt_auto pairs nothing: none of the 1 benchmark(s) named "
+                          "'torch_compile'"));
+  // A pair that matches gives no such warning.
+  EXPECT_FALSE(has_warning(compare_paired(files, "torch_eager", "cublaslt_auto"), "pairs nothing"));
 }
 
 TEST(Compare, Rendering) {
@@ -259,29 +283,6 @@ TEST(Compare, SaysWhenAFileHasNoBenchmarks) {
   const Report r = compare_results({good, empty}, Options{});
   EXPECT_TRUE(has_warning(r, "[2] empty.json has no benchmarks"));
   EXPECT_FALSE(has_warning(r, "[1] good.json has no benchmarks"));
-}
-
-TEST(Compare, WarnsWhenAPairPairsNothing) {
-  const std::vector<ResultFile> files =
-      a100_and_peer(R"({"name": "matmul/torch_eager/bf16/m:4096/n:8192/k:4096", "tflops": 200},
-                   {"name": "matmul/torch_compile/bf16/m:1/n:1/k:1", "tflops": 1})");
-  Options o;
-  // A typo: no benchmark has the implementation "torch_eagre".
-  o.implementation_pairs = {{"torch_eagre", "cublaslt_auto"}};
-  Report r = compare_results(files, o);
-  EXPECT_TRUE(has_warning(r,
-                          "--pair torch_eagre=cublaslt_auto pairs nothing: no file has a benchmark with the "
-                          "implementation 'torch_eagre' (the files have: cublaslt_auto, fused_gelu_residual, "
-                          "torch_compile, torch_eager, wmma)"));
-  // The implementation exists, but no file has its shape under the other name.
-  o.implementation_pairs = {{"torch_compile", "cublaslt_auto"}};
-  r = compare_results(files, o);
-  EXPECT_TRUE(has_warning(r,
-                          "--pair torch_compile=cublaslt_auto pairs nothing: none of the 1 benchmark(s) named "
-                          "'torch_compile'"));
-  // A pair that matches gives no such warning.
-  o.implementation_pairs = {{"torch_eager", "cublaslt_auto"}};
-  EXPECT_FALSE(has_warning(compare_results(files, o), "pairs nothing"));
 }
 
 TEST(Compare, TheTableLeavesWarningsToStderrAndMarkdownKeepsThem) {

@@ -102,13 +102,8 @@ TEST(Peaks, EveryTableRowHasTheIssueDtypes) {
 TEST(Peaks, UnknownGpuIsDerivedFromClocks) {
   DeviceDescription d;
   d.name = "NVIDIA Future GPU X";
-  d.sm_count = 132;
-  d.cc_major = 9;
-  d.cc_minor = 0;
-  d.sm_clock_max_mhz = 1830;
-  d.mem_clock_max_mhz = 2619;
-  d.mem_bus_width_bits = 5120;
-  d.mem_bytes = 80.0 * (1ull << 30);
+  d.sm_count = 132, d.cc_major = 9, d.cc_minor = 0, d.sm_clock_max_mhz = 1830;
+  d.mem_clock_max_mhz = 2619, d.mem_bus_width_bits = 5120, d.mem_bytes = 80.0 * (1ull << 30);
   EXPECT_FALSE(peaks_by_device_name(d.name, d.mem_gib()));
   const Peaks p = peaks_for_device(d);
   EXPECT_EQ(p.source, "derived");

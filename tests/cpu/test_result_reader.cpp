@@ -12,6 +12,7 @@
 #include "model/peaks.hpp"
 #include "results/result_reader.hpp"
 #include "results/result_reporter.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -130,21 +131,14 @@ TEST(BenchmarkNames, Split) {
   EXPECT_EQ(*cast.number("n"), 268435456.0);
 }
 
+// Repetition `index` of three of a 4096 x 8192 x 4096 matmul at `tflops`, 10 iterations.
 benchmark::BenchmarkReporter::Run make_run(const std::string& name, double tflops, int index) {
-  benchmark::BenchmarkReporter::Run r;
-  r.run_name.function_name = name;
+  const double flops = 2.0 * 4096 * 8192 * 4096;
+  benchmark::BenchmarkReporter::Run r = wflops::testing::timed_run(name, tflops, 10, 10 * flops / (tflops * 1e12));
   r.run_name.time_type = "manual_time";  // what UseManualTime() adds; the reporter drops it
-  r.family_index = 0;
-  r.per_family_instance_index = 0;
   r.repetition_index = index;
   r.repetitions = 3;
-  r.iterations = 10;
-  r.time_unit = benchmark::kMillisecond;
-  const double flops = 2.0 * 4096 * 8192 * 4096;
-  r.real_accumulated_time = 10 * flops / (tflops * 1e12);
-  r.cpu_accumulated_time = r.real_accumulated_time;
   r.counters["flops"] = benchmark::Counter(flops);
-  r.counters["tflops"] = benchmark::Counter(tflops);
   r.counters["pct_peak"] = benchmark::Counter(tflops / 989 * 100);
   r.counters["throttled"] = benchmark::Counter(0);
   return r;

@@ -17,34 +17,14 @@ namespace wflops {
 
 namespace {
 
-DeviceDescription h100() {
-  DeviceDescription d;
-  d.name = "NVIDIA H100 80GB HBM3";
-  d.index = 3;
-  d.sm_count = 132;
-  d.cc_major = 9;
-  d.cc_minor = 0;
-  d.mem_bytes = 85'031'714'816.0;  // 79.19 GiB
-  d.l2_bytes = 50.0 * 1024 * 1024;
-  d.sm_clock_max_mhz = 1980;
-  d.sm_clock_mhz = 345;
-  d.mem_clock_max_mhz = 2619;
-  d.power_limit_w = 700;
-  d.driver = "580.65.06";
-  d.cuda_runtime = "13.0";
-  d.cuda_driver = "13.0";
-  d.cublas = "13.0.2";
-  d.nvml = true;
-  return d;
-}
-
 using testing::fresh_dir;
+using testing::h100_device;
 using testing::read_json;
 
 }  // namespace
 
 TEST(Context, HoldsGpuClocksVersionsAndPeaks) {
-  const DeviceDescription d = h100();
+  const DeviceDescription d = h100_device();
   const nlohmann::json c = make_context(d, peaks_for_device(d), RunInfo{"node7", "quick", "rotate"});
   EXPECT_EQ(c["source"], "wflops");
   EXPECT_EQ(c["gpu_name"], "NVIDIA H100 80GB HBM3");
@@ -80,7 +60,7 @@ TEST(Context, HoldsGpuClocksVersionsAndPeaks) {
 }
 
 TEST(Context, WithoutNvmlClocksArePowerAreNull) {
-  DeviceDescription d = h100();
+  DeviceDescription d = h100_device();
   d.power_limit_w = 0;
   d.sm_clock_mhz = 0;
   d.nvml = false;
@@ -135,7 +115,7 @@ benchmark::BenchmarkReporter::Run make_run(const std::string& name, double tflop
 TEST(ResultReporter, FileIsValidAfterEveryBenchmarkAndSaysWhenInterrupted) {
   const auto dir = fresh_dir("reporter");
   const auto path = dir / "r.json";
-  const DeviceDescription d = h100();
+  const DeviceDescription d = h100_device();
   ResultReporter rep(path, make_context(d, peaks_for_device(d), RunInfo{"h", "quick", "p"}), nullptr);
   {
     // Valid from the moment it exists, before any benchmark ran.
@@ -178,7 +158,7 @@ TEST(ResultReporter, FileIsValidAfterEveryBenchmarkAndSaysWhenInterrupted) {
 // that state their bytes.
 TEST(ResultReporter, TableShowsTheTimeSplitAndThePartsBandwidth) {
   const auto dir = fresh_dir("reporter-table");
-  const DeviceDescription d = h100();
+  const DeviceDescription d = h100_device();
   const auto table_path = dir / "table.txt";
   std::FILE* table = std::fopen(table_path.c_str(), "w");
   ASSERT_NE(table, nullptr);

@@ -90,24 +90,32 @@ TEST(RotatedInputs, PointersNeedAnAllocatedSet) {
   EXPECT_THROW(in.allocate(0), std::invalid_argument);
 }
 
+using Maker = std::function<std::unique_ptr<Workload>()>;
+
 // input_bytes(), then device_bytes() with 1, 3 and 7 input sets, as stated before the helper.
 struct Footprint {
   std::string label;
-  std::function<std::unique_ptr<Workload>()> make;
+  Maker make;
   double input, sets1, sets3, sets7;
 };
 
-MlpConfig mlp(const char* word, DType t, long d, long ff, long tok, bool fwd = false) {
-  return {*mlp_variant(word), t, d, ff, tok, fwd};
-}
-
-// The maker of a GEMM's workload, for a row of the table.
-std::function<std::unique_ptr<Workload>()> gemm(GemmImpl impl, DType t, GemmShape shape) {
+// The makers of each family's workload, for a row of the table.
+Maker gemm(GemmImpl impl, DType t, GemmShape shape) {
   return [=] { return make_gemm_workload(impl, t, shape); };
 }
 
-AttentionCase attn(AttentionImpl impl, AttentionPass pass, DType t, long b, long h, long s, long d) {
-  return {impl, pass, t, {b, h, s, d, false}};
+Maker mlp(const char* word, DType t, long d, long ff, long tok, bool fwd = false) {
+  const MlpConfig c{*mlp_variant(word), t, d, ff, tok, fwd};
+  return [=] { return make_mlp_workload(c); };
+}
+
+Maker attn(AttentionImpl impl, AttentionPass pass, DType t, long b, long h, long s, long d) {
+  const AttentionCase c{impl, pass, t, {b, h, s, d, false}};
+  return [=] { return make_attention_workload(c); };
+}
+
+Maker moe_layer(const MoeConfig& c) {
+  return [=] { return make_moe_workload(c); };
 }
 
 std::vector<Footprint> footprints() {
@@ -127,61 +135,40 @@ std::vector<Footprint> footprints() {
       {"cast bf16->fp32 1000001", [] { return make_cast_workload(DType::bf16, DType::fp32, 1000001); }, 2000002,
        6000132, 10000388, 18000900},
       {"copy 777", [] { return make_copy_workload(777); }, 3108, 6436, 13092, 26404},
-      {"mlp linear bf16 1600/6400/8192", [] { return make_mlp_workload(mlp("linear", DType::bf16, 1600, 6400, 8192)); },
-       52428800, 430047232, 534904832, 744620032},
-      {"mlp mixed_linear fp16 100/300/37",
-       [] { return make_mlp_workload(mlp("mixed_linear", DType::fp16, 100, 300, 37)); }, 14848, 34709056, 34738752,
+      {"mlp linear bf16 1600/6400/8192", mlp("linear", DType::bf16, 1600, 6400, 8192), 52428800, 430047232, 534904832,
+       744620032},
+      {"mlp mixed_linear fp16 100/300/37", mlp("mixed_linear", DType::fp16, 100, 300, 37), 14848, 34709056, 34738752,
        34798144},
-      {"mlp fused_relu bf16 100/300/37", [] { return make_mlp_workload(mlp("fused_relu", DType::bf16, 100, 300, 37)); },
-       14848, 33872176, 33901872, 33961264},
-      {"mlp fused_gelu_residual bf16 1600/6400/8192",
-       [] { return make_mlp_workload(mlp("fused_gelu_residual", DType::bf16, 1600, 6400, 8192)); }, 52428800, 534936832,
-       639794432, 849509632},
-      {"mlp unfused_gelu_residual fwd bf16 100/300/37",
-       [] { return make_mlp_workload(mlp("unfused_gelu_residual", DType::bf16, 100, 300, 37, true)); }, 7424, 33734616,
-       33749464, 33779160},
-      {"mlp mixed_unfused_relu_residual bf16 100/300/37",
-       [] { return make_mlp_workload(mlp("mixed_unfused_relu_residual", DType::bf16, 100, 300, 37)); }, 14848, 34739320,
-       34769016, 34828408},
-      {"mlp unfused_swiglu bf16 100/300/37",
-       [] { return make_mlp_workload(mlp("unfused_swiglu", DType::bf16, 100, 300, 37)); }, 14848, 34121872, 34151568,
-       34210960},
-      {"mlp fused_swiglu fwd fp16 100/300/37",
-       [] { return make_mlp_workload(mlp("fused_swiglu", DType::fp16, 100, 300, 37, true)); }, 7424, 33815952, 33830800,
-       33860496},
-      {"attention unfused fwd bf16 1/3/100/40",
-       [] { return make_attention_workload(attn(AI::unfused, AP::forward, DType::bf16, 1, 3, 100, 40)); }, 72192,
+      {"mlp fused_relu bf16 100/300/37", mlp("fused_relu", DType::bf16, 100, 300, 37), 14848, 33872176, 33901872,
+       33961264},
+      {"mlp fused_gelu_residual bf16 1600/6400/8192", mlp("fused_gelu_residual", DType::bf16, 1600, 6400, 8192),
+       52428800, 534936832, 639794432, 849509632},
+      {"mlp unfused_gelu_residual fwd bf16 100/300/37", mlp("unfused_gelu_residual", DType::bf16, 100, 300, 37, true),
+       7424, 33734616, 33749464, 33779160},
+      {"mlp mixed_unfused_relu_residual bf16 100/300/37", mlp("mixed_unfused_relu_residual", DType::bf16, 100, 300, 37),
+       14848, 34739320, 34769016, 34828408},
+      {"mlp unfused_swiglu bf16 100/300/37", mlp("unfused_swiglu", DType::bf16, 100, 300, 37), 14848, 34121872,
+       34151568, 34210960},
+      {"mlp fused_swiglu fwd fp16 100/300/37", mlp("fused_swiglu", DType::fp16, 100, 300, 37, true), 7424, 33815952,
+       33830800, 33860496},
+      {"attention unfused fwd bf16 1/3/100/40", attn(AI::unfused, AP::forward, DType::bf16, 1, 3, 100, 40), 72192,
        219136, 363520, 652288},
-      {"attention unfused bwd fp16 1/3/100/40",
-       [] { return make_attention_workload(attn(AI::unfused, AP::backward, DType::fp16, 1, 3, 100, 40)); }, 121600,
+      {"attention unfused bwd fp16 1/3/100/40", attn(AI::unfused, AP::backward, DType::fp16, 1, 3, 100, 40), 121600,
        316672, 559872, 1046272},
-      {"attention fused fwd bf16 4/16/4096/128",
-       [] { return make_attention_workload(attn(AI::fused, AP::forward, DType::bf16, 4, 16, 4096, 128)); }, 201326592,
+      {"attention fused fwd bf16 4/16/4096/128", attn(AI::fused, AP::forward, DType::bf16, 4, 16, 4096, 128), 201326592,
        269484032, 672137216, 1477443584},
-      {"attention fused bwd bf16 1/3/100/64",
-       [] { return make_attention_workload(attn(AI::fused, AP::backward, DType::bf16, 1, 3, 100, 64)); }, 193280,
-       386560, 773120, 1546240},
-      {"attention cudnn fwd bf16 1/3/100/64",
-       [] { return make_attention_workload(attn(AI::cudnn, AP::forward, DType::bf16, 1, 3, 100, 64)); }, 115200, 154880,
+      {"attention fused bwd bf16 1/3/100/64", attn(AI::fused, AP::backward, DType::bf16, 1, 3, 100, 64), 193280, 386560,
+       773120, 1546240},
+      {"attention cudnn fwd bf16 1/3/100/64", attn(AI::cudnn, AP::forward, DType::bf16, 1, 3, 100, 64), 115200, 154880,
        385280, 846080},
-      {"attention cudnn bwd fp16 2/2/1000/128",
-       [] { return make_attention_workload(attn(AI::cudnn, AP::backward, DType::fp16, 2, 2, 1000, 128)); }, 5136128,
+      {"attention cudnn bwd fp16 2/2/1000/128", attn(AI::cudnn, AP::backward, DType::fp16, 2, 2, 1000, 128), 5136128,
        10272256, 20544512, 41089024},
-      {"moe grouped ec 2048/64/8/32768",
-       [] {
-         return make_moe_workload({2048, 64, 8, 32768, ec, MoeGemmImpl::grouped});
-       },
-       4565499904, 14179184656, 23310331920, 41572626448},
-      {"moe ours tc 72/4/2/600",
-       [] {
-         return make_moe_workload({72, 4, 2, 600, tc, MoeGemmImpl::ours});
-       },
-       506112, 103332552, 104347080, 106376136},
-      {"moe padded ec 64/4/1/512",
-       [] {
-         return make_moe_workload({64, 4, 1, 512, ec, MoeGemmImpl::padded});
-       },
-       393728, 102479472, 103268080, 104845296},
+      {"moe grouped ec 2048/64/8/32768", moe_layer({2048, 64, 8, 32768, ec, MoeGemmImpl::grouped}), 4565499904,
+       14179184656, 23310331920, 41572626448},
+      {"moe ours tc 72/4/2/600", moe_layer({72, 4, 2, 600, tc, MoeGemmImpl::ours}), 506112, 103332552, 104347080,
+       106376136},
+      {"moe padded ec 64/4/1/512", moe_layer({64, 4, 1, 512, ec, MoeGemmImpl::padded}), 393728, 102479472, 103268080,
+       104845296},
   };
 }
 

@@ -95,14 +95,19 @@ FileRun run_into_file(const std::string& name, const std::string& hook, const st
   return f;
 }
 
-// The file of a run of two fake benchmarks that both ran to the end: complete, both measured, in order.
-void expect_complete_with_both_measured(const fs::path& path) {
+// A run (run_into_file) of two fake benchmarks that both ran to the end: exit code 0, and a complete
+// file with both measured, in order. Returns what the run printed, for the caller's own checks.
+std::string run_both_to_the_end(const std::string& name, const std::string& hook) {
+  const auto& [dir, path, r] = run_into_file(name, hook);
+  EXPECT_EQ(r.code, 0) << r.out;
   const auto doc = read_json(path);
   EXPECT_EQ(doc["context"]["interrupted"], false);
   const Entries e = entries_of(doc);
   EXPECT_EQ(e.order, (std::vector<std::string>{fake(0), fake(1)}));
   expect_measured(e, fake(0));
   expect_measured(e, fake(1));
+  fs::remove_all(dir);
+  return r.out;
 }
 
 }  // namespace
@@ -180,22 +185,16 @@ TEST(RunFaults, SigtermReachesTheWorkerAndKeepsEveryFinishedBenchmark) {
 }
 
 TEST(RunFaults, ARunWithoutFaultsEndsCompleteWithExitZero) {
-  const auto& [dir, path, r] = run_into_file("run-clean", "count=2");
-  EXPECT_EQ(r.code, 0) << r.out;
-  expect_complete_with_both_measured(path);
-  EXPECT_EQ(r.out.find("fresh process"), std::string::npos) << r.out;
-  fs::remove_all(dir);
+  const std::string out = run_both_to_the_end("run-clean", "count=2");
+  EXPECT_EQ(out.find("fresh process"), std::string::npos) << out;
 }
 
 TEST(RunFaults, ACrashOnTheWayOutAfterTheLastBenchmarkCostsNone) {
-  const auto& [dir, path, r] = run_into_file("run-exit", "count=2,exitsegv=0");
-  EXPECT_EQ(r.code, 0) << r.out;
-  expect_complete_with_both_measured(path);
-  EXPECT_NE(r.out.find("wflops: warning: the benchmark process ended with signal 11 (Segmentation fault) after "
-                       "its last benchmark"),
+  const std::string out = run_both_to_the_end("run-exit", "count=2,exitsegv=0");
+  EXPECT_NE(out.find("wflops: warning: the benchmark process ended with signal 11 (Segmentation fault) after "
+                     "its last benchmark"),
             std::string::npos)
-      << r.out;
-  fs::remove_all(dir);
+      << out;
 }
 
 TEST(RunFaults, AFilterThatMatchesNothingIsOneErrorAndLeavesNoFile) {

@@ -1,6 +1,7 @@
 // What several CPU tests share: a fresh temporary folder, a result file read back as JSON, the
 // test-only hook WFLOPS_TEST_FAKE_RUN (src/cli/run_test_hook.hpp) set for the programs a test
-// starts, and a Google Benchmark run as the reporter receives it.
+// starts, a Google Benchmark run as the reporter receives it, and an H100 as the device query
+// describes one.
 #pragma once
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -11,6 +12,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "device_description.hpp"
 
 namespace wflops::testing {
 
@@ -52,6 +55,29 @@ inline benchmark::BenchmarkReporter::Run timed_run(const std::string& name, doub
   r.cpu_accumulated_time = seconds;
   r.counters["tflops"] = tflops;
   return r;
+}
+
+// An H100 SXM (in the peak table) as src/cuda/device_info.cpp describes one, NVML loaded, with
+// clocks, versions and an ordinal of its own so a test can tell where each context field came from.
+inline DeviceDescription h100_device() {
+  DeviceDescription d;
+  d.name = "NVIDIA H100 80GB HBM3";
+  d.index = 3;
+  d.sm_count = 132;
+  d.cc_major = 9;
+  d.cc_minor = 0;
+  d.mem_bytes = 85'031'714'816.0;  // 79.19 GiB
+  d.l2_bytes = 50.0 * 1024 * 1024;
+  d.sm_clock_max_mhz = 1980;
+  d.sm_clock_mhz = 345;
+  d.mem_clock_max_mhz = 2619;
+  d.power_limit_w = 700;
+  d.driver = "580.65.06";
+  d.cuda_runtime = "13.0";
+  d.cuda_driver = "13.0";
+  d.cublas = "13.0.2";
+  d.nvml = true;
+  return d;
 }
 
 }  // namespace wflops::testing
