@@ -35,7 +35,8 @@ Verification verify_then_launch(Workload& w, cudaStream_t stream);
 void expect_first_causal_row(const void* q, const void* k, const void* v, const void* o, const float* lse);
 }  // namespace wflops::testing
 
-// Use as the first statement of every GPU test: it never passes silently without a GPU.
+// Use as the first statement of every GPU test (or of its fixture's SetUp, as KernelCaseTest in
+// model_kernel_test_util.hpp does): it never passes silently without a GPU.
 #define WFLOPS_REQUIRE_GPU()                                                        \
   do {                                                                              \
     const std::string wflops_reason_ = ::wflops::testing::gpu_unavailable_reason(); \

@@ -1,6 +1,7 @@
-// Shared by the GPU tests of the model step's kernels (LayerNorm, cross-entropy, embedding,
-// multi-tensor AdamW): random device buffers, NaN-poisoned outputs with guard elements past their
-// end, and downloads decoded to double for the fp64 host references.
+// Shared by the GPU tests of the model step's kernels (LayerNorm, RMSNorm, cross-entropy, embedding,
+// SwiGLU, multi-tensor AdamW): random device buffers, NaN-poisoned outputs with guard elements past
+// their end, downloads decoded to double for the fp64 host references, the fixture of a
+// parameterised kernel test, and the checks the normalisations share.
 #pragma once
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -18,7 +20,9 @@
 #include "cuda/harness.hpp"
 #include "dtype.hpp"
 #include "elementwise/cast.cuh"
+#include "gpu_test_util.hpp"
 #include "numeric_formats.hpp"
+#include "reference/verify_error.hpp"
 
 namespace wflops::testing {
 
@@ -40,6 +44,12 @@ inline std::vector<unsigned char> download_bytes(const void* data, std::size_t b
   std::vector<unsigned char> raw(bytes);
   if (bytes) CUDA_CHECK(cudaMemcpy(raw.data(), data, bytes, cudaMemcpyDeviceToHost));
   return raw;
+}
+
+// The first `bytes` of a and b hold the same bits: a result run to run, or written in place and
+// out of place.
+inline void expect_same_bits(const DeviceBuffer& a, const DeviceBuffer& b, std::size_t bytes) {
+  EXPECT_EQ(download_bytes(a.get(), bytes), download_bytes(b.get(), bytes));
 }
 
 // n random elements in [-1, 1) (plus `extra` elements before them for deliberately misaligned
@@ -95,9 +105,36 @@ inline void expect_written_exactly(DType t, const void* data, std::size_t n, con
   }
 }
 
+// An output and what it must hold: n elements of t, all written, none past them.
+struct Written {
+  DType t;
+  const DeviceBuffer& buffer;
+  std::size_t n;
+  const char* what;
+};
+inline void expect_written_exactly(std::initializer_list<Written> outputs) {
+  for (const Written& o : outputs) expect_written_exactly(o.t, o.buffer.get(), o.n, o.what);
+}
+
 // The relative-error bound for a model kernel's outputs in t: 1e-5 in fp32 (its accumulation
 // order alone), the dtype's own tolerance otherwise.
 inline double kernel_tolerance(DType t) { return t == DType::fp32 ? 1e-5 : dtype_tolerance(t); }
+
+// The fixture of a parameterised model-kernel test over cases with a `dtype`: it skips the test
+// without a GPU (WFLOPS_REQUIRE_GPU, before the body runs) and holds the case p, its dtype t and
+// the tolerance tol for that dtype.
+template <class Case>
+class KernelCaseTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override { WFLOPS_REQUIRE_GPU(); }
+
+  const Case p = this->GetParam();  // gtest hands the parameter to the constructor too
+  const DType t = p.dtype;
+  const double tol = kernel_tolerance(t);
+};
+
+// The eps of the normalisation tests: GPT-2's LayerNorm and Llama's RMSNorm both use 1e-5.
+constexpr float kNormEps = 1e-5f;
 
 // A row-wise normalisation case (LayerNorm, RMSNorm): rows of width d, and offset elements before
 // the input's first (1 makes every row misaligned: the element path).
@@ -106,9 +143,52 @@ struct NormCase {
   std::size_t d, rows, offset;
 };
 
+// The fixture of a fused residual + normalisation test (LayerNorm, RMSNorm): rows of width d, n
+// elements; the inputs a (p.offset elements into a_buf), b, gamma, dy and d_residual random; the
+// outputs s, y, ds and dgamma (fp32) poisoned. Allocated in SetUp, once the GPU check passed.
+class ResidualNormTest : public KernelCaseTest<NormCase> {
+ protected:
+  void SetUp() override {
+    KernelCaseTest::SetUp();
+    if (IsSkipped()) return;
+    a_buf = random_buffer(t, n, p.offset);
+    a = offset_elements(a_buf, t, p.offset);
+    b = random_buffer(t, n), gamma = random_buffer(t, d), dy = random_buffer(t, n), dres = random_buffer(t, n);
+    s = poisoned(t, n), y = poisoned(t, n), ds = poisoned(t, n), dgamma = poisoned(DType::fp32, d);
+  }
+
+  const std::size_t d = p.d, rows = p.rows, n = rows * d;
+  DeviceBuffer a_buf, b, gamma, dy, dres;
+  const void* a = nullptr;
+  DeviceBuffer s, y, ds, dgamma;
+};
+
 inline std::string norm_case_name(const ::testing::TestParamInfo<NormCase>& info) {
   return std::string(dtype_name(info.param.dtype)) + "_d" + std::to_string(info.param.d) + "_rows" +
          std::to_string(info.param.rows) + (info.param.offset ? "_misaligned" : "");
+}
+
+// The fused residual add of a normalisation: s, as stored (n elements of t), against a + b of
+// the stored inputs.
+inline void expect_residual_sum(DType t, const void* a, const void* b, const std::vector<double>& s, double tol) {
+  const std::vector<double> ha = download(t, a, s.size()), hb = download(t, b, s.size());
+  std::vector<double> sum(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) sum[i] = ha[i] + hb[i];
+  EXPECT_LT(relative_error(s, sum), tol) << "s";
+}
+
+// A normalisation's input gradient ds against its reference, whole and then the normalisation's
+// part alone: the residual gradient d_residual added onto it is most of ds's norm and could hide
+// an error there.
+inline void expect_input_gradient(const std::vector<double>& ds, const std::vector<double>& ds_ref,
+                                  const std::vector<double>& d_residual, double tol) {
+  EXPECT_LT(relative_error(ds, ds_ref), tol) << "ds";
+  std::vector<double> got = ds, ref = ds_ref;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    got[i] -= d_residual[i];
+    ref[i] -= d_residual[i];
+  }
+  EXPECT_LT(relative_error(got, ref), tol) << "ds - d_residual";
 }
 
 inline std::vector<double> scaled(const std::vector<double>& v, double k) {

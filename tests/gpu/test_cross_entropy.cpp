@@ -34,7 +34,7 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
          std::to_string(info.param.ld);
 }
 
-class CrossEntropyKernelTest : public ::testing::TestWithParam<Case> {};
+class CrossEntropyKernelTest : public KernelCaseTest<Case> {};
 
 // Random logits in [-8, 8) over the whole [T, ld] (padding included: the kernel must ignore it).
 std::vector<double> random_logits(std::size_t n, std::uint64_t seed) {
@@ -62,11 +62,7 @@ std::vector<int> random_targets(std::size_t vocab, std::uint64_t seed) {
 }  // namespace
 
 TEST_P(CrossEntropyKernelTest, LossAndGradientMatchTheHost) {
-  WFLOPS_REQUIRE_GPU();
-  const Case p = GetParam();
-  const DType t = p.dtype;
   const std::size_t V = p.vocab, ld = p.ld, n = kTokens * ld;
-  const double tol = kernel_tolerance(t);
   // fp16 needs a loss scale, as fp16 training uses: p / T for V = 50257 is mostly below fp16's
   // smallest normal (6.1e-5), where its subnormals' fixed step of 6e-8 alone would cost ~1% of the
   // gradient's norm. 1024 / T lifts the large probabilities into the normal range.
@@ -95,7 +91,7 @@ TEST_P(CrossEntropyKernelTest, LossAndGradientMatchTheHost) {
     mean_ref += loss_ref[r] / kTokens;
   }
   EXPECT_LT(relative_error(download(DType::fp32, losses.get(), kTokens), loss_ref), 1e-5) << "losses";
-  EXPECT_EQ(download_bytes(losses.get(), kTokens * 4), download_bytes(forward_only.get(), kTokens * 4));
+  expect_same_bits(losses, forward_only, kTokens * 4);
   EXPECT_NEAR(download(DType::fp32, mean.get(), 1)[0], mean_ref, 1e-5 * mean_ref) << "mean loss";
   EXPECT_LT(relative_error(got, dz_ref), tol) << "dlogits";
   // The columns off the target alone: the -1 at each target dominates the norm and could hide them.
@@ -124,6 +120,21 @@ INSTANTIATE_TEST_SUITE_P(Vocabularies, CrossEntropyKernelTest,
                                            Case{DType::fp32, 50257, 50260}, Case{DType::fp32, 1003, 1003}),
                          case_name);
 
+TEST(CrossEntropyKernel, RefusesBadArguments) {
+  WFLOPS_REQUIRE_GPU();
+  DeviceBuffer z(4096), targets(64), losses(64);
+  const int* tg = targets.as<int>();
+  float* l = losses.as<float>();
+  EXPECT_EQ(softmax_cross_entropy(DType::bf16, z.get(), z.get(), tg, l, 4, 64, 32, 1, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(softmax_cross_entropy(DType::bf16, z.get(), z.get(), tg, l, 4, 0, 64, 1, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(softmax_cross_entropy(DType::bf16, z.get(), z.get(), nullptr, l, 4, 64, 64, 1, nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(softmax_cross_entropy(DType::fp8_e4m3, z.get(), z.get(), tg, l, 4, 64, 64, 1, nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(mean_loss(l, 0, l, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+}
+
 TEST(CrossEntropyKernel, InPlaceEqualsOutOfPlace) {
   WFLOPS_REQUIRE_GPU();
   const DType t = DType::bf16;
@@ -139,23 +150,8 @@ TEST(CrossEntropyKernel, InPlaceEqualsOutOfPlace) {
                                   ld, 0.5f, nullptr),
             cudaSuccess);
   CUDA_CHECK(cudaDeviceSynchronize());
-  EXPECT_EQ(download_bytes(out.get(), n * 2), download_bytes(in_place.get(), n * 2));
-  EXPECT_EQ(download_bytes(l1.get(), kTokens * 4), download_bytes(l2.get(), kTokens * 4));
-}
-
-TEST(CrossEntropyKernel, RefusesBadArguments) {
-  WFLOPS_REQUIRE_GPU();
-  DeviceBuffer z(4096), targets(64), losses(64);
-  const int* tg = targets.as<int>();
-  float* l = losses.as<float>();
-  EXPECT_EQ(softmax_cross_entropy(DType::bf16, z.get(), z.get(), tg, l, 4, 64, 32, 1, nullptr), cudaErrorInvalidValue);
-  EXPECT_EQ(softmax_cross_entropy(DType::bf16, z.get(), z.get(), tg, l, 4, 0, 64, 1, nullptr), cudaErrorInvalidValue);
-  EXPECT_EQ(softmax_cross_entropy(DType::bf16, z.get(), z.get(), nullptr, l, 4, 64, 64, 1, nullptr),
-            cudaErrorInvalidValue);
-  EXPECT_EQ(softmax_cross_entropy(DType::fp8_e4m3, z.get(), z.get(), tg, l, 4, 64, 64, 1, nullptr),
-            cudaErrorInvalidValue);
-  EXPECT_EQ(mean_loss(l, 0, l, nullptr), cudaErrorInvalidValue);
-  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  expect_same_bits(out, in_place, n * 2);
+  expect_same_bits(l1, l2, kTokens * 4);
 }
 
 }  // namespace wflops::kernels

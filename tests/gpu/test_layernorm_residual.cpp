@@ -21,31 +21,26 @@ namespace {
 
 using namespace ::wflops::testing;
 
-constexpr float kEps = 1e-5f;
-
-using Case = NormCase;  // offset: elements before a's first
-
-class LayerNormKernelTest : public ::testing::TestWithParam<Case> {};
+class LayerNormKernelTest : public ResidualNormTest {};
 
 }  // namespace
 
-TEST_P(LayerNormKernelTest, ForwardAndBackwardMatchTheHost) {
-  WFLOPS_REQUIRE_GPU();
-  const Case p = GetParam();
-  const DType t = p.dtype;
-  const std::size_t d = p.d, rows = p.rows, n = rows * d;
-  const double tol = kernel_tolerance(t);
+INSTANTIATE_TEST_SUITE_P(ModelWidths, LayerNormKernelTest,
+                         ::testing::Values(NormCase{DType::bf16, 768, 37, 0}, NormCase{DType::bf16, 1600, 1100, 0},
+                                           NormCase{DType::bf16, 4096, 37, 0}, NormCase{DType::fp16, 1600, 37, 0},
+                                           NormCase{DType::fp16, 768, 1100, 0}, NormCase{DType::fp32, 1600, 37, 0},
+                                           NormCase{DType::bf16, 1003, 37, 0}, NormCase{DType::fp16, 1003, 1100, 0},
+                                           NormCase{DType::bf16, 768, 37, 1}),
+                         norm_case_name);
 
-  DeviceBuffer a_buf = random_buffer(t, n, p.offset), b = random_buffer(t, n), gamma = random_buffer(t, d),
-               beta = random_buffer(t, d), dy = random_buffer(t, n), dres = random_buffer(t, n);
-  const void* a = offset_elements(a_buf, t, p.offset);
-  DeviceBuffer s = poisoned(t, n), y = poisoned(t, n), ds = poisoned(t, n);
+TEST_P(LayerNormKernelTest, ForwardAndBackwardMatchTheHost) {
+  // LayerNorm's own: beta and its gradient, and the mean beside rstd.
+  DeviceBuffer beta = random_buffer(t, d), dbeta = poisoned(DType::fp32, d);
   DeviceBuffer mean = poisoned(DType::fp32, rows), rstd = poisoned(DType::fp32, rows);
-  DeviceBuffer dgamma = poisoned(DType::fp32, d), dbeta = poisoned(DType::fp32, d);
   DeviceBuffer workspace(layernorm_backward_workspace_bytes(rows, d));
 
   ASSERT_EQ(residual_layernorm_forward(t, a, b.get(), s.get(), gamma.get(), beta.get(), y.get(), mean.as<float>(),
-                                       rstd.as<float>(), rows, d, kEps, nullptr),
+                                       rstd.as<float>(), rows, d, kNormEps, nullptr),
             cudaSuccess);
   ASSERT_EQ(
       layernorm_backward(t, dy.get(), s.get(), gamma.get(), mean.as<float>(), rstd.as<float>(), dres.get(), ds.get(),
@@ -55,14 +50,12 @@ TEST_P(LayerNormKernelTest, ForwardAndBackwardMatchTheHost) {
 
   // s against a + b; the rest against the reference run on s as stored (the kernel normalises the
   // rounded sum, by design).
-  const std::vector<double> ha = download(t, a, n), hb = download(t, b.get(), n), hs = download(t, s.get(), n);
-  std::vector<double> sum(n);
-  for (std::size_t i = 0; i < n; ++i) sum[i] = ha[i] + hb[i];
-  EXPECT_LT(relative_error(hs, sum), tol);
+  const std::vector<double> hs = download(t, s.get(), n);
+  expect_residual_sum(t, a, b.get(), hs, tol);
 
   const std::vector<double> hg = download(t, gamma.get(), d), hbeta = download(t, beta.get(), d);
   std::vector<double> s_ref(n), y_ref(n), mean_ref(rows), rstd_ref(rows);
-  residual_layernorm_forward_host(hs.data(), nullptr, hg.data(), hbeta.data(), rows, d, kEps, s_ref.data(),
+  residual_layernorm_forward_host(hs.data(), nullptr, hg.data(), hbeta.data(), rows, d, kNormEps, s_ref.data(),
                                   y_ref.data(), mean_ref.data(), rstd_ref.data());
   EXPECT_LT(relative_error(download(t, y.get(), n), y_ref), tol) << "y";
   EXPECT_LT(relative_error(download(DType::fp32, mean.get(), rows), mean_ref), 1e-5) << "mean";
@@ -72,33 +65,18 @@ TEST_P(LayerNormKernelTest, ForwardAndBackwardMatchTheHost) {
   const std::vector<double> hdy = download(t, dy.get(), n), hdres = download(t, dres.get(), n);
   layernorm_backward_host(hdy.data(), hs.data(), hg.data(), mean_ref.data(), rstd_ref.data(), hdres.data(), rows, d,
                           ds_ref.data(), dgamma_ref.data(), dbeta_ref.data());
-  EXPECT_LT(relative_error(download(t, ds.get(), n), ds_ref), tol) << "ds";
-  // The LayerNorm part of ds alone (the residual gradient is most of ds's norm and could hide it).
-  std::vector<double> ln_got = download(t, ds.get(), n), ln_ref = ds_ref;
-  for (std::size_t i = 0; i < n; ++i) {
-    ln_got[i] -= hdres[i];
-    ln_ref[i] -= hdres[i];
-  }
-  EXPECT_LT(relative_error(ln_got, ln_ref), tol) << "ds - d_residual";
+  expect_input_gradient(download(t, ds.get(), n), ds_ref, hdres, tol);
   EXPECT_LT(relative_error(download(DType::fp32, dgamma.get(), d), dgamma_ref), tol) << "dgamma";
   EXPECT_LT(relative_error(download(DType::fp32, dbeta.get(), d), dbeta_ref), tol) << "dbeta";
 
-  expect_written_exactly(t, s.get(), n, "s");
-  expect_written_exactly(t, y.get(), n, "y");
-  expect_written_exactly(t, ds.get(), n, "ds");
-  expect_written_exactly(DType::fp32, mean.get(), rows, "mean");
-  expect_written_exactly(DType::fp32, rstd.get(), rows, "rstd");
-  expect_written_exactly(DType::fp32, dgamma.get(), d, "dgamma");
-  expect_written_exactly(DType::fp32, dbeta.get(), d, "dbeta");
+  expect_written_exactly({{t, s, n, "s"},
+                          {t, y, n, "y"},
+                          {t, ds, n, "ds"},
+                          {DType::fp32, mean, rows, "mean"},
+                          {DType::fp32, rstd, rows, "rstd"},
+                          {DType::fp32, dgamma, d, "dgamma"},
+                          {DType::fp32, dbeta, d, "dbeta"}});
 }
-
-INSTANTIATE_TEST_SUITE_P(ModelWidths, LayerNormKernelTest,
-                         ::testing::Values(Case{DType::bf16, 768, 37, 0}, Case{DType::bf16, 1600, 1100, 0},
-                                           Case{DType::bf16, 4096, 37, 0}, Case{DType::fp16, 1600, 37, 0},
-                                           Case{DType::fp16, 768, 1100, 0}, Case{DType::fp32, 1600, 37, 0},
-                                           Case{DType::bf16, 1003, 37, 0}, Case{DType::fp16, 1003, 1100, 0},
-                                           Case{DType::bf16, 768, 37, 1}),
-                         norm_case_name);
 
 TEST(LayerNormKernel, PlainLayerNormAndInPlaceBackward) {
   WFLOPS_REQUIRE_GPU();
@@ -113,7 +91,7 @@ TEST(LayerNormKernel, PlainLayerNormAndInPlaceBackward) {
   const std::vector<double> hdy = download(t, dy.get(), n);  // before the last call overwrites dy
   // No b: a LayerNorm of x alone, s not written.
   ASSERT_EQ(residual_layernorm_forward(t, x.get(), nullptr, nullptr, gamma.get(), beta.get(), y.get(), mean.as<float>(),
-                                       rstd.as<float>(), rows, d, kEps, nullptr),
+                                       rstd.as<float>(), rows, d, kNormEps, nullptr),
             cudaSuccess);
   ASSERT_EQ(layernorm_backward(t, dy.get(), x.get(), gamma.get(), mean.as<float>(), rstd.as<float>(), dres.get(),
                                ds.get(), dg1.as<float>(), db1.as<float>(), false, workspace.get(), rows, d, nullptr),
@@ -130,11 +108,11 @@ TEST(LayerNormKernel, PlainLayerNormAndInPlaceBackward) {
   const std::vector<double> hx = download(t, x.get(), n), hg = download(t, gamma.get(), d),
                             hb = download(t, beta.get(), d);
   std::vector<double> s_ref(n), y_ref(n), mean_ref(rows), rstd_ref(rows);
-  residual_layernorm_forward_host(hx.data(), nullptr, hg.data(), hb.data(), rows, d, kEps, s_ref.data(), y_ref.data(),
-                                  mean_ref.data(), rstd_ref.data());
+  residual_layernorm_forward_host(hx.data(), nullptr, hg.data(), hb.data(), rows, d, kNormEps, s_ref.data(),
+                                  y_ref.data(), mean_ref.data(), rstd_ref.data());
   EXPECT_LT(relative_error(download(t, y.get(), n), y_ref), dtype_tolerance(t));
   // ds written out of place and in place over d_residual: the same bits.
-  EXPECT_EQ(download_bytes(ds.get(), n * 2), download_bytes(dres.get(), n * 2));
+  expect_same_bits(ds, dres, n * 2);
   // dy overwritten by the LayerNorm gradient alone (no residual) is the host's too.
   std::vector<double> ds_ref(n), dg_ref(d), db_ref(d);
   layernorm_backward_host(hdy.data(), hx.data(), hg.data(), mean_ref.data(), rstd_ref.data(), nullptr, rows, d,
@@ -159,19 +137,19 @@ TEST(LayerNormKernel, RefusesBadArguments) {
   const DType t = DType::bf16;
   // d past the shared-memory limit, y aliasing an input, b without s, a missing workspace, fp8.
   EXPECT_EQ(residual_layernorm_forward(t, x.get(), nullptr, nullptr, x.get(), x.get(), y.get(), f, f, 1,
-                                       kLayerNormMaxDim + 1, kEps, nullptr),
+                                       kLayerNormMaxDim + 1, kNormEps, nullptr),
             cudaErrorInvalidValue);
-  EXPECT_EQ(
-      residual_layernorm_forward(t, x.get(), nullptr, nullptr, x.get(), x.get(), x.get(), f, f, 4, 64, kEps, nullptr),
-      cudaErrorInvalidValue);
-  EXPECT_EQ(
-      residual_layernorm_forward(t, x.get(), y.get(), nullptr, x.get(), x.get(), ws.get(), f, f, 4, 64, kEps, nullptr),
-      cudaErrorInvalidValue);
+  EXPECT_EQ(residual_layernorm_forward(t, x.get(), nullptr, nullptr, x.get(), x.get(), x.get(), f, f, 4, 64, kNormEps,
+                                       nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(residual_layernorm_forward(t, x.get(), y.get(), nullptr, x.get(), x.get(), ws.get(), f, f, 4, 64, kNormEps,
+                                       nullptr),
+            cudaErrorInvalidValue);
   EXPECT_EQ(
       layernorm_backward(t, x.get(), x.get(), x.get(), f, f, nullptr, y.get(), f, f, false, nullptr, 4, 64, nullptr),
       cudaErrorInvalidValue);
   EXPECT_EQ(residual_layernorm_forward(DType::fp8_e4m3, x.get(), nullptr, nullptr, x.get(), x.get(), y.get(), f, f, 4,
-                                       64, kEps, nullptr),
+                                       64, kNormEps, nullptr),
             cudaErrorInvalidValue);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 }

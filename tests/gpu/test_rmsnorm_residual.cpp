@@ -20,43 +20,27 @@ namespace {
 
 using namespace ::wflops::testing;
 
-constexpr float kEps = 1e-5f;
-
-using Case = NormCase;  // offset: elements before a's first
-
-class RmsNormKernelTest : public ::testing::TestWithParam<Case> {};
+class RmsNormKernelTest : public ResidualNormTest {};
 
 }  // namespace
 
 TEST_P(RmsNormKernelTest, ForwardAndBackwardMatchTheHost) {
-  WFLOPS_REQUIRE_GPU();
-  const Case p = GetParam();
-  const DType t = p.dtype;
-  const std::size_t d = p.d, rows = p.rows, n = rows * d;
-  const double tol = kernel_tolerance(t);
-
-  DeviceBuffer a_buf = random_buffer(t, n, p.offset), b = random_buffer(t, n), gamma = random_buffer(t, d),
-               dy = random_buffer(t, n), dres = random_buffer(t, n);
-  const void* a = offset_elements(a_buf, t, p.offset);
-  DeviceBuffer s = poisoned(t, n), y = poisoned(t, n), ds = poisoned(t, n);
-  DeviceBuffer rrms = poisoned(DType::fp32, rows), dgamma = poisoned(DType::fp32, d);
+  DeviceBuffer rrms = poisoned(DType::fp32, rows);
   DeviceBuffer workspace(rmsnorm_backward_workspace_bytes(rows, d));
 
-  ASSERT_EQ(
-      residual_rmsnorm_forward(t, a, b.get(), s.get(), gamma.get(), y.get(), rrms.as<float>(), rows, d, kEps, nullptr),
-      cudaSuccess);
+  ASSERT_EQ(residual_rmsnorm_forward(t, a, b.get(), s.get(), gamma.get(), y.get(), rrms.as<float>(), rows, d, kNormEps,
+                                     nullptr),
+            cudaSuccess);
   ASSERT_EQ(rmsnorm_backward(t, dy.get(), s.get(), gamma.get(), rrms.as<float>(), dres.get(), ds.get(),
                              dgamma.as<float>(), false, workspace.get(), rows, d, nullptr),
             cudaSuccess);
   CUDA_CHECK(cudaDeviceSynchronize());
 
-  const std::vector<double> ha = download(t, a, n), hb = download(t, b.get(), n), hs = download(t, s.get(), n);
-  std::vector<double> sum(n);
-  for (std::size_t i = 0; i < n; ++i) sum[i] = ha[i] + hb[i];
-  EXPECT_LT(relative_error(hs, sum), tol) << "s";
+  const std::vector<double> hs = download(t, s.get(), n);
+  expect_residual_sum(t, a, b.get(), hs, tol);
   const std::vector<double> hg = download(t, gamma.get(), d);
   std::vector<double> s_ref(n), y_ref(n), rrms_ref(rows);
-  residual_rmsnorm_forward_host(hs.data(), nullptr, hg.data(), rows, d, kEps, s_ref.data(), y_ref.data(),
+  residual_rmsnorm_forward_host(hs.data(), nullptr, hg.data(), rows, d, kNormEps, s_ref.data(), y_ref.data(),
                                 rrms_ref.data());
   EXPECT_LT(relative_error(download(t, y.get(), n), y_ref), tol) << "y";
   EXPECT_LT(relative_error(download(DType::fp32, rrms.get(), rows), rrms_ref), 1e-5) << "rrms";
@@ -65,26 +49,20 @@ TEST_P(RmsNormKernelTest, ForwardAndBackwardMatchTheHost) {
   const std::vector<double> hdres = download(t, dres.get(), n);
   rmsnorm_backward_host(download(t, dy.get(), n).data(), hs.data(), hg.data(), rrms_ref.data(), hdres.data(), rows, d,
                         ds_ref.data(), dgamma_ref.data());
-  std::vector<double> got = download(t, ds.get(), n);
-  EXPECT_LT(relative_error(got, ds_ref), tol) << "ds";
-  for (std::size_t i = 0; i < n; ++i) {  // the RMSNorm's part alone, without the residual gradient
-    got[i] -= hdres[i];
-    ds_ref[i] -= hdres[i];
-  }
-  EXPECT_LT(relative_error(got, ds_ref), tol) << "ds - d_residual";
+  expect_input_gradient(download(t, ds.get(), n), ds_ref, hdres, tol);
   EXPECT_LT(relative_error(download(DType::fp32, dgamma.get(), d), dgamma_ref), tol) << "dgamma";
 
-  expect_written_exactly(t, s.get(), n, "s");
-  expect_written_exactly(t, y.get(), n, "y");
-  expect_written_exactly(t, ds.get(), n, "ds");
-  expect_written_exactly(DType::fp32, rrms.get(), rows, "rrms");
-  expect_written_exactly(DType::fp32, dgamma.get(), d, "dgamma");
+  expect_written_exactly({{t, s, n, "s"},
+                          {t, y, n, "y"},
+                          {t, ds, n, "ds"},
+                          {DType::fp32, rrms, rows, "rrms"},
+                          {DType::fp32, dgamma, d, "dgamma"}});
 }
 
 INSTANTIATE_TEST_SUITE_P(ModelWidths, RmsNormKernelTest,
-                         ::testing::Values(Case{DType::bf16, 4096, 37, 0}, Case{DType::bf16, 4096, 1100, 0},
-                                           Case{DType::fp16, 768, 1100, 0}, Case{DType::fp32, 1600, 37, 0},
-                                           Case{DType::bf16, 1003, 1100, 0}, Case{DType::bf16, 768, 37, 1}),
+                         ::testing::Values(NormCase{DType::bf16, 4096, 37, 0}, NormCase{DType::bf16, 4096, 1100, 0},
+                                           NormCase{DType::fp16, 768, 1100, 0}, NormCase{DType::fp32, 1600, 37, 0},
+                                           NormCase{DType::bf16, 1003, 1100, 0}, NormCase{DType::bf16, 768, 37, 1}),
                          norm_case_name);
 
 TEST(RmsNormKernel, InPlaceBackwardIsDeterministic) {
@@ -97,7 +75,7 @@ TEST(RmsNormKernel, InPlaceBackwardIsDeterministic) {
   DeviceBuffer g1 = poisoned(DType::fp32, d), g2 = poisoned(DType::fp32, d);
   DeviceBuffer workspace(rmsnorm_backward_workspace_bytes(rows, d));
   ASSERT_EQ(residual_rmsnorm_forward(t, x.get(), nullptr, nullptr, gamma.get(), y.get(), rrms.as<float>(), rows, d,
-                                     kEps, nullptr),
+                                     kNormEps, nullptr),
             cudaSuccess);
   ASSERT_EQ(rmsnorm_backward(t, dy.get(), x.get(), gamma.get(), rrms.as<float>(), dres.get(), ds.get(), g1.as<float>(),
                              false, workspace.get(), rows, d, nullptr),
@@ -106,8 +84,8 @@ TEST(RmsNormKernel, InPlaceBackwardIsDeterministic) {
                              g2.as<float>(), false, workspace.get(), rows, d, nullptr),
             cudaSuccess);
   CUDA_CHECK(cudaDeviceSynchronize());
-  EXPECT_EQ(download_bytes(ds.get(), n * 2), download_bytes(dres.get(), n * 2));
-  EXPECT_EQ(download_bytes(g1.get(), d * 4), download_bytes(g2.get(), d * 4));
+  expect_same_bits(ds, dres, n * 2);
+  expect_same_bits(g1, g2, d * 4);
 }
 
 TEST(RmsNormKernel, RefusesBadArguments) {
@@ -115,10 +93,11 @@ TEST(RmsNormKernel, RefusesBadArguments) {
   DeviceBuffer x(1 << 16), y(1 << 16), stats(4096);
   float* f = stats.as<float>();
   EXPECT_EQ(residual_rmsnorm_forward(DType::bf16, x.get(), nullptr, nullptr, x.get(), y.get(), f, 1, kRmsNormMaxDim + 1,
-                                     kEps, nullptr),
+                                     kNormEps, nullptr),
             cudaErrorInvalidValue);
-  EXPECT_EQ(residual_rmsnorm_forward(DType::bf16, x.get(), nullptr, nullptr, x.get(), x.get(), f, 4, 64, kEps, nullptr),
-            cudaErrorInvalidValue);
+  EXPECT_EQ(
+      residual_rmsnorm_forward(DType::bf16, x.get(), nullptr, nullptr, x.get(), x.get(), f, 4, 64, kNormEps, nullptr),
+      cudaErrorInvalidValue);
   EXPECT_EQ(
       rmsnorm_backward(DType::bf16, x.get(), x.get(), x.get(), f, nullptr, y.get(), f, false, nullptr, 4, 64, nullptr),
       cudaErrorInvalidValue);

@@ -28,7 +28,7 @@ namespace wflops::kernels {
 
 namespace {
 
-using namespace ::wflops::testing;  // download, poisoned (n elements plus kGuard, all NaN), offset_elements
+using namespace ::wflops::testing;  // KernelCaseTest, download, poisoned (n + kGuard elements, NaN), offset_elements
 
 constexpr std::size_t kTokens = 37;
 
@@ -67,16 +67,12 @@ std::string kernel_case_name(const ::testing::TestParamInfo<KernelCase>& info) {
          (info.param.gu_offset ? "_misaligned" : "");
 }
 
-class SwigluKernelTest : public ::testing::TestWithParam<KernelCase> {};
+class SwigluKernelTest : public KernelCaseTest<KernelCase> {};
 
 }  // namespace
 
 TEST_P(SwigluKernelTest, FusedAndUnfusedMatchTheHost) {
-  WFLOPS_REQUIRE_GPU();
-  const KernelCase p = GetParam();
-  const DType t = p.dtype;
   const std::size_t ff = p.ff, T = kTokens, off = p.gu_offset;
-  const double tol = kernel_tolerance(t);
 
   DeviceBuffer gu_buf((T * 2 * ff + off) * dtype_bytes(t)), da((T * ff) * dtype_bytes(t));
   void* gu = offset_elements(gu_buf, t, off);
