@@ -101,70 +101,74 @@ void expect_untouched(const Array& a, std::size_t index, const std::string& what
   EXPECT_TRUE(std::isnan(v)) << what << ": element " << index << " past the end was written (" << v << ")";
 }
 
+// A result computed one element in (misaligned, the scalar path) for elements 1 .. n-1 of ref:
+// it matches ref from there on, and the guard after it is untouched.
+void expect_shifted_close(DType t, const Array& shifted, const std::vector<double>& ref, const std::string& what) {
+  const std::size_t n = ref.size();
+  expect_close(t, shifted.values(1, n - 1), std::vector<double>(ref.begin() + 1, ref.end()), what + " unaligned");
+  expect_untouched(shifted, n, what + " unaligned");
+}
+
 std::string name_of(DType t, std::size_t n, const char* extra = "") {
   return std::string(dtype_name(t)) + " n=" + std::to_string(n) + extra;
+}
+
+// check(t, act, n, what) for every dtype, activation and size, `what` naming the case.
+template <class Check>
+void for_each_activation_case(Check check) {
+  for (DType t : kDtypes) {
+    for (Activation act : kActivations) {
+      for (std::size_t n : kSizes) check(t, act, n, name_of(t, n, " ") + activation_name(act));
+    }
+  }
 }
 
 }  // namespace
 
 TEST(ElementwiseKernels, ActivationForwardMatchesHost) {
   WFLOPS_REQUIRE_GPU();
-  for (DType t : kDtypes) {
-    for (Activation act : kActivations) {
-      for (std::size_t n : kSizes) {
-        const std::string what = name_of(t, n, " ") + activation_name(act);
-        Array in(t, n + 1), out(t, n + 1);
-        in.randomize();
-        ASSERT_EQ(activation_forward(t, act, in.get(), out.get(), n, nullptr), cudaSuccess) << what;
-        const std::vector<double> x = in.values(0, n);
-        std::vector<double> ref(n);
-        for (std::size_t i = 0; i < n; ++i) ref[i] = activation_host(act, x[i]);
-        expect_close(t, out.values(0, n), ref, what);
-        expect_untouched(out, n, what);
-        // Misaligned by one element (the scalar path), and in place (out == in).
-        if (n > 1) {
-          Array shifted(t, n + 1);
-          ASSERT_EQ(activation_forward(t, act, in.get(1), shifted.get(1), n - 1, nullptr), cudaSuccess);
-          expect_close(t, shifted.values(1, n - 1), std::vector<double>(ref.begin() + 1, ref.end()),
-                       what + " unaligned");
-          expect_untouched(shifted, 0, what + " unaligned");
-          expect_untouched(shifted, n, what + " unaligned");
-        }
-        ASSERT_EQ(activation_forward(t, act, in.get(), in.get(), n, nullptr), cudaSuccess);
-        expect_close(t, in.values(0, n), ref, what + " in place");
-      }
+  for_each_activation_case([](DType t, Activation act, std::size_t n, const std::string& what) {
+    Array in(t, n + 1), out(t, n + 1);
+    in.randomize();
+    ASSERT_EQ(activation_forward(t, act, in.get(), out.get(), n, nullptr), cudaSuccess) << what;
+    const std::vector<double> x = in.values(0, n);
+    std::vector<double> ref(n);
+    for (std::size_t i = 0; i < n; ++i) ref[i] = activation_host(act, x[i]);
+    expect_close(t, out.values(0, n), ref, what);
+    expect_untouched(out, n, what);
+    // Misaligned by one element (the scalar path), and in place (out == in).
+    if (n > 1) {
+      Array shifted(t, n + 1);
+      ASSERT_EQ(activation_forward(t, act, in.get(1), shifted.get(1), n - 1, nullptr), cudaSuccess);
+      expect_shifted_close(t, shifted, ref, what);
+      expect_untouched(shifted, 0, what + " unaligned");
     }
-  }
+    ASSERT_EQ(activation_forward(t, act, in.get(), in.get(), n, nullptr), cudaSuccess);
+    expect_close(t, in.values(0, n), ref, what + " in place");
+  });
 }
 
 TEST(ElementwiseKernels, ActivationBackwardMatchesHost) {
   WFLOPS_REQUIRE_GPU();
-  for (DType t : kDtypes) {
-    for (Activation act : kActivations) {
-      for (std::size_t n : kSizes) {
-        const std::string what = name_of(t, n, " ") + activation_name(act);
-        Array dout(t, n + 1), pre(t, n + 1), dh(t, n + 1);
-        dout.randomize();
-        pre.randomize();
-        ASSERT_EQ(activation_backward(t, act, dout.get(), pre.get(), dh.get(), n, nullptr), cudaSuccess) << what;
-        const std::vector<double> g = dout.values(0, n), x = pre.values(0, n);
-        std::vector<double> ref(n);
-        for (std::size_t i = 0; i < n; ++i) ref[i] = g[i] * activation_derivative_host(act, x[i]);
-        expect_close(t, dh.values(0, n), ref, what);
-        expect_untouched(dh, n, what);
-        if (n > 1) {
-          Array shifted(t, n + 1);
-          ASSERT_EQ(activation_backward(t, act, dout.get(1), pre.get(1), shifted.get(1), n - 1, nullptr), cudaSuccess);
-          expect_close(t, shifted.values(1, n - 1), std::vector<double>(ref.begin() + 1, ref.end()),
-                       what + " unaligned");
-          expect_untouched(shifted, n, what + " unaligned");
-        }
-        // dh aliasing dout, as the MLP step uses it.
-        ASSERT_EQ(activation_backward(t, act, dout.get(), pre.get(), dout.get(), n, nullptr), cudaSuccess);
-        expect_close(t, dout.values(0, n), ref, what + " in place");
-      }
+  for_each_activation_case([](DType t, Activation act, std::size_t n, const std::string& what) {
+    Array dout(t, n + 1), pre(t, n + 1), dh(t, n + 1);
+    dout.randomize();
+    pre.randomize();
+    ASSERT_EQ(activation_backward(t, act, dout.get(), pre.get(), dh.get(), n, nullptr), cudaSuccess) << what;
+    const std::vector<double> g = dout.values(0, n), x = pre.values(0, n);
+    std::vector<double> ref(n);
+    for (std::size_t i = 0; i < n; ++i) ref[i] = g[i] * activation_derivative_host(act, x[i]);
+    expect_close(t, dh.values(0, n), ref, what);
+    expect_untouched(dh, n, what);
+    if (n > 1) {
+      Array shifted(t, n + 1);
+      ASSERT_EQ(activation_backward(t, act, dout.get(1), pre.get(1), shifted.get(1), n - 1, nullptr), cudaSuccess);
+      expect_shifted_close(t, shifted, ref, what);
     }
-  }
+    // dh aliasing dout, as the MLP step uses it.
+    ASSERT_EQ(activation_backward(t, act, dout.get(), pre.get(), dout.get(), n, nullptr), cudaSuccess);
+    expect_close(t, dout.values(0, n), ref, what + " in place");
+  });
 }
 
 TEST(ElementwiseKernels, ReluDerivativeAtZeroIsZero) {
@@ -195,7 +199,7 @@ TEST(ElementwiseKernels, ResidualAddMatchesHost) {
       if (n > 1) {
         Array shifted(t, n + 1);
         ASSERT_EQ(residual_add(t, a.get(1), b.get(1), shifted.get(1), n - 1, nullptr), cudaSuccess);
-        expect_close(t, shifted.values(1, n - 1), std::vector<double>(ref.begin() + 1, ref.end()), what + " unaligned");
+        expect_shifted_close(t, shifted, ref, what);
       }
       ASSERT_EQ(residual_add(t, a.get(), b.get(), a.get(), n, nullptr), cudaSuccess);  // out aliases a
       expect_close(t, a.values(0, n), ref, what + " in place");

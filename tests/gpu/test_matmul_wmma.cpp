@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "cuda/device_buffer.hpp"
 #include "dtype.hpp"
 #include "gpu_test_util.hpp"
 #include "matmul/matmul_wmma.cuh"
@@ -19,6 +20,7 @@
 
 namespace {
 
+using wflops::DeviceBuffer;
 using wflops::DType;
 using wflops::ErrorSum;
 
@@ -29,37 +31,6 @@ using wflops::ErrorSum;
     ASSERT_EQ(err_, cudaSuccess) << #call << ": " << cudaGetErrorName(err_) << " (" << cudaGetErrorString(err_) \
                                  << ")";                                                                        \
   } while (0)
-
-// Device memory freed on every path, including a failed assertion.
-class DeviceMemory {
- public:
-  DeviceMemory() = default;
-  ~DeviceMemory() {
-    if (ptr_ != nullptr) cudaFree(ptr_);
-  }
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-  cudaError_t allocate(std::size_t bytes) { return cudaMalloc(&ptr_, bytes); }
-  void* get() const { return ptr_; }
-
- private:
-  void* ptr_ = nullptr;
-};
-
-class Stream {
- public:
-  Stream() = default;
-  ~Stream() {
-    if (stream_ != nullptr) cudaStreamDestroy(stream_);
-  }
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  cudaError_t create() { return cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking); }
-  cudaStream_t get() const { return stream_; }
-
- private:
-  cudaStream_t stream_ = nullptr;
-};
 
 // Host conversions of cuda_bf16.h / cuda_fp16.h (round to nearest even), and back.
 template <typename T>
@@ -115,17 +86,14 @@ void check_matmul(long M, long N, long K, long c_offset = 0) {
   constexpr long kGuard = 64;  // elements: 128 bytes, so C stays 16-byte aligned when c_offset = 0
   const long c_elems = M * N;
   const long total = kGuard + c_offset + c_elems + kGuard;
-  DeviceMemory d_a, d_b, d_c;
-  ASSERT_CUDA_OK(d_a.allocate(a.size() * sizeof(T)));
-  ASSERT_CUDA_OK(d_b.allocate(b.size() * sizeof(T)));
-  ASSERT_CUDA_OK(d_c.allocate(static_cast<std::size_t>(total) * sizeof(T)));
+  const DeviceBuffer d_a(a.size() * sizeof(T)), d_b(b.size() * sizeof(T)),
+      d_c(static_cast<std::size_t>(total) * sizeof(T));
   ASSERT_CUDA_OK(cudaMemcpy(d_a.get(), a.data(), a.size() * sizeof(T), cudaMemcpyHostToDevice));
   ASSERT_CUDA_OK(cudaMemcpy(d_b.get(), b.data(), b.size() * sizeof(T), cudaMemcpyHostToDevice));
   ASSERT_CUDA_OK(cudaMemset(d_c.get(), 0xFF, static_cast<std::size_t>(total) * sizeof(T)));
   T* c_dev = static_cast<T*>(d_c.get()) + kGuard + c_offset;
 
-  Stream stream;
-  ASSERT_CUDA_OK(stream.create());
+  const wflops::testing::TestStream stream;
   ASSERT_CUDA_OK(wflops::kernels::matmul_wmma(dtype, d_a.get(), d_b.get(), c_dev, M, N, K, stream.get()));
   ASSERT_CUDA_OK(cudaStreamSynchronize(stream.get()));
   ASSERT_CUDA_OK(cudaGetLastError());
@@ -194,10 +162,7 @@ WMMA_SHAPE_TESTS(Large, 1024, 2048, 512)
 // --- refusals ------------------------------------------------------------------------------------
 TEST(MatmulWmma, RefusesUnsupportedArgumentsWithoutLaunching) {
   WFLOPS_REQUIRE_GPU();
-  DeviceMemory d_a, d_b, d_c;
-  ASSERT_CUDA_OK(d_a.allocate(1 << 16));
-  ASSERT_CUDA_OK(d_b.allocate(1 << 16));
-  ASSERT_CUDA_OK(d_c.allocate(1 << 16));
+  const DeviceBuffer d_a(1 << 16), d_b(1 << 16), d_c(1 << 16);
   using wflops::kernels::matmul_wmma;
   EXPECT_EQ(matmul_wmma(DType::bf16, d_a.get(), d_b.get(), d_c.get(), 16, 16, 12, nullptr),
             cudaErrorInvalidValue);  // K % 8 != 0

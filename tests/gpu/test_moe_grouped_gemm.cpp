@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -77,6 +78,34 @@ std::vector<std::uint16_t> download(const DeviceBuffer& b) {
   return out;
 }
 
+// Experts of the given row counts: their row offsets on the host and on the device, how many
+// there are, and their rows in all.
+struct Experts {
+  explicit Experts(const std::vector<int>& sizes)
+      : offsets(offsets_of(sizes)),
+        count(static_cast<int>(sizes.size())),
+        rows(static_cast<std::size_t>(offsets.back())),
+        device_offsets(upload(offsets.data(), offsets.size() * sizeof(int))) {}
+  std::vector<int> offsets;
+  int count;
+  std::size_t rows;
+  DeviceBuffer device_offsets;
+};
+
+// The device's tile map of the experts, built (kernels::moe_grouped_tile_map) into a buffer
+// poisoned first, and its capacity.
+struct TileMap {
+  long max_tiles;
+  DeviceBuffer map;
+};
+TileMap build_tile_map(const Experts& e) {
+  TileMap t{kernels::moe_grouped_max_tiles(static_cast<long>(e.rows), e.count), DeviceBuffer()};
+  t.map = DeviceBuffer(static_cast<std::size_t>(kernels::moe_grouped_tile_map_ints(t.max_tiles)) * sizeof(int));
+  CUDA_CHECK(cudaMemset(t.map.get(), 0xFF, t.map.bytes()));
+  CUDA_CHECK(kernels::moe_grouped_tile_map(e.device_offsets.as<int>(), e.count, t.map.as<int>(), t.max_tiles, nullptr));
+  return t;
+}
+
 // Every element finite and within bf16 rounding of the reference (plus a little fp32 accumulation
 // error), the relative error of the whole below 1e-2, and the guard untouched.
 void expect_matches(const std::vector<std::uint16_t>& got, const std::vector<double>& ref) {
@@ -98,38 +127,44 @@ void expect_matches(const std::vector<std::uint16_t>& got, const std::vector<dou
   }
 }
 
+// The fixture of a parameterised test on the experts of kRaggedSizes: it skips the test without a
+// GPU (WFLOPS_REQUIRE_GPU), then makes the experts e; c is the case.
+template <class Case>
+class RaggedExpertsTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    WFLOPS_REQUIRE_GPU();
+    e.emplace(kRaggedSizes);
+  }
+
+  const Case c = this->GetParam();
+  std::optional<const Experts> e;
+};
+
 struct RowCase {
   GroupedGemmKind kind;
   int k, n;
 };
 
-class GroupedRowProducts : public ::testing::TestWithParam<RowCase> {};
+class GroupedRowProducts : public RaggedExpertsTest<RowCase> {};
 
 TEST_P(GroupedRowProducts, MatchReferenceWithRaggedExperts) {
-  WFLOPS_REQUIRE_GPU();
-  const RowCase c = GetParam();
-  const std::vector<int> offsets = offsets_of(kRaggedSizes);
-  const int experts = static_cast<int>(kRaggedSizes.size());
-  const std::size_t rows = static_cast<std::size_t>(offsets.back());
   const std::size_t k = static_cast<std::size_t>(c.k), n = static_cast<std::size_t>(c.n);
+  DeviceBuffer dc = poisoned_output(e->rows * n);
   std::mt19937 rng(static_cast<unsigned>(c.k * 1000 + c.n));
-  const RandomBf16 x = random_bf16(rows * k, rng);
-  const RandomBf16 w = random_bf16(static_cast<std::size_t>(experts) * n * k, rng);
-  DeviceBuffer doff = upload(offsets.data(), offsets.size() * sizeof(int));
-  DeviceBuffer dc = poisoned_output(rows * n);
-  const long max_tiles = kernels::moe_grouped_max_tiles(static_cast<long>(rows), experts);
-  DeviceBuffer map(static_cast<std::size_t>(kernels::moe_grouped_tile_map_ints(max_tiles)) * sizeof(int));
-  CUDA_CHECK(cudaMemset(map.get(), 0xFF, map.bytes()));
+  const RandomBf16 x = random_bf16(e->rows * k, rng);
+  const RandomBf16 w = random_bf16(static_cast<std::size_t>(e->count) * n * k, rng);
 
-  CUDA_CHECK(kernels::moe_grouped_tile_map(doff.as<int>(), experts, map.as<int>(), max_tiles, nullptr));
+  const TileMap tiles = build_tile_map(*e);
   CUDA_CHECK(kernels::moe_grouped_gemm_rows(c.kind, x.device.get(), w.device.get(), static_cast<long>(n * k), dc.get(),
-                                            doff.as<int>(), map.as<int>(), max_tiles, c.n, c.k, experts, nullptr));
+                                            e->device_offsets.as<int>(), tiles.map.as<int>(), tiles.max_tiles, c.n, c.k,
+                                            e->count, nullptr));
   CUDA_CHECK(cudaDeviceSynchronize());
 
   // The device's tile map is the host's.
-  std::vector<int> table(map.bytes() / sizeof(int));
-  CUDA_CHECK(cudaMemcpy(table.data(), map.get(), map.bytes(), cudaMemcpyDeviceToHost));
-  const auto want = kernels::moe_grouped_tile_map_host(offsets);
+  std::vector<int> table(tiles.map.bytes() / sizeof(int));
+  CUDA_CHECK(cudaMemcpy(table.data(), tiles.map.get(), tiles.map.bytes(), cudaMemcpyDeviceToHost));
+  const auto want = kernels::moe_grouped_tile_map_host(e->offsets);
   ASSERT_EQ(table[0], static_cast<int>(want.size()));
   for (std::size_t t = 0; t < want.size(); ++t) {
     EXPECT_EQ(table[1 + 2 * t], want[t].first) << "tile " << t;
@@ -137,7 +172,7 @@ TEST_P(GroupedRowProducts, MatchReferenceWithRaggedExperts) {
   }
 
   std::vector<double> ref;
-  kernels::moe_grouped_gemm_rows_reference(c.kind, x.values, w.values, offsets, c.n, c.k, ref);
+  kernels::moe_grouped_gemm_rows_reference(c.kind, x.values, w.values, e->offsets, c.n, c.k, ref);
   expect_matches(download(dc), ref);
 }
 
@@ -156,35 +191,30 @@ struct WgradCase {
   int m, n;
 };
 
-class GroupedWeightGradient : public ::testing::TestWithParam<WgradCase> {};
+class GroupedWeightGradient : public RaggedExpertsTest<WgradCase> {};
 
 // The reduction runs over each expert's rows (0, 1, 17, 300, 0, 128: never a whole number of 32-row
 // steps except the last); experts without a row get exact zeros.
 TEST_P(GroupedWeightGradient, MatchesReferenceAndZeroesEmptyExperts) {
-  WFLOPS_REQUIRE_GPU();
-  const WgradCase c = GetParam();
-  const std::vector<int> offsets = offsets_of(kRaggedSizes);
-  const int experts = static_cast<int>(kRaggedSizes.size());
-  const std::size_t rows = static_cast<std::size_t>(offsets.back());
   const std::size_t m = static_cast<std::size_t>(c.m), n = static_cast<std::size_t>(c.n);
   std::mt19937 rng(static_cast<unsigned>(c.m * 1000 + c.n + 1));
-  const RandomBf16 x = random_bf16(rows * m, rng);
-  const RandomBf16 y = random_bf16(rows * n, rng);
-  DeviceBuffer doff = upload(offsets.data(), offsets.size() * sizeof(int));
-  DeviceBuffer dc = poisoned_output(static_cast<std::size_t>(experts) * m * n);
+  const RandomBf16 x = random_bf16(e->rows * m, rng);
+  const RandomBf16 y = random_bf16(e->rows * n, rng);
+  DeviceBuffer dc = poisoned_output(static_cast<std::size_t>(e->count) * m * n);
 
-  CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(x.device.get(), y.device.get(), dc.get(), doff.as<int>(), c.m, c.n,
-                                             experts, nullptr));
+  CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(x.device.get(), y.device.get(), dc.get(), e->device_offsets.as<int>(), c.m,
+                                             c.n, e->count, nullptr));
   CUDA_CHECK(cudaDeviceSynchronize());
 
   const std::vector<std::uint16_t> got = download(dc);
   std::vector<double> ref;
-  kernels::moe_grouped_gemm_wgrad_reference(x.values, y.values, offsets, c.m, c.n, ref);
+  kernels::moe_grouped_gemm_wgrad_reference(x.values, y.values, e->offsets, c.m, c.n, ref);
   expect_matches(got, ref);
-  for (int e = 0; e < experts; ++e) {
-    if (kRaggedSizes[e] != 0) continue;
+  for (int expert = 0; expert < e->count; ++expert) {
+    if (kRaggedSizes[expert] != 0) continue;
     for (std::size_t i = 0; i < m * n; ++i) {
-      ASSERT_EQ(got[static_cast<std::size_t>(e) * m * n + i], 0u) << "expert " << e << " (no row), element " << i;
+      ASSERT_EQ(got[static_cast<std::size_t>(expert) * m * n + i], 0u)
+          << "expert " << expert << " (no row), element " << i;
     }
   }
 }
@@ -201,34 +231,30 @@ TEST(GroupedGemmManyExperts, AllKindsMatchReference) {
   std::mt19937 rng(11);
   std::vector<int> sizes;
   for (int e = 0; e < 1500; ++e) sizes.push_back(e % 7 == 0 ? 0 : static_cast<int>(rng() % 40));
-  const std::vector<int> offsets = offsets_of(sizes);
-  const int experts = static_cast<int>(sizes.size());
-  const std::size_t rows = static_cast<std::size_t>(offsets.back());
+  const Experts e(sizes);
   const int k = 32, n = 16;
-  const RandomBf16 x = random_bf16(rows * k, rng);
-  const RandomBf16 w = random_bf16(static_cast<std::size_t>(experts) * n * k, rng);
-  const RandomBf16 y = random_bf16(rows * n, rng);
-  DeviceBuffer doff = upload(offsets.data(), offsets.size() * sizeof(int));
-  const long max_tiles = kernels::moe_grouped_max_tiles(static_cast<long>(rows), experts);
-  DeviceBuffer map(static_cast<std::size_t>(kernels::moe_grouped_tile_map_ints(max_tiles)) * sizeof(int));
-  CUDA_CHECK(kernels::moe_grouped_tile_map(doff.as<int>(), experts, map.as<int>(), max_tiles, nullptr));
+  const RandomBf16 x = random_bf16(e.rows * k, rng);
+  const RandomBf16 w = random_bf16(static_cast<std::size_t>(e.count) * n * k, rng);
+  const RandomBf16 y = random_bf16(e.rows * n, rng);
+  const TileMap tiles = build_tile_map(e);
   for (GroupedGemmKind kind : {GroupedGemmKind::rows_x_wt, GroupedGemmKind::rows_x_w}) {
     SCOPED_TRACE(kind == GroupedGemmKind::rows_x_wt ? "forward" : "input grad");
-    DeviceBuffer dc = poisoned_output(rows * n);
+    DeviceBuffer dc = poisoned_output(e.rows * n);
     CUDA_CHECK(kernels::moe_grouped_gemm_rows(kind, x.device.get(), w.device.get(), static_cast<long>(n) * k, dc.get(),
-                                              doff.as<int>(), map.as<int>(), max_tiles, n, k, experts, nullptr));
+                                              e.device_offsets.as<int>(), tiles.map.as<int>(), tiles.max_tiles, n, k,
+                                              e.count, nullptr));
     CUDA_CHECK(cudaDeviceSynchronize());
     std::vector<double> ref;
-    kernels::moe_grouped_gemm_rows_reference(kind, x.values, w.values, offsets, n, k, ref);
+    kernels::moe_grouped_gemm_rows_reference(kind, x.values, w.values, e.offsets, n, k, ref);
     expect_matches(download(dc), ref);
   }
   SCOPED_TRACE("weight grad");
-  DeviceBuffer dc = poisoned_output(static_cast<std::size_t>(experts) * k * n);
-  CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(x.device.get(), y.device.get(), dc.get(), doff.as<int>(), k, n, experts,
-                                             nullptr));
+  DeviceBuffer dc = poisoned_output(static_cast<std::size_t>(e.count) * k * n);
+  CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(x.device.get(), y.device.get(), dc.get(), e.device_offsets.as<int>(), k, n,
+                                             e.count, nullptr));
   CUDA_CHECK(cudaDeviceSynchronize());
   std::vector<double> ref;
-  kernels::moe_grouped_gemm_wgrad_reference(x.values, y.values, offsets, k, n, ref);
+  kernels::moe_grouped_gemm_wgrad_reference(x.values, y.values, e.offsets, k, n, ref);
   expect_matches(download(dc), ref);
 }
 
