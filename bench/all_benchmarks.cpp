@@ -10,6 +10,7 @@ void register_all_benchmarks(Registry& registry) {
   add_cast_benchmarks(registry);
   add_attention_benchmarks(registry);
   add_moe_benchmarks(registry);
+  add_model_benchmarks(registry);  // last: read against the families above
 }
 
 }  // namespace wflops

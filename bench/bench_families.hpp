@@ -1,6 +1,7 @@
 // One function per benchmark family; register_all_benchmarks() (all_benchmarks.hpp) calls them
 // all, in this order (Google Benchmark runs them in registration order, so a baseline runs before
-// what is read against it: matmuls first, then MLP steps, casts, attention and MoE).
+// what is read against it: matmuls first, then MLP steps, casts, attention, MoE and last the whole
+// model step, which `wflops breakdown` reads against all of those).
 #pragma once
 #include <set>
 #include <string>
@@ -18,6 +19,9 @@ void add_moe_benchmarks(Registry& r);        // moe_bench.cpp: moe_step and its 
 // cast/d2d_copy/fp32/n:<n>, then cast/vec16/<in>_<out>/n:<n> with the copy as baseline, for
 // n = 2^24, 2^26, 2^28. Memory-bound: flops = 0, bytes from the FLOP model.
 void add_cast_benchmarks(Registry& r);
+
+// model_bench.cpp: model_step, the whole GPT-2 training step, eager and fused (docs/model.md).
+void add_model_benchmarks(Registry& r);
 
 // The dense MLP training step (d -> d_ff -> d, bias + GELU, the fused cuBLASLt-epilogue
 // implementation) that other families read themselves against (an MoE layer with the same active

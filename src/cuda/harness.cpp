@@ -16,6 +16,7 @@
 #include "common/blocking_kernel.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/nvml.hpp"
+#include "model/model_phases.hpp"
 
 namespace wflops {
 
@@ -532,6 +533,11 @@ void measure(benchmark::State& state, const BenchSpec& spec, const WorkloadFacto
     state.counters["tflops"] = spec.flops / per_launch / 1e12;
     if (const auto peak = h.peaks.peak(spec.dtype)) {
       state.counters["pct_peak"] = 100.0 * spec.flops / per_launch / 1e12 / *peak;
+      // A model step's model FLOPs (weight + attention, the MFU numerator) against the same peak.
+      const auto model = spec.counters.find(model_phases::kModelFlops);
+      if (model != spec.counters.end()) {
+        state.counters[model_phases::kPctPeakModel] = 100.0 * model->second / per_launch / 1e12 / *peak;
+      }
     }
   }
   for (const auto& [key, value] : spec.counters) state.counters[key] = value;

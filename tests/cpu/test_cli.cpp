@@ -36,7 +36,7 @@ TEST(Cli, BadArgumentsGiveAClearErrorAndNonZeroExit) {
   auto r = run("run --suite nosuchsuite");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find("unknown suite 'nosuchsuite'"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("mlp, moe, quick, seed"), std::string::npos) << "names the suites there are: " << r.out;
+  EXPECT_NE(r.out.find("mlp, model, moe, quick, seed"), std::string::npos) << "names the suites there are: " << r.out;
   r = run("list --suite nosuchsuite");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find("unknown suite 'nosuchsuite' (suites: attention, cast, full"), std::string::npos) << r.out;

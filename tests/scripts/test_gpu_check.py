@@ -9,8 +9,8 @@ accepted by its peer's options. Then a simulated GPU (a fake nvidia-smi and fake
 fail, hang and crash on purpose): a failed benchmark, a cut family and a crashed family are each
 reported and cost only their own family, failed tests are named, and SIGTERM leaves an archive;
 a test binary whose library only a Python package's nvidia/*/lib holds is made to load; and a
-passing simulated GPU with fake peers and a fake torch runs the seed table, the quick suite and
-every peer's comparison through the real wflops.
+passing simulated GPU with fake peers and a fake torch runs the seed table, the quick suite, the
+breakdown of its model steps and every peer's comparison through the real wflops.
 
 usage: test_gpu_check.py SOURCE_DIR BUILD_DIR
 """
@@ -110,7 +110,7 @@ def test_dry_run(source, pack, tmp):
     for s in STAGES[1:]:
         status, rest = stages.get(s, ("?", ""))
         check(status == "skipped" and re.search(r"\): (no GPU|dry run)", rest), f"{s}: skipped, no GPU: {rest[:60]}")
-    check(re.search(r"would run (\d+) benchmarks in 7 wflops run", stages["smoke"][1]) is not None,
+    check(re.search(r"would run (\d+) benchmarks in 8 wflops run", stages["smoke"][1]) is not None,
           "smoke plans one wflops run per family")
     peers = stages["peers"][1]
     check(peers.count("arguments accepted") == 6 and "refused" not in peers, "every peer accepts its arguments")
@@ -158,8 +158,8 @@ args = dict(a.split("=", 1) for a in sys.argv[2:] if a.startswith("--benchmark_f
 opts = sys.argv[2:]
 suite, out = opts[opts.index("--suite") + 1], opts[opts.index("--out") + 1]
 regex = re.compile(args["--benchmark_filter"])
-names = [s["name"] for s in json.loads(os.popen(f"{real} list --suite {suite} --json").read())]
-names = [n for n in names if regex.search(n + "/manual_time")]
+specs = {s["name"]: s for s in json.loads(os.popen(f"{real} list --suite {suite} --json").read())}
+names = [n for n in specs if regex.search(n + "/manual_time")]
 with open(os.environ["FAKE_PIDS"], "a") as f:
     f.write(f"{os.getpid()}\\n")
 with open(os.environ["FAKE_CONTEXT"]) as f:
@@ -179,8 +179,12 @@ for i, n in enumerate(names):
         doc["benchmarks"].append({"name": n, "run_name": n, "run_type": "iteration", "error_occurred": True,
                                   "error_message": "verification failed: simulated"})
     else:
-        doc["benchmarks"].append({"name": n, "run_name": n, "run_type": "iteration", "repetitions": 1,
-                                  "tflops": 100.0 + i})
+        b = {"name": n, "run_name": n, "run_type": "iteration", "repetitions": 1, "tflops": 100.0 + i}
+        if n.startswith("model_step/"):  # what wflops breakdown reads: the FLOPs and a time split
+            b["flops"] = specs[n]["flops"]
+            b.update({"phase_ms_" + k.split("_", 2)[2]: 1.0 for k in specs[n]["counters"]
+                      if k.startswith(("phase_flops_", "phase_bytes_"))})
+        doc["benchmarks"].append(b)
     write()
 doc["context"]["interrupted"] = False
 write()
@@ -285,18 +289,23 @@ def test_simulated_peers(source, build, tmp):
     check(peers[0] == "passed" and peers[1].count("ok (1 ran, 0 failed), compared") == 6,
           f"peers: six calls, each compared: {peers}")
     names = archive_names(out)
-    for f in ["5-quick/quick.json", "4-seed/seed-table.txt", "6-peers/matmul-compare.txt",
-              "6-peers/mlp-seed-compare.txt"]:
+    check(re.search(r"model_step breakdown \(eager bf16 [\d.]+ TFLOP/s, \d+% memory-bound; fused bf16", quick[1])
+          is not None, f"quick: the breakdown of its model steps: {quick[1][-200:]}")
+    for f in ["5-quick/quick.json", "5-quick/breakdown.txt", "4-seed/seed-table.txt", "6-peers/matmul-compare.txt",
+              "6-peers/mlp-seed-compare.txt", "6-peers/model-compare.txt"]:
         check(f in names, f"the archive holds {f}")
     with tarfile.open(os.path.join(out, "gpu-check.tar.gz")) as t:
         top = t.getnames()[0].split("/")[0]
         quick_doc = json.load(t.extractfile(f"{top}/5-quick/quick.json"))
         compared = t.extractfile(f"{top}/6-peers/matmul-compare.txt").read().decode()
+        model_compared = t.extractfile(f"{top}/6-peers/model-compare.txt").read().decode()
     quick_names = {b["name"] for b in quick_doc["benchmarks"]}
     listed = re.search(r": (\d+) benchmarks", quick[1])
     check(listed and len(quick_names) == int(listed.group(1)) and "--benchmark_repetitions=3" in quick_doc["argv"],
           f"quick: the whole suite in one wflops run with its flags ({len(quick_names)})")
     check("matmul/cublaslt_auto/bf16/m:4096/n:8192/k:4096" in compared, "the matmul peer sits beside cublaslt_auto")
+    check("model_step/eager/bf16/arch:gpt2/d:1600/L:8/h:25/s:256/b:32/V:50257" in model_compared,
+          f"the model peer sits beside our eager step of the quick suite: {model_compared[-300:]}")
     with open(peer_args) as f:
         calls = f.read().splitlines()
     check(len(calls) == 6 and all("--context-from" in c and "quick.json" in c or c.startswith("mlp") for c in calls)
