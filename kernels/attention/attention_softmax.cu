@@ -1,10 +1,8 @@
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include <algorithm>
 #include <cmath>
 
 #include "attention/attention_softmax.cuh"
+#include "common/elementwise_vector.cuh"
 
 namespace wflops::kernels {
 
@@ -12,18 +10,8 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ inline float to_float(__half x) { return __half2float(x); }
-template <typename T>
-__device__ inline T from_float(float x);
-template <>
-__device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-template <>
-__device__ inline __half from_float<__half>(float x) {
-  return __float2half_rn(x);
-}
+using vec::from_float;
+using vec::to_float;
 
 // Reduces over the block (kThreads threads); every thread gets the result.
 template <bool kMax>

@@ -44,34 +44,7 @@ __device__ inline void warp_abt(float (&c)[kBlockQ / 8][4], const T* rows, const
   for (int kk = 0; kk < kDim / 16; ++kk) {
     std::uint32_t a[4];
     ldmatrix_x4(a, rows + (warp * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8);
-#pragma unroll
-    for (int nn = 0; nn < kBlockQ / 16; ++nn) {
-      std::uint32_t b[4];
-      ldmatrix_x4(b, cols + (nn * 16 + (lane & 7) + ((lane >> 4) << 3)) * kStride + kk * 16 + ((lane >> 3) & 1) * 8);
-      mma<T>(c[2 * nn], a, b[0], b[1]);
-      mma<T>(c[2 * nn + 1], a, b[2], b[3]);
-    }
-  }
-}
-
-// acc[16 keys][kDim] += X^T Y, with X^T (16 keys x 32 queries) in registers in accumulator layout
-// and Y [query][d] in shared memory.
-template <typename T, int kDim>
-__device__ inline void warp_accumulate(float (&acc)[kDim / 8][4], const float (&x)[kBlockQ / 8][4], const T* y,
-                                       int lane) {
-  constexpr int kStride = stride<kDim>();
-#pragma unroll
-  for (int kk = 0; kk < kBlockQ / 16; ++kk) {
-    const std::uint32_t a[4] = {pack2<T>(x[2 * kk][0], x[2 * kk][1]), pack2<T>(x[2 * kk][2], x[2 * kk][3]),
-                                pack2<T>(x[2 * kk + 1][0], x[2 * kk + 1][1]),
-                                pack2<T>(x[2 * kk + 1][2], x[2 * kk + 1][3])};
-#pragma unroll
-    for (int dn = 0; dn < kDim / 16; ++dn) {
-      std::uint32_t b[4];
-      ldmatrix_x4_trans(b, y + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + dn * 16 + (lane >> 4) * 8);
-      mma<T>(acc[2 * dn], a, b[0], b[1]);
-      mma<T>(acc[2 * dn + 1], a, b[2], b[3]);
-    }
+    mma_abt_step<T, kBlockQ / 8, kStride>(c, a, cols, kk, lane);
   }
 }
 
@@ -163,7 +136,7 @@ __global__ void __launch_bounds__(kThreads)
         p[i][c] = masked ? 0.0f : exp2f(p[i][c] * scale_log2 - sl[ql] * kLog2e);
       }
     }
-    warp_accumulate<T, kDim>(dv_acc, p, sdo, lane);  // dV += P^T dO
+    mma_pv<T, kBlockQ, kDim, kStride>(dv_acc, p, sdo, lane);  // dV += P^T dO
 
     // dS^T = P^T (dP^T - D), dP^T = V dO^T.
     float ds[kQTiles][4];
@@ -173,7 +146,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int c = 0; c < 4; ++c) ds[i][c] = p[i][c] * (ds[i][c] - sd[i * 8 + 2 * t + (c & 1)]);
     }
-    warp_accumulate<T, kDim>(dk_acc, ds, sq, lane);  // dK += dS^T Q (scaled at the end)
+    mma_pv<T, kBlockQ, kDim, kStride>(dk_acc, ds, sq, lane);  // dK += dS^T Q (scaled at the end)
 
     // dS to shared memory as [query][key], for dQ = dS K across all four warps' keys.
 #pragma unroll
@@ -252,21 +225,12 @@ template <typename T, int kDim>
 cudaError_t launch_backward(const void* q, const void* k, const void* v, const void* d_o, const float* lse,
                             const float* row_dot, float* dq_acc, void* dk, void* dv, const AttentionDims& dims,
                             cudaStream_t stream) {
-  auto kernel = flash_backward_kernel<T, kDim>;
-  constexpr std::size_t smem = shared_bytes<kDim>();
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  if (e != cudaSuccess) return e;
-  // The largest carveout (a hint), so that the SM's configuration holds two blocks (see shared_bytes).
-  e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                           static_cast<int>(cudaSharedmemCarveoutMaxShared));
-  if (e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>((dims.seq + kBlockK - 1) / kBlockK), static_cast<unsigned>(dims.slices()));
   const double scale = 1.0 / std::sqrt(static_cast<double>(kDim));
-  kernel<<<grid, kThreads, smem, stream>>>(static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
-                                           static_cast<const T*>(d_o), lse, row_dot, dq_acc, static_cast<T*>(dk),
-                                           static_cast<T*>(dv), dims.seq, dims.causal, static_cast<float>(scale),
-                                           static_cast<float>(scale * 1.4426950408889634));
-  return cudaGetLastError();
+  // One block per key tile; two per SM need the largest carveout (see shared_bytes).
+  return launch_tiles(flash_backward_kernel<T, kDim>, kBlockK, kThreads, shared_bytes<kDim>(), dims, stream,
+                      static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
+                      static_cast<const T*>(d_o), lse, row_dot, dq_acc, static_cast<T*>(dk), static_cast<T*>(dv),
+                      dims.seq, dims.causal, static_cast<float>(scale), static_cast<float>(scale * 1.4426950408889634));
 }
 
 template <typename T>

@@ -1,6 +1,7 @@
 // Device helpers shared by the fused attention kernels (CUDA only: include from .cu files):
-// asynchronous 16-byte copies into shared memory, ldmatrix, and the m16n8k16 tensor-core MMA with
-// fp32 accumulation, for bf16 and fp16.
+// asynchronous 16-byte copies into shared memory, ldmatrix, the m16n8k16 tensor-core MMA with fp32
+// accumulation for bf16 and fp16 and the warp-level products built from it, and the launches'
+// shared-memory attributes.
 //
 // Fragment layouts of mma.m16n8k16 (16-bit inputs), with g = lane / 4 and t = lane % 4:
 //   A (16x16, row-major): a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..)
@@ -11,10 +12,14 @@
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+
+#include "attention/attention_dims.cuh"
 
 namespace wflops::kernels::flash {
 
@@ -82,6 +87,42 @@ __device__ inline std::uint32_t pack2(float lo, float hi) {
   return r;
 }
 
+// One k-step (k = kk * 16 ..) of a warp's C += A B^T, C 16 x (8 kTiles): A's 16 x 16 as an A fragment
+// in registers, B's rows [row][k] in shared memory (row stride kStride), two n-tiles of 8 rows per
+// ldmatrix.
+template <typename T, int kTiles, int kStride>
+__device__ __forceinline__ void mma_abt_step(float (&c)[kTiles][4], const std::uint32_t (&a)[4], const T* b_rows,
+                                             int kk, int lane) {
+#pragma unroll
+  for (int nn = 0; nn < kTiles / 2; ++nn) {
+    std::uint32_t b[4];
+    ldmatrix_x4(b, b_rows + (nn * 16 + (lane & 7) + ((lane >> 4) << 3)) * kStride + kk * 16 + ((lane >> 3) & 1) * 8);
+    mma<T>(c[2 * nn], a, b[0], b[1]);
+    mma<T>(c[2 * nn + 1], a, b[2], b[3]);
+  }
+}
+
+// A warp's acc (16 rows x kDim) += P Y: P (16 x kInner) in registers in accumulator layout, which is
+// already the A fragment layout (two n-tiles per k-step), and Y [kInner][kDim] in shared memory
+// (row stride kStride). The forward's O += P V and the backward's dV += P^T dO, dK += dS^T Q.
+template <typename T, int kInner, int kDim, int kStride>
+__device__ __forceinline__ void mma_pv(float (&acc)[kDim / 8][4], const float (&p)[kInner / 8][4], const T* y,
+                                       int lane) {
+#pragma unroll
+  for (int kk = 0; kk < kInner / 16; ++kk) {
+    const std::uint32_t a[4] = {pack2<T>(p[2 * kk][0], p[2 * kk][1]), pack2<T>(p[2 * kk][2], p[2 * kk][3]),
+                                pack2<T>(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                                pack2<T>(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+#pragma unroll
+    for (int dn = 0; dn < kDim / 16; ++dn) {
+      std::uint32_t b[4];
+      ldmatrix_x4_trans(b, y + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + dn * 16 + (lane >> 4) * 8);
+      mma<T>(acc[2 * dn], a, b[0], b[1]);
+      mma<T>(acc[2 * dn + 1], a, b[2], b[3]);
+    }
+  }
+}
+
 template <typename T>
 __device__ inline T from_float(float x) {
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
@@ -107,6 +148,24 @@ __device__ inline void load_tile_async(T* dst, const T* slice, long row0, long s
     const T* src = slice + (valid ? (row0 + r) * kDim + col : 0);
     cp_async16(dst + r * kStride + col, src, valid);
   }
+}
+
+// Launches `kernel` on a grid of (seq / tile_rows rounded up, slices) blocks of `threads` threads
+// with `smem` bytes of dynamic shared memory. First, on every launch (cheap, and the attributes are
+// per device), it lets the kernel use that much (above 48 KiB a kernel must opt in) and asks for the
+// largest shared-memory carveout (a hint), so that the SM's configuration holds two blocks where
+// their shared memory allows it. Launch errors only; errors during execution surface later.
+template <typename... Params, typename... Args>
+cudaError_t launch_tiles(void (*kernel)(Params...), long tile_rows, int threads, std::size_t smem,
+                         const AttentionDims& dims, cudaStream_t stream, Args... args) {
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (e != cudaSuccess) return e;
+  e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                           static_cast<int>(cudaSharedmemCarveoutMaxShared));
+  if (e != cudaSuccess) return e;
+  const dim3 grid(static_cast<unsigned>((dims.seq + tile_rows - 1) / tile_rows), static_cast<unsigned>(dims.slices()));
+  kernel<<<grid, threads, smem, stream>>>(args...);
+  return cudaGetLastError();
 }
 
 }  // namespace wflops::kernels::flash

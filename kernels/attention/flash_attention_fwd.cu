@@ -106,15 +106,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int i = 0; i < kSTiles; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
 #pragma unroll
-    for (int kk = 0; kk < kSteps; ++kk) {
-#pragma unroll
-      for (int nn = 0; nn < kBlockK / 16; ++nn) {
-        std::uint32_t b[4];
-        ldmatrix_x4(b, kt + (nn * 16 + (lane & 7) + ((lane >> 4) << 3)) * kStride + kk * 16 + ((lane >> 3) & 1) * 8);
-        mma<T>(s[2 * nn], qf[kk], b[0], b[1]);
-        mma<T>(s[2 * nn + 1], qf[kk], b[2], b[3]);
-      }
-    }
+    for (int kk = 0; kk < kSteps; ++kk) mma_abt_step<T, kSTiles, kStride>(s, qf[kk], kt, kk, lane);
     // Mask keys past the sequence and, when causal, keys after the query.
     const bool needs_mask = k0 + kBlockK > seq || (causal && k0 + kBlockK - 1 > q0);
     if (needs_mask) {
@@ -159,20 +151,7 @@ __global__ void __launch_bounds__(kThreads)
         row_sum[c >> 1] += s[i][c];
       }
     }
-    // O += P V: P's accumulator layout is already the A fragment layout (two n-tiles per k-step).
-#pragma unroll
-    for (int kk = 0; kk < kBlockK / 16; ++kk) {
-      const std::uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                                  pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                  pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int dn = 0; dn < kDim / 16; ++dn) {
-        std::uint32_t b[4];
-        ldmatrix_x4_trans(b, vt + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + dn * 16 + (lane >> 4) * 8);
-        mma<T>(acc[2 * dn], a, b[0], b[1]);
-        mma<T>(acc[2 * dn + 1], a, b[2], b[3]);
-      }
-    }
+    mma_pv<T, kBlockK, kDim, kStride>(acc, s, vt, lane);  // O += P V
     __syncthreads();  // every warp is done with this buffer before the next prefetch overwrites it
   }
 
@@ -217,21 +196,12 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T, int kDim>
 cudaError_t launch_forward(const void* q, const void* k, const void* v, void* o, float* lse, const AttentionDims& dims,
                            cudaStream_t stream) {
-  auto kernel = flash_forward_kernel<T, kDim>;
-  constexpr std::size_t smem = shared_bytes<kDim>();
-  // Above 48 KiB a kernel needs an explicit opt-in; cheap, so done on every launch (per device).
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  if (e != cudaSuccess) return e;
-  // Ask for the largest shared-memory carveout (a hint; the kernel reads no global memory through L1),
-  // so that the SM's configuration holds two blocks where their shared memory allows it.
-  e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                           static_cast<int>(cudaSharedmemCarveoutMaxShared));
-  if (e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>((dims.seq + kBlockQ - 1) / kBlockQ), static_cast<unsigned>(dims.slices()));
   const float scale_log2 = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kDim)) * 1.4426950408889634);
-  kernel<<<grid, kThreads, smem, stream>>>(static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
-                                           static_cast<T*>(o), lse, dims.seq, dims.causal, scale_log2);
-  return cudaGetLastError();
+  // One block per query tile. The largest carveout costs nothing here: the kernel reads no global
+  // memory through L1.
+  return launch_tiles(flash_forward_kernel<T, kDim>, kBlockQ, kThreads, shared_bytes<kDim>(), dims, stream,
+                      static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), static_cast<T*>(o),
+                      lse, dims.seq, dims.causal, scale_log2);
 }
 
 template <typename T>

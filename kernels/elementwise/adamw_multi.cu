@@ -6,6 +6,7 @@
 
 #include "common/elementwise_vector.cuh"
 #include "elementwise/adamw_multi.cuh"
+#include "elementwise/adamw_update.cuh"
 
 namespace wflops::kernels {
 
@@ -26,18 +27,9 @@ struct DeviceTensor {
   int vectorised;
 };
 
-struct StepConstants {
-  float lr, beta1, beta2, eps, weight_decay;
-  float correction1, correction2;  // 1 - beta1^step, 1 - beta2^step
-};
-
-__device__ __forceinline__ void update(const StepConstants& k, float wd, float& p, float g, float& m, float& v) {
-  m = k.beta1 * m + (1.0f - k.beta1) * g;
-  v = k.beta2 * v + (1.0f - k.beta2) * g * g;
-  const float m_hat = m / k.correction1;
-  const float v_hat = v / k.correction2;
-  p -= k.lr * (m_hat / (sqrtf(v_hat) + k.eps) + wd * p);
-}
+using adamw_detail::StepConstants;
+using adamw_detail::update;
+using adamw_detail::update4;
 
 // Four consecutive copies from four floats: one 8-byte store for fp16/bf16, one 16-byte for fp32.
 template <typename T>
@@ -62,17 +54,7 @@ __global__ void __launch_bounds__(kThreads)
   if (t.vectorised) {  // begin is a multiple of kAdamWChunk, so of 4; the tail past n/4*4 is scalar
     const std::size_t vec_end = c.end / 4 * 4;
     for (std::size_t i = c.begin + 4 * threadIdx.x; i < vec_end; i += 4 * kThreads) {
-      float4 p = *reinterpret_cast<float4*>(t.param + i);
-      const float4 g = *reinterpret_cast<const float4*>(t.grad + i);
-      float4 m = *reinterpret_cast<float4*>(t.m + i);
-      float4 v = *reinterpret_cast<float4*>(t.v + i);
-      update(k, wd, p.x, g.x, m.x, v.x);
-      update(k, wd, p.y, g.y, m.y, v.y);
-      update(k, wd, p.z, g.z, m.z, v.z);
-      update(k, wd, p.w, g.w, m.w, v.w);
-      *reinterpret_cast<float4*>(t.param + i) = p;
-      *reinterpret_cast<float4*>(t.m + i) = m;
-      *reinterpret_cast<float4*>(t.v + i) = v;
+      const float4 p = update4(k, wd, t.param, t.grad, t.m, t.v, i);
       if (copy != nullptr) store4(copy + i, p);
     }
     for (std::size_t i = vec_end + threadIdx.x; i < c.end; i += kThreads) {
@@ -152,13 +134,7 @@ cudaError_t adamw_multi_step(const AdamW& opt, int step, DType copy_dtype, const
                              cudaStream_t stream) {
   if (step < 1) return cudaErrorInvalidValue;
   if (table.chunks() == 0) return cudaSuccess;
-  const StepConstants k{opt.lr,
-                        opt.beta1,
-                        opt.beta2,
-                        opt.eps,
-                        opt.weight_decay,
-                        static_cast<float>(1.0 - std::pow(static_cast<double>(opt.beta1), step)),
-                        static_cast<float>(1.0 - std::pow(static_cast<double>(opt.beta2), step))};
+  const StepConstants k = adamw_detail::step_constants(opt, step);
   const auto* tensors = static_cast<const DeviceTensor*>(table.tensor_table());
   const unsigned blocks = static_cast<unsigned>(table.chunks());
   switch (copy_dtype) {

@@ -16,7 +16,7 @@
 //     main loop has no edge cases. K % 8 == 0 makes a 16-byte chunk entirely in or out of range.
 //   * Shared tiles are [128 rows][32 + 8 padding] elements: an 80-byte row stride puts the eight
 //     16-byte row pieces that a fragment load (ldmatrix) reads at once in eight different bank
-//     groups. Fragment loads are ldmatrix for both types (see load_shared for bf16).
+//     groups. Fragment loads are ldmatrix for both types (wmma_tile::load_shared).
 //   * __launch_bounds__(256, 2): at most 128 registers, so two blocks (16 warps) share an SM and
 //     one block's barrier waits are covered by the other's math.
 //   * Epilogue: wmma can only store fp32 accumulators, so each warp stages 64 x 16 floats (one
@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/wmma_tile.cuh"
 #include "matmul/matmul_wmma.cuh"
 
 namespace wflops::kernels {
@@ -64,75 +65,9 @@ static_assert(kLds % 8 == 0 && kStageLd % 4 == 0, "wmma ldm: multiple of 16 byte
 // wmma pointers must be 32-byte aligned: fragment rows start at multiples of 16 rows * 80 bytes.
 static_assert((16 * kLds * 2) % 32 == 0 && (16 * kStageLd * 4) % 32 == 0, "32-byte aligned fragments");
 
-// --- cp.async (sm_80+): asynchronous 16-byte global -> shared copies -----------------------------
-// `.cg` bypasses L1: a block copies each byte once, and the reuse across blocks happens in L2.
-// With src_bytes = 0 nothing is read and the 16 destination bytes are zero-filled: that is how the
-// tile edges are handled.
-__device__ __forceinline__ void cp_async_16(void* smem_dst, const void* gmem_src, bool valid) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
-  const int src_bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src), "r"(src_bytes) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-// Waits until at most `kPending` of this thread's committed groups are still in flight.
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
-}
-
-// Fragment loads from shared memory. For fp16, wmma::load_matrix_sync becomes ldmatrix (LDSM).
-// For bf16, nvcc (13.0) cannot see that the pointer is a shared one and emits four generic 32-bit
-// loads per fragment instead (LD.E: 4x the instructions, and the generic-address latency). Issuing
-// the very same wmma.load PTX instruction with the .shared state space gives bf16 ldmatrix too.
-// The fragment's storage is the 4 x 32-bit registers that instruction fills.
-using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major>;
-using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major>;
-static_assert(sizeof(FragA::x) == 16 && sizeof(FragB::x) == 16, "bf16 16x16x16 fragment: 4 registers");
-
-template <typename Frag, typename T>
-__device__ __forceinline__ void load_shared(Frag& f, const T* p, unsigned ldm) {
-  wmma::load_matrix_sync(f, p, ldm);
-}
-__device__ __forceinline__ void load_shared(FragA& f, const __nv_bfloat16* p, unsigned ldm) {
-  unsigned* r = reinterpret_cast<unsigned*>(f.x);
-  asm volatile("wmma.load.a.sync.aligned.row.m16n16k16.shared.bf16 {%0, %1, %2, %3}, [%4], %5;\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(static_cast<unsigned>(__cvta_generic_to_shared(p))), "r"(ldm)
-               : "memory");
-}
-__device__ __forceinline__ void load_shared(FragB& f, const __nv_bfloat16* p, unsigned ldm) {
-  unsigned* r = reinterpret_cast<unsigned*>(f.x);
-  asm volatile("wmma.load.b.sync.aligned.col.m16n16k16.shared.bf16 {%0, %1, %2, %3}, [%4], %5;\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(static_cast<unsigned>(__cvta_generic_to_shared(p))), "r"(ldm)
-               : "memory");
-}
-
-// One 16-byte global store. Written out because nvcc (13.0) splits the plain
-// `*reinterpret_cast<uint4*>(p) = v` of the epilogue below into four 4-byte stores.
-__device__ __forceinline__ void store_global_16(void* p, uint4 v) {
-  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"l"(p), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
-               : "memory");
-}
-
-// fp32 -> the 16-bit storage type (round to nearest even), and its raw bits for packed stores.
-template <typename T>
-struct Convert;
-template <>
-struct Convert<__half> {
-  static __device__ __half from_float(float x) { return __float2half_rn(x); }
-  static __device__ unsigned bits(float x) { return __half_as_ushort(__float2half_rn(x)); }
-};
-template <>
-struct Convert<__nv_bfloat16> {
-  static __device__ __nv_bfloat16 from_float(float x) { return __float2bfloat16_rn(x); }
-  static __device__ unsigned bits(float x) { return __bfloat16_as_ushort(__float2bfloat16_rn(x)); }
-};
-// Two consecutive elements in one 32-bit word, the first (lower address) in the low half.
-template <typename T>
-__device__ __forceinline__ unsigned pack2(float first, float second) {
-  return Convert<T>::bits(first) | (Convert<T>::bits(second) << 16);
-}
+// cp.async copies, the fragment loads (ldmatrix for bf16 too) and the 16-byte stores of the
+// epilogue are common/wmma_tile.cuh's.
+using namespace wmma_tile;
 
 // One block computes the 128 x 128 tile of C at (blockIdx.x * 128, blockIdx.y * 128).
 template <typename T>
@@ -236,15 +171,11 @@ __global__ void __launch_bounds__(kThreads, 2)
       const float* src = staging + col * kStageLd + row;
       T* dst = C + gn * M + gm;
       if (vector_store && gm + 8 <= M) {
-        const float4 lo = *reinterpret_cast<const float4*>(src);
-        const float4 hi = *reinterpret_cast<const float4*>(src + 4);
-        const uint4 packed =
-            make_uint4(pack2<T>(lo.x, lo.y), pack2<T>(lo.z, lo.w), pack2<T>(hi.x, hi.y), pack2<T>(hi.z, hi.w));
-        store_global_16(dst, packed);
+        store_run8(dst, src);
       } else {
 #pragma unroll
         for (int e = 0; e < 8; ++e)
-          if (gm + e < M) dst[e] = Convert<T>::from_float(src[e]);
+          if (gm + e < M) dst[e] = vec::from_float<T>(src[e]);
       }
     }
     __syncwarp();  // all lanes have read the staging area before the next column overwrites it

@@ -12,14 +12,11 @@ namespace wflops::kernels {
 
 namespace {
 
-constexpr int kThreads = 256;                          // most threads one row's block gets
-constexpr std::size_t kPartials = 512;                 // most blocks of the backward, and so rows of partials
-constexpr int kReduceColumns = 32, kReduceSplit = 16;  // the partials' reduction: 32 x 16 threads
+constexpr int kThreads = 256;           // most threads one row's block gets
+constexpr std::size_t kPartials = 512;  // most blocks of the backward, and so rows of partials
 
-// Shared memory holds a row (or a block's column sums) as W planes of d / W floats: element j of the
-// thread's vector v sits at j * (d / W) + v, so a warp touching element j of consecutive vectors
-// touches consecutive words (no bank conflicts), and each thread only ever reads back what it wrote.
-__device__ __forceinline__ int plane(int j, int vectors, int v) { return j * vectors + v; }
+// Shared memory holds a row (or a block's column sums) as W planes of d / W floats (rows::plane).
+using rows::plane;
 
 template <typename T, int W>
 __global__ void __launch_bounds__(kThreads) forward_kernel(const T* a, const T* b, T* s, const T* gamma, const T* beta,
@@ -28,23 +25,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const T* a, const T* 
   __shared__ float scratch[2 * rows::kMaxWarps];
   const int vectors = d / W;
   const std::size_t base = blockIdx.x * static_cast<std::size_t>(d);
-  float sum = 0.0f;
-  for (int v = threadIdx.x; v < vectors; v += blockDim.x) {
-    float x[W];
-    rows::load<W>(a + base + v * W, x);
-    if (b != nullptr) {
-      float xb[W];
-      rows::load<W>(b + base + v * W, xb);
-#pragma unroll
-      for (int j = 0; j < W; ++j) x[j] = rows::round_to<T>(x[j] + xb[j]);  // normalise s as stored
-      rows::store<W>(s + base + v * W, x);
-    }
-#pragma unroll
-    for (int j = 0; j < W; ++j) {
-      row[plane(j, vectors, v)] = x[j];
-      sum += x[j];
-    }
-  }
+  const float sum = rows::stage_residual_row<W>(a, b, s, base, vectors, row, [](float x) { return x; });
   const float m = rows::block_sum(sum, scratch) / static_cast<float>(d);
   // Two passes (mean, then squared deviations) rather than Σx² - (Σx)²/d: the row is in shared
   // memory anyway, and the subtraction cannot cancel away the variance of a row with a large mean.
@@ -90,42 +71,21 @@ __global__ void __launch_bounds__(kThreads)
     const std::size_t base = r * static_cast<std::size_t>(d);
     const float m = mean[r], rs = rstd[r];
     float g_sum = 0.0f, gx_sum = 0.0f;
-    for (int v = threadIdx.x; v < vectors; v += blockDim.x) {
-      float dyv[W], x[W], g[W];
-      rows::load<W>(dy + base + v * W, dyv);
-      rows::load<W>(s + base + v * W, x);
-      rows::load<W>(gamma + v * W, g);
-#pragma unroll
-      for (int j = 0; j < W; ++j) {
-        const float xhat = (x[j] - m) * rs, gj = dyv[j] * g[j];
-        g_sum += gj;
-        gx_sum += gj * xhat;
-        sums[plane(j, vectors, v)] += dyv[j] * xhat;
-        sums[d + plane(j, vectors, v)] += dyv[j];
-      }
-    }
+    rows::for_each_element<W>(dy, s, gamma, base, vectors, [&](int k, float dyj, float xj, float gj) {
+      const float xhat = (xj - m) * rs, gdy = dyj * gj;
+      g_sum += gdy;
+      gx_sum += gdy * xhat;
+      sums[k] += dyj * xhat;
+      sums[d + k] += dyj;
+    });
     // The barrier inside also orders every thread's reads of this row before any write of ds, so
     // ds may alias dy.
     rows::block_sum2(g_sum, gx_sum, scratch);
     const float g_mean = g_sum * inv_d, gx_mean = gx_sum * inv_d;
-    for (int v = threadIdx.x; v < vectors; v += blockDim.x) {
-      float dyv[W], x[W], g[W], out[W];
-      rows::load<W>(dy + base + v * W, dyv);
-      rows::load<W>(s + base + v * W, x);
-      rows::load<W>(gamma + v * W, g);
-      if (dres != nullptr) {
-        rows::load<W>(dres + base + v * W, out);
-      } else {
-#pragma unroll
-        for (int j = 0; j < W; ++j) out[j] = 0.0f;
-      }
-#pragma unroll
-      for (int j = 0; j < W; ++j) {
-        const float xhat = (x[j] - m) * rs;
-        out[j] += rs * (dyv[j] * g[j] - g_mean - xhat * gx_mean);
-      }
-      rows::store<W>(ds + base + v * W, out);
-    }
+    rows::write_input_grad<W>(dy, s, gamma, dres, ds, base, vectors, [=](float dyj, float xj, float gj) {
+      const float xhat = (xj - m) * rs;
+      return rs * (dyj * gj - g_mean - xhat * gx_mean);
+    });
   }
   float* mine = partial + blockIdx.x * 2 * static_cast<std::size_t>(d);
   for (int v = threadIdx.x; v < vectors; v += blockDim.x) {
@@ -137,25 +97,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Stage two: column c of the 2 d columns of the partials, summed over its `count` rows in a fixed
-// order: thread (x, y) of a 32 x 16 block adds rows y, y + 16, ... of column x, then thread y = 0
-// adds the 16 results in order. Columns 0..d-1 go to dgamma, d..2d-1 to dbeta.
-__global__ void __launch_bounds__(kReduceColumns* kReduceSplit)
-    reduce_partials_kernel(const float* partial, int count, int d, float* dgamma, float* dbeta, bool accumulate) {
-  __shared__ float part[kReduceSplit][kReduceColumns];
-  const int column = blockIdx.x * kReduceColumns + threadIdx.x;
-  float t = 0.0f;
-  if (column < 2 * d) {
-    for (int p = threadIdx.y; p < count; p += kReduceSplit) t += partial[p * 2 * static_cast<std::size_t>(d) + column];
-  }
-  part[threadIdx.y][threadIdx.x] = t;
-  __syncthreads();
-  if (threadIdx.y != 0 || column >= 2 * d) return;
-  float total = 0.0f;
-  for (int k = 0; k < kReduceSplit; ++k) total += part[k][threadIdx.x];
-  float* out = column < d ? dgamma + column : dbeta + (column - d);
-  *out = accumulate ? *out + total : total;
-}
+// Stage two is rows::reduce_partials<2>: the 2 d columns of the partials, dgamma's then dbeta's.
 
 bool aligned(const void* p) { return p == nullptr || vec::aligned16(p); }
 
@@ -193,11 +135,7 @@ cudaError_t backward_launch(const void* dy, const void* s, const void* gamma, co
       static_cast<const T*>(dy), static_cast<const T*>(s), static_cast<const T*>(gamma), mean, rstd,
       static_cast<const T*>(dres), static_cast<T*>(ds), partial, rows, static_cast<int>(d));
   const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) return e;
-  const unsigned reduce_blocks = static_cast<unsigned>((2 * d + kReduceColumns - 1) / kReduceColumns);
-  reduce_partials_kernel<<<reduce_blocks, dim3(kReduceColumns, kReduceSplit), 0, stream>>>(
-      partial, static_cast<int>(blocks), static_cast<int>(d), dgamma, dbeta, accumulate);
-  return cudaGetLastError();
+  return e != cudaSuccess ? e : rows::reduce_partials<2>(partial, blocks, d, dgamma, dbeta, accumulate, stream);
 }
 
 template <typename T>

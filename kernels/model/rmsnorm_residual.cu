@@ -14,10 +14,9 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr std::size_t kPartials = 512;
-constexpr int kReduceColumns = 32, kReduceSplit = 16;
 
-// Element j of the thread's vector v at j * (d / W) + v: conflict-free, and only its owner reads it.
-__device__ __forceinline__ int plane(int j, int vectors, int v) { return j * vectors + v; }
+// The row, or the per-column sums, in shared memory as W planes (rows::plane).
+using rows::plane;
 
 template <typename T, int W>
 __global__ void __launch_bounds__(kThreads)
@@ -26,23 +25,7 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float scratch[2 * rows::kMaxWarps];
   const int vectors = d / W;
   const std::size_t base = blockIdx.x * static_cast<std::size_t>(d);
-  float squares = 0.0f;
-  for (int v = threadIdx.x; v < vectors; v += blockDim.x) {
-    float x[W];
-    rows::load<W>(a + base + v * W, x);
-    if (b != nullptr) {
-      float xb[W];
-      rows::load<W>(b + base + v * W, xb);
-#pragma unroll
-      for (int j = 0; j < W; ++j) x[j] = rows::round_to<T>(x[j] + xb[j]);
-      rows::store<W>(s + base + v * W, x);
-    }
-#pragma unroll
-    for (int j = 0; j < W; ++j) {
-      row[plane(j, vectors, v)] = x[j];
-      squares += x[j] * x[j];
-    }
-  }
+  const float squares = rows::stage_residual_row<W>(a, b, s, base, vectors, row, [](float x) { return x * x; });
   const float r = rsqrtf(rows::block_sum(squares, scratch) / static_cast<float>(d) + eps);
   for (int v = threadIdx.x; v < vectors; v += blockDim.x) {
     float g[W], out[W];
@@ -71,35 +54,15 @@ __global__ void __launch_bounds__(kThreads)
     const std::size_t base = r * static_cast<std::size_t>(d);
     const float rr = rrms[r];
     float gx_sum = 0.0f;
-    for (int v = threadIdx.x; v < vectors; v += blockDim.x) {
-      float dyv[W], x[W], g[W];
-      rows::load<W>(dy + base + v * W, dyv);
-      rows::load<W>(s + base + v * W, x);
-      rows::load<W>(gamma + v * W, g);
-#pragma unroll
-      for (int j = 0; j < W; ++j) {
-        const float xhat = x[j] * rr;
-        gx_sum += dyv[j] * g[j] * xhat;
-        sums[plane(j, vectors, v)] += dyv[j] * xhat;
-      }
-    }
+    rows::for_each_element<W>(dy, s, gamma, base, vectors, [&](int k, float dyj, float xj, float gj) {
+      const float xhat = xj * rr;
+      gx_sum += dyj * gj * xhat;
+      sums[k] += dyj * xhat;
+    });
     // The barrier inside orders this row's reads before any write of ds (ds may alias dy).
     const float gx_mean = rows::block_sum(gx_sum, scratch) / static_cast<float>(d);
-    for (int v = threadIdx.x; v < vectors; v += blockDim.x) {
-      float dyv[W], x[W], g[W], out[W];
-      rows::load<W>(dy + base + v * W, dyv);
-      rows::load<W>(s + base + v * W, x);
-      rows::load<W>(gamma + v * W, g);
-      if (dres != nullptr) {
-        rows::load<W>(dres + base + v * W, out);
-      } else {
-#pragma unroll
-        for (int j = 0; j < W; ++j) out[j] = 0.0f;
-      }
-#pragma unroll
-      for (int j = 0; j < W; ++j) out[j] += rr * (dyv[j] * g[j] - x[j] * rr * gx_mean);
-      rows::store<W>(ds + base + v * W, out);
-    }
+    rows::write_input_grad<W>(dy, s, gamma, dres, ds, base, vectors,
+                              [=](float dyj, float xj, float gj) { return rr * (dyj * gj - xj * rr * gx_mean); });
   }
   float* mine = partial + blockIdx.x * static_cast<std::size_t>(d);
   for (int v = threadIdx.x; v < vectors; v += blockDim.x) {
@@ -108,23 +71,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Column c of the partials summed over its `count` rows: thread (x, y) adds rows y, y + 16, ...,
-// then thread y = 0 adds the 16 results in order.
-__global__ void __launch_bounds__(kReduceColumns* kReduceSplit)
-    reduce_partials_kernel(const float* partial, int count, int d, float* dgamma, bool accumulate) {
-  __shared__ float part[kReduceSplit][kReduceColumns];
-  const int column = blockIdx.x * kReduceColumns + threadIdx.x;
-  float t = 0.0f;
-  if (column < d) {
-    for (int p = threadIdx.y; p < count; p += kReduceSplit) t += partial[p * static_cast<std::size_t>(d) + column];
-  }
-  part[threadIdx.y][threadIdx.x] = t;
-  __syncthreads();
-  if (threadIdx.y != 0 || column >= d) return;
-  float total = 0.0f;
-  for (int k = 0; k < kReduceSplit; ++k) total += part[k][threadIdx.x];
-  dgamma[column] = accumulate ? dgamma[column] + total : total;
-}
+// Stage two is rows::reduce_partials<1>: the d columns of the partials, dgamma's.
 
 bool aligned(const void* p) { return p == nullptr || vec::aligned16(p); }
 bool shape_ok(std::size_t rows, std::size_t d) { return d > 0 && d <= kRmsNormMaxDim && rows <= 0x7fffffffu; }
@@ -159,11 +106,7 @@ cudaError_t backward_launch(const void* dy, const void* s, const void* gamma, co
       static_cast<const T*>(dy), static_cast<const T*>(s), static_cast<const T*>(gamma), rrms,
       static_cast<const T*>(dres), static_cast<T*>(ds), partial, rows, static_cast<int>(d));
   const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) return e;
-  const unsigned reduce_blocks = static_cast<unsigned>((d + kReduceColumns - 1) / kReduceColumns);
-  reduce_partials_kernel<<<reduce_blocks, dim3(kReduceColumns, kReduceSplit), 0, stream>>>(
-      partial, static_cast<int>(blocks), static_cast<int>(d), dgamma, accumulate);
-  return cudaGetLastError();
+  return e != cudaSuccess ? e : rows::reduce_partials<1>(partial, blocks, d, dgamma, nullptr, accumulate, stream);
 }
 
 template <typename T>

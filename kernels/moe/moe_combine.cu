@@ -11,21 +11,7 @@ using moe_detail::kThreads;
 
 __global__ void combine_kernel(const Bf16x8* eo, const float* row_score, const int* token_offsets,
                                const int* token_rows, std::size_t tokens, int vecs, Bf16x8* y) {
-  const std::size_t total = tokens * vecs;
-  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
-       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    const std::size_t t = i / vecs, c = i % vecs;
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int j = token_offsets[t]; j < token_offsets[t + 1]; ++j) {
-      const int r = token_rows[j];
-      const float s = row_score[r];
-      const Bf16x8 v = eo[static_cast<std::size_t>(r) * vecs + c];
-      for (int q = 0; q < 8; ++q) acc[q] += s * __bfloat162float(v.v[q]);
-    }
-    Bf16x8 out;
-    for (int q = 0; q < 8; ++q) out.v[q] = __float2bfloat16(acc[q]);
-    y[i] = out;
-  }
+  moe_detail::sum_token_rows<true>(eo, row_score, token_offsets, token_rows, tokens, vecs, y);
 }
 
 __global__ void combine_backward_kernel(const Bf16x8* dy, const Bf16x8* eo, const int* row_token,

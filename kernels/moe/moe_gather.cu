@@ -20,19 +20,7 @@ __global__ void gather_kernel(const Bf16x8* x, const int* row_token, std::size_t
 
 __global__ void gather_backward_kernel(const Bf16x8* dxp, const int* token_offsets, const int* token_rows,
                                        std::size_t tokens, int vecs, Bf16x8* dx) {
-  const std::size_t total = tokens * vecs;
-  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
-       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    const std::size_t t = i / vecs, c = i % vecs;
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int j = token_offsets[t]; j < token_offsets[t + 1]; ++j) {
-      const Bf16x8 v = dxp[static_cast<std::size_t>(token_rows[j]) * vecs + c];
-      for (int q = 0; q < 8; ++q) acc[q] += __bfloat162float(v.v[q]);
-    }
-    Bf16x8 out;
-    for (int q = 0; q < 8; ++q) out.v[q] = __float2bfloat16(acc[q]);
-    dx[i] = out;
-  }
+  moe_detail::sum_token_rows<false>(dxp, nullptr, token_offsets, token_rows, tokens, vecs, dx);
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "common/wmma_tile.cuh"
 #include "moe/moe_grouped_gemm.cuh"
 
 namespace wflops::kernels {
@@ -61,53 +62,13 @@ static_assert((16 * kLdK * 2) % 32 == 0 && (16 * kLdO * 2) % 32 == 0 && (kOperan
               "32-byte aligned fragments");
 static_assert((16 * kStageLd * 4) % 32 == 0, "32-byte aligned staging per warp");
 
-// --- cp.async (sm_80+): src_bytes = 0 reads nothing and zero-fills the 16 shared bytes ---------
-__device__ __forceinline__ void cp_async_16(void* smem_dst, const void* gmem_src, bool valid) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
-  const int src_bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src), "r"(src_bytes) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
-}
-
-// Fragment loads with the .shared state space (as in matmul_wmma.cu: the generic wmma load of bf16
-// becomes four generic 32-bit loads; the .shared form is ldmatrix). Each bf16 m16n16k16 A or B
-// fragment is 4 x 32-bit registers for either layout; the layout qualifier matches the fragment's
-// type, so the mma_sync that consumes it uses the same one.
+// cp.async copies (src_bytes = 0 reads nothing and zero-fills the 16 shared bytes), fragment loads
+// with the .shared state space (ldmatrix for bf16) and the 16-byte stores: common/wmma_tile.cuh.
+using namespace wmma_tile;
 template <typename Layout>
-using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, Layout>;
+using FragA = Bf16FragA<Layout>;
 template <typename Layout>
-using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, Layout>;
-static_assert(sizeof(FragA<wmma::row_major>::x) == 16 && sizeof(FragA<wmma::col_major>::x) == 16 &&
-                  sizeof(FragB<wmma::row_major>::x) == 16 && sizeof(FragB<wmma::col_major>::x) == 16,
-              "bf16 16x16x16 fragment: 4 registers");
-
-#define WFLOPS_WMMA_LOAD_SHARED(FRAG, PTX)                                            \
-  __device__ __forceinline__ void load_shared(FRAG& f, const bf16* p, unsigned ldm) { \
-    unsigned* r = reinterpret_cast<unsigned*>(f.x);                                   \
-    asm volatile(PTX " {%0, %1, %2, %3}, [%4], %5;\n"                                 \
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])                     \
-                 : "r"(static_cast<unsigned>(__cvta_generic_to_shared(p))), "r"(ldm)  \
-                 : "memory");                                                         \
-  }
-WFLOPS_WMMA_LOAD_SHARED(FragA<wmma::row_major>, "wmma.load.a.sync.aligned.row.m16n16k16.shared.bf16")
-WFLOPS_WMMA_LOAD_SHARED(FragA<wmma::col_major>, "wmma.load.a.sync.aligned.col.m16n16k16.shared.bf16")
-WFLOPS_WMMA_LOAD_SHARED(FragB<wmma::row_major>, "wmma.load.b.sync.aligned.row.m16n16k16.shared.bf16")
-WFLOPS_WMMA_LOAD_SHARED(FragB<wmma::col_major>, "wmma.load.b.sync.aligned.col.m16n16k16.shared.bf16")
-#undef WFLOPS_WMMA_LOAD_SHARED
-
-// One 16-byte global store (nvcc splits the plain uint4 store into four; see matmul_wmma.cu).
-__device__ __forceinline__ void store_global_16(void* p, uint4 v) {
-  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"l"(p), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
-               : "memory");
-}
-__device__ __forceinline__ unsigned pack2(float first, float second) {
-  return static_cast<unsigned>(__bfloat16_as_ushort(__float2bfloat16_rn(first))) |
-         (static_cast<unsigned>(__bfloat16_as_ushort(__float2bfloat16_rn(second))) << 16);
-}
+using FragB = Bf16FragB<Layout>;
 
 // One operand of a block: `outer_valid` of its 128 outer rows (M for A, N for B) exist, and the
 // reduction runs over `k_valid` values of k.
@@ -144,12 +105,24 @@ __device__ __forceinline__ void load_operand(bf16* dst, const Operand& op, long 
   }
 }
 
+// The fragment of a staged operand (load_operand's layouts) at outer index `outer` and k offset kk.
+template <bool kKContiguous, typename Frag>
+__device__ __forceinline__ void load_fragment(Frag& f, const bf16* tile, int outer, int kk) {
+  if (kKContiguous) {
+    load_shared(f, tile + outer * kLdK + kk, kLdK);  // (outer, k) at [outer * ld + k]
+  } else {
+    load_shared(f, tile + kk * kLdO + outer, kLdO);  // (outer, k) at [k * ld + outer]
+  }
+}
+
 using Acc = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
 // acc = A (128 x k_valid) * B^T (k_valid x 128) for this block, A and B as staged above.
 template <bool kAKContiguous, bool kBKContiguous>
 __device__ __forceinline__ void main_loop(const Operand& a, const Operand& b, long k_valid,
                                           Acc (&acc)[kFragsM][kFragsN], unsigned char* smem) {
+  // A's (m, k) at [m * ld + k] is row major, at [k * ld + m] column major; B's (k, n) at [n * ld + k]
+  // is column major, at [k * ld + n] row major.
   using LayoutA = typename std::conditional<kAKContiguous, wmma::row_major, wmma::col_major>::type;
   using LayoutB = typename std::conditional<kBKContiguous, wmma::col_major, wmma::row_major>::type;
   bf16* const As = reinterpret_cast<bf16*>(smem);  // [kStages][kOperandElems]
@@ -187,23 +160,9 @@ __device__ __forceinline__ void main_loop(const Operand& a, const Operand& b, lo
       FragA<LayoutA> fa[kFragsM];
       FragB<LayoutB> fb[kFragsN];
 #pragma unroll
-      for (int i = 0; i < kFragsM; ++i) {
-        const int m = warp_m * kWM + i * 16;
-        if (kAKContiguous) {
-          load_shared(fa[i], as + m * kLdK + kk, kLdK);  // (m, k) at [m * ld + k]: row major
-        } else {
-          load_shared(fa[i], as + kk * kLdO + m, kLdO);  // (m, k) at [k * ld + m]: col major
-        }
-      }
+      for (int i = 0; i < kFragsM; ++i) load_fragment<kAKContiguous>(fa[i], as, warp_m * kWM + i * 16, kk);
 #pragma unroll
-      for (int j = 0; j < kFragsN; ++j) {
-        const int n = warp_n * kWN + j * 16;
-        if (kBKContiguous) {
-          load_shared(fb[j], bs + n * kLdK + kk, kLdK);  // (k, n) at [n * ld + k]: col major
-        } else {
-          load_shared(fb[j], bs + kk * kLdO + n, kLdO);  // (k, n) at [k * ld + n]: row major
-        }
-      }
+      for (int j = 0; j < kFragsN; ++j) load_fragment<kBKContiguous>(fb[j], bs, warp_n * kWN + j * 16, kk);
 #pragma unroll
       for (int i = 0; i < kFragsM; ++i)
 #pragma unroll
@@ -240,11 +199,7 @@ __device__ __forceinline__ void store_tile(const Acc (&acc)[kFragsM][kFragsN], b
       const int m = warp_m * kWM + i * 16 + row;
       const int n = warp_n * kWN + col;
       if (m >= rows_valid || n >= cols_valid) continue;  // cols_valid % 8 == 0: whole runs
-      const float* src = staging + row * kStageLd + col;
-      const float4 lo = *reinterpret_cast<const float4*>(src);
-      const float4 hi = *reinterpret_cast<const float4*>(src + 4);
-      store_global_16(c + m * ldc + n,
-                      make_uint4(pack2(lo.x, lo.y), pack2(lo.z, lo.w), pack2(hi.x, hi.y), pack2(hi.z, hi.w)));
+      store_run8(c + m * ldc + n, staging + row * kStageLd + col);
     }
     __syncwarp();  // all lanes have read the staging area before the next fragments overwrite it
   }
