@@ -1,14 +1,12 @@
 // Activation forward (out = act(in)) and backward (dh = dout * act'(pre)) as their own elementwise
 // passes, fp32 arithmetic, 16-byte vector accesses with a scalar tail; the double-precision host
-// versions beside them, the references, are the MLP reference's activations
-// (src/reference/mlp_reference.hpp), so that one fp64 definition checks every GELU and ReLU.
+// versions beside them are the references.
 #include <cmath>
 #include <type_traits>
 
 #include "common/dtype_dispatch.cuh"
 #include "common/elementwise_vector.cuh"
 #include "elementwise/activation.cuh"
-#include "reference/mlp_reference.hpp"
 
 namespace wflops::kernels {
 
@@ -95,18 +93,25 @@ cudaError_t activation_backward(DType dtype, Activation act, const void* dout, c
   });
 }
 
-// Activation and mlp_ref::Act list the same functions in the same order, so a value converts as it
-// is (a value outside the enum stays outside it, for which the reference returns x, and 1 for the
-// derivative).
-static_assert(static_cast<int>(Activation::none) == static_cast<int>(mlp_ref::Act::none) &&
-                  static_cast<int>(Activation::relu) == static_cast<int>(mlp_ref::Act::relu) &&
-                  static_cast<int>(Activation::gelu) == static_cast<int>(mlp_ref::Act::gelu),
-              "the kernels' and the MLP reference's activations correspond");
-
-double activation_host(Activation act, double x) { return mlp_ref::activation(static_cast<mlp_ref::Act>(act), x); }
+double activation_host(Activation act, double x) {
+  switch (act) {
+    case Activation::none: return x;
+    case Activation::relu: return x > 0 ? x : 0.0;
+    case Activation::gelu: return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
+  }
+  return x;
+}
 
 double activation_derivative_host(Activation act, double x) {
-  return mlp_ref::activation_derivative(static_cast<mlp_ref::Act>(act), x);
+  switch (act) {
+    case Activation::none: return 1.0;
+    case Activation::relu: return x > 0 ? 1.0 : 0.0;
+    case Activation::gelu: {
+      const double t = std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x));
+      return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * kSqrt2OverPi * (1.0 + 3.0 * kGeluCubic * x * x);
+    }
+  }
+  return 1.0;
 }
 
 }  // namespace wflops::kernels
