@@ -10,12 +10,17 @@
 // The step's phases (src/model/model_phases.hpp) are marked for the harness's time split. The FLOP
 // model is src/model/flops_model.hpp; the fp64 reference src/reference/model_reference.hpp.
 #pragma once
+#include <cuda_runtime.h>
+
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "cuda/device_buffer.hpp"
 #include "cuda/harness.hpp"
 #include "dtype.hpp"
 #include "model/flops_model.hpp"
+#include "reference/model_reference.hpp"
 
 namespace wflops {
 
@@ -30,5 +35,42 @@ struct ModelStepConfig {
 std::string model_step_unsupported_reason(const ModelStepConfig& c);
 
 std::unique_ptr<Workload> make_model_step_workload(const ModelStepConfig& c);
+
+namespace model_step_detail {
+class Gpt2Step;
+}
+
+// The step for tests (tests/gpu/test_model_step.cpp): one implementation's GPT-2 step at a shape,
+// its parameters set from and its gradients read into the fp64 reference's structures
+// (src/reference/model_reference.hpp, the same layout). Every call synchronises.
+class ModelStepRunner {
+ public:
+  // Allocates; std::runtime_error with model_step_unsupported_reason when the config cannot run.
+  ModelStepRunner(const ModelStepConfig& c, cudaStream_t stream);
+  ~ModelStepRunner();
+  ModelStepRunner(const ModelStepRunner&) = delete;
+  ModelStepRunner& operator=(const ModelStepRunner&) = delete;
+
+  model_ref::Gpt2Config reference_config() const;
+  // The fp32 master weights (p rounded to fp32), their compute copies, zero AdamW moments.
+  void set_parameters(const model_ref::Gpt2Params& p);
+  model_ref::Gpt2Params master_parameters() const;
+  // The compute-dtype copies the GEMMs multiply, decoded exactly: the reference's weights.
+  model_ref::Gpt2Params compute_parameters() const;
+  // Forward and backward without the optimizer (the eager step casts the masters first, as each
+  // of its steps does); returns the mean loss. tokens, targets: [batch, seq], each in [0, vocab).
+  double run_forward_backward(const std::vector<long>& tokens, const std::vector<long>& targets);
+  // dloss/dparameter of the last run, fp32, the loss scale divided out.
+  model_ref::Gpt2Params gradients() const;
+  // A whole step: forward, backward and AdamW; returns the loss.
+  double run_step(const std::vector<long>& tokens, const std::vector<long>& targets);
+  std::string describe() const;
+
+ private:
+  void upload(const std::vector<long>& tokens, const std::vector<long>& targets);
+  std::unique_ptr<model_step_detail::Gpt2Step> step_;
+  DeviceBuffer tokens_;  // tokens, then targets: T ints each
+  cudaStream_t stream_;
+};
 
 }  // namespace wflops

@@ -1,0 +1,262 @@
+// The fused GPT-2 step (model_step_impl.hpp; docs/model-kernels.md, "How a GPT-2 step strings them
+// together"):
+//   embedding_forward; block 0's LN1 as a plain LayerNorm;
+//   per block: QKV GEMM with a BIAS epilogue; split heads, fused attention (cuDNN's SDPA where it
+//   builds, else our FlashAttention-2), merge heads; output GEMM (BIAS); residual add + LN2 in one
+//   kernel; fc GEMM with GELU_AUX_BIAS (the pre-activation kept as aux for the backward); proj GEMM
+//   (BIAS); residual add + the next LN1 (or LN_f) in one kernel;
+//   LM head GEMM over the vocabulary padded to Vp (wte's padding rows are zero), then the fused
+//   softmax + cross-entropy on the 16-bit logits, writing the gradient over them in the same pass;
+//   backward in reverse: weight gradients to fp32 by cuBLAS (cuBLASLt's BGRAD epilogues would
+//   write the bias gradient in D's type, and D is fp32 here), the proj layer's input gradient
+//   with DGELU_BGRAD (dGELU and the fc bias gradient in its epilogue), LayerNorm backward kernels
+//   that add the residual gradient in place; the embedding's scatter-add; one multi-tensor AdamW
+//   that also writes the compute copies for the next step.
+// Phases folded into others as model_phases::fused_into says: fwd_residual in fwd_norm,
+// bwd_residual in bwd_norm, fwd_activation in fwd_mlp_up, bwd_activation in bwd_mlp_down. The
+// loss kernel writes the loss and its gradient in one pass at the forward's place: fwd_loss holds
+// both, and bwd_loss is marked empty.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "attention/flash_attention_bwd.cuh"
+#include "attention/flash_attention_fwd.cuh"
+#include "cuda/cuda_check.hpp"
+#include "cuda/cudnn_sdpa.hpp"
+#include "cuda/model_step_impl.hpp"
+#include "elementwise/bias_grad.cuh"
+#include "elementwise/cast.cuh"
+#include "model/cross_entropy.cuh"
+#include "model/embedding.cuh"
+#include "model/head_layout.cuh"
+#include "model/layernorm_residual.cuh"
+
+namespace wflops::model_step_detail {
+
+namespace {
+
+constexpr float kLnEps = 1e-5f;  // GPT-2's (model_ref::Gpt2Config::ln_eps)
+
+}  // namespace
+
+void Gpt2Step::choose_fused_attention() {
+  const kernels::AttentionDims dims = lay_.attention_dims();
+  std::string cudnn_why = cudnn::sdpa_unsupported_reason(c_.dtype, dims);
+  if (cudnn_why.empty()) {
+    try {
+      sdpa_fwd_ = std::make_unique<cudnn::SdpaForward>(c_.dtype, dims);
+      sdpa_bwd_ = std::make_unique<cudnn::SdpaBackward>(c_.dtype, dims);
+      attn_ws_ = DeviceBuffer(std::max(sdpa_fwd_->workspace_bytes(), sdpa_bwd_->workspace_bytes()));
+      attention_engine_ =
+          fmt::format("cuDNN SDPA attention (forward {}; backward {})", sdpa_fwd_->describe(), sdpa_bwd_->describe());
+      return;
+    } catch (const std::exception& e) {
+      // cuDNN missing on this machine, or no engine for the shape: our kernels instead.
+      cudnn_why = e.what();
+      sdpa_fwd_.reset();
+      sdpa_bwd_.reset();
+    }
+  }
+  const std::string flash_why = kernels::flash_attention_unsupported_reason(c_.dtype, dims);
+  if (!flash_why.empty()) {
+    throw std::runtime_error(
+        fmt::format("the fused step has no attention for this shape: cuDNN: {}; ours: {}", cudnn_why, flash_why));
+  }
+  attn_ws_ = DeviceBuffer(kernels::flash_attention_backward_workspace_bytes(dims));
+  attention_engine_ = fmt::format("our FlashAttention-2 attention (cuDNN not used: {})", cudnn_why);
+}
+
+void Gpt2Step::plan_fused() {
+  const DType t = c_.dtype;
+  const long T = lay_.T, d = lay_.d, ff = lay_.ff;
+  plans_.clear();
+  for (long l = 0; l < lay_.L; ++l) {
+    const BlockSlots& k = lay_.blocks[static_cast<std::size_t>(l)];
+    const LayerPtrs p = layer(l);
+    auto plan = std::make_unique<LayerPlans>();
+    plan->qkv.plan({{false, true, T, 3 * d, d},
+                    t,
+                    CUBLASLT_EPILOGUE_BIAS,
+                    w(k.b_qkv),
+                    nullptr,
+                    0,
+                    "model step QKV qkv = h W_qkv^T + b_qkv"});
+    plan->out_proj.plan({{false, true, T, d, d},
+                         t,
+                         CUBLASLT_EPILOGUE_BIAS,
+                         w(k.b_o),
+                         nullptr,
+                         0,
+                         "model step output projection y W_o^T + b_o"});
+    plan->fc.plan({{false, true, T, ff, d},
+                   t,
+                   CUBLASLT_EPILOGUE_GELU_AUX_BIAS,
+                   w(k.b_fc),
+                   p.pre,
+                   aux_ld_,
+                   "model step MLP up a = gelu(c W_fc^T + b_fc)"});
+    plan->proj.plan({{false, true, T, d, ff},
+                     t,
+                     CUBLASLT_EPILOGUE_BIAS,
+                     w(k.b_proj),
+                     nullptr,
+                     0,
+                     "model step MLP down a W_proj^T + b_proj"});
+    // d4 = (ds W_proj) * gelu'(pre); the fc bias gradient (column sums of d4 over the tokens) into
+    // a 16-bit scratch, cast to the fp32 gradient afterwards.
+    plan->dfc.plan({{false, false, T, ff, d},
+                    t,
+                    CUBLASLT_EPILOGUE_DGELU_BGRAD,
+                    db_fc_.get(),
+                    p.pre,
+                    aux_ld_,
+                    "model step MLP input gradient (ds W_proj) gelu'(pre) with db_fc"});
+    plans_.push_back(std::move(plan));
+  }
+  std::vector<kernels::AdamWTensor> tensors;
+  const std::size_t e = dtype_bytes(t);
+  for (const TensorSlot& s : lay_.tensors) {
+    kernels::AdamWTensor a;
+    a.param = master_.as<float>() + s.offset;
+    a.grad = g(s.offset);
+    a.m = m_.as<float>() + s.offset;
+    a.v = v_.as<float>() + s.offset;
+    a.copy = copy_.as<char>() + s.offset * e;
+    a.n = s.count;
+    a.decay = s.decay();
+    tensors.push_back(a);
+  }
+  CUDA_CHECK(adamw_table_.prepare(tensors));
+}
+
+void Gpt2Step::fused_attention_forward(long l, cudaStream_t stream) {
+  const LayerPtrs p = layer(l);
+  if (sdpa_fwd_) {
+    sdpa_fwd_->run(stream, p.q, p.k, p.v, p.o, p.lse, attn_ws_.get());
+  } else {
+    CUDA_CHECK(kernels::flash_attention_forward(c_.dtype, p.q, p.k, p.v, p.o, p.lse, lay_.attention_dims(), stream));
+  }
+}
+
+void Gpt2Step::fused_attention_backward(long l, const void* d_o, void* dqkv_heads, cudaStream_t stream) {
+  const LayerPtrs p = layer(l);
+  char* dq = static_cast<char*>(dqkv_heads);
+  const std::size_t bytes = lay_.td() * dtype_bytes(c_.dtype);
+  if (sdpa_bwd_) {
+    sdpa_bwd_->run(stream, p.q, p.k, p.v, p.o, p.lse, d_o, dq, dq + bytes, dq + 2 * bytes, attn_ws_.get());
+  } else {
+    CUDA_CHECK(kernels::flash_attention_backward(c_.dtype, p.q, p.k, p.v, p.o, d_o, p.lse, dq, dq + bytes,
+                                                 dq + 2 * bytes, attn_ws_.get(), lay_.attention_dims(), stream));
+  }
+}
+
+void Gpt2Step::fused_forward(const int* tokens, const int* targets, cudaStream_t stream, PhaseMarks& marks) {
+  const DType t = c_.dtype;
+  const long T = lay_.T, d = lay_.d, L = lay_.L;
+  const std::size_t Tu = static_cast<std::size_t>(T), du = static_cast<std::size_t>(d);
+  CUDA_CHECK(kernels::embedding_forward(t, tokens, w(lay_.wte), w(lay_.wpe), stream_at(0), Tu,
+                                        static_cast<std::size_t>(lay_.s), static_cast<std::size_t>(lay_.V), du,
+                                        stream));
+  marks.mark("fwd_embedding");
+  const BlockSlots& first = lay_.blocks[0];
+  CUDA_CHECK(kernels::residual_layernorm_forward(t, stream_at(0), nullptr, nullptr, w(first.ln1_g), w(first.ln1_b),
+                                                 layer(0).h, mean_at(0), rstd_at(0), Tu, du, kLnEps, stream));
+  marks.mark("fwd_norm");
+  for (long l = 0; l < L; ++l) {
+    const BlockSlots& k = lay_.blocks[static_cast<std::size_t>(l)];
+    const LayerPtrs p = layer(l);
+    const LayerPlans& plan = *plans_[static_cast<std::size_t>(l)];
+    plan.qkv.run(p.h, w(k.w_qkv), nullptr, qkv_.get(), 0.0f, stream);
+    marks.mark("fwd_qkv");
+    CUDA_CHECK(kernels::split_heads(t, qkv_.get(), p.q, lay_.heads(3), stream));
+    fused_attention_forward(l, stream);
+    CUDA_CHECK(kernels::merge_heads(t, p.o, p.y, lay_.heads(1), stream));
+    marks.mark("fwd_attention");
+    plan.out_proj.run(p.y, w(k.w_o), nullptr, branch_.get(), 0.0f, stream);
+    marks.mark("fwd_out_proj");
+    // mid = s_l + attention branch; c = LN2(mid).
+    CUDA_CHECK(kernels::residual_layernorm_forward(t, p.s_in, branch_.get(), p.mid, w(k.ln2_g), w(k.ln2_b), p.c,
+                                                   mean_at(2 * l + 1), rstd_at(2 * l + 1), Tu, du, kLnEps, stream));
+    marks.mark("fwd_norm");
+    plan.fc.run(p.c, w(k.w_fc), nullptr, p.a, 0.0f, stream);
+    marks.mark("fwd_mlp_up");
+    plan.proj.run(p.a, w(k.w_proj), nullptr, branch_.get(), 0.0f, stream);
+    marks.mark("fwd_mlp_down");
+    // s_{l+1} = mid + MLP branch, normalised by the next block's LN1 or by LN_f.
+    const bool last = l + 1 == L;
+    const BlockSlots* next = last ? nullptr : &lay_.blocks[static_cast<std::size_t>(l + 1)];
+    CUDA_CHECK(kernels::residual_layernorm_forward(t, p.mid, branch_.get(), p.s_out, w(last ? lay_.lnf_g : next->ln1_g),
+                                                   w(last ? lay_.lnf_b : next->ln1_b), last ? z_.get() : layer(l + 1).h,
+                                                   mean_at(2 * (l + 1)), rstd_at(2 * (l + 1)), Tu, du, kLnEps, stream));
+    marks.mark("fwd_norm");
+  }
+  // logits [T, Vp] = z wte^T; the padding columns are 0 (wte's padding rows are).
+  gemm_rm({false, true, T, lay_.Vp, d}, t, z_.get(), w(lay_.wte), t, logits_.get(), 0.0f, stream);
+  marks.mark("fwd_lm_head");
+  const float scale = static_cast<float>(grad_scale_ / static_cast<double>(T));
+  CUDA_CHECK(kernels::softmax_cross_entropy(t, logits_.get(), logits_.get(), targets, losses_.as<float>(), Tu,
+                                            static_cast<std::size_t>(lay_.V), static_cast<std::size_t>(lay_.Vp), scale,
+                                            stream));
+  CUDA_CHECK(kernels::mean_loss(losses_.as<float>(), Tu, loss_.as<float>(), stream));
+  marks.mark("fwd_loss");
+}
+
+void Gpt2Step::fused_backward(const int* tokens, cudaStream_t stream, PhaseMarks& marks) {
+  const DType t = c_.dtype;
+  const long T = lay_.T, d = lay_.d, ff = lay_.ff, L = lay_.L, Vp = lay_.Vp;
+  const std::size_t Tu = static_cast<std::size_t>(T), du = static_cast<std::size_t>(d);
+  void* ln_ws = ln_ws_.get();
+  marks.mark("bwd_loss");  // empty: the gradient was written by the forward's loss kernel
+  // The LM head's part of the tied wte's gradient (padding rows get 0 from dlogits' zero columns)
+  // and dz; the lookup's part is added at the end.
+  gemm_rm({true, false, Vp, d, T}, t, logits_.get(), z_.get(), DType::fp32, g(lay_.wte), 0.0f, stream);
+  gemm_rm({false, false, T, d, Vp}, t, logits_.get(), w(lay_.wte), t, dtmp_.get(), 0.0f, stream);
+  marks.mark("bwd_lm_head");
+  CUDA_CHECK(kernels::layernorm_backward(t, dtmp_.get(), stream_at(L), w(lay_.lnf_g), mean_at(2 * L), rstd_at(2 * L),
+                                         nullptr, ds_.get(), g(lay_.lnf_g), g(lay_.lnf_b), false, ln_ws, Tu, du,
+                                         stream));
+  marks.mark("bwd_norm");
+  for (long l = L - 1; l >= 0; --l) {
+    const BlockSlots& k = lay_.blocks[static_cast<std::size_t>(l)];
+    const LayerPtrs p = layer(l);
+    const LayerPlans& plan = *plans_[static_cast<std::size_t>(l)];
+    // ds: the gradient of s_{l+1}, so of the MLP's output.
+    gemm_rm({true, false, d, ff, T}, t, ds_.get(), p.a, DType::fp32, g(k.w_proj), 0.0f, stream);  // ds^T a
+    CUDA_CHECK(kernels::bias_grad(t, ds_.get(), DType::fp32, g(k.b_proj), T, d, stream));
+    plan.dfc.run(ds_.get(), w(k.w_proj), nullptr, d4_.get(), 0.0f, stream);
+    marks.mark("bwd_mlp_down");
+    CUDA_CHECK(kernels::cast(t, db_fc_.get(), DType::fp32, g(k.b_fc), static_cast<std::size_t>(ff), stream));
+    gemm_rm({true, false, ff, d, T}, t, d4_.get(), p.c, DType::fp32, g(k.w_fc), 0.0f, stream);  // d4^T c
+    gemm_rm({false, false, T, d, ff}, t, d4_.get(), w(k.w_fc), t, dtmp_.get(), 0.0f, stream);   // dc = d4 W_fc
+    marks.mark("bwd_mlp_up");
+    // d mid = ds + LN2's backward of dc, in place in ds.
+    CUDA_CHECK(kernels::layernorm_backward(t, dtmp_.get(), p.mid, w(k.ln2_g), mean_at(2 * l + 1), rstd_at(2 * l + 1),
+                                           ds_.get(), ds_.get(), g(k.ln2_g), g(k.ln2_b), false, ln_ws, Tu, du, stream));
+    marks.mark("bwd_norm");
+    gemm_rm({true, false, d, d, T}, t, ds_.get(), p.y, DType::fp32, g(k.w_o), 0.0f, stream);  // ds^T y
+    CUDA_CHECK(kernels::bias_grad(t, ds_.get(), DType::fp32, g(k.b_o), T, d, stream));
+    gemm_rm({false, false, T, d, d}, t, ds_.get(), w(k.w_o), t, dtmp_.get(), 0.0f, stream);  // dy = ds W_o
+    marks.mark("bwd_out_proj");
+    CUDA_CHECK(kernels::split_heads(t, dtmp_.get(), dout_heads_.get(), lay_.heads(1), stream));
+    fused_attention_backward(l, dout_heads_.get(), dheads_.get(), stream);
+    CUDA_CHECK(kernels::merge_heads(t, dheads_.get(), dqkv_.get(), lay_.heads(3), stream));
+    marks.mark("bwd_attention");
+    gemm_rm({true, false, 3 * d, d, T}, t, dqkv_.get(), p.h, DType::fp32, g(k.w_qkv), 0.0f, stream);  // dqkv^T h
+    CUDA_CHECK(kernels::bias_grad(t, dqkv_.get(), DType::fp32, g(k.b_qkv), T, 3 * d, stream));
+    gemm_rm({false, false, T, d, 3 * d}, t, dqkv_.get(), w(k.w_qkv), t, dtmp_.get(), 0.0f, stream);  // dh
+    marks.mark("bwd_qkv");
+    // d s_l = d mid + LN1's backward of dh, in place in ds.
+    CUDA_CHECK(kernels::layernorm_backward(t, dtmp_.get(), p.s_in, w(k.ln1_g), mean_at(2 * l), rstd_at(2 * l),
+                                           ds_.get(), ds_.get(), g(k.ln1_g), g(k.ln1_b), false, ln_ws, Tu, du, stream));
+    marks.mark("bwd_norm");
+  }
+  CUDA_CHECK(cudaMemsetAsync(g(lay_.wpe), 0, static_cast<std::size_t>(lay_.s) * du * sizeof(float), stream));
+  CUDA_CHECK(kernels::embedding_backward(t, tokens, ds_.get(), g(lay_.wte), g(lay_.wpe), Tu,
+                                         static_cast<std::size_t>(lay_.s), static_cast<std::size_t>(lay_.V), du,
+                                         emb_ws_.get(), emb_ws_bytes_, stream));
+  marks.mark("bwd_embedding");
+}
+
+}  // namespace wflops::model_step_detail
