@@ -50,8 +50,8 @@ class ModelStepWorkload final : public Workload {
     const long V = step_.layout().V;
     const std::size_t T = static_cast<std::size_t>(step_.layout().T);
     for (int s = 0; s < sets; ++s) {
-      model_step_detail::upload_random_ids(fresh_seed(), V, T, tokens(s));
-      model_step_detail::upload_random_ids(fresh_seed(), V, T, targets(s));
+      model_step_detail::upload_random_ids(fresh_seed(), V, T, tokens(s), stream);
+      model_step_detail::upload_random_ids(fresh_seed(), V, T, targets(s), stream);
     }
     step_.init_parameters(fresh_seed(), model_step_detail::kInitStd, stream);
   }
@@ -170,7 +170,8 @@ void ModelStepRunner::upload(const std::vector<long>& tokens, const std::vector<
     ids[i] = static_cast<int>(tokens[i]);
     ids[T + i] = static_cast<int>(targets[i]);
   }
-  CUDA_CHECK(cudaMemcpy(tokens_.get(), ids.data(), ids.size() * sizeof(int), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), ids.data(), ids.size() * sizeof(int), cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 double ModelStepRunner::run_forward_backward(const std::vector<long>& tokens, const std::vector<long>& targets) {

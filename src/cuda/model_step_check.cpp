@@ -66,12 +66,15 @@ float read_float(const float* device) {
 
 }  // namespace
 
-void upload_random_ids(std::uint64_t seed, long vocab, std::size_t count, int* device) {
+void upload_random_ids(std::uint64_t seed, long vocab, std::size_t count, int* device, cudaStream_t stream) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> pick(0, static_cast<int>(vocab) - 1);
   std::vector<int> ids(count);
   for (int& id : ids) id = pick(rng);
-  CUDA_CHECK(cudaMemcpy(device, ids.data(), count * sizeof(int), cudaMemcpyHostToDevice));
+  // On the step's stream and waited for: a plain cudaMemcpy from pageable memory may return before
+  // its DMA lands, and a non-blocking stream would not wait for it.
+  CUDA_CHECK(cudaMemcpyAsync(device, ids.data(), count * sizeof(int), cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 Verification verify_step(Gpt2Step& step, const ModelStepConfig& c, int* tokens, int* targets, cudaStream_t stream) {
@@ -87,8 +90,8 @@ Verification verify_step(Gpt2Step& step, const ModelStepConfig& c, int* tokens, 
 
   step.init_parameters(fresh_seed(), kInitStd, stream);
   CUDA_CHECK(cudaStreamSynchronize(stream));
-  upload_random_ids(fresh_seed(), lay.V, T, tokens);
-  upload_random_ids(fresh_seed(), lay.V, T, targets);
+  upload_random_ids(fresh_seed(), lay.V, T, tokens, stream);
+  upload_random_ids(fresh_seed(), lay.V, T, targets, stream);
   PhaseMarks none;
   step.poison(stream);
   step.forward_backward(tokens, targets, stream, none);

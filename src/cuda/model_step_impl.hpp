@@ -207,8 +207,8 @@ class Gpt2Step {
 // ---- model_step_check.cpp ----
 // GPT-2's initialisation scale of matrices and embeddings (the published model's 0.02).
 inline constexpr float kInitStd = 0.02f;
-// `count` ids uniform in [0, vocab) from `seed`, copied to device memory (synchronously).
-void upload_random_ids(std::uint64_t seed, long vocab, std::size_t count, int* device);
+// `count` ids uniform in [0, vocab) from `seed`, copied to device memory on `stream` (waited for).
+void upload_random_ids(std::uint64_t seed, long vocab, std::size_t count, int* device, cudaStream_t stream);
 // The check before timing, at the step's own shape: fresh GPT-2 initialisation and random tokens;
 // the loss finite and near its value at initialisation; every gradient finite (poisoned first);
 // the other implementation run on the same weights and tokens, its loss and sampled gradients
