@@ -122,14 +122,7 @@ void Gpt2Step::eager_backward(const int* tokens, const int* targets, cudaStream_
                                             Tu, Vu, Vu, scale, stream));
   CUDA_CHECK(kernels::cast(DType::fp32, logits32_.get(), t, logits_.get(), Tu * Vu, stream));
   marks.mark("bwd_loss");
-  // The LM head's part of the tied wte's gradient (the lookup's is added below), and dz.
-  gemm_rm({true, false, V, d, T}, t, logits_.get(), z_.get(), DType::fp32, g(lay_.wte), 0.0f, stream);
-  gemm_rm({false, false, T, d, V}, t, logits_.get(), w(lay_.wte), t, dtmp_.get(), 0.0f, stream);
-  marks.mark("bwd_lm_head");
-  CUDA_CHECK(kernels::layernorm_backward(t, dtmp_.get(), stream_at(L), w(lay_.lnf_g), mean_at(2 * L), rstd_at(2 * L),
-                                         nullptr, ds_.get(), g(lay_.lnf_g), g(lay_.lnf_b), false, ln_ws, Tu, du,
-                                         stream));
-  marks.mark("bwd_norm");
+  head_backward(V, stream, marks);
   for (long l = L - 1; l >= 0; --l) {
     const BlockSlots& k = lay_.blocks[static_cast<std::size_t>(l)];
     const LayerPtrs p = layer(l);

@@ -76,34 +76,15 @@ void Gpt2Step::plan_fused() {
     const BlockSlots& k = lay_.blocks[static_cast<std::size_t>(l)];
     const LayerPtrs p = layer(l);
     auto plan = std::make_unique<LayerPlans>();
-    plan->qkv.plan({{false, true, T, 3 * d, d},
-                    t,
-                    CUBLASLT_EPILOGUE_BIAS,
-                    w(k.b_qkv),
-                    nullptr,
-                    0,
-                    "model step QKV qkv = h W_qkv^T + b_qkv"});
-    plan->out_proj.plan({{false, true, T, d, d},
-                         t,
-                         CUBLASLT_EPILOGUE_BIAS,
-                         w(k.b_o),
-                         nullptr,
-                         0,
-                         "model step output projection y W_o^T + b_o"});
-    plan->fc.plan({{false, true, T, ff, d},
-                   t,
-                   CUBLASLT_EPILOGUE_GELU_AUX_BIAS,
-                   w(k.b_fc),
-                   p.pre,
-                   aux_ld_,
-                   "model step MLP up a = gelu(c W_fc^T + b_fc)"});
-    plan->proj.plan({{false, true, T, d, ff},
-                     t,
-                     CUBLASLT_EPILOGUE_BIAS,
-                     w(k.b_proj),
-                     nullptr,
-                     0,
-                     "model step MLP down a W_proj^T + b_proj"});
+    // out [T, n] = x [T, k] W^T with the epilogue's bias (and aux): one per forward linear layer.
+    auto forward = [&](LtGemm& gemm, long n, long k_in, cublasLtEpilogue_t epilogue, const void* bias, void* aux,
+                       const char* what) {
+      gemm.plan({{false, true, T, n, k_in}, t, epilogue, bias, aux, aux ? aux_ld_ : 0, what});
+    };
+    forward(plan->qkv, 3 * d, d, CUBLASLT_EPILOGUE_BIAS, w(k.b_qkv), nullptr, "model step QKV h W_qkv^T + b_qkv");
+    forward(plan->out_proj, d, d, CUBLASLT_EPILOGUE_BIAS, w(k.b_o), nullptr, "model step output y W_o^T + b_o");
+    forward(plan->fc, ff, d, CUBLASLT_EPILOGUE_GELU_AUX_BIAS, w(k.b_fc), p.pre, "model step gelu(c W_fc^T + b_fc)");
+    forward(plan->proj, d, ff, CUBLASLT_EPILOGUE_BIAS, w(k.b_proj), nullptr, "model step MLP a W_proj^T + b_proj");
     // d4 = (ds W_proj) * gelu'(pre); the fc bias gradient (column sums of d4 over the tokens) into
     // a 16-bit scratch, cast to the fp32 gradient afterwards.
     plan->dfc.plan({{false, false, T, ff, d},
@@ -208,16 +189,8 @@ void Gpt2Step::fused_backward(const int* tokens, cudaStream_t stream, PhaseMarks
   const long T = lay_.T, d = lay_.d, ff = lay_.ff, L = lay_.L, Vp = lay_.Vp;
   const std::size_t Tu = static_cast<std::size_t>(T), du = static_cast<std::size_t>(d);
   void* ln_ws = ln_ws_.get();
-  marks.mark("bwd_loss");  // empty: the gradient was written by the forward's loss kernel
-  // The LM head's part of the tied wte's gradient (padding rows get 0 from dlogits' zero columns)
-  // and dz; the lookup's part is added at the end.
-  gemm_rm({true, false, Vp, d, T}, t, logits_.get(), z_.get(), DType::fp32, g(lay_.wte), 0.0f, stream);
-  gemm_rm({false, false, T, d, Vp}, t, logits_.get(), w(lay_.wte), t, dtmp_.get(), 0.0f, stream);
-  marks.mark("bwd_lm_head");
-  CUDA_CHECK(kernels::layernorm_backward(t, dtmp_.get(), stream_at(L), w(lay_.lnf_g), mean_at(2 * L), rstd_at(2 * L),
-                                         nullptr, ds_.get(), g(lay_.lnf_g), g(lay_.lnf_b), false, ln_ws, Tu, du,
-                                         stream));
-  marks.mark("bwd_norm");
+  marks.mark("bwd_loss");            // empty: the gradient was written by the forward's loss kernel
+  head_backward(Vp, stream, marks);  // wte's padding rows get 0 from dlogits' zero columns
   for (long l = L - 1; l >= 0; --l) {
     const BlockSlots& k = lay_.blocks[static_cast<std::size_t>(l)];
     const LayerPtrs p = layer(l);

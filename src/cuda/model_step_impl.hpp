@@ -93,12 +93,11 @@ struct LayerPlans {
 // One GPT-2 training step on the device: parameters, activations, eager or fused forward +
 // backward, AdamW. Everything is enqueued on the caller's stream; nothing synchronises except
 // allocate() and the host transfers (set/read parameters and gradients).
+// (Not copyable: it owns its device buffers and plans.)
 class Gpt2Step {
  public:
   Gpt2Step(const ModelStepConfig& c, Impl impl);
   ~Gpt2Step();
-  Gpt2Step(const Gpt2Step&) = delete;
-  Gpt2Step& operator=(const Gpt2Step&) = delete;
 
   const Gpt2Layout& layout() const { return lay_; }
   Impl impl() const { return impl_; }
@@ -145,6 +144,9 @@ class Gpt2Step {
   // model_step_params.cpp
   void write_copies(cudaStream_t stream);
   std::size_t attention_workspace_estimate() const;
+  // The LM head's backward (its part of the tied wte's gradient, dz) and LN_f's, into ds; `vocab`
+  // columns of the logits (V eager, Vp fused).
+  void head_backward(long vocab, cudaStream_t stream, PhaseMarks& marks);
   // model_step_eager.cpp
   void eager_forward(const int* tokens, const int* targets, cudaStream_t stream, PhaseMarks& marks);
   void eager_backward(const int* tokens, const int* targets, cudaStream_t stream, PhaseMarks& marks);

@@ -95,14 +95,7 @@ kernels::HeadLayout Gpt2Layout::heads(std::size_t n) const {
 }
 
 model_ref::Gpt2Config Gpt2Layout::reference_config() const {
-  model_ref::Gpt2Config c;
-  c.vocab = V;
-  c.seq = s;
-  c.hidden = d;
-  c.heads = h;
-  c.layers = L;
-  c.batch = b;
-  return c;
+  return {V, s, d, h, L, b};  // vocab, seq, hidden, heads, layers, batch (GPT-2's ln_eps)
 }
 
 Gpt2Step::Gpt2Step(const ModelStepConfig& c, Impl impl) : c_(c), impl_(impl), lay_(c.shape) {
@@ -373,6 +366,19 @@ void Gpt2Step::forward_backward(const int* tokens, const int* targets, cudaStrea
     fused_forward(tokens, targets, stream, marks);
     fused_backward(tokens, stream, marks);
   }
+}
+
+void Gpt2Step::head_backward(long vocab, cudaStream_t stream, PhaseMarks& marks) {
+  const DType t = c_.dtype;
+  const long T = lay_.T, d = lay_.d, L = lay_.L;
+  // dwte = dlogits^T z (the lookup's part is added by the embedding backward), dz = dlogits wte.
+  gemm_rm({true, false, vocab, d, T}, t, logits_.get(), z_.get(), DType::fp32, g(lay_.wte), 0.0f, stream);
+  gemm_rm({false, false, T, d, vocab}, t, logits_.get(), w(lay_.wte), t, dtmp_.get(), 0.0f, stream);
+  marks.mark("bwd_lm_head");
+  CUDA_CHECK(kernels::layernorm_backward(t, dtmp_.get(), stream_at(L), w(lay_.lnf_g), mean_at(2 * L), rstd_at(2 * L),
+                                         nullptr, ds_.get(), g(lay_.lnf_g), g(lay_.lnf_b), false, ln_ws_.get(),
+                                         static_cast<std::size_t>(T), static_cast<std::size_t>(d), stream));
+  marks.mark("bwd_norm");
 }
 
 void Gpt2Step::optimizer(cudaStream_t stream, PhaseMarks& marks) {

@@ -30,17 +30,8 @@ using Stream = ::wflops::testing::TestStream;
 // sizes 64 and 128). V = 512 is a multiple of 64, so the fused step's padded vocabulary is V itself
 // and the eager one multiplies the same matrix.
 flops::ModelStepShape small_shape() {
-  flops::ModelStepShape m;
-  m.arch = flops::ModelArch::gpt2;
-  m.hidden = 256;
-  m.layers = 2;
-  m.heads = 4;
-  m.kv_heads = 4;
-  m.ffn = 1024;
-  m.vocab = 512;
-  m.seq = 64;
-  m.batch = 2;
-  return m;
+  // arch, d, L, h, kvh, d_ff, V, s, b, untied
+  return {flops::ModelArch::gpt2, 256, 2, 4, 4, 1024, 512, 64, 2, false};
 }
 
 struct Case {
