@@ -131,6 +131,11 @@ std::unique_ptr<Workload> make_model_step_workload(const ModelStepConfig& c) {
   return std::make_unique<ModelStepWorkload>(c);
 }
 
+double model_step_memory_bytes(const ModelStepConfig& c) {
+  if (!model_step_unsupported_reason(c).empty()) return 0;
+  return ModelStepWorkload(c).device_bytes(1);
+}
+
 // ---- ModelStepRunner -------------------------------------------------------------------------
 
 ModelStepRunner::ModelStepRunner(const ModelStepConfig& c, cudaStream_t stream) : stream_(stream) {

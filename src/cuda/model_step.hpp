@@ -36,6 +36,10 @@ std::string model_step_unsupported_reason(const ModelStepConfig& c);
 
 std::unique_ptr<Workload> make_model_step_workload(const ModelStepConfig& c);
 
+// The device memory the benchmark needs (its workload's device_bytes with one input set), known
+// without a GPU (CUB's sort storage is then estimated); 0 when the configuration cannot run.
+double model_step_memory_bytes(const ModelStepConfig& c);
+
 namespace model_step_detail {
 class Gpt2Step;
 }

@@ -136,7 +136,12 @@ BufferSizes Gpt2Step::sizes() const {
   z.logits = slice(T * static_cast<std::size_t>(logits_ld_), e);
   if (impl_ == Impl::eager) z.logits += slice(T * static_cast<std::size_t>(lay_.V), f);
   std::size_t emb = 0;
-  CUDA_CHECK(kernels::embedding_backward_workspace_bytes(T, static_cast<std::size_t>(lay_.V), &emb));
+  if (kernels::embedding_backward_workspace_bytes(T, static_cast<std::size_t>(lay_.V), &emb) != cudaSuccess) {
+    // No device to ask CUB (a listing on a machine without a GPU): the four id and position arrays
+    // and as much again for the sort's own storage.
+    (void)cudaGetLastError();
+    emb = 8 * align_up(T * sizeof(int));
+  }
   z.workspaces = align_up(kernels::layernorm_backward_workspace_bytes(T, static_cast<std::size_t>(lay_.d))) +
                  align_up(emb) + align_up(attention_workspace_estimate());
   z.blas = kBlasWorkspaceBytes;

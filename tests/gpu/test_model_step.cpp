@@ -200,4 +200,20 @@ TEST(ModelStepReasons, RefusesWhatItCannotRun) {
   }
 }
 
+// Host-only: the memory the harness checks before allocating, with and without a GPU. Both
+// configurations of docs/model.md must fit an 80 GB GPU, the step and (while it verifies) the
+// other implementation's step beside it: about 24 GB at the reference shape, 28 GB for GPT-2 small.
+TEST(ModelStepMemory, TheConfigurationsFitAn80GBGpu) {
+  for (const flops::ModelStepShape& s : {flops::gpt2_reference_shape(), flops::gpt2_small_shape()}) {
+    for (const char* impl : {"eager", "fused"}) {
+      for (DType t : {DType::bf16, DType::fp16}) {
+        const double bytes = model_step_memory_bytes({impl, t, s});
+        EXPECT_GT(bytes, 5e9) << impl;  // 2 x 18 bytes per parameter of 124M or more, and activations
+        EXPECT_LT(bytes, 80e9) << impl;
+      }
+    }
+  }
+  EXPECT_EQ(model_step_memory_bytes({"fused", DType::bf16, flops::llama3_8b_block_shape()}), 0);
+}
+
 }  // namespace wflops
