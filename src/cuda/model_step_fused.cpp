@@ -6,16 +6,20 @@
 //   kernel; fc GEMM with GELU_AUX_BIAS (the pre-activation kept as aux for the backward); proj GEMM
 //   (BIAS); residual add + the next LN1 (or LN_f) in one kernel;
 //   LM head GEMM over the vocabulary padded to Vp (wte's padding rows are zero), then the fused
-//   softmax + cross-entropy on the 16-bit logits, writing the gradient over them in the same pass;
-//   backward in reverse: weight gradients to fp32 by cuBLAS (cuBLASLt's BGRAD epilogues would
-//   write the bias gradient in D's type, and D is fp32 here), the proj layer's input gradient
-//   with DGELU_BGRAD (dGELU and the fc bias gradient in its epilogue), LayerNorm backward kernels
-//   that add the residual gradient in place; the embedding's scatter-add; one multi-tensor AdamW
-//   that also writes the compute copies for the next step.
+//   softmax + cross-entropy on the 16-bit logits (no fp32 copy): the loss in the forward, and at
+//   the start of the backward the same kernel again writing the gradient over the logits. One
+//   pass could write both, a read of the logits less (0.8 GB at the reference shape, about 1% of
+//   the step), but its whole time would then fall in fwd_loss and bwd_loss would be empty; two
+//   passes keep each phase to the work its byte count (src/model/model_bytes.hpp) describes;
+//   backward in reverse: weight gradients in fp32 by cublasGemmEx; the proj layer's input
+//   gradient with DGELU_BGRAD (dGELU and the fc bias gradient in its epilogue, 16-bit, then cast to
+//   the fp32 gradient); the other biases' gradients by our bias_grad kernel (a BGRADB epilogue on
+//   the weight-gradient GEMM would need an fp32 D beside 16-bit A and B, and LtGemm plans one
+//   dtype for all four); LayerNorm backward kernels that add the residual gradient in place; the
+//   embedding's scatter-add; one multi-tensor AdamW that also writes the compute copies for the
+//   next step.
 // Phases folded into others as model_phases::fused_into says: fwd_residual in fwd_norm,
-// bwd_residual in bwd_norm, fwd_activation in fwd_mlp_up, bwd_activation in bwd_mlp_down. The
-// loss kernel writes the loss and its gradient in one pass at the forward's place: fwd_loss holds
-// both, and bwd_loss is marked empty.
+// bwd_residual in bwd_norm, fwd_activation in fwd_mlp_up, bwd_activation in bwd_mlp_down.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -176,20 +180,24 @@ void Gpt2Step::fused_forward(const int* tokens, const int* targets, cudaStream_t
   // logits [T, Vp] = z wte^T; the padding columns are 0 (wte's padding rows are).
   gemm_rm({false, true, T, lay_.Vp, d}, t, z_.get(), w(lay_.wte), t, logits_.get(), 0.0f, stream);
   marks.mark("fwd_lm_head");
-  const float scale = static_cast<float>(grad_scale_ / static_cast<double>(T));
-  CUDA_CHECK(kernels::softmax_cross_entropy(t, logits_.get(), logits_.get(), targets, losses_.as<float>(), Tu,
-                                            static_cast<std::size_t>(lay_.V), static_cast<std::size_t>(lay_.Vp), scale,
+  CUDA_CHECK(kernels::softmax_cross_entropy(t, logits_.get(), nullptr, targets, losses_.as<float>(), Tu,
+                                            static_cast<std::size_t>(lay_.V), static_cast<std::size_t>(lay_.Vp), 0.0f,
                                             stream));
   CUDA_CHECK(kernels::mean_loss(losses_.as<float>(), Tu, loss_.as<float>(), stream));
   marks.mark("fwd_loss");
 }
 
-void Gpt2Step::fused_backward(const int* tokens, cudaStream_t stream, PhaseMarks& marks) {
+void Gpt2Step::fused_backward(const int* tokens, const int* targets, cudaStream_t stream, PhaseMarks& marks) {
   const DType t = c_.dtype;
   const long T = lay_.T, d = lay_.d, ff = lay_.ff, L = lay_.L, Vp = lay_.Vp;
   const std::size_t Tu = static_cast<std::size_t>(T), du = static_cast<std::size_t>(d);
   void* ln_ws = ln_ws_.get();
-  marks.mark("bwd_loss");            // empty: the gradient was written by the forward's loss kernel
+  // dlogits = (S/T) (softmax − onehot) over the 16-bit logits in place.
+  const float scale = static_cast<float>(grad_scale_ / static_cast<double>(T));
+  CUDA_CHECK(kernels::softmax_cross_entropy(t, logits_.get(), logits_.get(), targets, losses_.as<float>(), Tu,
+                                            static_cast<std::size_t>(lay_.V), static_cast<std::size_t>(Vp), scale,
+                                            stream));
+  marks.mark("bwd_loss");
   head_backward(Vp, stream, marks);  // wte's padding rows get 0 from dlogits' zero columns
   for (long l = L - 1; l >= 0; --l) {
     const BlockSlots& k = lay_.blocks[static_cast<std::size_t>(l)];

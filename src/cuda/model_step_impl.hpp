@@ -154,7 +154,7 @@ class Gpt2Step {
   void plan_fused();
   void choose_fused_attention();
   void fused_forward(const int* tokens, const int* targets, cudaStream_t stream, PhaseMarks& marks);
-  void fused_backward(const int* tokens, cudaStream_t stream, PhaseMarks& marks);
+  void fused_backward(const int* tokens, const int* targets, cudaStream_t stream, PhaseMarks& marks);
   void fused_attention_forward(long l, cudaStream_t stream);
   void fused_attention_backward(long l, const void* d_o, void* dqkv_heads, cudaStream_t stream);
 

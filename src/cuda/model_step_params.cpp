@@ -369,7 +369,7 @@ void Gpt2Step::forward_backward(const int* tokens, const int* targets, cudaStrea
     eager_backward(tokens, targets, stream, marks);
   } else {
     fused_forward(tokens, targets, stream, marks);
-    fused_backward(tokens, stream, marks);
+    fused_backward(tokens, targets, stream, marks);
   }
 }
 
