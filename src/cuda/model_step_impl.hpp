@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -101,7 +102,6 @@ class Gpt2Step {
 
   const Gpt2Layout& layout() const { return lay_; }
   Impl impl() const { return impl_; }
-  DType dtype() const { return c_.dtype; }
   // The memory this step allocates (the attention engine's own workspace, known only once cuDNN's
   // plan is built, estimated as the larger of our FlashAttention-2's and cuDNN's scratch).
   BufferSizes sizes() const;
@@ -122,10 +122,10 @@ class Gpt2Step {
   model_ref::Gpt2Params gradients() const;           // unscaled (divided by the loss scale)
 
   // ---- the step ----
-  // tokens and targets: T device ints each. The loss lands in loss_device(); gradients in grads.
+  // tokens and targets: T device ints each. The mean loss lands in loss_ (read_loss), the gradients
+  // in grads().
   void forward_backward(const int* tokens, const int* targets, cudaStream_t stream, PhaseMarks& marks);
   void optimizer(cudaStream_t stream, PhaseMarks& marks);
-  const float* loss_device() const { return loss_.as<float>(); }
   double read_loss(cudaStream_t stream) const;  // synchronises
   // Sets every gradient tensor and activation the step writes to NaN (verification).
   void poison(cudaStream_t stream);
@@ -133,12 +133,9 @@ class Gpt2Step {
 
   const float* grads() const { return grads_.as<float>(); }
   const float* master() const { return master_.as<float>(); }
-  const void* copy() const { return copy_.get(); }
   // The loss scale the gradients carry: 1 for bf16; for fp16 8·T, so that each logit's gradient
   // 8·(softmax − onehot) starts in fp16's normal range (see model_step_params.cpp).
   double grad_scale() const { return grad_scale_; }
-  const kernels::AdamW& adamw() const { return adamw_; }
-  int steps_taken() const { return step_; }
 
  private:
   // model_step_params.cpp
@@ -179,7 +176,7 @@ class Gpt2Step {
   Impl impl_;
   Gpt2Layout lay_;
   double grad_scale_ = 1;
-  kernels::AdamW adamw_{};
+  kernels::AdamW adamw_{};  // adamw.cuh's defaults: lr 1e-4, betas 0.9 and 0.95, eps 1e-8, decay 0.1
   int step_ = 0;
   long aux_ld_ = 0;     // the GELU pre-activation's row length (cuBLASLt's aux needs a multiple of 8)
   long logits_ld_ = 0;  // V (eager) or Vp (fused)
