@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
+#include "json_object.hpp"
 #include "model/flops.hpp"
 #include "model/flops_model.hpp"
 #include "model/flops_transformer.hpp"
@@ -24,16 +25,9 @@ struct ParamsArgs {
 // The --json keys the generic path and --arch share, by one set of names: the parameter counts and
 // the training FLOPs per token.
 nlohmann::json counts_json(const flops::TransformerParams& p, const flops::TransformerFlops& f) {
-  nlohmann::json out;
-  out["params_total"] = p.total;
-  out["params_non_embedding"] = p.non_embedding;
-  out["params_active"] = p.active;
-  out["params_embedding"] = p.embedding;
-  out["flops_per_token"] = f.total;
-  out["flops_per_token_weight"] = f.weight;
-  out["flops_per_token_attention"] = f.attention;
-  out["flops_per_token_routing"] = f.routing;
-  return out;
+  return object_of("params_total", p.total, "params_non_embedding", p.non_embedding, "params_active", p.active,
+                   "params_embedding", p.embedding, "flops_per_token", f.total, "flops_per_token_weight", f.weight,
+                   "flops_per_token_attention", f.attention, "flops_per_token_routing", f.routing);
 }
 
 // --arch: the parameters of the gpt2 or llama model, N_w and the step's FLOPs. The per-token keys have
@@ -52,21 +46,10 @@ void run_model_params(const ParamsArgs& args) {
     // A model step is dense: every parameter is active and no FLOPs route.
     nlohmann::json out = counts_json({p.total, p.non_embedding, p.total, p.embedding},
                                      {weight / tokens, attention / tokens, 0.0, model / tokens});
-    out["arch"] = gpt2 ? "gpt2" : "llama";
-    out["hidden"] = m.hidden;
-    out["layers"] = m.layers;
-    out["heads"] = m.heads;
-    out["kv_heads"] = m.kv_heads;
-    out["ffn"] = m.ffn;
-    out["vocab"] = m.vocab;
-    out["seq"] = m.seq;
-    out["batch"] = m.batch;
-    out["tokens"] = tokens;
-    out["untied"] = m.untied;
-    out["weights_per_token"] = n_w;
-    out["step_flops_weight"] = weight;
-    out["step_flops_attention"] = attention;
-    out["step_flops_model"] = model;
+    add_fields(out, "arch", gpt2 ? "gpt2" : "llama", "hidden", m.hidden, "layers", m.layers, "heads", m.heads,
+               "kv_heads", m.kv_heads, "ffn", m.ffn, "vocab", m.vocab, "seq", m.seq, "batch", m.batch, "tokens", tokens,
+               "untied", m.untied, "weights_per_token", n_w, "step_flops_weight", weight, "step_flops_attention",
+               attention, "step_flops_model", model);
     fmt::print("{}\n", out.dump(2));
     return;
   }

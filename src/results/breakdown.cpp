@@ -7,6 +7,7 @@
 #include <map>
 
 #include "errors.hpp"
+#include "json_object.hpp"
 #include "model/flops_model_phases.hpp"
 
 namespace wflops {
@@ -416,8 +417,6 @@ std::string format_one(const Breakdown& s) {
   return out;
 }
 
-nlohmann::json optional_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
-
 const char* kind_name(Kind k) { return k == Kind::gemm ? "gemm" : k == Kind::attention ? "attention" : "memory"; }
 
 }  // namespace
@@ -443,55 +442,25 @@ nlohmann::json breakdowns_json(const ResultFile& file, const std::vector<Breakdo
   out["left_out"] = skipped;
   out["steps"] = nlohmann::json::array();
   for (const Breakdown& s : all) {
-    nlohmann::json j;
-    j["benchmark"] = s.benchmark;
-    j["implementation"] = s.implementation;
-    j["dtype"] = s.dtype;
-    j["step_ms"] = s.step_ms;
-    j["tflops"] = s.tflops;
-    j["pct_peak"] = optional_json(s.pct_peak);
-    j["model_tflops"] = optional_json(s.model_tflops);
-    j["pct_peak_model"] = optional_json(s.pct_peak_model);
-    j["best_matmul"] = s.best_matmul;
-    j["best_matmul_tflops"] = optional_json(s.best_matmul_tflops);
-    j["pct_best_matmul"] = optional_json(s.pct_best_matmul);
-    j["best_copy"] = s.best_copy;
-    j["best_copy_gbps"] = optional_json(s.best_copy_gbps);
-    j["phases_ms"] = s.phases_ms;
-    j["gemm_share_pct"] = s.gemm_share_pct;
-    j["attention_share_pct"] = s.attention_share_pct;
-    j["memory_share_pct"] = s.memory_share_pct;
-    j["other"] = s.other;
+    nlohmann::json j =
+        object_of("benchmark", s.benchmark, "implementation", s.implementation, "dtype", s.dtype, "step_ms", s.step_ms,
+                  "tflops", s.tflops, "pct_peak", s.pct_peak, "model_tflops", s.model_tflops, "pct_peak_model",
+                  s.pct_peak_model, "best_matmul", s.best_matmul, "best_matmul_tflops", s.best_matmul_tflops,
+                  "pct_best_matmul", s.pct_best_matmul, "best_copy", s.best_copy, "best_copy_gbps", s.best_copy_gbps,
+                  "phases_ms", s.phases_ms, "gemm_share_pct", s.gemm_share_pct, "attention_share_pct",
+                  s.attention_share_pct, "memory_share_pct", s.memory_share_pct, "other", s.other);
     j["phases"] = nlohmann::json::array();
     for (const BreakdownRow& r : s.rows) {
-      nlohmann::json p;
-      p["phase"] = r.phase;
-      p["kind"] = kind_name(r.kind);
-      p["ms"] = optional_json(r.ms);
-      p["folded_into"] = r.folded_into;
-      p["holds"] = r.holds;
-      p["share_pct"] = r.share_pct;
-      p["tflops"] = optional_json(r.tflops);
-      p["gbps"] = optional_json(r.gbps);
-      p["pct_of_ceiling"] = optional_json(r.pct_of_ceiling);
-      p["other_ms"] = optional_json(r.other_ms);
-      p["gain"] = optional_json(r.gain);
-      p["gain_over"] = r.gain_over;
-      p["compared_in"] = r.compared_in;
-      p["alone"] = r.alone;
-      p["alone_tflops"] = optional_json(r.alone_tflops);
-      p["over_alone"] = optional_json(r.over_alone);
-      j["phases"].push_back(p);
+      j["phases"].push_back(object_of("phase", r.phase, "kind", kind_name(r.kind), "ms", r.ms, "folded_into",
+                                      r.folded_into, "holds", r.holds, "share_pct", r.share_pct, "tflops", r.tflops,
+                                      "gbps", r.gbps, "pct_of_ceiling", r.pct_of_ceiling, "other_ms", r.other_ms,
+                                      "gain", r.gain, "gain_over", r.gain_over, "compared_in", r.compared_in, "alone",
+                                      r.alone, "alone_tflops", r.alone_tflops, "over_alone", r.over_alone));
     }
     j["parts"] = nlohmann::json::array();
     for (const BreakdownPart& p : s.parts) {
-      j["parts"].push_back({{"what", p.what},
-                            {"ms", p.ms},
-                            {"share_pct", p.share_pct},
-                            {"tflops", optional_json(p.tflops)},
-                            {"alone", p.alone},
-                            {"alone_tflops", optional_json(p.alone_tflops)},
-                            {"over_alone", optional_json(p.over_alone)}});
+      j["parts"].push_back(object_of("what", p.what, "ms", p.ms, "share_pct", p.share_pct, "tflops", p.tflops, "alone",
+                                     p.alone, "alone_tflops", p.alone_tflops, "over_alone", p.over_alone));
     }
     out["steps"].push_back(j);
   }
