@@ -1,6 +1,8 @@
 #include "context.hpp"
 
 #include <cmath>
+#include <string>
+#include <utility>
 
 #include "wflops/version.hpp"
 
@@ -21,16 +23,27 @@ nlohmann::json make_context(const DeviceDescription& dev, const Peaks& peaks, co
   c["gpu_name"] = dev.name;
   c["gpu_slug"] = peaks.slug;
   c["gpu_index"] = dev.index;
-  c["pci_bus_id"] = text_or_null(dev.pci_bus_id);
   c["sm_count"] = dev.sm_count;
   c["cc"] = dev.cc();
   c["mem_gib"] = round_to(dev.mem_gib(), 0.01);
   c["l2_mib"] = round_to(dev.l2_bytes / (1024.0 * 1024.0), 0.01);
-  c["sm_clock_max_mhz"] = positive_or_null(dev.sm_clock_max_mhz);
-  c["sm_clock_mhz"] = positive_or_null(dev.sm_clock_mhz);
-  c["mem_clock_max_mhz"] = positive_or_null(dev.mem_clock_max_mhz);
-  c["mem_clock_mhz"] = positive_or_null(dev.mem_clock_mhz);
-  c["power_limit_w"] = positive_or_null(dev.power_limit_w);
+  // The numbers and texts that may be unknown, each key with its value: one rule makes them null.
+  // peak_clock_mhz is the SM clock the peaks assume; each benchmark's clock_ratio is its median SM
+  // clock over it.
+  const std::pair<const char*, double> numbers[] = {
+      {"sm_clock_max_mhz", dev.sm_clock_max_mhz},   {"sm_clock_mhz", dev.sm_clock_mhz},
+      {"mem_clock_max_mhz", dev.mem_clock_max_mhz}, {"mem_clock_mhz", dev.mem_clock_mhz},
+      {"power_limit_w", dev.power_limit_w},         {"peak_clock_mhz", peaks.peak_clock_mhz}};
+  for (const auto& [key, v] : numbers) c[key] = positive_or_null(v);
+  const std::pair<const char*, std::string> texts[] = {{"pci_bus_id", dev.pci_bus_id},
+                                                       {"driver", dev.driver},
+                                                       {"cuda_driver", dev.cuda_driver},
+                                                       {"cuda_runtime", dev.cuda_runtime},
+                                                       {"cublas", dev.cublas},
+                                                       {"cudnn", dev.cudnn},
+                                                       {"suite", run.suite},
+                                                       {"peak_note", peaks.note}};
+  for (const auto& [key, v] : texts) c[key] = text_or_null(v);
   c["nvml"] = dev.nvml;
   // Where the energy counter is missing the benchmarks carry no watts, joules or tflop_per_joule,
   // and the file says why rather than leaving the reader to guess.
@@ -40,18 +53,9 @@ nlohmann::json make_context(const DeviceDescription& dev, const Peaks& peaks, co
                                   "needs Volta or newer): watts, joules and tflop_per_joule are left out"
                                 : "NVML is not available: no clocks, power or energy counters";
   }
-  c["driver"] = text_or_null(dev.driver);
-  c["cuda_driver"] = text_or_null(dev.cuda_driver);
-  c["cuda_runtime"] = text_or_null(dev.cuda_runtime);
-  c["cublas"] = text_or_null(dev.cublas);
-  c["cudnn"] = text_or_null(dev.cudnn);
   c["host"] = run.host;
-  c["suite"] = text_or_null(run.suite);
   c["l2_policy"] = run.l2_policy;
   c["peak_source"] = peaks.source;
-  c["peak_note"] = text_or_null(peaks.note);
-  // The SM clock the peaks assume; each benchmark's clock_ratio is its median SM clock over this.
-  c["peak_clock_mhz"] = positive_or_null(peaks.peak_clock_mhz);
   for (DType t : peak_dtypes()) {
     const auto v = peaks.peak(t);
     c["peak_tflops_" + std::string(dtype_name(t))] = v ? nlohmann::json(*v) : nlohmann::json(nullptr);
