@@ -5,45 +5,31 @@
 
 namespace wflops::flops {
 
+namespace {
+
+// A preset by its sizes, in ModelStepShape's order (d, L, h, kvh, d_ff, V, s, b as docs/conventions.md
+// names them).
+ModelStepShape preset(ModelArch arch, double hidden, double layers, double heads, double kv_heads, double ffn,
+                      double vocab, double seq, double batch, bool untied) {
+  return ModelStepShape{arch, hidden, layers, heads, kv_heads, ffn, vocab, seq, batch, untied};  // member order
+}
+
+constexpr double kGpt2Vocab = 50257;
+
+}  // namespace
+
+// GPT-2 has one K/V head per query head and d_ff = 4d; its head is tied.
 ModelStepShape gpt2_reference_shape() {
-  ModelStepShape m;
-  m.arch = ModelArch::gpt2;
-  m.hidden = 1600;
-  m.layers = 8;
-  m.heads = 25;
-  m.kv_heads = 25;
-  m.ffn = 4 * 1600;
-  m.vocab = 50257;
-  m.seq = 256;
-  m.batch = 32;
-  return m;
+  return preset(ModelArch::gpt2, 1600, 8, 25, 25, 4 * 1600, kGpt2Vocab, 256, 32, false);
 }
 
 ModelStepShape gpt2_small_shape() {
-  ModelStepShape m = gpt2_reference_shape();
-  m.hidden = 768;
-  m.layers = 12;
-  m.heads = 12;
-  m.kv_heads = 12;
-  m.ffn = 4 * 768;
-  m.seq = 1024;
-  m.batch = 16;
-  return m;
+  return preset(ModelArch::gpt2, 768, 12, 12, 12, 4 * 768, kGpt2Vocab, 1024, 16, false);
 }
 
+// Llama 3's head is its own matrix.
 ModelStepShape llama3_8b_block_shape() {
-  ModelStepShape m;
-  m.arch = ModelArch::llama;
-  m.hidden = 4096;
-  m.layers = 2;
-  m.heads = 32;
-  m.kv_heads = 8;
-  m.ffn = 14336;
-  m.vocab = 128256;
-  m.seq = 4096;
-  m.batch = 1;
-  m.untied = true;
-  return m;
+  return preset(ModelArch::llama, 4096, 2, 32, 8, 14336, 128256, 4096, 1, true);
 }
 
 double gqa_attention_weights(double hidden, double heads, double kv_heads) {
