@@ -26,13 +26,7 @@ struct BudgetArgs {
   std::string results, benchmark;
   ModelOptions model;
   bool json = false;
-  CLI::Option* params_opt = nullptr;
-  CLI::Option* tokens_opt = nullptr;
-  CLI::Option* gpus_opt = nullptr;
-  CLI::Option* tflops_opt = nullptr;
-  CLI::Option* days_opt = nullptr;
-  CLI::Option* results_opt = nullptr;
-  CLI::Option* benchmark_opt = nullptr;
+  CommandLine line;
 };
 
 struct Tau {
@@ -47,7 +41,7 @@ struct Tau {
 // The benchmark whose tau --results gives: --benchmark, or the file's model step when it has
 // exactly one (a whole training step's tau is the one a run's time follows).
 std::string results_benchmark(const BudgetArgs& a, const ResultFile& file) {
-  if (a.benchmark_opt->count()) return a.benchmark;
+  if (a.line.gave("--benchmark")) return a.benchmark;
   const std::vector<std::string> steps = model_step_names(file);
   if (steps.size() == 1) return steps.front();
   if (steps.empty()) {
@@ -64,15 +58,15 @@ std::string results_benchmark(const BudgetArgs& a, const ResultFile& file) {
 
 // tau per GPU: given (--tflops) or measured (--results FILE [--benchmark NAME]), exactly one.
 Tau resolve_tau(const BudgetArgs& a) {
-  if (a.tflops_opt->count() && a.results_opt->count()) {
+  if (a.line.gave("--tflops") && a.line.gave("--results")) {
     throw UserError("give either --tflops or --results (with --benchmark), not both");
   }
-  if (a.tflops_opt->count()) {
-    if (a.benchmark_opt->count()) throw UserError("--benchmark chooses a benchmark of --results; --tflops has none");
+  if (a.line.gave("--tflops")) {
+    if (a.line.gave("--benchmark")) throw UserError("--benchmark chooses a benchmark of --results; --tflops has none");
     budget::require_positive_at_most(a.tflops, "--tflops", budget::kMaxTflopsPerGpu);
     return {a.tflops, "--tflops", std::nullopt, ""};
   }
-  if (a.results_opt->count()) {
+  if (a.line.gave("--results")) {
     const ResultFile file = read_result_file(a.results);
     const std::string name = results_benchmark(a, file);
     Tau t{measured_tflops(file, name), fmt::format("{} in {}", name, a.results), std::nullopt, ""};
@@ -93,8 +87,9 @@ struct PerToken {
 };
 std::optional<PerToken> per_token(const BudgetArgs& a) {
   const bool shape = a.model.given();
-  if (shape && a.params_opt->count()) throw UserError("give either --params or a model shape (--hidden ...), not both");
-  if (a.params_opt->count()) {
+  if (shape && a.line.gave("--params"))
+    throw UserError("give either --params or a model shape (--hidden ...), not both");
+  if (a.line.gave("--params")) {
     budget::require_positive_at_most(a.params, "--params", budget::kMaxParams);
     return PerToken{flops::training_run(a.params, 1.0), fmt::format("6N, N = {:.4g}", a.params)};
   }
@@ -113,9 +108,9 @@ void run_budget(const BudgetArgs& a) {
   out["tflops_per_gpu"] = tau.tflops;
   out["tflops_source"] = tau.source;
 
-  if (a.days_opt->count()) {
+  if (a.line.gave("--days")) {
     // Budget: what K GPUs at tau deliver in X days.
-    if (a.tokens_opt->count()) {
+    if (a.line.gave("--tokens")) {
       throw UserError("--days asks for the FLOPs of a time budget; --tokens asks for the time of a run: give one");
     }
     budget::require_positive_at_most(a.days, "--days", budget::kMaxDays);
@@ -149,7 +144,7 @@ void run_budget(const BudgetArgs& a) {
 
   // Time: the run's FLOPs on K GPUs at tau.
   if (!model) throw UserError("give the model: --params N (C = 6ND) or its shape (--hidden --layers --vocab --seq)");
-  if (!a.tokens_opt->count()) throw UserError("give the training tokens: --tokens D (or --days X for a time budget)");
+  if (!a.line.gave("--tokens")) throw UserError("give the training tokens: --tokens D (or --days X for a time budget)");
   budget::require_positive_at_most(a.tokens, "--tokens", budget::kMaxTokens);
   const budget::TimeEstimate t = budget::time_for_flops(model->flops * a.tokens, tau.tflops, a.gpus);
   out["flops"] = t.flops;
@@ -192,15 +187,16 @@ void add_budget_command(CLI::App& app, int& exit_code) {
       "training time of a run (--params/--tokens/--gpus) or FLOPs of a GPU budget (--gpus/--days), at --tflops or a "
       "measured tau (--results FILE [--benchmark NAME]; a file's only model step by default), beside the "
       "datasheet peak's");
-  a->params_opt = cmd->add_option("--params", a->params, "non-embedding parameters N (C = 6ND)");
-  a->tokens_opt = cmd->add_option("--tokens", a->tokens, "training tokens D");
-  a->gpus_opt = cmd->add_option("--gpus", a->gpus, "number of GPUs K")->required();
-  a->tflops_opt = cmd->add_option("--tflops", a->tflops, "achieved TFLOP/s per GPU (tau)");
-  a->results_opt = cmd->add_option("--results", a->results, "result file to take tau from");
-  a->benchmark_opt = cmd->add_option("--benchmark", a->benchmark,
-                                     "benchmark of --results whose tau to use (default: the file's model step, when "
-                                     "it has exactly one)");
-  a->days_opt = cmd->add_option("--days", a->days, "time budget in days: print the FLOPs it buys");
+  a->line.cmd = cmd;
+  cmd->add_option("--params", a->params, "non-embedding parameters N (C = 6ND)");
+  cmd->add_option("--tokens", a->tokens, "training tokens D");
+  cmd->add_option("--gpus", a->gpus, "number of GPUs K")->required();
+  cmd->add_option("--tflops", a->tflops, "achieved TFLOP/s per GPU (tau)");
+  cmd->add_option("--results", a->results, "result file to take tau from");
+  cmd->add_option("--benchmark", a->benchmark,
+                  "benchmark of --results whose tau to use (default: the file's model step, when "
+                  "it has exactly one)");
+  cmd->add_option("--days", a->days, "time budget in days: print the FLOPs it buys");
   a->model.add_to(cmd);
   cmd->add_flag("--json", a->json, "print JSON (flops, days, gpu_hours, ...)");
   cmd->callback([a, &exit_code] {

@@ -26,13 +26,7 @@ struct PlanArgs {
   double flops = 0, gpus = 0, days = 0, tflops = 0, experts = 64;
   std::string results, benchmark, route = planner::kDefaultRouting;
   bool json = false;
-  CLI::Option* flops_opt = nullptr;
-  CLI::Option* gpus_opt = nullptr;
-  CLI::Option* days_opt = nullptr;
-  CLI::Option* tflops_opt = nullptr;
-  CLI::Option* results_opt = nullptr;
-  CLI::Option* benchmark_opt = nullptr;
-  CLI::Option* route_opt = nullptr;
+  CommandLine line;
 };
 
 nlohmann::json shape_json(const planner::MoeShape& s, bool whole) {
@@ -106,16 +100,16 @@ void check_flags(const PlanArgs& a) {
   if (a.route != "expert_choice" && a.route != "token_choice") {
     throw UserError(fmt::format("--route '{}': expected expert_choice or token_choice", a.route));
   }
-  if (a.benchmark_opt->count() && !a.results_opt->count()) {
+  if (a.line.gave("--benchmark") && !a.line.gave("--results")) {
     throw UserError("--benchmark names a benchmark of --results FILE: give the file");
   }
-  if (a.route_opt->count() && !a.results_opt->count()) {
+  if (a.line.gave("--route") && !a.line.gave("--results")) {
     throw UserError("--route picks the moe_step rows of --results FILE that price the search in time: give the file");
   }
-  if (a.flops_opt->count()) {
-    if (a.days_opt->count()) throw UserError("give the budget as --flops F or as --gpus K --days X, not both");
-    if (a.gpus_opt->count()) throw UserError("--gpus goes with --days X; with --flops F the budget is already given");
-    if (a.tflops_opt->count()) {
+  if (a.line.gave("--flops")) {
+    if (a.line.gave("--days")) throw UserError("give the budget as --flops F or as --gpus K --days X, not both");
+    if (a.line.gave("--gpus")) throw UserError("--gpus goes with --days X; with --flops F the budget is already given");
+    if (a.line.gave("--tflops")) {
       throw UserError(
           "--tflops converts --gpus/--days into FLOPs; with --flops F it would be unused (the search "
           "in time takes its tau from --results FILE)");
@@ -123,21 +117,21 @@ void check_flags(const PlanArgs& a) {
     budget::require_positive_at_most(a.flops, "--flops", budget::kMaxFlops);
     return;
   }
-  if (!a.gpus_opt->count() || !a.days_opt->count()) {
+  if (!a.line.gave("--gpus") || !a.line.gave("--days")) {
     throw UserError("give the budget: --flops F, or --gpus K --days X with --tflops T or --results FILE");
   }
   budget::require_count(a.gpus, "--gpus", budget::kMaxGpus);
   budget::require_positive_at_most(a.days, "--days", budget::kMaxDays);
-  if (a.tflops_opt->count()) {
+  if (a.line.gave("--tflops")) {
     budget::require_positive_at_most(a.tflops, "--tflops", budget::kMaxTflopsPerGpu);
-  } else if (!a.results_opt->count()) {
+  } else if (!a.line.gave("--results")) {
     throw UserError("--gpus/--days need the TFLOP/s per GPU: --tflops T or --results FILE");
   }
 }
 
 Budget budget_of(const PlanArgs& a, const std::optional<planner::MeasuredTau>& measured) {
-  if (a.flops_opt->count()) return {a.flops, "--flops"};
-  if (a.tflops_opt->count()) {
+  if (a.line.gave("--flops")) return {a.flops, "--flops"};
+  if (a.line.gave("--tflops")) {
     return {budget::flops_for_time(a.gpus, a.days, a.tflops),
             fmt::format("{} GPUs x {} days at {} TFLOP/s", a.gpus, a.days, a.tflops)};
   }
@@ -152,8 +146,8 @@ void check_plannable(const PlanArgs& a, const Budget& b, const planner::Plan& p)
   if (!p.moe.at_search_bound) return;
   const bool small = p.moe.continuous.n_blocks < 2;
   const planner::FlopRange range = planner::plannable_flops(a.experts);
-  const std::string given = a.flops_opt->count() ? fmt::format("--flops {:g}", a.flops)
-                                                 : fmt::format("the budget of --gpus/--days, {:.2g} FLOPs,", b.flops);
+  const std::string given = a.line.gave("--flops") ? fmt::format("--flops {:g}", a.flops)
+                                                   : fmt::format("the budget of --gpus/--days, {:.2g} FLOPs,", b.flops);
   const std::string why = small ? fmt::format(
                                       "too small: even one block of d_model {:g} (E = {:g}) is larger than "
                                       "compute-optimal",
@@ -279,7 +273,7 @@ void run_plan(const PlanArgs& a) {
   check_flags(a);
   std::optional<ResultFile> file;
   std::optional<planner::MeasuredTau> measured;
-  if (a.results_opt->count()) {
+  if (a.line.gave("--results")) {
     file = read_result_file(a.results);
     measured = planner::measured_tau(*file, a.experts, a.benchmark, a.route);
   }
@@ -287,7 +281,7 @@ void run_plan(const PlanArgs& a) {
   // The GPU time of the search in time when --gpus/--days give it; else the library takes what
   // the FLOPs last at the dense tau.
   std::optional<double> gpu_seconds;
-  if (a.days_opt->count()) gpu_seconds = a.gpus * a.days * budget::kSecondsPerDay;
+  if (a.line.gave("--days")) gpu_seconds = a.gpus * a.days * budget::kSecondsPerDay;
   const planner::Plan p = planner::plan_budget(b.flops, a.experts, measured, gpu_seconds);
   check_plannable(a, b, p);
   if (a.json) {
@@ -303,19 +297,18 @@ void add_plan_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<PlanArgs>();
   auto* cmd = app.add_subcommand(
       "plan", "compute-optimal dense and fine-grained MoE models for a budget, in FLOPs and in measured GPU time");
-  a->flops_opt = cmd->add_option("--flops", a->flops, "compute budget in FLOPs");
-  a->gpus_opt = cmd->add_option("--gpus", a->gpus, "number of GPUs (with --days)");
-  a->days_opt = cmd->add_option("--days", a->days, "days of training (with --gpus)");
-  a->tflops_opt = cmd->add_option("--tflops", a->tflops, "TFLOP/s per GPU for --gpus/--days");
-  a->results_opt = cmd->add_option("--results", a->results,
-                                   "result file with mlp_step (dense tau) and moe_step (tau per G) benchmarks");
-  a->benchmark_opt = cmd->add_option("--benchmark", a->benchmark,
-                                     "benchmark of --results for the dense tau (default: fastest mlp_step)");
+  a->line.cmd = cmd;
+  cmd->add_option("--flops", a->flops, "compute budget in FLOPs");
+  cmd->add_option("--gpus", a->gpus, "number of GPUs (with --days)");
+  cmd->add_option("--days", a->days, "days of training (with --gpus)");
+  cmd->add_option("--tflops", a->tflops, "TFLOP/s per GPU for --gpus/--days");
+  cmd->add_option("--results", a->results, "result file with mlp_step (dense tau) and moe_step (tau per G) benchmarks");
+  cmd->add_option("--benchmark", a->benchmark, "benchmark of --results for the dense tau (default: fastest mlp_step)");
   cmd->add_option("--experts", a->experts, "MoE expansion rate E")->capture_default_str();
-  a->route_opt = cmd->add_option("--route", a->route,
-                                 "routing of the planned MoE, expert_choice or token_choice: the moe_step rows "
-                                 "of --results with this route:... price its experts");
-  a->route_opt->capture_default_str();
+  cmd->add_option("--route", a->route,
+                  "routing of the planned MoE, expert_choice or token_choice: the moe_step rows "
+                  "of --results with this route:... price its experts")
+      ->capture_default_str();
   cmd->add_flag("--json", a->json, "print JSON (dense, moe, dense_compute_multiplier, time)");
   cmd->callback([a, &exit_code] {
     run_plan(*a);
