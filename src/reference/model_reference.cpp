@@ -21,10 +21,44 @@ std::size_t sz(long n) { return static_cast<std::size_t>(n); }
 using NamedTensors = std::vector<std::pair<std::string, Vec*>>;
 using ConstNamedTensors = std::vector<std::pair<std::string, const Vec*>>;
 
-// Appends one block's tensors to out, each name prefixed "h<layer>.".
-void add_block_tensors(NamedTensors& out, std::size_t layer, std::initializer_list<std::pair<const char*, Vec*>> ts) {
-  const std::string h = "h" + std::to_string(layer) + ".";
-  for (auto [name, t] : ts) out.emplace_back(h + name, t);
+// How a tensor is initialised by *_random_params: N(0, weight_std²), N(0, small_std²) or
+// 1 + N(0, small_std²), small_std being GPT-2's bias_std or Llama's gain_std.
+enum class Init { weight, bias, gain };
+
+// A model's parameter tensors in named_tensors order: each one's name, its member in the parameters
+// (first: before the blocks, last: after them) or in every block, its size and its initialisation.
+// The one table that names the tensors and gives their shapes.
+template <class Owner>
+struct Slot {
+  const char* name;
+  Vec Owner::*member;
+  long size;
+  Init init;
+};
+template <class Params, class Block>
+struct Layout {
+  std::vector<Slot<Params>> first;
+  std::vector<Slot<Block>> block;
+  std::vector<Slot<Params>> last;
+};
+
+// f(name, size, init, tensor) for every tensor of p in named_tensors order, a block's name prefixed
+// "h<layer>.".
+template <class Params, class Block, class F>
+void for_each_tensor(Params& p, const Layout<Params, Block>& layout, F f) {
+  for (const Slot<Params>& t : layout.first) f(std::string(t.name), t.size, t.init, p.*t.member);
+  for (std::size_t l = 0; l < p.blocks.size(); ++l) {
+    const std::string h = "h" + std::to_string(l) + ".";
+    for (const Slot<Block>& t : layout.block) f(h + t.name, t.size, t.init, p.blocks[l].*t.member);
+  }
+  for (const Slot<Params>& t : layout.last) f(std::string(t.name), t.size, t.init, p.*t.member);
+}
+
+template <class Params, class Block>
+NamedTensors named(Params& p, const Layout<Params, Block>& layout) {
+  NamedTensors out;
+  for_each_tensor(p, layout, [&](const std::string& name, long, Init, Vec& t) { out.emplace_back(name, &t); });
+  return out;
 }
 
 // The const overloads of named_tensors: the same list, read-only.
@@ -35,16 +69,30 @@ ConstNamedTensors const_named_tensors(const Params& p) {
   return out;
 }
 
-// Fills every tensor from one N(0, 1) stream seeded with seed, in named_tensors order; value(name)
-// gives the map from a draw n to a parameter of that tensor.
-template <class Params, class Value>
-void fill_random(Params& p, unsigned long seed, Value value) {
+// Every tensor of `layers` blocks at its size, all zeros.
+template <class Params, class Block>
+Params zero_params(const Layout<Params, Block>& layout, long layers) {
+  Params p;
+  p.blocks.resize(sz(layers));
+  for_each_tensor(p, layout, [](const std::string&, long size, Init, Vec& t) { t.assign(sz(size), 0.0); });
+  return p;
+}
+
+// Every tensor drawn from one N(0, 1) stream seeded with seed, in named_tensors order, and mapped by
+// its Init.
+template <class Params, class Block>
+Params random_params(const Layout<Params, Block>& layout, long layers, unsigned long seed, double weight_std,
+                     double small_std) {
+  Params p = zero_params(layout, layers);
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> normal(0.0, 1.0);
-  for (auto& [name, t] : named_tensors(p)) {
-    const auto f = value(name);
-    for (double& v : *t) v = f(normal(rng));
-  }
+  for_each_tensor(p, layout, [&](const std::string&, long, Init init, Vec& t) {
+    for (double& v : t) {
+      const double n = normal(rng);
+      v = init == Init::gain ? 1.0 + small_std * n : init == Init::bias ? small_std * n : weight_std * n;
+    }
+  });
+  return p;
 }
 
 // y[t, o] = x[t, :] . W[o, :] + b[o] for T rows; W is [out, in] (nn.Linear), b may be empty.
@@ -164,43 +212,53 @@ AttentionProblem attention_problem(long seq, long head_dim) {
 struct AttentionShape {
   long batch = 0, seq = 0, heads = 0, kv_heads = 0, head_dim = 0;
 };
-void attention(const AttentionShape& a, const Vec& q_all, long q_width, long q_offset, const Vec& k_all,
-               const Vec& v_all, long kv_width, long k_offset, long v_offset, Vec& y) {
-  const AttentionProblem p = attention_problem(a.seq, a.head_dim);
+// For every (sequence s, query head h) in order: q, k, v gathered as [seq, head_dim] slices of q_all
+// [T, q_width] at column q_offset + h·dh and of k_all, v_all [T, kv_width] at k_offset or v_offset +
+// kv·dh, kv = h / (heads / kv_heads) being h's K/V head; then f(s, h, kv, q, k, v).
+template <class F>
+void for_each_head(const AttentionShape& a, const Vec& q_all, long q_width, long q_offset, const Vec& k_all,
+                   const Vec& v_all, long kv_width, long k_offset, long v_offset, F f) {
   const long dh = a.head_dim, group = a.heads / a.kv_heads;
-  y.assign(sz(a.batch * a.seq * a.heads * dh), 0.0);
-  Vec q, k, v, o(sz(a.seq * dh)), lse(sz(a.seq));
+  Vec q, k, v;
   for (long s = 0; s < a.batch; ++s) {
     for (long h = 0; h < a.heads; ++h) {
       const long kv = h / group;
       gather(q_all, q_width, q_offset + h * dh, s * a.seq, a.seq, dh, q);
       gather(k_all, kv_width, k_offset + kv * dh, s * a.seq, a.seq, dh, k);
       gather(v_all, kv_width, v_offset + kv * dh, s * a.seq, a.seq, dh, v);
-      attention_forward_reference(p, q.data(), k.data(), v.data(), o.data(), lse.data());
-      scatter_add(o, a.heads * dh, h * dh, s * a.seq, a.seq, dh, y);
+      f(s, h, kv, q, k, v);
     }
   }
+}
+
+void attention(const AttentionShape& a, const Vec& q_all, long q_width, long q_offset, const Vec& k_all,
+               const Vec& v_all, long kv_width, long k_offset, long v_offset, Vec& y) {
+  const AttentionProblem p = attention_problem(a.seq, a.head_dim);
+  const long dh = a.head_dim;
+  y.assign(sz(a.batch * a.seq * a.heads * dh), 0.0);
+  Vec o(sz(a.seq * dh)), lse(sz(a.seq));
+  for_each_head(a, q_all, q_width, q_offset, k_all, v_all, kv_width, k_offset, v_offset,
+                [&](long s, long h, long, const Vec& q, const Vec& k, const Vec& v) {
+                  attention_forward_reference(p, q.data(), k.data(), v.data(), o.data(), lse.data());
+                  scatter_add(o, a.heads * dh, h * dh, s * a.seq, a.seq, dh, y);
+                });
 }
 // The backward from dy [T, heads·dh]: adds into dq (laid out as q_all), dk and dv (as k_all, v_all).
 void attention_backward(const AttentionShape& a, const Vec& q_all, long q_width, long q_offset, const Vec& k_all,
                         const Vec& v_all, long kv_width, long k_offset, long v_offset, const Vec& dy, Vec& dq_all,
                         Vec& dk_all, Vec& dv_all) {
   const AttentionProblem p = attention_problem(a.seq, a.head_dim);
-  const long dh = a.head_dim, group = a.heads / a.kv_heads;
-  Vec q, k, v, d_o, dq(sz(a.seq * dh)), dk(sz(a.seq * dh)), dv(sz(a.seq * dh));
-  for (long s = 0; s < a.batch; ++s) {
-    for (long h = 0; h < a.heads; ++h) {
-      const long kv = h / group;
-      gather(q_all, q_width, q_offset + h * dh, s * a.seq, a.seq, dh, q);
-      gather(k_all, kv_width, k_offset + kv * dh, s * a.seq, a.seq, dh, k);
-      gather(v_all, kv_width, v_offset + kv * dh, s * a.seq, a.seq, dh, v);
-      gather(dy, a.heads * dh, h * dh, s * a.seq, a.seq, dh, d_o);
-      attention_backward_reference(p, q.data(), k.data(), v.data(), d_o.data(), dq.data(), dk.data(), dv.data());
-      scatter_add(dq, q_width, q_offset + h * dh, s * a.seq, a.seq, dh, dq_all);
-      scatter_add(dk, kv_width, k_offset + kv * dh, s * a.seq, a.seq, dh, dk_all);
-      scatter_add(dv, kv_width, v_offset + kv * dh, s * a.seq, a.seq, dh, dv_all);
-    }
-  }
+  const long dh = a.head_dim;
+  Vec d_o, dq(sz(a.seq * dh)), dk(sz(a.seq * dh)), dv(sz(a.seq * dh));
+  for_each_head(a, q_all, q_width, q_offset, k_all, v_all, kv_width, k_offset, v_offset,
+                [&](long s, long h, long kv, const Vec& q, const Vec& k, const Vec& v) {
+                  gather(dy, a.heads * dh, h * dh, s * a.seq, a.seq, dh, d_o);
+                  attention_backward_reference(p, q.data(), k.data(), v.data(), d_o.data(), dq.data(), dk.data(),
+                                               dv.data());
+                  scatter_add(dq, q_width, q_offset + h * dh, s * a.seq, a.seq, dh, dq_all);
+                  scatter_add(dk, kv_width, k_offset + kv * dh, s * a.seq, a.seq, dh, dk_all);
+                  scatter_add(dv, kv_width, v_offset + kv * dh, s * a.seq, a.seq, dh, dv_all);
+                });
 }
 
 AttentionShape gpt2_attention(const Gpt2Config& c) { return {c.batch, c.seq, c.heads, c.heads, c.hidden / c.heads}; }
@@ -229,6 +287,39 @@ Vec cross_entropy_backward(const Vec& probs, const std::vector<long>& targets, l
   return d;
 }
 
+// x[t, :] += table[ids[t], :] for the T = ids.size() rows of x [T, d]: an embedding lookup.
+void add_rows(const Vec& table, const std::vector<long>& ids, long d, Vec& x) {
+  for (std::size_t t = 0; t < ids.size(); ++t) {
+    for (long i = 0; i < d; ++i) x[t * sz(d) + sz(i)] += table[sz(ids[t] * d + i)];
+  }
+}
+// Its backward: each row's gradient goes to its id's row of dtable.
+void add_rows_backward(const Vec& dx, const std::vector<long>& ids, long d, Vec& dtable) {
+  for (std::size_t t = 0; t < ids.size(); ++t) {
+    for (long i = 0; i < d; ++i) dtable[sz(ids[t] * d + i)] += dx[t * sz(d) + sz(i)];
+  }
+}
+
+// The residual stream's update x += branch.
+void add_into(Vec& x, const Vec& branch) {
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
+}
+
+// The LM head and the loss of both models: logits = z W^T (W [V, d], no bias) into probs, which
+// cross_entropy() turns into the softmax probabilities; returns the mean loss.
+double head_loss(const Vec& z, const Vec& w, const std::vector<long>& targets, long T, long d, long V, Vec& probs) {
+  linear(z, w, Vec{}, T, d, V, probs);
+  return cross_entropy(probs, targets, T, V);
+}
+// Its backward: dW += dlogits^T z, and dz = dlogits W returned.
+Vec head_loss_backward(const Vec& probs, const Vec& z, const Vec& w, const std::vector<long>& targets, long T, long d,
+                       long V, Vec& dw) {
+  const Vec dlogits = cross_entropy_backward(probs, targets, T, V);
+  Vec dz, no_bias;
+  linear_backward(dlogits, z, w, T, d, V, dz, dw, no_bias);
+  return dz;
+}
+
 // Shared checks: token ids inside the vocabulary, and every parameter tensor at its shape.
 void check_tokens(const char* who, long T, long V, const std::vector<long>& tokens, const std::vector<long>& targets) {
   if (tokens.size() != sz(T) || targets.size() != sz(T)) {
@@ -240,8 +331,13 @@ void check_tokens(const char* who, long T, long V, const std::vector<long>& toke
     }
   }
 }
-template <class Named>
-void check_shapes(const char* who, const Named& want, const Named& got) {
+// After a model's own checks of its sizes: the tokens, and every tensor of p at the size it has in
+// `zero`, the model's zero parameters of configuration c.
+template <class Config, class Params>
+void check_tokens_and_params(const char* who, const Config& c, const Params& zero, const Params& p,
+                             const std::vector<long>& tokens, const std::vector<long>& targets) {
+  check_tokens(who, c.tokens(), c.vocab, tokens, targets);
+  const auto want = named_tensors(zero), got = named_tensors(p);
   if (got.size() != want.size()) throw std::invalid_argument(std::string(who) + ": wrong number of blocks");
   for (std::size_t i = 0; i < want.size(); ++i) {
     if (got[i].second->size() != want[i].second->size()) {
@@ -262,15 +358,41 @@ struct Forward {
   double loss = 0;
 };
 
+// GPT-2's tensors (sizes from c; named_tensors reads only the names and members).
+Layout<Gpt2Params, Gpt2Block> gpt2_layout(const Gpt2Config& c) {
+  const long d = c.hidden, ff = c.ffn();
+  using P = Gpt2Params;
+  using B = Gpt2Block;
+  return {{{"wte", &P::wte, c.vocab * d, Init::weight}, {"wpe", &P::wpe, c.seq * d, Init::weight}},
+          {{"ln1_g", &B::ln1_g, d, Init::gain},
+           {"ln1_b", &B::ln1_b, d, Init::bias},
+           {"w_qkv", &B::w_qkv, 3 * d * d, Init::weight},
+           {"b_qkv", &B::b_qkv, 3 * d, Init::bias},
+           {"w_o", &B::w_o, d * d, Init::weight},
+           {"b_o", &B::b_o, d, Init::bias},
+           {"ln2_g", &B::ln2_g, d, Init::gain},
+           {"ln2_b", &B::ln2_b, d, Init::bias},
+           {"w_fc", &B::w_fc, ff * d, Init::weight},
+           {"b_fc", &B::b_fc, ff, Init::bias},
+           {"w_proj", &B::w_proj, d * ff, Init::weight},
+           {"b_proj", &B::b_proj, d, Init::bias}},
+          {{"lnf_g", &P::lnf_g, d, Init::gain}, {"lnf_b", &P::lnf_b, d, Init::bias}}};
+}
+
+// Each token's position in its sequence, for the wpe lookup.
+std::vector<long> positions(const Gpt2Config& c) {
+  std::vector<long> pos(sz(c.tokens()));
+  for (long t = 0; t < c.tokens(); ++t) pos[sz(t)] = t % c.seq;
+  return pos;
+}
+
 void check_inputs(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long>& tokens,
                   const std::vector<long>& targets) {
   if (c.vocab <= 0 || c.seq <= 0 || c.hidden <= 0 || c.heads <= 0 || c.layers <= 0 || c.batch <= 0 ||
       c.hidden % c.heads != 0) {
     throw std::invalid_argument("gpt2 reference: sizes must be positive and heads must divide hidden");
   }
-  check_tokens("gpt2 reference", c.tokens(), c.vocab, tokens, targets);
-  const Gpt2Params shape = gpt2_zero_params(c);
-  check_shapes("gpt2 reference", named_tensors(shape), named_tensors(p));
+  check_tokens_and_params("gpt2 reference", c, gpt2_zero_params(c), p, tokens, targets);
 }
 
 Forward forward(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long>& tokens,
@@ -278,11 +400,9 @@ Forward forward(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long
   check_inputs(c, p, tokens, targets);
   const long T = c.tokens(), d = c.hidden, ff = c.ffn(), V = c.vocab;
   Forward f;
-  Vec x(sz(T * d));
-  for (long t = 0; t < T; ++t) {
-    const long pos = t % c.seq;
-    for (long i = 0; i < d; ++i) x[sz(t * d + i)] = p.wte[sz(tokens[sz(t)] * d + i)] + p.wpe[sz(pos * d + i)];
-  }
+  Vec x(sz(T * d), 0.0);
+  add_rows(p.wte, tokens, d, x);
+  add_rows(p.wpe, positions(c), d, x);
   f.blocks.resize(sz(c.layers));
   Vec tmp;
   for (long l = 0; l < c.layers; ++l) {
@@ -292,96 +412,20 @@ Forward forward(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long
     linear(b.a, w.w_qkv, w.b_qkv, T, d, 3 * d, b.qkv);
     attention(gpt2_attention(c), b.qkv, 3 * d, 0, b.qkv, b.qkv, 3 * d, d, 2 * d, b.y);
     linear(b.y, w.w_o, w.b_o, T, d, d, tmp);
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+    add_into(x, tmp);
     layer_norm(x, w.ln2_g, w.ln2_b, T, d, c.ln_eps, b.c, b.ln2);
     linear(b.c, w.w_fc, w.b_fc, T, d, ff, b.h);
     b.g.resize(b.h.size());
     for (std::size_t i = 0; i < b.h.size(); ++i) b.g[i] = mlp_ref::activation(mlp_ref::Act::gelu, b.h[i]);
     linear(b.g, w.w_proj, w.b_proj, T, ff, d, tmp);
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+    add_into(x, tmp);
   }
   layer_norm(x, p.lnf_g, p.lnf_b, T, d, c.ln_eps, f.z, f.lnf);
-  // Tied head: logits = z wte^T, i.e. linear() with W = wte [V, d] and no bias.
-  linear(f.z, p.wte, Vec{}, T, d, V, f.probs);
-  f.loss = cross_entropy(f.probs, targets, T, V);
+  f.loss = head_loss(f.z, p.wte, targets, T, d, V, f.probs);  // tied head: W = wte
   return f;
 }
 
 }  // namespace
-
-std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(Gpt2Params& p) {
-  std::vector<std::pair<std::string, std::vector<double>*>> out = {{"wte", &p.wte}, {"wpe", &p.wpe}};
-  for (std::size_t l = 0; l < p.blocks.size(); ++l) {
-    Gpt2Block& b = p.blocks[l];
-    add_block_tensors(out, l,
-                      {{"ln1_g", &b.ln1_g},
-                       {"ln1_b", &b.ln1_b},
-                       {"w_qkv", &b.w_qkv},
-                       {"b_qkv", &b.b_qkv},
-                       {"w_o", &b.w_o},
-                       {"b_o", &b.b_o},
-                       {"ln2_g", &b.ln2_g},
-                       {"ln2_b", &b.ln2_b},
-                       {"w_fc", &b.w_fc},
-                       {"b_fc", &b.b_fc},
-                       {"w_proj", &b.w_proj},
-                       {"b_proj", &b.b_proj}});
-  }
-  out.emplace_back("lnf_g", &p.lnf_g);
-  out.emplace_back("lnf_b", &p.lnf_b);
-  return out;
-}
-
-std::vector<std::pair<std::string, const std::vector<double>*>> named_tensors(const Gpt2Params& p) {
-  return const_named_tensors(p);
-}
-
-Gpt2Params gpt2_zero_params(const Gpt2Config& c) {
-  const long d = c.hidden, ff = c.ffn();
-  Gpt2Params p;
-  p.wte.assign(sz(c.vocab * d), 0.0);
-  p.wpe.assign(sz(c.seq * d), 0.0);
-  p.blocks.resize(sz(c.layers));
-  for (Gpt2Block& b : p.blocks) {
-    b.ln1_g.assign(sz(d), 0.0);
-    b.ln1_b.assign(sz(d), 0.0);
-    b.w_qkv.assign(sz(3 * d * d), 0.0);
-    b.b_qkv.assign(sz(3 * d), 0.0);
-    b.w_o.assign(sz(d * d), 0.0);
-    b.b_o.assign(sz(d), 0.0);
-    b.ln2_g.assign(sz(d), 0.0);
-    b.ln2_b.assign(sz(d), 0.0);
-    b.w_fc.assign(sz(ff * d), 0.0);
-    b.b_fc.assign(sz(ff), 0.0);
-    b.w_proj.assign(sz(d * ff), 0.0);
-    b.b_proj.assign(sz(d), 0.0);
-  }
-  p.lnf_g.assign(sz(d), 0.0);
-  p.lnf_b.assign(sz(d), 0.0);
-  return p;
-}
-
-Gpt2Params gpt2_random_params(const Gpt2Config& c, unsigned long seed, double weight_std, double bias_std) {
-  Gpt2Params p = gpt2_zero_params(c);
-  fill_random(p, seed, [&](const std::string& name) {
-    const auto dot = name.rfind('.');
-    const std::string field = dot == std::string::npos ? name : name.substr(dot + 1);
-    const bool gain = field.size() > 2 && field.compare(field.size() - 2, 2, "_g") == 0;
-    const bool bias = !gain && field.size() > 2 && field.compare(field.size() - 2, 2, "_b") == 0;
-    const bool vector_bias = bias || field.rfind("b_", 0) == 0;
-    return [=](double n) {
-      if (gain) return 1.0 + bias_std * n;
-      if (vector_bias) return bias_std * n;
-      return weight_std * n;
-    };
-  });
-  return p;
-}
-
-double gpt2_loss(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long>& tokens,
-                 const std::vector<long>& targets) {
-  return forward(c, p, tokens, targets).loss;
-}
 
 double gpt2_loss_and_gradients(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long>& tokens,
                                const std::vector<long>& targets, Gpt2Params& grads) {
@@ -389,10 +433,8 @@ double gpt2_loss_and_gradients(const Gpt2Config& c, const Gpt2Params& p, const s
   const long T = c.tokens(), d = c.hidden, ff = c.ffn(), V = c.vocab;
   grads = gpt2_zero_params(c);
 
-  const Vec dlogits = cross_entropy_backward(f.probs, targets, T, V);
-  // Head: dz = dlogits wte, dwte += dlogits^T z (the first of the tied matrix's two gradients).
-  Vec dz, no_bias;
-  linear_backward(dlogits, f.z, p.wte, T, d, V, dz, grads.wte, no_bias);
+  // Head: the first of the tied matrix's two gradients.
+  const Vec dz = head_loss_backward(f.probs, f.z, p.wte, targets, T, d, V, grads.wte);
   Vec dx(sz(T * d), 0.0);  // the residual stream's gradient
   layer_norm_backward(dz, f.lnf, p.lnf_g, T, d, dx, grads.lnf_g, grads.lnf_b);
 
@@ -418,13 +460,8 @@ double gpt2_loss_and_gradients(const Gpt2Config& c, const Gpt2Params& p, const s
   }
   // Embeddings: each token's residual gradient goes to its wte row (the tied matrix's second
   // gradient) and to its position's wpe row.
-  for (long t = 0; t < T; ++t) {
-    const long pos = t % c.seq;
-    for (long i = 0; i < d; ++i) {
-      grads.wte[sz(tokens[sz(t)] * d + i)] += dx[sz(t * d + i)];
-      grads.wpe[sz(pos * d + i)] += dx[sz(t * d + i)];
-    }
-  }
+  add_rows_backward(dx, tokens, d, grads.wte);
+  add_rows_backward(dx, positions(c), d, grads.wpe);
   return f.loss;
 }
 
@@ -488,6 +525,25 @@ void rope_all(const LlamaConfig& c, Vec& m, long heads, bool inverse) {
 
 AttentionShape llama_attention(const LlamaConfig& c) { return {c.batch, c.seq, c.heads, c.kv_heads, c.head_dim()}; }
 
+// Llama's tensors (sizes from c; named_tensors reads only the names and members).
+Layout<LlamaParams, LlamaBlock> llama_layout(const LlamaConfig& c) {
+  // heads = 0 (named_tensors' default configuration): no sizes, and no division by zero.
+  const long d = c.hidden, ff = c.ffn, kv = c.heads > 0 ? c.kv_heads * c.head_dim() : 0;
+  using P = LlamaParams;
+  using B = LlamaBlock;
+  return {{{"tok_emb", &P::tok_emb, c.vocab * d, Init::weight}},
+          {{"attn_norm", &B::attn_norm, d, Init::gain},
+           {"w_q", &B::w_q, d * d, Init::weight},
+           {"w_k", &B::w_k, kv * d, Init::weight},
+           {"w_v", &B::w_v, kv * d, Init::weight},
+           {"w_o", &B::w_o, d * d, Init::weight},
+           {"mlp_norm", &B::mlp_norm, d, Init::gain},
+           {"w_gate", &B::w_gate, ff * d, Init::weight},
+           {"w_up", &B::w_up, ff * d, Init::weight},
+           {"w_down", &B::w_down, d * ff, Init::weight}},
+          {{"final_norm", &P::final_norm, d, Init::gain}, {"head", &P::head, c.vocab * d, Init::weight}}};
+}
+
 struct LlamaBlockCache {
   Vec a, q, k, v, y, c, gate, up, m;  // q and k after RoPE; m = silu(gate) * up
   RmsCache norm1, norm2;
@@ -507,9 +563,7 @@ void check_inputs(const LlamaConfig& c, const LlamaParams& p, const std::vector<
         "llama reference: sizes must be positive, heads must divide hidden into even head sizes and kv_heads "
         "must divide heads");
   }
-  check_tokens("llama reference", c.tokens(), c.vocab, tokens, targets);
-  const LlamaParams shape = llama_zero_params(c);
-  check_shapes("llama reference", named_tensors(shape), named_tensors(p));
+  check_tokens_and_params("llama reference", c, llama_zero_params(c), p, tokens, targets);
 }
 
 LlamaForward forward(const LlamaConfig& c, const LlamaParams& p, const std::vector<long>& tokens,
@@ -517,10 +571,8 @@ LlamaForward forward(const LlamaConfig& c, const LlamaParams& p, const std::vect
   check_inputs(c, p, tokens, targets);
   const long T = c.tokens(), d = c.hidden, ff = c.ffn, V = c.vocab, kv = c.kv_heads * c.head_dim();
   LlamaForward f;
-  Vec x(sz(T * d));
-  for (long t = 0; t < T; ++t) {
-    for (long i = 0; i < d; ++i) x[sz(t * d + i)] = p.tok_emb[sz(tokens[sz(t)] * d + i)];
-  }
+  Vec x(sz(T * d), 0.0);
+  add_rows(p.tok_emb, tokens, d, x);
   f.blocks.resize(sz(c.layers));
   const Vec no_bias;
   Vec tmp;
@@ -535,81 +587,21 @@ LlamaForward forward(const LlamaConfig& c, const LlamaParams& p, const std::vect
     rope_all(c, b.k, c.kv_heads, false);
     attention(llama_attention(c), b.q, d, 0, b.k, b.v, kv, 0, 0, b.y);
     linear(b.y, w.w_o, no_bias, T, d, d, tmp);
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+    add_into(x, tmp);
     rms_norm(x, w.mlp_norm, T, d, c.norm_eps, b.c, b.norm2);
     linear(b.c, w.w_gate, no_bias, T, d, ff, b.gate);
     linear(b.c, w.w_up, no_bias, T, d, ff, b.up);
     b.m.resize(b.gate.size());
     for (std::size_t i = 0; i < b.m.size(); ++i) b.m[i] = mlp_ref::silu(b.gate[i]) * b.up[i];
     linear(b.m, w.w_down, no_bias, T, ff, d, tmp);
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+    add_into(x, tmp);
   }
   rms_norm(x, p.final_norm, T, d, c.norm_eps, f.z, f.norm_f);
-  linear(f.z, p.head, no_bias, T, d, V, f.probs);
-  f.loss = cross_entropy(f.probs, targets, T, V);
+  f.loss = head_loss(f.z, p.head, targets, T, d, V, f.probs);
   return f;
 }
 
 }  // namespace
-
-std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(LlamaParams& p) {
-  std::vector<std::pair<std::string, std::vector<double>*>> out = {{"tok_emb", &p.tok_emb}};
-  for (std::size_t l = 0; l < p.blocks.size(); ++l) {
-    LlamaBlock& b = p.blocks[l];
-    add_block_tensors(out, l,
-                      {{"attn_norm", &b.attn_norm},
-                       {"w_q", &b.w_q},
-                       {"w_k", &b.w_k},
-                       {"w_v", &b.w_v},
-                       {"w_o", &b.w_o},
-                       {"mlp_norm", &b.mlp_norm},
-                       {"w_gate", &b.w_gate},
-                       {"w_up", &b.w_up},
-                       {"w_down", &b.w_down}});
-  }
-  out.emplace_back("final_norm", &p.final_norm);
-  out.emplace_back("head", &p.head);
-  return out;
-}
-
-std::vector<std::pair<std::string, const std::vector<double>*>> named_tensors(const LlamaParams& p) {
-  return const_named_tensors(p);
-}
-
-LlamaParams llama_zero_params(const LlamaConfig& c) {
-  const long d = c.hidden, ff = c.ffn, kv = c.kv_heads * c.head_dim();
-  LlamaParams p;
-  p.tok_emb.assign(sz(c.vocab * d), 0.0);
-  p.blocks.resize(sz(c.layers));
-  for (LlamaBlock& b : p.blocks) {
-    b.attn_norm.assign(sz(d), 0.0);
-    b.w_q.assign(sz(d * d), 0.0);
-    b.w_k.assign(sz(kv * d), 0.0);
-    b.w_v.assign(sz(kv * d), 0.0);
-    b.w_o.assign(sz(d * d), 0.0);
-    b.mlp_norm.assign(sz(d), 0.0);
-    b.w_gate.assign(sz(ff * d), 0.0);
-    b.w_up.assign(sz(ff * d), 0.0);
-    b.w_down.assign(sz(d * ff), 0.0);
-  }
-  p.final_norm.assign(sz(d), 0.0);
-  p.head.assign(sz(c.vocab * d), 0.0);
-  return p;
-}
-
-LlamaParams llama_random_params(const LlamaConfig& c, unsigned long seed, double weight_std, double gain_std) {
-  LlamaParams p = llama_zero_params(c);
-  fill_random(p, seed, [&](const std::string& name) {
-    const bool gain = name.size() >= 4 && name.compare(name.size() - 4, 4, "norm") == 0;
-    return [=](double n) { return gain ? 1.0 + gain_std * n : weight_std * n; };
-  });
-  return p;
-}
-
-double llama_loss(const LlamaConfig& c, const LlamaParams& p, const std::vector<long>& tokens,
-                  const std::vector<long>& targets) {
-  return forward(c, p, tokens, targets).loss;
-}
 
 double llama_loss_and_gradients(const LlamaConfig& c, const LlamaParams& p, const std::vector<long>& tokens,
                                 const std::vector<long>& targets, LlamaParams& grads) {
@@ -617,9 +609,7 @@ double llama_loss_and_gradients(const LlamaConfig& c, const LlamaParams& p, cons
   const long T = c.tokens(), d = c.hidden, ff = c.ffn, V = c.vocab, kv = c.kv_heads * c.head_dim();
   grads = llama_zero_params(c);
   Vec no_bias;
-  const Vec dlogits = cross_entropy_backward(f.probs, targets, T, V);
-  Vec dz;
-  linear_backward(dlogits, f.z, p.head, T, d, V, dz, grads.head, no_bias);
+  const Vec dz = head_loss_backward(f.probs, f.z, p.head, targets, T, d, V, grads.head);
   Vec dx(sz(T * d), 0.0);
   rms_norm_backward(dz, f.norm_f, p.final_norm, T, d, dx, grads.final_norm);
   for (long l = c.layers - 1; l >= 0; --l) {
@@ -649,10 +639,43 @@ double llama_loss_and_gradients(const LlamaConfig& c, const LlamaParams& p, cons
     linear_backward(dv, b.a, w.w_v, T, d, kv, da, gw.w_v, no_bias);
     rms_norm_backward(da, b.norm1, w.attn_norm, T, d, dx, gw.attn_norm);
   }
-  for (long t = 0; t < T; ++t) {
-    for (long i = 0; i < d; ++i) grads.tok_emb[sz(tokens[sz(t)] * d + i)] += dx[sz(t * d + i)];
-  }
+  add_rows_backward(dx, tokens, d, grads.tok_emb);
   return f.loss;
+}
+
+// ---- the entry points: each model's layout, forward and backward through the shared code ---------
+
+std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(Gpt2Params& p) {
+  return named(p, gpt2_layout(Gpt2Config{}));
+}
+std::vector<std::pair<std::string, std::vector<double>*>> named_tensors(LlamaParams& p) {
+  return named(p, llama_layout(LlamaConfig{}));
+}
+
+std::vector<std::pair<std::string, const std::vector<double>*>> named_tensors(const Gpt2Params& p) {
+  return const_named_tensors(p);
+}
+std::vector<std::pair<std::string, const std::vector<double>*>> named_tensors(const LlamaParams& p) {
+  return const_named_tensors(p);
+}
+
+Gpt2Params gpt2_zero_params(const Gpt2Config& c) { return zero_params(gpt2_layout(c), c.layers); }
+LlamaParams llama_zero_params(const LlamaConfig& c) { return zero_params(llama_layout(c), c.layers); }
+
+Gpt2Params gpt2_random_params(const Gpt2Config& c, unsigned long seed, double weight_std, double bias_std) {
+  return random_params(gpt2_layout(c), c.layers, seed, weight_std, bias_std);
+}
+LlamaParams llama_random_params(const LlamaConfig& c, unsigned long seed, double weight_std, double gain_std) {
+  return random_params(llama_layout(c), c.layers, seed, weight_std, gain_std);
+}
+
+double gpt2_loss(const Gpt2Config& c, const Gpt2Params& p, const std::vector<long>& tokens,
+                 const std::vector<long>& targets) {
+  return forward(c, p, tokens, targets).loss;
+}
+double llama_loss(const LlamaConfig& c, const LlamaParams& p, const std::vector<long>& tokens,
+                  const std::vector<long>& targets) {
+  return forward(c, p, tokens, targets).loss;
 }
 
 }  // namespace wflops::model_ref
