@@ -17,7 +17,6 @@ Timing: wflops_peer.time_calls, batches behind torch.cuda._sleep.
 --representative: the first forward and the first backward shape of each dtype. --device cpu:
 tiny shapes, without `wflops list` (the cuDNN back end has no CPU kernel: its rows are errors).
 """
-import argparse
 import math
 import os
 import re
@@ -166,10 +165,7 @@ def run_one(torch, results, args, spec, impl, checked):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    wflops_peer.add_wflops_list_arguments(parser, "attention", "attention")
-    wflops_peer.add_common_arguments(parser, "attention")
+    parser = wflops_peer.new_parser(__doc__, "attention", wflops_list=("attention", "attention"))
     args = parser.parse_args()
     wflops_peer.validate_common(parser, args)
 

@@ -17,7 +17,6 @@ torch.cuda._sleep.
 --representative: one shape per dtype (wflops' reference 4096x8192x4096 where listed, else the
 first listed). --device cpu: tiny shapes of every dtype, without `wflops list`.
 """
-import argparse
 import os
 import re
 import sys
@@ -142,9 +141,7 @@ def run_one(torch, results, args, dtype, shape, fastacc, spec, l2_bytes):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    wflops_peer.add_wflops_list_arguments(parser, "matmul", "quick")
-    wflops_peer.add_common_arguments(parser, "matmul")
+    parser = wflops_peer.new_parser(__doc__, "matmul", wflops_list=("matmul", "quick"))
     parser.add_argument("--l2-bytes", type=int,
                         help="L2 size for the input rotation (default: the device's; the host has none)")
     args = parser.parse_args()

@@ -28,7 +28,6 @@ mixed_relu_residual (unless --variants names others). --device cpu: d=64, T=128.
     python3 scripts/peers/mlp_peer.py --out results/pytorch-mlp.json \\
         --context-from results/<wflops result>.json --sizes reference --dtype bf16
 """
-import argparse
 import os
 import sys
 
@@ -213,8 +212,7 @@ def run_one(torch, results, args, name, impl, variant, dname, dtype, d, d_ff, to
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    wflops_peer.add_common_arguments(ap, "mlp")
+    ap = wflops_peer.new_parser(__doc__, "mlp")
     ap.add_argument("--sizes", choices=["reference", "all"], default="reference",
                     help="the reference d=1600 d_ff=6400 T=8192 only (SwiGLU: d_ff=4288), or also h=768..8192 at "
                          "2k..64k tokens (SwiGLU: h=2048, 4096 at 8k, 32k)")
@@ -222,10 +220,7 @@ def main():
                     help="repeatable; default: the dtype wflops registers each variant in "
                          "(bf16; mixed_relu_residual fp16)")
     ap.add_argument("--variants", help="comma-separated (default all): " + ",".join(VARIANTS))
-    ap.add_argument("--no-compile", action="store_true", help="torch_eager only")
-    ap.add_argument("--compile-mode", default="default",
-                    choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
-                    help="torch.compile's mode for torch_compile (default: default, no CUDA graphs)")
+    wflops_peer.add_compile_arguments(ap, "torch_compile", "torch_eager only")
     ap.add_argument("--forward-only", action="store_true", help="also time the forward passes (mlp_fwd)")
     args = ap.parse_args()
     wflops_peer.validate_common(ap, args)

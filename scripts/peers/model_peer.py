@@ -45,7 +45,6 @@ one full step must leave every weight finite. Any failure is that row's error.
     python3 scripts/peers/model_peer.py --out results/pytorch-model.json \\
         --context-from results/<wflops result>.json --representative --dtype bf16
 """
-import argparse
 import math
 import os
 import sys
@@ -328,16 +327,12 @@ def run_one(torch, transformers, results, args, c, impl, dname, dtype):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    wflops_peer.add_common_arguments(ap, "model")
+    ap = wflops_peer.new_parser(__doc__, "model")
     ap.add_argument("--configs", help="comma-separated (default all; --representative: gpt2): " + ",".join(CONFIGS))
     ap.add_argument("--dtype", choices=["bf16", "fp16"], action="append",
                     help="repeatable (default bf16); both keep fp32 master weights, fp16 adds a GradScaler")
     ap.add_argument("--impls", help="comma-separated (default all): " + ",".join(IMPLEMENTATIONS))
-    ap.add_argument("--no-compile", action="store_true", help="leave out hf_compile")
-    ap.add_argument("--compile-mode", default="default",
-                    choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
-                    help="torch.compile's mode for hf_compile (default: default, no CUDA graphs)")
+    wflops_peer.add_compile_arguments(ap, "hf_compile", "leave out hf_compile")
     ap.add_argument("--compile-attn", choices=["sdpa", "eager"], default="sdpa",
                     help="the attn_implementation hf_compile compiles (default sdpa)")
     args = ap.parse_args()

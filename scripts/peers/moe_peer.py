@@ -37,7 +37,6 @@ and one impossible configuration (G=3) that must become an error entry.
     python3 scripts/peers/moe_peer.py --out results/pytorch-moe.json \\
         --context-from results/<wflops result>.json --sizes quick
 """
-import argparse
 import functools
 import os
 import sys
@@ -286,8 +285,7 @@ def run_one(torch, results, args, config, checked, fallback):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    wflops_peer.add_common_arguments(ap, "moe")
+    ap = wflops_peer.new_parser(__doc__, "moe")
     ap.add_argument("--sizes", choices=["quick", "reference", "all"], default="reference",
                     help="quick: d=2048 E=64 T=32768 G=1,8 expert choice; reference: G=1..64 expert choice; "
                          "all: also token choice")

@@ -20,6 +20,7 @@ whose figures measure nothing.
 This module imports torch only inside the functions that need it, so the writer can be tested
 on a machine without PyTorch.
 """
+import argparse
 import contextlib
 import ctypes
 import datetime
@@ -61,6 +62,24 @@ MIN_HOLD_S = 2e-4
 MAX_HOLD_S = 2.0
 
 CPU_GPU_NAME = "none (--device cpu: a smoke run, no measurement)"
+
+
+def new_parser(doc, script, wflops_list=None):
+    """The peer's argument parser, its description `doc`, with the options every peer takes; with
+    wflops_list = (what, default suite), the `wflops list` options before them."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if wflops_list is not None:
+        add_wflops_list_arguments(parser, *wflops_list)
+    add_common_arguments(parser, script)
+    return parser
+
+
+def add_compile_arguments(parser, compiled, no_compile_help):
+    """--no-compile and --compile-mode (compile_one_graph's mode), for the implementation `compiled`."""
+    parser.add_argument("--no-compile", action="store_true", help=no_compile_help)
+    parser.add_argument("--compile-mode", default="default",
+                        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+                        help=f"torch.compile's mode for {compiled} (default: default, no CUDA graphs)")
 
 
 def add_common_arguments(parser, script):
