@@ -90,8 +90,7 @@ class AttentionWorkload final : public Workload {
   }
 
   void allocate(int sets, cudaStream_t stream) override {
-    const std::string why = attention_unsupported_reason(c_);
-    if (!why.empty()) throw std::runtime_error(why);
+    throw_if_unsupported(attention_unsupported_reason(c_));
     inputs_.allocate(sets);
     if (backward()) {
       grads_ = DeviceBuffer(3 * tensor_);
@@ -257,6 +256,31 @@ class AttentionWorkload final : public Workload {
     return {c_.dims.seq, c_.dims.head_dim, c_.dims.causal, 1.0 / std::sqrt(static_cast<double>(c_.dims.head_dim))};
   }
 
+  // One (batch, head) slice of set 0 on the host: Q, K, V, an output O [s, d] and its log-sum-exp L [s].
+  struct HostSlice {
+    std::vector<double> q, k, v, o, l;
+  };
+  HostSlice host_slice(long slice, const void* o_dev, const void* l_dev) const {
+    const long s = c_.dims.seq;
+    const std::size_t n = static_cast<std::size_t>(s * c_.dims.head_dim), at = static_cast<std::size_t>(slice) * n;
+    return {to_host(c_.dtype, q(0), at, n), to_host(c_.dtype, k(0), at, n), to_host(c_.dtype, v(0), at, n),
+            to_host(c_.dtype, o_dev, at, n),
+            to_host(DType::fp32, l_dev, static_cast<std::size_t>(slice * s), static_cast<std::size_t>(s))};
+  }
+
+  // The slice's O and L at the sampled rows against the host's forward of those rows: appended to
+  // got_o and ref_o, then to got_l and ref_l.
+  void check_rows(const HostSlice& h, const std::vector<long>& picked, std::vector<double>& got_o,
+                  std::vector<double>& ref_o, std::vector<double>& got_l, std::vector<double>& ref_l) const {
+    const long d = c_.dims.head_dim;
+    std::vector<double> o_ref(picked.size() * static_cast<std::size_t>(d)), l_ref(picked.size());
+    attention_forward_rows(problem(), h.q.data(), h.k.data(), h.v.data(), picked, o_ref.data(), l_ref.data());
+    append(got_o, pick_rows(h.o, picked, d));
+    append(ref_o, o_ref);
+    append(got_l, pick_rows(h.l, picked, 1));
+    append(ref_l, l_ref);
+  }
+
   Verification check_forward(cudaStream_t stream) {
     Verification result;
     result.tolerance = dtype_tolerance(c_.dtype);
@@ -267,24 +291,11 @@ class AttentionWorkload final : public Workload {
       result.detail = fmt::format("{} of {} outputs (O and L) are NaN or Inf", bad, elems_ + rows);
       return result;
     }
-    const long s = c_.dims.seq, d = c_.dims.head_dim;
-    const std::size_t slice_elems = static_cast<std::size_t>(s * d);
     std::mt19937_64 rng(fresh_seed());
     std::vector<double> got_o, ref_o, got_l, ref_l;
     for (long slice : sample_slices()) {
-      const std::size_t at = static_cast<std::size_t>(slice) * slice_elems;
-      const auto hq = to_host(c_.dtype, q(0), at, slice_elems), hk = to_host(c_.dtype, k(0), at, slice_elems),
-                 hv = to_host(c_.dtype, v(0), at, slice_elems);
-      const auto o_all = to_host(c_.dtype, out_.get(), at, slice_elems);
-      const auto l_all =
-          to_host(DType::fp32, lse_.get(), static_cast<std::size_t>(slice * s), static_cast<std::size_t>(s));
-      const std::vector<long> picked = sample_rows(s, rng);
-      std::vector<double> o_ref(picked.size() * static_cast<std::size_t>(d)), l_ref(picked.size());
-      attention_forward_rows(problem(), hq.data(), hk.data(), hv.data(), picked, o_ref.data(), l_ref.data());
-      append(got_o, pick_rows(o_all, picked, d));
-      append(ref_o, o_ref);
-      append(got_l, pick_rows(l_all, picked, 1));
-      append(ref_l, l_ref);
+      const HostSlice h = host_slice(slice, out_.get(), lse_.get());
+      check_rows(h, sample_rows(c_.dims.seq, rng), got_o, ref_o, got_l, ref_l);
     }
     ErrorReport report;
     report.add("O", ErrorSum(got_o, ref_o), result.tolerance);
@@ -309,33 +320,25 @@ class AttentionWorkload final : public Workload {
     std::vector<double> got[3], ref[3], got_fwd, ref_fwd;
     for (long slice : sample_slices()) {
       const std::size_t at = static_cast<std::size_t>(slice) * slice_elems;
-      const auto hq = to_host(c_.dtype, q(0), at, slice_elems), hk = to_host(c_.dtype, k(0), at, slice_elems),
-                 hv = to_host(c_.dtype, v(0), at, slice_elems), hdo = to_host(c_.dtype, d_o(0), at, slice_elems);
-      std::vector<double> ho = to_host(c_.dtype, o(0), at, slice_elems);
-      std::vector<double> hl =
-          to_host(DType::fp32, lse(0), static_cast<std::size_t>(slice * s), static_cast<std::size_t>(s));
+      HostSlice h = host_slice(slice, o(0), lse(0));
+      const auto hdo = to_host(c_.dtype, d_o(0), at, slice_elems);
       const std::vector<long> picked = sample_rows(s, rng);
       if (s <= kFullReferenceSeq) {
         // Whole slice: the host's own forward feeds the reference backward.
         std::vector<double> o_ref(slice_elems), l_ref(static_cast<std::size_t>(s));
-        attention_forward_reference(problem(), hq.data(), hk.data(), hv.data(), o_ref.data(), l_ref.data());
-        append(got_fwd, ho);
+        attention_forward_reference(problem(), h.q.data(), h.k.data(), h.v.data(), o_ref.data(), l_ref.data());
+        append(got_fwd, h.o);
         append(ref_fwd, o_ref);
-        ho = o_ref;
-        hl = l_ref;
+        h.o = o_ref;
+        h.l = l_ref;
       } else {
         // Long sequences: the device's O and L (checked here on sampled rows) feed the backward
         // reference of sampled rows, which would otherwise need all s rows of the forward.
-        std::vector<double> o_ref(picked.size() * static_cast<std::size_t>(d)), l_ref(picked.size());
-        attention_forward_rows(problem(), hq.data(), hk.data(), hv.data(), picked, o_ref.data(), l_ref.data());
-        append(got_fwd, pick_rows(ho, picked, d));
-        append(ref_fwd, o_ref);
-        append(got_fwd, pick_rows(hl, picked, 1));
-        append(ref_fwd, l_ref);
+        check_rows(h, picked, got_fwd, ref_fwd, got_fwd, ref_fwd);
       }
       const std::size_t n = picked.size() * static_cast<std::size_t>(d);
       std::vector<double> dq_ref(n), dk_ref(n), dv_ref(n);
-      attention_backward_rows(problem(), hq.data(), hk.data(), hv.data(), ho.data(), hl.data(), hdo.data(), picked,
+      attention_backward_rows(problem(), h.q.data(), h.k.data(), h.v.data(), h.o.data(), h.l.data(), hdo.data(), picked,
                               dq_ref.data(), picked, dk_ref.data(), dv_ref.data());
       const void* grads[3] = {dq(), dk(), dv()};
       for (int g = 0; g < 3; ++g) {
