@@ -25,6 +25,12 @@ std::string cuda_error_text(cudaError_t e);
 void throw_cuda(cudaError_t e, const char* call, const char* file, int line);
 void throw_cublas(cublasStatus_t s, const char* call, const char* file, int line);
 
+// An unsupported reason ("" when the case is supported, as the *_unsupported_reason functions give)
+// as the exception that refuses the case; the harness reports it as the benchmark's error.
+inline void throw_if_unsupported(const std::string& why) {
+  if (!why.empty()) throw std::runtime_error(why);
+}
+
 }  // namespace wflops
 
 #define CUDA_CHECK(call)                                                                          \

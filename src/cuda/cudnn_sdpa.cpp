@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "cuda/cuda_check.hpp"
 #include "cuda/cudnn_loader.hpp"
 #include "cuda/rotated_inputs.hpp"
 
@@ -92,8 +93,7 @@ class GraphBuilder {
 }  // namespace
 
 SdpaGraph sdpa_forward_graph(DType dtype, const kernels::AttentionDims& d) {
-  const std::string why = sdpa_unsupported_reason(dtype, d);
-  if (!why.empty()) throw std::runtime_error(why);
+  throw_if_unsupported(sdpa_unsupported_reason(dtype, d));
   const cudnnDataType_t io = dtype == DType::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
   const int64_t b = d.batch, h = d.heads, s = d.seq, hd = d.head_dim;
   const std::vector<int64_t> qkv_dims = {b, h, s, hd}, qkv_strides = {h * s * hd, s * hd, hd, 1};
@@ -177,8 +177,7 @@ const std::vector<SdpaBackwardVariant>& sdpa_backward_attempts() {
 }
 
 SdpaGraph sdpa_backward_graph(DType dtype, const kernels::AttentionDims& d, SdpaBackwardVariant variant) {
-  const std::string why = sdpa_unsupported_reason(dtype, d);
-  if (!why.empty()) throw std::runtime_error(why);
+  throw_if_unsupported(sdpa_unsupported_reason(dtype, d));
   const SdpaBackwardLayout layout = variant.layout;
   const bool real_softmax_sum = sdpa_backward_has_real_softmax_sum(layout);
   const bool mask_after_stats = layout == SdpaBackwardLayout::current;

@@ -72,8 +72,7 @@ class GemmWorkload final : public Workload {
   }
 
   void allocate(int sets, cudaStream_t stream) override {
-    const std::string why = gemm_unsupported_reason(impl_, dtype_, shape_);
-    if (!why.empty()) throw std::runtime_error(why);
+    throw_if_unsupported(gemm_unsupported_reason(impl_, dtype_, shape_));
     inputs_.allocate(sets);
     c_ = DeviceBuffer(c_bytes_);
     inputs_.fill_all(stream);

@@ -82,8 +82,7 @@ class MlpStepWorkload final : public Workload {
   }
 
   void allocate(int sets, cudaStream_t stream) override {
-    const std::string why = mlp_unsupported_reason(c_);
-    if (!why.empty()) throw std::runtime_error(why);
+    throw_if_unsupported(mlp_unsupported_reason(c_));
     const std::size_t e = dtype_bytes(c_.dtype);
     inputs_.allocate(sets);
     params_ = DeviceBuffer(layout_.total * e);

@@ -60,9 +60,8 @@ void ExpertGemmRunner::run_ours(const ExpertGemm& g, cudaStream_t stream) const 
                     g.a.row_elems == static_cast<std::size_t>(g.m) && g.b.row_elems == static_cast<std::size_t>(g.n) &&
                     g.c.expert_elems == static_cast<std::size_t>(g.m) * static_cast<std::size_t>(g.n);
     if (!ok) throw unsupported();
-    const std::string why =
-        kernels::moe_grouped_gemm_unsupported_reason(kernels::GroupedGemmKind::wgrad, g.n, g.m, experts_, 0);
-    if (!why.empty()) throw std::runtime_error(why);
+    throw_if_unsupported(
+        kernels::moe_grouped_gemm_unsupported_reason(kernels::GroupedGemmKind::wgrad, g.n, g.m, experts_, 0));
     CUDA_CHECK(kernels::moe_grouped_gemm_wgrad(g.b.base, g.a.base, const_cast<void*>(g.c.base), device_offsets_, g.n,
                                                g.m, experts_, stream));
     return;
@@ -74,8 +73,7 @@ void ExpertGemmRunner::run_ours(const ExpertGemm& g, cudaStream_t stream) const 
                   g.a.expert_elems == static_cast<std::size_t>(g.m) * static_cast<std::size_t>(g.k);
   if (!ok) throw unsupported();
   const auto kind = transposed ? kernels::GroupedGemmKind::rows_x_wt : kernels::GroupedGemmKind::rows_x_w;
-  const std::string why = kernels::moe_grouped_gemm_unsupported_reason(kind, g.k, g.m, experts_, max_tiles_);
-  if (!why.empty()) throw std::runtime_error(why);
+  throw_if_unsupported(kernels::moe_grouped_gemm_unsupported_reason(kind, g.k, g.m, experts_, max_tiles_));
   CUDA_CHECK(kernels::moe_grouped_gemm_rows(kind, g.b.base, g.a.base, static_cast<long>(g.a.expert_elems),
                                             const_cast<void*>(g.c.base), device_offsets_, tile_map_.as<int>(),
                                             max_tiles_, g.m, g.k, experts_, stream));

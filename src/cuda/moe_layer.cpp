@@ -310,8 +310,7 @@ void MoeLayerWorkload::State::run(cudaStream_t stream, int set, PhaseMarks& mark
 
 // ---------------------------------------------------------------------------------------------
 MoeLayerWorkload::MoeLayerWorkload(const MoeConfig& config) : s_(std::make_unique<State>()) {
-  const std::string why = moe_unsupported_reason(config);
-  if (!why.empty()) throw std::runtime_error(why);
+  throw_if_unsupported(moe_unsupported_reason(config));
   State& s = *s_;
   s.c = config;
   s.d = config.d;
