@@ -77,45 +77,20 @@ std::string other_implementation_name(const std::string& name, const std::string
   return std::string(model_phases::kFamily) + "/" + other + "/" + name.substr(from.size());
 }
 
-// The standalone attention row that a step's attention core is read against: eager runs our
-// unfused attention; fused runs cuDNN's where present, else our FlashAttention-2 (and a step of
-// another implementation, a peer's, is read against the fastest fused one there is).
-const BenchmarkResult* attention_alone(const ResultFile& file, const Breakdown& s, bool backward) {
-  const double head_dim = s.shape.hidden / s.shape.heads;
-  if (!is_whole(head_dim)) return nullptr;
-  const std::vector<std::string> order =
-      s.implementation == "eager" ? std::vector<std::string>{"unfused"} : std::vector<std::string>{"cudnn", "fused"};
-  for (const std::string& impl : order) {
-    const std::string name =
-        fmt::format("{}/{}/{}/b:{}/h:{}/s:{}/d:{}/causal:1", backward ? "attention_bwd" : "attention_fwd", impl,
-                    s.dtype, whole(s.shape.batch), whole(s.shape.heads), whole(s.shape.seq), whole(head_dim));
+// The first of `names` that the file has, not failed and with a tflops figure.
+const BenchmarkResult* first_usable(const ResultFile& file, const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
     if (const BenchmarkResult* b = usable(file, name); b && b->tflops) return b;
   }
   return nullptr;
 }
 
-// The MLP step of the model's MLP: gpt2's bias + GELU MLP, llama's SwiGLU, unfused for eager and
-// fused otherwise.
-const BenchmarkResult* mlp_alone(const ResultFile& file, const Breakdown& s) {
-  const bool gpt2 = s.shape.arch == flops::ModelArch::gpt2;
-  const std::string fused = gpt2 ? "fused_gelu" : "fused_swiglu";
-  const std::string unfused = gpt2 ? "unfused_gelu" : "unfused_swiglu";
-  const std::string word = s.implementation == "eager" ? unfused : fused;
-  const std::string name = fmt::format("mlp_step/{}/{}/d:{}/ff:{}/tok:{}", word, s.dtype, whole(s.shape.hidden),
-                                       whole(s.shape.ffn), whole(s.shape.tokens()));
-  const BenchmarkResult* b = usable(file, name);
-  return b && b->tflops ? b : nullptr;
-}
-
 void fill_rows(const ResultFile& file, const BenchmarkResult& step, const BenchmarkResult* other, Breakdown& s) {
   const bool eager = s.implementation == "eager";
+  const StepAlone names = step_alone(s.implementation, s.dtype, s.shape);
   std::map<std::string, std::string> gemm_alone;  // component -> fastest matmul of its forward shape
-  for (const flops::ModelGemm& g : flops::model_gemms(s.shape)) {
-    if (!is_whole(g.out) || !is_whole(g.in)) continue;
-    const std::string shape = fmt::format("m:{}/n:{}/k:{}", whole(s.shape.tokens()), whole(g.out), whole(g.in));
-    if (const BenchmarkResult* b = fastest(file, "matmul", "", s.dtype, shape, false)) {
-      gemm_alone[g.component] = b->name;
-    }
+  for (const auto& [component, shape] : names.gemm_shapes) {
+    if (const BenchmarkResult* b = fastest(file, "matmul", "", s.dtype, shape, false)) gemm_alone[component] = b->name;
   }
   const auto known = [](const std::string& phase) { return model_phases::find_phase(phase) != nullptr; };
   std::vector<model_phases::Phase> all = model_phases::phases();
@@ -180,7 +155,10 @@ void fill_rows(const ResultFile& file, const BenchmarkResult& step, const Benchm
     }
     const BenchmarkResult* alone = nullptr;
     if (p.kind == Kind::gemm && gemm_alone.count(p.component)) alone = file.find(gemm_alone[p.component]);
-    if (p.kind == Kind::attention) alone = attention_alone(file, s, p.direction == model_phases::Direction::bwd);
+    if (p.kind == Kind::attention) {
+      alone =
+          first_usable(file, p.direction == model_phases::Direction::bwd ? names.attention_bwd : names.attention_fwd);
+    }
     if (alone && alone->tflops && r.tflops) {
       r.alone = alone->name;
       r.alone_tflops = alone->tflops;
@@ -223,13 +201,14 @@ void fill_parts(const ResultFile& file, const BenchmarkResult& step, Breakdown& 
   BreakdownPart mlp =
       part("mlp (mlp_up + activation + mlp_down, fwd + bwd)",
            {"fwd_mlp_up", "fwd_activation", "fwd_mlp_down", "bwd_mlp_down", "bwd_activation", "bwd_mlp_up"});
-  if (const BenchmarkResult* alone = mlp_alone(file, s); alone && mlp.tflops) {
+  const StepAlone names = step_alone(s.implementation, s.dtype, s.shape);
+  if (const BenchmarkResult* alone = first_usable(file, {names.mlp}); alone && mlp.tflops) {
     mlp.alone = alone->name;
     mlp.alone_tflops = alone->tflops;
   }
   BreakdownPart attention = part("attention core (fwd + bwd)", {"fwd_attention", "bwd_attention"});
-  const BenchmarkResult* fwd = attention_alone(file, s, false);
-  const BenchmarkResult* bwd = attention_alone(file, s, true);
+  const BenchmarkResult* fwd = first_usable(file, names.attention_fwd);
+  const BenchmarkResult* bwd = first_usable(file, names.attention_bwd);
   const auto f_fwd = counter(step, std::string(model_phases::kFlops) + "fwd_attention");
   const auto f_bwd = counter(step, std::string(model_phases::kFlops) + "bwd_attention");
   if (fwd && bwd && f_fwd && f_bwd && attention.tflops) {
@@ -261,6 +240,37 @@ std::string list_of(const std::vector<std::string>& names) {
 }
 
 }  // namespace
+
+StepAlone step_alone(const std::string& impl, const std::string& dtype, const flops::ModelStepShape& shape) {
+  StepAlone out;
+  for (const flops::ModelGemm& g : flops::model_gemms(shape)) {
+    if (!is_whole(g.out) || !is_whole(g.in)) continue;
+    out.gemm_shapes.emplace_back(g.component,
+                                 fmt::format("m:{}/n:{}/k:{}", whole(shape.tokens()), whole(g.out), whole(g.in)));
+  }
+  // The attention core: eager runs our unfused attention; fused runs cuDNN's where present, else
+  // our FlashAttention-2 (and a step of another implementation, a peer's, is read against the
+  // fastest fused one there is).
+  const double head_dim = shape.hidden / shape.heads;
+  if (is_whole(head_dim)) {
+    const std::vector<std::string> order =
+        impl == "eager" ? std::vector<std::string>{"unfused"} : std::vector<std::string>{"cudnn", "fused"};
+    for (const bool backward : {false, true}) {
+      for (const std::string& word : order) {
+        (backward ? out.attention_bwd : out.attention_fwd)
+            .push_back(fmt::format("{}/{}/{}/b:{}/h:{}/s:{}/d:{}/causal:1",
+                                   backward ? "attention_bwd" : "attention_fwd", word, dtype, whole(shape.batch),
+                                   whole(shape.heads), whole(shape.seq), whole(head_dim)));
+      }
+    }
+  }
+  // The MLP: gpt2's bias + GELU MLP, llama's SwiGLU, unfused for eager and fused otherwise.
+  const bool gpt2 = shape.arch == flops::ModelArch::gpt2;
+  out.mlp_word = impl == "eager" ? (gpt2 ? "unfused_gelu" : "unfused_swiglu") : (gpt2 ? "fused_gelu" : "fused_swiglu");
+  out.mlp = fmt::format("mlp_step/{}/{}/d:{}/ff:{}/tok:{}", out.mlp_word, dtype, whole(shape.hidden), whole(shape.ffn),
+                        whole(shape.tokens()));
+  return out;
+}
 
 std::vector<std::string> model_step_names(const ResultFile& file) {
   std::vector<std::string> out;

@@ -78,6 +78,22 @@ struct Breakdown {
   std::vector<BreakdownPart> parts;
 };
 
+// What breakdown() reads the parts of the model step of `impl`, `dtype` and `shape` against, by
+// name, so that a suite can be made to hold them (bench/model_parts.hpp) and checked to without a
+// result file.
+struct StepAlone {
+  // Per GEMM component ("qkv", ...), in flops::model_gemms' order: the shape keys of its forward
+  // matmul, "m:<tokens>/n:<out>/k:<in>"; the fastest matmul of the dtype with them is the one. A
+  // component whose sizes are not whole numbers has none.
+  std::vector<std::pair<std::string, std::string>> gemm_shapes;
+  // The attention rows of the forward and backward core, in the order they are tried (the first
+  // in the file is the one); empty when d / h is not whole.
+  std::vector<std::string> attention_fwd, attention_bwd;
+  std::string mlp_word;  // the mlp_step implementation the MLP part is read against
+  std::string mlp;       // that MLP step
+};
+StepAlone step_alone(const std::string& impl, const std::string& dtype, const flops::ModelStepShape& shape);
+
 // The model steps of the file that did not fail, in file order.
 std::vector<std::string> model_step_names(const ResultFile& file);
 
