@@ -11,6 +11,7 @@
 #include "bench_families.hpp"
 #include "cuda/attention_workload.hpp"
 #include "model/flops.hpp"
+#include "model_parts.hpp"
 
 namespace wflops {
 
@@ -18,8 +19,11 @@ namespace {
 
 std::string family(AttentionPass pass) { return pass == AttentionPass::forward ? "attention_fwd" : "attention_bwd"; }
 
+// Returns the name, or "" (no row, and no baseline for the next) when the implementation refuses
+// the case.
 std::string add_attention(Registry& r, const AttentionCase& c, std::set<std::string> suites,
                           const std::string& baseline) {
+  if (!attention_unsupported_reason(c).empty()) return "";
   const auto& d = c.dims;
   BenchSpec spec(family(c.pass), attention_impl_name(c.impl), c.dtype,
                  fmt::format("b:{}/h:{}/s:{}/d:{}/causal:{}", d.batch, d.heads, d.seq, d.head_dim, d.causal ? 1 : 0));
@@ -51,6 +55,11 @@ void add_shape(Registry& r, DType dtype, kernels::AttentionDims dims, const std:
 }
 
 }  // namespace
+
+void add_attention_shape(Registry& r, DType dtype, long batch, long heads, long seq, long head_dim, bool causal,
+                         const std::set<std::string>& suites) {
+  add_shape(r, dtype, {batch, heads, seq, head_dim, causal}, suites);
+}
 
 void add_attention_benchmarks(Registry& r) {
   constexpr long kTokens = 16384;

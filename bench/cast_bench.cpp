@@ -9,6 +9,7 @@
 #include "bench_families.hpp"
 #include "cuda/cast_workload.hpp"
 #include "model/flops.hpp"
+#include "model_parts.hpp"
 
 namespace wflops {
 
@@ -25,6 +26,10 @@ constexpr CastKind kCasts[] = {
     {DType::bf16, DType::fp32, "bf16 to fp32 (gradients, checkpoints)"},
     {DType::fp16, DType::fp32, "fp16 to fp32 (gradients, checkpoints)"},
 };
+
+// The largest size: the per-step conversion of a 268M parameter model, and the copy that is the
+// bandwidth ceiling of memory-bound parts elsewhere (model_parts.hpp).
+constexpr long kLargest = 1L << 28;
 
 std::string shape_of(long n) { return fmt::format("n:{}", n); }
 
@@ -56,16 +61,17 @@ void add_cast(Registry& r, const CastKind& kind, long n, const std::string& base
 
 }  // namespace
 
+std::string add_copy_ceiling(Registry& r, const std::set<std::string>& suites) { return add_copy(r, kLargest, suites); }
+
 void add_cast_benchmarks(Registry& r) {
-  for (long n : {1L << 24, 1L << 26, 1L << 28}) {
-    // The quick suite keeps the largest fp32 -> bf16 cast (the per-step conversion of a 268M
-    // parameter model) and its copy.
+  for (long n : {1L << 24, 1L << 26, kLargest}) {
+    // The quick suite keeps the largest fp32 -> bf16 cast and its copy.
     std::set<std::string> copy_suites = {"cast"};
-    if (n == (1L << 28)) copy_suites.insert("quick");
+    if (n == kLargest) copy_suites.insert("quick");
     const std::string copy = add_copy(r, n, copy_suites);
     for (const CastKind& kind : kCasts) {
       std::set<std::string> suites = {"cast"};
-      if (n == (1L << 28) && kind.in == DType::fp32 && kind.out == DType::bf16) suites.insert("quick");
+      if (n == kLargest && kind.in == DType::fp32 && kind.out == DType::bf16) suites.insert("quick");
       add_cast(r, kind, n, copy, suites);
     }
   }

@@ -11,6 +11,8 @@
 #include "bench_families.hpp"
 #include "cuda/gemm.hpp"
 #include "model/flops.hpp"
+#include "model/flops_model_phases.hpp"
+#include "model_parts.hpp"
 
 namespace wflops {
 
@@ -37,17 +39,35 @@ void add_gemm(Registry& r, GemmImpl impl, DType dtype, GemmShape s, std::set<std
   r.add(std::move(spec));
 }
 
+// What each weight matrix is, in labels; by flops::model_gemms' component words.
+constexpr const char* kQkv = "QKV projection";
+constexpr const char* kOutProj = "attention output projection";
+constexpr const char* kMlpUp = "MLP up-projection";
+constexpr const char* kMlpDown = "MLP down-projection";
+
+std::string matrix_what(const std::string& component) {
+  if (component == "qkv") return kQkv;
+  if (component == "out_proj") return kOutProj;
+  if (component == "mlp_up") return kMlpUp;
+  if (component == "mlp_down") return kMlpDown;
+  if (component == "lm_head") return "LM head";
+  return component;
+}
+
 // The forward GEMMs of one transformer layer of hidden size h on T tokens (x W, x of T x h).
 struct LayerGemm {
   const char* what;
   GemmShape shape;
 };
 std::vector<LayerGemm> transformer_gemms(long h, long tokens) {
-  return {{"QKV projection", {tokens, 3 * h, h}},
-          {"attention output projection", {tokens, h, h}},
-          {"MLP up-projection", {tokens, 4 * h, h}},
-          {"MLP down-projection", {tokens, h, 4 * h}}};
+  return {{kQkv, {tokens, 3 * h, h}},
+          {kOutProj, {tokens, h, h}},
+          {kMlpUp, {tokens, 4 * h, h}},
+          {kMlpDown, {tokens, h, 4 * h}}};
 }
+
+// The square shape whose autotuned GEMM is the quick suite's (and the model parts') ceiling.
+constexpr long kCeilingSide = 8192;
 
 }  // namespace
 
@@ -68,7 +88,7 @@ void add_matmul_benchmarks(Registry& r) {
     for (GemmImpl impl : kAllImpls) {
       for (DType t : kAllDtypes) {
         std::set<std::string> suites = {"square"};
-        if (n == 8192 && (impl == GemmImpl::cublaslt_auto || impl == GemmImpl::cublaslt_auto_fastacc)) {
+        if (n == kCeilingSide && (impl == GemmImpl::cublaslt_auto || impl == GemmImpl::cublaslt_auto_fastacc)) {
           suites.insert("quick");
         }
         if (n == 4096 && (t == DType::bf16 || t == DType::fp16)) suites.insert("quick");
@@ -104,6 +124,19 @@ void add_matmul_benchmarks(Registry& r) {
       }
     }
   }
+}
+
+void add_model_matmuls(Registry& r, const flops::ModelStepShape& m, DType dtype, const std::set<std::string>& suites) {
+  const long tokens = static_cast<long>(m.tokens());
+  for (const flops::ModelGemm& g : flops::model_gemms(m)) {
+    const GemmShape shape{tokens, static_cast<long>(g.out), static_cast<long>(g.in)};
+    if (!gemm_unsupported_reason(GemmImpl::cublaslt_auto, dtype, shape).empty()) continue;
+    // The transformer sweep's label where it has the shape already (so it stays as it is).
+    const std::string label =
+        fmt::format("h={} T={} {}", static_cast<long>(m.hidden), tokens, matrix_what(g.component));
+    add_gemm(r, GemmImpl::cublaslt_auto, dtype, shape, suites, label);
+  }
+  add_gemm(r, GemmImpl::cublaslt_auto, dtype, {kCeilingSide, kCeilingSide, kCeilingSide}, suites, "square");
 }
 
 }  // namespace wflops

@@ -14,6 +14,7 @@
 #include "bench_families.hpp"
 #include "cuda/mlp_step.hpp"
 #include "model/flops.hpp"
+#include "model_parts.hpp"
 
 namespace wflops {
 
@@ -66,7 +67,8 @@ std::string add_mlp(Registry& r, bool forward_only, const MlpVariant& v, DType d
     if (bytes > 0) spec.counters[std::string(kPhaseBytesPrefix) + part] = bytes;
   }
   spec.suites = std::move(suites);
-  spec.label = fmt::format("{}: {}", label, describe(v));
+  // No label: a benchmark registered before keeps its own (Registry::add).
+  if (!label.empty()) spec.label = fmt::format("{}: {}", label, describe(v));
   // The gated MLP's baseline is the linear step of the 4d MLP (about the same weights).
   const std::string linear_shape = mlp_shape(d, v.gated ? 4 * d : d_ff, tokens);
   const std::string linear = benchmark_name(spec.family, "linear", std::string(dtype_name(dtype)), linear_shape);
@@ -128,12 +130,20 @@ void add_swiglu(Registry& r, long d, long tokens, const std::set<std::string>& s
 
 }  // namespace
 
+std::string add_mlp_step_with_baseline(Registry& r, const std::string& word, DType dtype, long d, long d_ff,
+                                       long tokens, const std::set<std::string>& suites, const std::string& label) {
+  const MlpVariant& v = variant(word.c_str());
+  if (!mlp_unsupported_reason({v, dtype, d, d_ff, tokens, false}).empty()) return "";
+  // Its own baseline, the linear step of the same shape (of the 4d MLP for the gated one, as
+  // add_mlp reads it), runs in the same suites (pct_baseline).
+  add_mlp(r, false, variant("linear"), dtype, d, v.gated ? 4 * d : d_ff, tokens, suites, label);
+  return add_mlp(r, false, v, dtype, d, d_ff, tokens, suites, label);
+}
+
 std::string add_dense_mlp_baseline(Registry& r, DType dtype, long d, long d_ff, long tokens,
                                    const std::set<std::string>& suites) {
-  // Its own baseline, the linear step of the same shape, runs in the same suites (pct_baseline).
-  const std::string label = fmt::format("dense MLP d={} d_ff={} T={}", d, d_ff, tokens);
-  add_mlp(r, false, variant("linear"), dtype, d, d_ff, tokens, suites, label);
-  return add_mlp(r, false, variant("fused_gelu"), dtype, d, d_ff, tokens, suites, label);
+  return add_mlp_step_with_baseline(r, "fused_gelu", dtype, d, d_ff, tokens, suites,
+                                    fmt::format("dense MLP d={} d_ff={} T={}", d, d_ff, tokens));
 }
 
 void add_mlp_benchmarks(Registry& r) {

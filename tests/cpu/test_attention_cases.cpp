@@ -77,16 +77,24 @@ TEST(AttentionCases, RegisteredNamesAndSuites) {
     const BenchSpec* s = r.find(name);
     EXPECT_TRUE(s && s->suites.count("quick")) << name;
   }
-  int attention = 0;
+  int attention = 0, model = 0;
   for (const BenchSpec& s : r.all()) {
     if (s.family != "attention_fwd" && s.family != "attention_bwd") continue;
-    ++attention;
     EXPECT_EQ(s.counters.at("attn_flops"), s.flops) << s.name;
     EXPECT_GT(s.counters.at("mem_bytes"), 0.0) << s.name;
-    EXPECT_TRUE(s.suites.count("attention") && s.suites.count("full")) << s.name;
+    if (s.suites.count("attention")) {
+      ++attention;
+      EXPECT_TRUE(s.suites.count("full")) << s.name;
+    } else {
+      // The model suite's rows: the attention of its steps (bench/model_parts.hpp).
+      ++model;
+      EXPECT_TRUE(s.suites.count("model")) << s.name;
+    }
   }
   // 2 head shapes x 6 sequences x 2 masks x (bf16, + fp16 at s=4096) x 3 impls x 2 passes.
   EXPECT_EQ(attention, (2 * 6 * 2 + 2) * (3 * 2));
+  // 2 GPT-2 configurations x 2 dtypes x 3 impls x 2 passes, causal.
+  EXPECT_EQ(model, 2 * 2 * 3 * 2);
 }
 
 }  // namespace wflops

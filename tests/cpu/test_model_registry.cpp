@@ -179,15 +179,20 @@ TEST(ModelRegistry, SuitesModelAndQuick) {
     if (s->family == model_phases::kFamily) quick.insert(s->name);
   }
   EXPECT_EQ(quick, (std::set<std::string>{kReferenceEager, kReferenceFused}));
-  EXPECT_EQ(registered_benchmarks().suite("model").size(), 8u);
-  for (const BenchSpec* s : registered_benchmarks().suite("model")) EXPECT_EQ(s->family, model_phases::kFamily);
+  // The model suite holds the eight steps and what breakdown reads them against
+  // (test_model_suite.cpp).
+  int steps = 0;
+  for (const BenchSpec* s : registered_benchmarks().suite("model")) steps += s->family == model_phases::kFamily;
+  EXPECT_EQ(steps, 8);
 }
 
 TEST(ModelRegistry, ListShowsTheFamilyWithoutAGpu) {
   const auto r = testing::run_wflops("list --suite model");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find(kReferenceFused), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("8 benchmarks in suite 'model'"), std::string::npos) << r.out;
+  const std::string count =
+      std::to_string(registered_benchmarks().suite("model").size()) + " benchmarks in suite 'model'";
+  EXPECT_NE(r.out.find(count), std::string::npos) << r.out;
 }
 
 TEST(ModelRegistry, RunWithoutAGpuRefusesInOneLine) {
