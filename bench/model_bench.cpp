@@ -58,6 +58,8 @@ std::string add_model_step(Registry& r, const std::string& what, const flops::Mo
                            flops::model_weights(m) / 1e6, describe(impl));
   if (impl == "fused") spec.baseline = model_phases::model_step_name("eager", dt, m);
   const ModelStepConfig config{impl, dtype, m};
+  // The device memory it needs, as the attention rows give theirs (known without a GPU).
+  spec.counters["mem_bytes"] = model_step_memory_bytes(config);
   spec.make = [config] { return make_model_step_workload(config); };
   return r.add(std::move(spec));
 }
