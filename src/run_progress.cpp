@@ -66,7 +66,8 @@ double estimated_seconds(const BenchSpec& spec, const Peaks& peaks, const Repeti
   // An iteration longer than the least duration is run once per repetition; shorter ones are
   // repeated until the repetition lasts at least min_time.
   const double repetition = iteration >= settings.min_time_s ? iteration : kRepetitionWall * settings.min_time_s;
-  const bool has_phases = spec.family == "mlp_step" || spec.family == "moe_step";
+  // The families whose every benchmark records a time split (their workloads' has_phases()).
+  const bool has_phases = spec.family == "mlp_step" || spec.family == "moe_step" || spec.family == "model_step";
   return kSetupSeconds + settings.repetitions * repetition + (has_phases ? kPhaseIterations * iteration : 0.0);
 }
 

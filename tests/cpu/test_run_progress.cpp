@@ -92,6 +92,9 @@ TEST(RunProgress, EstimatesFromTheLeastTimeAndTheRepetitions) {
   EXPECT_DOUBLE_EQ(*least_time_s(spec("cast", DType::bf16, 0, 3.35e9), h100), 1e-3);
   // A step with a time split times 9 iterations more: 1 + 5 x 2 + 9 x 2 = 29 s.
   EXPECT_DOUBLE_EQ(estimated_seconds(spec("mlp_step", DType::bf16, 989e12, 0), h100, five), 29.0);
+  // So do the MoE layer and the whole model step (its phases, docs/model.md).
+  EXPECT_DOUBLE_EQ(estimated_seconds(spec("moe_step", DType::bf16, 989e12, 0), h100, five), 29.0);
+  EXPECT_DOUBLE_EQ(estimated_seconds(spec("model_step", DType::bf16, 989e12, 0), h100, five), 29.0);
   // A GPU without the dtype has no least time (the benchmark is not run there).
   EXPECT_FALSE(least_time_s(spec("matmul", DType::fp8_e4m3, 1e9, 0), *peaks_by_slug("a100-sxm4-80gb")).has_value());
 }
