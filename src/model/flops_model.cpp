@@ -7,11 +7,22 @@ namespace wflops::flops {
 
 namespace {
 
-// A preset by its sizes, in ModelStepShape's order (d, L, h, kvh, d_ff, V, s, b as docs/conventions.md
-// names them).
+// A preset by its sizes, each set by its member's name (the key docs/conventions.md gives it in
+// comment), so that a member added to ModelStepShape cannot shift them.
 ModelStepShape preset(ModelArch arch, double hidden, double layers, double heads, double kv_heads, double ffn,
                       double vocab, double seq, double batch, bool untied) {
-  return ModelStepShape{arch, hidden, layers, heads, kv_heads, ffn, vocab, seq, batch, untied};  // member order
+  ModelStepShape m;
+  m.arch = arch;
+  m.hidden = hidden;      // d
+  m.layers = layers;      // L
+  m.heads = heads;        // h
+  m.kv_heads = kv_heads;  // kvh
+  m.ffn = ffn;            // ff
+  m.vocab = vocab;        // V
+  m.seq = seq;            // s
+  m.batch = batch;        // b
+  m.untied = untied;
+  return m;
 }
 
 constexpr double kGpt2Vocab = 50257;
