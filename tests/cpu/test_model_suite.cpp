@@ -6,11 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "cuda/attention_workload.hpp"
 #include "cuda/gemm.hpp"
+#include "model/flops_model.hpp"
 #include "model/model_phases.hpp"
+#include "model_parts.hpp"
 #include "registered_benchmarks.hpp"
 #include "results/breakdown.hpp"
 
@@ -76,7 +79,9 @@ TEST(ModelSuite, EveryPartIsOneItsImplementationRuns) {
   for (const BenchSpec* step : model_steps()) {
     const flops::ModelStepShape m = *model_phases::parse_model_step_shape(step->name);
     const long d = static_cast<long>(m.hidden), h = static_cast<long>(m.heads);
-    EXPECT_EQ(d / h, 64) << step->name << ": the head size of both GPT-2 configurations";
+    if (m.arch == flops::ModelArch::gpt2) {
+      EXPECT_EQ(d / h, 64) << step->name << ": the head size of both GPT-2 configurations";
+    }
     // The LM head's GEMM, with the real (odd) vocabulary as n.
     EXPECT_EQ(gemm_unsupported_reason(GemmImpl::cublaslt_auto, step->dtype,
                                       {static_cast<long>(m.tokens()), static_cast<long>(m.vocab), d}),
@@ -90,6 +95,27 @@ TEST(ModelSuite, EveryPartIsOneItsImplementationRuns) {
       }
     }
   }
+}
+
+TEST(ModelSuite, ALlamaStepGetsItsPartsToo) {
+  // Not registered while its workload is missing; its parts are what breakdown would look for.
+  const flops::ModelStepShape m = flops::llama3_8b_block_shape();
+  const std::string name = model_phases::model_step_name("fused", "bf16", m);
+  const std::string head = benchmark_name(model_phases::kFamily, "fused", "bf16", "");
+  const BenchSpec step(model_phases::kFamily, "fused", DType::bf16, name.substr(head.size()));
+  ASSERT_EQ(step.name, name);
+  Registry r;
+  add_model_step_parts(r, step, {"model"});
+  const StepAlone alone = step_alone("fused", "bf16", m);
+  for (const auto& [component, keys] : alone.gemm_shapes) {
+    EXPECT_TRUE(r.find(benchmark_name("matmul", "cublaslt_auto", "bf16", keys))) << component << " " << keys;
+  }
+  for (const auto* names : {&alone.attention_fwd, &alone.attention_bwd}) {
+    for (const std::string& n : *names) EXPECT_TRUE(r.find(n)) << n;
+  }
+  EXPECT_EQ(alone.mlp_word, "fused_swiglu");
+  EXPECT_TRUE(r.find(alone.mlp)) << alone.mlp;
+  for (const BenchSpec& s : r.all()) EXPECT_EQ(s.suites, std::set<std::string>{"model"}) << s.name;
 }
 
 TEST(ModelSuite, PartsComeBeforeTheSteps) {
