@@ -10,6 +10,7 @@
 
 #include "all_benchmarks.hpp"
 #include "cli/commands.hpp"
+#include "cli/run_options.hpp"
 #include "errors.hpp"
 #include "model/peaks.hpp"
 #include "run_progress.hpp"
@@ -74,6 +75,15 @@ int list_benchmarks(const ListOptions& o) {
                figure(s->bytes, 1e6), t ? fmt::format("{:.2f}", *t * 1e6) : "n/a", s->label);
   }
   fmt::print("{} benchmarks in suite '{}'\n", specs.size(), o.suite);
+  // What `wflops run --suite` would say it takes: the same plan, with the suite's own repetitions.
+  RunOptions run;
+  run.suite = o.suite;
+  const std::vector<std::string> arguments = benchmark_arguments(run);
+  const RepetitionSettings settings = repetition_settings(arguments);
+  double seconds = 0;
+  for (const auto& [name, s] : planned_benchmarks(runnable_benchmarks(specs, *peaks), arguments, *peaks)) seconds += s;
+  fmt::print("a run of it: about {} on {} by estimate ({} repetitions of at least {} s each)\n", duration_text(seconds),
+             o.gpu, settings.repetitions, settings.min_time_s);
   return kExitOk;
 }
 

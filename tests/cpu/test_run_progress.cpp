@@ -113,6 +113,18 @@ TEST(RunProgress, TheQuickSuiteIsEstimatedAtMinutes) {
   EXPECT_LT(total, 15 * 60.0);
 }
 
+TEST(RunProgress, ListSaysTheSuitesEstimate) {
+  // The same estimate a run of the suite starts with, with the suite's own repetitions.
+  auto r = wflops::testing::run_wflops("list --suite quick");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("a run of it: about [0-9]+ min on h100-sxm by estimate \\(3 "
+                                                  "repetitions of at least 0.2 s each\\)")))
+      << r.out;
+  r = wflops::testing::run_wflops("list --suite model --gpu h200");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("on h200 by estimate (5 repetitions of at least 0.5 s each)"), std::string::npos) << r.out;
+}
+
 TEST(RunProgress, TheFilterSelectsAsGoogleBenchmarkDoes) {
   std::vector<BenchSpec> specs;
   // fake(i): "fake/cpu/fp32/i:<i>", the test hook's names.
