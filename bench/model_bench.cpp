@@ -3,8 +3,8 @@
 // (d 1600, 8 layers, 25 heads, 32 x 256 tokens) and at GPT-2 small (d 768, 12 layers, 12 heads,
 // 16 x 1024). Registered last: a step is read against the matmuls, MLP steps and attention rows of
 // the same run (`wflops breakdown`), and its fused implementation against its eager one
-// (pct_baseline). The llama configuration (flops::llama3_8b_block_shape) is left out while
-// model_step_unsupported_reason rejects it: its workload is not implemented yet.
+// (pct_baseline). Llama-3-8B's block and head (flops::llama3_8b_block_shape: d 4096, 32 heads over 8
+// K/V heads, d_ff 14336, V 128256, 2 layers) at 1 x 4096 and 2 x 4096 tokens.
 #include <fmt/core.h>
 
 #include <set>
@@ -22,9 +22,13 @@ namespace wflops {
 
 namespace {
 
-std::string describe(const std::string& impl) {
+std::string describe(const std::string& impl, const flops::ModelStepShape& m) {
   if (impl == "eager")
     return "eager: cuBLAS GEMMs and one of our kernels per elementwise operation, in PyTorch's order";
+  if (m.arch == flops::ModelArch::llama) {
+    return "fused: fused residual + RMSNorm, SwiGLU kernel, fused attention on K/V expanded to the query heads, "
+           "fused softmax + cross-entropy, one multi-tensor AdamW";
+  }
   return "fused: cuBLASLt epilogues, fused residual + LayerNorm, fused attention, fused softmax + cross-entropy, "
          "one multi-tensor AdamW";
 }
@@ -54,8 +58,8 @@ std::string add_model_step(Registry& r, const std::string& what, const flops::Mo
     spec.counters[model_phases::kBytes + phase] = bytes;
   }
   spec.suites = suites;
-  spec.label = fmt::format("{}, {:.1f} M weights N_w (blocks + tied LM head), tau = 6 N_w T; {}", what,
-                           flops::model_weights(m) / 1e6, describe(impl));
+  spec.label = fmt::format("{}, {:.1f} M weights N_w (blocks + {} LM head), tau = 6 N_w T; {}", what,
+                           flops::model_weights(m) / 1e6, m.untied ? "untied" : "tied", describe(impl, m));
   if (impl == "fused") spec.baseline = model_phases::model_step_name("eager", dt, m);
   const ModelStepConfig config{impl, dtype, m};
   // The device memory it needs, as the attention rows give theirs (known without a GPU).
@@ -83,6 +87,20 @@ void add_model_benchmarks(Registry& r) {
       if (c.quick && dtype == DType::bf16) suites.insert("quick");
       // Eager first: the fused step's baseline.
       for (const char* impl : {"eager", "fused"}) add_model_step(r, c.what, c.shape, dtype, impl, suites);
+    }
+  }
+  // After GPT-2: its rows keep their places.
+  flops::ModelStepShape llama2 = flops::llama3_8b_block_shape();
+  llama2.batch = 2;
+  const Configuration llama[] = {
+      {"Llama-3-8B's block and head (d 4096, 2 layers, 32 heads, 8 K/V heads, d_ff 14336, 1 x 4096 tokens)",
+       flops::llama3_8b_block_shape(), false},
+      {"Llama-3-8B's block and head (d 4096, 2 layers, 32 heads, 8 K/V heads, d_ff 14336, 2 x 4096 tokens)", llama2,
+       false},
+  };
+  for (const Configuration& c : llama) {
+    for (DType dtype : {DType::bf16, DType::fp16}) {
+      for (const char* impl : {"eager", "fused"}) add_model_step(r, c.what, c.shape, dtype, impl, {"model"});
     }
   }
 }

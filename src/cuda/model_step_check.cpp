@@ -1,8 +1,10 @@
-// The model step's verification before timing (model_step_impl.hpp, verify_step). At the timed
+// The model step's verification before timing (model_step_impl.hpp, verify_step), the same for
+// GPT-2 and Llama. At the timed
 // shape there is no fp64 reference to run (tests/gpu/test_model_step.cpp compares every gradient
 // with it at a small shape), so the check is what can be known there:
-//  - the loss at GPT-2's initialisation: the final LayerNorm's rows have mean 0 and variance 1,
-//    so each logit z · wte_j is a sum of d products with wte entries of variance 0.02², about
+//  - the loss at GPT-2's initialisation: the final LayerNorm's rows have mean 0 and variance 1
+//    (Llama's final RMSNorm: mean square 1, which is what counts here), so each logit z · wte_j
+//    (Llama: z · head_j) is a sum of d products with entries of variance 0.02², about
 //    normal with variance σ² = 0.02² d; the log-sum-exp over V such logits is ln V + σ²/2 (the
 //    mean of e^x over V = 50257 samples is within 0.5% of E e^x = e^{σ²/2}) and the target's logit
 //    averages 0 over the T tokens (± σ/√T, 0.01 at the reference shape). So the mean loss must be
@@ -10,7 +12,9 @@
 //    for the logits being only nearly normal and the blocks' small correlations; a step that does
 //    not compute a softmax over V logits (a wrong vocabulary, a missing normalisation) misses it;
 //  - every gradient element finite (the gradients were poisoned with NaN first);
-//  - the other implementation (eager for fused, fused for eager) on the same weights and tokens:
+//  - the other implementation (eager for fused, fused for eager) on the same weights and tokens
+//    (it reads this step's masters and compute copy rather than a copy of them: memory for a
+//    second set of Llama-3-8B-sized parameters is not there at b = 2):
 //    the losses within the dtype's tolerance, and sampled gradient entries of each kind of tensor
 //    (all layers' w_qkv together, ...) within twice it: each step is an approximation of the
 //    exact gradient within the dtype's tolerance, so two of them differ by up to twice that;
@@ -77,8 +81,8 @@ void upload_random_ids(std::uint64_t seed, long vocab, std::size_t count, int* d
   CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
-Verification verify_step(Gpt2Step& step, const ModelStepConfig& c, int* tokens, int* targets, cudaStream_t stream) {
-  const Gpt2Layout& lay = step.layout();
+Verification verify_step(StepBase& step, const ModelStepConfig& c, int* tokens, int* targets, cudaStream_t stream) {
+  const StepLayout& lay = step.shape();
   const std::size_t T = static_cast<std::size_t>(lay.T);
   Verification result;
   result.tolerance = 2 * dtype_tolerance(c.dtype);
@@ -116,9 +120,9 @@ Verification verify_step(Gpt2Step& step, const ModelStepConfig& c, int* tokens, 
   if (!nonfinite.empty()) return fail("gradients not finite (NaN or Inf): " + nonfinite);
 
   // The other implementation on the same weights and tokens.
-  Gpt2Step peer(c, step.impl() == Impl::eager ? Impl::fused : Impl::eager);
-  peer.allocate(stream);
-  peer.copy_parameters_from(step, stream);
+  const std::unique_ptr<StepBase> peer_step = make_step(c, step.impl() == Impl::eager ? Impl::fused : Impl::eager);
+  StepBase& peer = *peer_step;
+  peer.allocate(stream, &step);  // on this step's masters and compute copy
   peer.poison(stream);
   peer.forward_backward(tokens, targets, stream, none);
   const double peer_loss = peer.read_loss(stream);

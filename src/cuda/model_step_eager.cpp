@@ -52,17 +52,13 @@ void linear_backward(DType t, const void* dy, const void* x, const void* weight,
 
 void Gpt2Step::eager_forward(const int* tokens, const int* targets, cudaStream_t stream, PhaseMarks& marks) {
   const DType t = c_.dtype;
-  const long T = lay_.T, d = lay_.d, ff = lay_.ff, V = lay_.V;
+  const long T = lay_.T, d = lay_.d, ff = lay_.ff;
   const std::size_t td = lay_.td(), tf = static_cast<std::size_t>(T) * ff, Tu = static_cast<std::size_t>(T);
   const std::size_t du = static_cast<std::size_t>(d);
-  const kernels::AttentionDims dims = lay_.attention_dims();
-  PhaseMarks quiet;  // unfused attention's own part names are not the model's phases
 
   write_copies(stream);  // autocast's casts of the fp32 weights, booked to the optimizer (model_phases.hpp)
   marks.mark("optimizer");
-  CUDA_CHECK(kernels::embedding_forward(t, tokens, w(lay_.wte), w(lay_.wpe), stream_at(0), Tu,
-                                        static_cast<std::size_t>(lay_.s), static_cast<std::size_t>(V), du, stream));
-  marks.mark("fwd_embedding");
+  embedding_forward(tokens, lay_.wte, w(lay_.wpe), stream_at(0), stream, marks);
   for (long l = 0; l < lay_.L; ++l) {
     const BlockSlots& k = lay_.blocks[static_cast<std::size_t>(l)];
     const LayerPtrs p = layer(l);
@@ -72,8 +68,7 @@ void Gpt2Step::eager_forward(const int* tokens, const int* targets, cudaStream_t
     linear_forward(t, p.h, w(k.w_qkv), w(k.b_qkv), qkv_.get(), T, d, 3 * d, stream);
     marks.mark("fwd_qkv");
     CUDA_CHECK(kernels::split_heads(t, qkv_.get(), p.q, lay_.heads(3), stream));
-    const UnfusedScratch scratch{scores_.get(), p.probs, attn_lse_.as<float>(), row_dot_.as<float>()};
-    unfused_attention_forward(t, p.q, p.k, p.v, p.o, scratch, dims, stream, quiet);
+    attention_forward(p, stream);
     CUDA_CHECK(kernels::merge_heads(t, p.o, p.y, lay_.heads(1), stream));
     marks.mark("fwd_attention");
     linear_forward(t, p.y, w(k.w_o), w(k.b_o), branch_.get(), T, d, d, stream);
@@ -96,33 +91,16 @@ void Gpt2Step::eager_forward(const int* tokens, const int* targets, cudaStream_t
   CUDA_CHECK(kernels::residual_layernorm_forward(t, stream_at(L), nullptr, nullptr, w(lay_.lnf_g), w(lay_.lnf_b),
                                                  z_.get(), mean_at(2 * L), rstd_at(2 * L), Tu, du, kLnEps, stream));
   marks.mark("fwd_norm");
-  gemm_rm({false, true, T, V, d}, t, z_.get(), w(lay_.wte), t, logits_.get(), 0.0f, stream);  // z wte^T
-  marks.mark("fwd_lm_head");
-  const std::size_t Vu = static_cast<std::size_t>(V);
-  CUDA_CHECK(kernels::cast(t, logits_.get(), DType::fp32, logits32_.get(), Tu * Vu, stream));
-  CUDA_CHECK(kernels::softmax_cross_entropy(DType::fp32, logits32_.get(), nullptr, targets, losses_.as<float>(), Tu, Vu,
-                                            Vu, 0.0f, stream));
-  CUDA_CHECK(kernels::mean_loss(losses_.as<float>(), Tu, loss_.as<float>(), stream));
-  marks.mark("fwd_loss");
+  head_forward(z_.get(), lay_.wte, targets, stream, marks);  // the tied wte, the real V columns
 }
 
-void Gpt2Step::eager_backward(const int* tokens, const int* targets, cudaStream_t stream, PhaseMarks& marks) {
+void Gpt2Step::eager_backward(const int* tokens, cudaStream_t stream, PhaseMarks& marks) {
   const DType t = c_.dtype;
-  const long T = lay_.T, d = lay_.d, ff = lay_.ff, V = lay_.V, L = lay_.L;
+  const long T = lay_.T, d = lay_.d, ff = lay_.ff, L = lay_.L;
   const std::size_t td = lay_.td(), tf = static_cast<std::size_t>(T) * ff, Tu = static_cast<std::size_t>(T);
-  const std::size_t du = static_cast<std::size_t>(d), Vu = static_cast<std::size_t>(V);
-  const kernels::AttentionDims dims = lay_.attention_dims();
+  const std::size_t du = static_cast<std::size_t>(d);
   void* ln_ws = ln_ws_.get();
-  PhaseMarks quiet;
 
-  // d loss / d logit = (S/T) (softmax − onehot) in fp32, cast back to the logits' dtype (autocast's
-  // cast backward), over the logits themselves.
-  const float scale = static_cast<float>(grad_scale_ / static_cast<double>(T));
-  CUDA_CHECK(kernels::softmax_cross_entropy(DType::fp32, logits32_.get(), logits32_.get(), targets, losses_.as<float>(),
-                                            Tu, Vu, Vu, scale, stream));
-  CUDA_CHECK(kernels::cast(DType::fp32, logits32_.get(), t, logits_.get(), Tu * Vu, stream));
-  marks.mark("bwd_loss");
-  head_backward(V, stream, marks);
   for (long l = L - 1; l >= 0; --l) {
     const BlockSlots& k = lay_.blocks[static_cast<std::size_t>(l)];
     const LayerPtrs p = layer(l);
@@ -141,12 +119,8 @@ void Gpt2Step::eager_backward(const int* tokens, const int* targets, cudaStream_
     linear_backward(t, ds_.get(), p.y, w(k.w_o), g(k.w_o), g(k.b_o), dtmp_.get(), T, d, d, stream);
     marks.mark("bwd_out_proj");
     CUDA_CHECK(kernels::split_heads(t, dtmp_.get(), dout_heads_.get(), lay_.heads(1), stream));
-    const UnfusedScratch scratch{scores_.get(), p.probs, attn_lse_.as<float>(), row_dot_.as<float>()};
-    char* dq = dheads_.as<char>();
-    const std::size_t e = dtype_bytes(t);
-    unfused_attention_backward(t, p.q, p.k, p.v, p.o, dout_heads_.get(), dq, dq + td * e, dq + 2 * td * e, scratch,
-                               dims, stream, quiet);
-    CUDA_CHECK(kernels::merge_heads(t, dq, dqkv_.get(), lay_.heads(3), stream));
+    attention_backward(p, stream);
+    CUDA_CHECK(kernels::merge_heads(t, dheads_.get(), dqkv_.get(), lay_.heads(3), stream));
     marks.mark("bwd_attention");
     linear_backward(t, dqkv_.get(), p.h, w(k.w_qkv), g(k.w_qkv), g(k.b_qkv), dtmp_.get(), T, d, 3 * d, stream);
     marks.mark("bwd_qkv");
@@ -156,11 +130,7 @@ void Gpt2Step::eager_backward(const int* tokens, const int* targets, cudaStream_
     CUDA_CHECK(kernels::residual_add(t, ds_.get(), dtmp_.get(), ds_.get(), td, stream));  // d s_l
     marks.mark("bwd_residual");
   }
-  CUDA_CHECK(cudaMemsetAsync(g(lay_.wpe), 0, static_cast<std::size_t>(lay_.s) * du * sizeof(float), stream));
-  CUDA_CHECK(kernels::embedding_backward(t, tokens, ds_.get(), g(lay_.wte), g(lay_.wpe), Tu,
-                                         static_cast<std::size_t>(lay_.s), Vu, du, emb_ws_.get(), emb_ws_bytes_,
-                                         stream));
-  marks.mark("bwd_embedding");
+  embedding_backward(tokens, ds_.get(), lay_.wte, g(lay_.wpe), stream, marks);  // onto the LM head's dwte
 }
 
 }  // namespace wflops::model_step_detail

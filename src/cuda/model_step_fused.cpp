@@ -45,31 +45,60 @@ constexpr float kLnEps = 1e-5f;  // GPT-2's (model_ref::Gpt2Config::ln_eps)
 
 }  // namespace
 
-void Gpt2Step::choose_fused_attention() {
-  const kernels::AttentionDims dims = lay_.attention_dims();
-  std::string cudnn_why = cudnn::sdpa_unsupported_reason(c_.dtype, dims);
+FusedAttention::FusedAttention() = default;
+FusedAttention::~FusedAttention() = default;
+
+std::size_t FusedAttention::workspace_estimate(const kernels::AttentionDims& dims) {
+  return std::max(kernels::flash_attention_backward_workspace_bytes(dims), cudnn::SdpaBackward::scratch_bytes(dims));
+}
+
+void FusedAttention::choose(DType dtype, const kernels::AttentionDims& dims, bool force_flash) {
+  dtype_ = dtype;
+  dims_ = dims;
+  std::string cudnn_why =
+      force_flash ? "forced off by the configuration (tests)" : cudnn::sdpa_unsupported_reason(dtype, dims);
   if (cudnn_why.empty()) {
     try {
-      sdpa_fwd_ = std::make_unique<cudnn::SdpaForward>(c_.dtype, dims);
-      sdpa_bwd_ = std::make_unique<cudnn::SdpaBackward>(c_.dtype, dims);
-      attn_ws_ = DeviceBuffer(std::max(sdpa_fwd_->workspace_bytes(), sdpa_bwd_->workspace_bytes()));
-      attention_engine_ =
-          fmt::format("cuDNN SDPA attention (forward {}; backward {})", sdpa_fwd_->describe(), sdpa_bwd_->describe());
+      fwd_ = std::make_unique<cudnn::SdpaForward>(dtype, dims);
+      bwd_ = std::make_unique<cudnn::SdpaBackward>(dtype, dims);
+      workspace_ = DeviceBuffer(std::max(fwd_->workspace_bytes(), bwd_->workspace_bytes()));
+      engine_ = fmt::format("cuDNN SDPA attention (forward {}; backward {})", fwd_->describe(), bwd_->describe());
       return;
     } catch (const std::exception& e) {
       // cuDNN missing on this machine, or no engine for the shape: our kernels instead.
       cudnn_why = e.what();
-      sdpa_fwd_.reset();
-      sdpa_bwd_.reset();
+      fwd_.reset();
+      bwd_.reset();
     }
   }
-  const std::string flash_why = kernels::flash_attention_unsupported_reason(c_.dtype, dims);
+  const std::string flash_why = kernels::flash_attention_unsupported_reason(dtype, dims);
   if (!flash_why.empty()) {
     throw std::runtime_error(
         fmt::format("the fused step has no attention for this shape: cuDNN: {}; ours: {}", cudnn_why, flash_why));
   }
-  attn_ws_ = DeviceBuffer(kernels::flash_attention_backward_workspace_bytes(dims));
-  attention_engine_ = fmt::format("our FlashAttention-2 attention (cuDNN not used: {})", cudnn_why);
+  workspace_ = DeviceBuffer(kernels::flash_attention_backward_workspace_bytes(dims));
+  engine_ = fmt::format("our FlashAttention-2 attention (cuDNN not used: {})", cudnn_why);
+}
+
+void FusedAttention::forward(const void* q, const void* k, const void* v, void* o, float* lse,
+                             cudaStream_t stream) const {
+  if (fwd_) {
+    fwd_->run(stream, q, k, v, o, lse, workspace_.get());
+  } else {
+    CUDA_CHECK(kernels::flash_attention_forward(dtype_, q, k, v, o, lse, dims_, stream));
+  }
+}
+
+void FusedAttention::backward(const void* q, const void* k, const void* v, const void* o, const float* lse,
+                              const void* d_o, void* dqkv, cudaStream_t stream) const {
+  char* dq = static_cast<char*>(dqkv);
+  const std::size_t bytes = static_cast<std::size_t>(dims_.rows() * dims_.head_dim) * dtype_bytes(dtype_);
+  if (bwd_) {
+    bwd_->run(stream, q, k, v, o, lse, d_o, dq, dq + bytes, dq + 2 * bytes, workspace_.get());
+  } else {
+    CUDA_CHECK(kernels::flash_attention_backward(dtype_, q, k, v, o, d_o, lse, dq, dq + bytes, dq + 2 * bytes,
+                                                 workspace_.get(), dims_, stream));
+  }
 }
 
 void Gpt2Step::plan_fused() {
@@ -100,51 +129,13 @@ void Gpt2Step::plan_fused() {
                     "model step MLP input gradient (ds W_proj) gelu'(pre) with db_fc"});
     plans_.push_back(std::move(plan));
   }
-  std::vector<kernels::AdamWTensor> tensors;
-  const std::size_t e = dtype_bytes(t);
-  for (const TensorSlot& s : lay_.tensors) {
-    kernels::AdamWTensor a;
-    a.param = master_.as<float>() + s.offset;
-    a.grad = g(s.offset);
-    a.m = m_.as<float>() + s.offset;
-    a.v = v_.as<float>() + s.offset;
-    a.copy = copy_.as<char>() + s.offset * e;
-    a.n = s.count;
-    a.decay = s.decay();
-    tensors.push_back(a);
-  }
-  CUDA_CHECK(adamw_table_.prepare(tensors));
-}
-
-void Gpt2Step::fused_attention_forward(long l, cudaStream_t stream) {
-  const LayerPtrs p = layer(l);
-  if (sdpa_fwd_) {
-    sdpa_fwd_->run(stream, p.q, p.k, p.v, p.o, p.lse, attn_ws_.get());
-  } else {
-    CUDA_CHECK(kernels::flash_attention_forward(c_.dtype, p.q, p.k, p.v, p.o, p.lse, lay_.attention_dims(), stream));
-  }
-}
-
-void Gpt2Step::fused_attention_backward(long l, const void* d_o, void* dqkv_heads, cudaStream_t stream) {
-  const LayerPtrs p = layer(l);
-  char* dq = static_cast<char*>(dqkv_heads);
-  const std::size_t bytes = lay_.td() * dtype_bytes(c_.dtype);
-  if (sdpa_bwd_) {
-    sdpa_bwd_->run(stream, p.q, p.k, p.v, p.o, p.lse, d_o, dq, dq + bytes, dq + 2 * bytes, attn_ws_.get());
-  } else {
-    CUDA_CHECK(kernels::flash_attention_backward(c_.dtype, p.q, p.k, p.v, p.o, d_o, p.lse, dq, dq + bytes,
-                                                 dq + 2 * bytes, attn_ws_.get(), lay_.attention_dims(), stream));
-  }
 }
 
 void Gpt2Step::fused_forward(const int* tokens, const int* targets, cudaStream_t stream, PhaseMarks& marks) {
   const DType t = c_.dtype;
   const long T = lay_.T, d = lay_.d, L = lay_.L;
   const std::size_t Tu = static_cast<std::size_t>(T), du = static_cast<std::size_t>(d);
-  CUDA_CHECK(kernels::embedding_forward(t, tokens, w(lay_.wte), w(lay_.wpe), stream_at(0), Tu,
-                                        static_cast<std::size_t>(lay_.s), static_cast<std::size_t>(lay_.V), du,
-                                        stream));
-  marks.mark("fwd_embedding");
+  embedding_forward(tokens, lay_.wte, w(lay_.wpe), stream_at(0), stream, marks);
   const BlockSlots& first = lay_.blocks[0];
   CUDA_CHECK(kernels::residual_layernorm_forward(t, stream_at(0), nullptr, nullptr, w(first.ln1_g), w(first.ln1_b),
                                                  layer(0).h, mean_at(0), rstd_at(0), Tu, du, kLnEps, stream));
@@ -156,7 +147,7 @@ void Gpt2Step::fused_forward(const int* tokens, const int* targets, cudaStream_t
     plan.qkv.run(p.h, w(k.w_qkv), nullptr, qkv_.get(), 0.0f, stream);
     marks.mark("fwd_qkv");
     CUDA_CHECK(kernels::split_heads(t, qkv_.get(), p.q, lay_.heads(3), stream));
-    fused_attention_forward(l, stream);
+    attention_forward(p, stream);
     CUDA_CHECK(kernels::merge_heads(t, p.o, p.y, lay_.heads(1), stream));
     marks.mark("fwd_attention");
     plan.out_proj.run(p.y, w(k.w_o), nullptr, branch_.get(), 0.0f, stream);
@@ -177,28 +168,14 @@ void Gpt2Step::fused_forward(const int* tokens, const int* targets, cudaStream_t
                                                    mean_at(2 * (l + 1)), rstd_at(2 * (l + 1)), Tu, du, kLnEps, stream));
     marks.mark("fwd_norm");
   }
-  // logits [T, Vp] = z wte^T; the padding columns are 0 (wte's padding rows are).
-  gemm_rm({false, true, T, lay_.Vp, d}, t, z_.get(), w(lay_.wte), t, logits_.get(), 0.0f, stream);
-  marks.mark("fwd_lm_head");
-  CUDA_CHECK(kernels::softmax_cross_entropy(t, logits_.get(), nullptr, targets, losses_.as<float>(), Tu,
-                                            static_cast<std::size_t>(lay_.V), static_cast<std::size_t>(lay_.Vp), 0.0f,
-                                            stream));
-  CUDA_CHECK(kernels::mean_loss(losses_.as<float>(), Tu, loss_.as<float>(), stream));
-  marks.mark("fwd_loss");
+  head_forward(z_.get(), lay_.wte, targets, stream, marks);  // over Vp columns: wte's padding rows are 0
 }
 
-void Gpt2Step::fused_backward(const int* tokens, const int* targets, cudaStream_t stream, PhaseMarks& marks) {
+void Gpt2Step::fused_backward(const int* tokens, cudaStream_t stream, PhaseMarks& marks) {
   const DType t = c_.dtype;
-  const long T = lay_.T, d = lay_.d, ff = lay_.ff, L = lay_.L, Vp = lay_.Vp;
+  const long T = lay_.T, d = lay_.d, ff = lay_.ff, L = lay_.L;
   const std::size_t Tu = static_cast<std::size_t>(T), du = static_cast<std::size_t>(d);
   void* ln_ws = ln_ws_.get();
-  // dlogits = (S/T) (softmax − onehot) over the 16-bit logits in place.
-  const float scale = static_cast<float>(grad_scale_ / static_cast<double>(T));
-  CUDA_CHECK(kernels::softmax_cross_entropy(t, logits_.get(), logits_.get(), targets, losses_.as<float>(), Tu,
-                                            static_cast<std::size_t>(lay_.V), static_cast<std::size_t>(Vp), scale,
-                                            stream));
-  marks.mark("bwd_loss");
-  head_backward(Vp, stream, marks);  // wte's padding rows get 0 from dlogits' zero columns
   for (long l = L - 1; l >= 0; --l) {
     const BlockSlots& k = lay_.blocks[static_cast<std::size_t>(l)];
     const LayerPtrs p = layer(l);
@@ -221,7 +198,7 @@ void Gpt2Step::fused_backward(const int* tokens, const int* targets, cudaStream_
     gemm_rm({false, false, T, d, d}, t, ds_.get(), w(k.w_o), t, dtmp_.get(), 0.0f, stream);  // dy = ds W_o
     marks.mark("bwd_out_proj");
     CUDA_CHECK(kernels::split_heads(t, dtmp_.get(), dout_heads_.get(), lay_.heads(1), stream));
-    fused_attention_backward(l, dout_heads_.get(), dheads_.get(), stream);
+    attention_backward(p, stream);
     CUDA_CHECK(kernels::merge_heads(t, dheads_.get(), dqkv_.get(), lay_.heads(3), stream));
     marks.mark("bwd_attention");
     gemm_rm({true, false, 3 * d, d, T}, t, dqkv_.get(), p.h, DType::fp32, g(k.w_qkv), 0.0f, stream);  // dqkv^T h
@@ -233,11 +210,7 @@ void Gpt2Step::fused_backward(const int* tokens, const int* targets, cudaStream_
                                            ds_.get(), ds_.get(), g(k.ln1_g), g(k.ln1_b), false, ln_ws, Tu, du, stream));
     marks.mark("bwd_norm");
   }
-  CUDA_CHECK(cudaMemsetAsync(g(lay_.wpe), 0, static_cast<std::size_t>(lay_.s) * du * sizeof(float), stream));
-  CUDA_CHECK(kernels::embedding_backward(t, tokens, ds_.get(), g(lay_.wte), g(lay_.wpe), Tu,
-                                         static_cast<std::size_t>(lay_.s), static_cast<std::size_t>(lay_.V), du,
-                                         emb_ws_.get(), emb_ws_bytes_, stream));
-  marks.mark("bwd_embedding");
+  embedding_backward(tokens, ds_.get(), lay_.wte, g(lay_.wpe), stream, marks);  // onto the LM head's dwte
 }
 
 }  // namespace wflops::model_step_detail

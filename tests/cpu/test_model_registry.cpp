@@ -39,7 +39,7 @@ double counter(const BenchSpec& s, const std::string& key) {
 
 }  // namespace
 
-TEST(ModelRegistry, TwoGpt2ConfigurationsTwoDtypesTwoImplementations) {
+TEST(ModelRegistry, TwoGpt2AndTwoLlamaConfigurationsTwoDtypesTwoImplementations) {
   std::set<std::string> names;
   for (const BenchSpec* s : model_steps()) names.insert(s->name);
   const std::set<std::string> expected = {
@@ -51,6 +51,14 @@ TEST(ModelRegistry, TwoGpt2ConfigurationsTwoDtypesTwoImplementations) {
       "model_step/fused/bf16/arch:gpt2/d:768/L:12/h:12/s:1024/b:16/V:50257",
       "model_step/eager/fp16/arch:gpt2/d:768/L:12/h:12/s:1024/b:16/V:50257",
       "model_step/fused/fp16/arch:gpt2/d:768/L:12/h:12/s:1024/b:16/V:50257",
+      "model_step/eager/bf16/arch:llama/d:4096/L:2/h:32/kvh:8/ff:14336/s:4096/b:1/V:128256",
+      "model_step/fused/bf16/arch:llama/d:4096/L:2/h:32/kvh:8/ff:14336/s:4096/b:1/V:128256",
+      "model_step/eager/fp16/arch:llama/d:4096/L:2/h:32/kvh:8/ff:14336/s:4096/b:1/V:128256",
+      "model_step/fused/fp16/arch:llama/d:4096/L:2/h:32/kvh:8/ff:14336/s:4096/b:1/V:128256",
+      "model_step/eager/bf16/arch:llama/d:4096/L:2/h:32/kvh:8/ff:14336/s:4096/b:2/V:128256",
+      "model_step/fused/bf16/arch:llama/d:4096/L:2/h:32/kvh:8/ff:14336/s:4096/b:2/V:128256",
+      "model_step/eager/fp16/arch:llama/d:4096/L:2/h:32/kvh:8/ff:14336/s:4096/b:2/V:128256",
+      "model_step/fused/fp16/arch:llama/d:4096/L:2/h:32/kvh:8/ff:14336/s:4096/b:2/V:128256",
   };
   EXPECT_EQ(names, expected);
   EXPECT_EQ(model_steps().size(), expected.size()) << "each registered once";
@@ -69,13 +77,24 @@ TEST(ModelRegistry, NamesParseBackAndTheWorkloadAcceptsThem) {
   }
 }
 
-TEST(ModelRegistry, LlamaIsLeftOutWhileTheWorkloadRejectsIt) {
-  // When this fails, the llama workload has landed: register llama3_8b_block_shape at b 1 and 2
-  // in bench/model_bench.cpp, and update this test and docs/model.md.
-  for (const char* impl : {"eager", "fused"}) {
-    EXPECT_NE(model_step_unsupported_reason(ModelStepConfig{impl, DType::bf16, flops::llama3_8b_block_shape()}), "");
+TEST(ModelRegistry, LlamaRunsInTheModelAndFullSuitesOnly) {
+  // Llama-3-8B's steps are large (1.5 G parameters, some 60 GB while the check runs both
+  // implementations): in "model" and "full", not "quick".
+  std::size_t llama = 0;
+  for (const BenchSpec* s : model_steps()) {
+    if (s->name.find("arch:llama") == std::string::npos) continue;
+    ++llama;
+    EXPECT_EQ(s->suites, std::set<std::string>{"model"}) << s->name;
+    if (s->impl == "fused") {
+      EXPECT_EQ(s->baseline, std::string(s->name).replace(11, 5, "eager")) << s->name;
+    }
+    EXPECT_NE(s->label.find("untied"), std::string::npos) << s->name;
   }
-  for (const BenchSpec* s : model_steps()) EXPECT_EQ(s->name.find("arch:llama"), std::string::npos) << s->name;
+  EXPECT_EQ(llama, 8u);
+  for (const BenchSpec* s : registered_benchmarks().suite("full")) {
+    if (s->name.find("arch:llama") != std::string::npos) --llama;
+  }
+  EXPECT_EQ(llama, 0u) << "every llama step in the full suite";
 }
 
 TEST(ModelRegistry, Gpt2ReferenceCountsAreTheHandCheckedOnes) {
@@ -146,7 +165,7 @@ TEST(ModelRegistry, MemoryPhasesHaveBytesAndFusedOmitsExactlyTheFoldedOnes) {
       }
     }
   }
-  EXPECT_EQ(fused, 4);
+  EXPECT_EQ(fused, 8);
 }
 
 TEST(ModelRegistry, FusedIsReadAgainstEagerAndTheFamilyRunsLast) {
@@ -179,11 +198,11 @@ TEST(ModelRegistry, SuitesModelAndQuick) {
     if (s->family == model_phases::kFamily) quick.insert(s->name);
   }
   EXPECT_EQ(quick, (std::set<std::string>{kReferenceEager, kReferenceFused}));
-  // The model suite holds the eight steps and what breakdown reads them against
+  // The model suite holds the sixteen steps and what breakdown reads them against
   // (test_model_suite.cpp).
   int steps = 0;
   for (const BenchSpec* s : registered_benchmarks().suite("model")) steps += s->family == model_phases::kFamily;
-  EXPECT_EQ(steps, 8);
+  EXPECT_EQ(steps, 16);
 }
 
 TEST(ModelRegistry, ListShowsTheFamilyWithoutAGpu) {

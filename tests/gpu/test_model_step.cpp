@@ -1,8 +1,9 @@
-// The GPT-2 model step (src/cuda/model_step.hpp), eager and fused, bf16 and fp16, against the fp64
-// reference (src/reference/model_reference.hpp) at a small shape: the loss and every parameter's
-// gradient, on the compute-dtype weights the GPU multiplies. Also a whole step with AdamW, the
-// workload's own verification, the head-layout kernel and the unsupported reasons. Skipped
-// without a GPU (except the reasons, which need none).
+// The model step (src/cuda/model_step.hpp), GPT-2 and Llama, eager and fused, bf16 and fp16,
+// against the fp64 reference (src/reference/model_reference.hpp) at a small shape: the loss and
+// every parameter's gradient, on the compute-dtype weights the GPU multiplies. Also a whole step
+// with AdamW, the workload's own verification, the fused step forced onto our FlashAttention-2
+// (the fallback where cuDNN is present), the head-layout, RoPE and repeat_kv kernels and the
+// unsupported reasons. Skipped without a GPU (except the reasons and memory, which need none).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +16,8 @@
 #include "cuda/model_step.hpp"
 #include "gpu_test_util.hpp"
 #include "model/head_layout.cuh"
+#include "model/repeat_kv.cuh"
+#include "model/rope.cuh"
 #include "numeric_formats.hpp"
 #include "reference/model_reference.hpp"
 #include "reference/verify_error.hpp"
@@ -34,21 +37,55 @@ flops::ModelStepShape small_shape() {
   return {flops::ModelArch::gpt2, 256, 2, 4, 4, 1024, 512, 64, 2, false};
 }
 
+// Llama at the same size: 4 query heads of 64 over 2 K/V heads (groups of 2), d_ff 512.
+flops::ModelStepShape small_llama_shape() { return {flops::ModelArch::llama, 256, 2, 4, 2, 512, 512, 64, 2, true}; }
+
+// What the tests need of an architecture: the reference's parameters, their configuration as
+// the runner gives it, their random initialisation (weights and gains / biases) and the fp64 loss
+// with every gradient.
+template <class P, class C, C (ModelStepRunner::*Config)() const, P (*Random)(const C&, unsigned long, double, double),
+          double (*Reference)(const C&, const P&, const std::vector<long>&, const std::vector<long>&, P&)>
+struct Arch {
+  using Params = P;
+  // Matrices N(0, 0.02²); biases and gains off 0 and 1 by N(0, small_std²).
+  static Params random(const ModelStepRunner& r, unsigned seed, double small_std) {
+    return Random((r.*Config)(), seed, 0.02, small_std);
+  }
+  static double reference(const ModelStepRunner& r, const Params& p, const std::vector<long>& tokens,
+                          const std::vector<long>& targets, Params& grads) {
+    return Reference((r.*Config)(), p, tokens, targets, grads);
+  }
+};
+using Gpt2 = Arch<model_ref::Gpt2Params, model_ref::Gpt2Config, &ModelStepRunner::reference_config,
+                  model_ref::gpt2_random_params, model_ref::gpt2_loss_and_gradients>;
+using Llama = Arch<model_ref::LlamaParams, model_ref::LlamaConfig, &ModelStepRunner::llama_reference_config,
+                   model_ref::llama_random_params, model_ref::llama_loss_and_gradients>;
+using Tensors = ModelStepRunner::Tensors;
+
 struct Case {
+  std::string arch;  // "gpt2" or "llama"
   std::string impl;
   DType dtype;
+  bool force_flash = false;  // the fused step on our FlashAttention-2 even where cuDNN builds
+  ModelStepConfig config() const {
+    return {impl, dtype, arch == "llama" ? small_llama_shape() : small_shape(), force_flash};
+  }
 };
 
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
-  for (const char* impl : {"eager", "fused"}) {
-    for (DType t : {DType::bf16, DType::fp16}) cases.push_back({impl, t});
+  for (const char* arch : {"gpt2", "llama"}) {
+    for (const char* impl : {"eager", "fused"}) {
+      for (DType t : {DType::bf16, DType::fp16}) cases.push_back({arch, impl, t});
+    }
+    for (DType t : {DType::bf16, DType::fp16}) cases.push_back({arch, "fused", t, true});
   }
   return cases;
 }
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  return info.param.impl + "_" + std::string(dtype_name(info.param.dtype));
+  return info.param.arch + "_" + info.param.impl + (info.param.force_flash ? "_flash_" : "_") +
+         std::string(dtype_name(info.param.dtype));
 }
 
 // Relative L2 error of each gradient tensor against the fp64 reference. Where it comes from: every
@@ -63,38 +100,38 @@ double gradient_tolerance(DType t) { return t == DType::bf16 ? 5e-2 : 1e-2; }
 // gradients; the dtype's tolerance (conventions.md) applies.
 double loss_tolerance(DType t) { return dtype_tolerance(t); }
 
-void random_batch(const model_ref::Gpt2Config& c, unsigned seed, std::vector<long>& tokens,
+void random_batch(const flops::ModelStepShape& m, unsigned seed, std::vector<long>& tokens,
                   std::vector<long>& targets) {
   std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<long> pick(0, c.vocab - 1);
-  tokens.resize(static_cast<std::size_t>(c.tokens()));
+  std::uniform_int_distribution<long> pick(0, static_cast<long>(m.vocab) - 1);
+  tokens.resize(static_cast<std::size_t>(m.tokens()));
   targets.resize(tokens.size());
   for (long& t : tokens) t = pick(rng);
   for (long& t : targets) t = pick(rng);
 }
 
-class ModelStepTest : public ::testing::TestWithParam<Case> {};
-
-}  // namespace
-
-TEST_P(ModelStepTest, LossAndEveryGradientMatchFp64Reference) {
-  WFLOPS_REQUIRE_GPU();
-  const Case p = GetParam();
+// The loss and every gradient of one forward and backward against the fp64 reference, on the
+// compute-dtype weights the GPU multiplies.
+template <class A>
+void check_against_reference(const Case& p) {
   Stream stream;
-  ModelStepRunner step({p.impl, p.dtype, small_shape()}, stream.get());
+  ModelStepRunner step(p.config(), stream.get());
   SCOPED_TRACE(step.describe());
-  const model_ref::Gpt2Config rc = step.reference_config();
-  // Biases and gains away from 0 and 1 (bias_std 0.02), so that their gradients and their part in
+  if (p.force_flash) {
+    EXPECT_NE(step.describe().find("our FlashAttention-2"), std::string::npos);
+  }
+  // Biases and gains away from 0 and 1 (small_std 0.02), so that their gradients and their part in
   // the forward are both exercised.
-  step.set_parameters(model_ref::gpt2_random_params(rc, 7, 0.02, 0.02));
-  const model_ref::Gpt2Params weights = step.compute_parameters();  // as the GPU multiplies them
+  step.set_parameters(A::random(step, 7, 0.02));
+  using Params = typename A::Params;
+  const Params weights = step.tensors<Params>(Tensors::compute_copies);  // as the GPU multiplies them
   std::vector<long> tokens, targets;
-  random_batch(rc, 11, tokens, targets);
+  random_batch(p.config().shape, 11, tokens, targets);
 
   const double loss = step.run_forward_backward(tokens, targets);
-  const model_ref::Gpt2Params grads = step.gradients();
-  model_ref::Gpt2Params ref_grads;
-  const double ref_loss = model_ref::gpt2_loss_and_gradients(rc, weights, tokens, targets, ref_grads);
+  const Params grads = step.tensors<Params>(Tensors::gradients);
+  Params ref_grads;
+  const double ref_loss = A::reference(step, weights, tokens, targets, ref_grads);
 
   EXPECT_TRUE(std::isfinite(loss));
   EXPECT_LT(std::fabs(loss - ref_loss) / ref_loss, loss_tolerance(p.dtype)) << loss << " vs " << ref_loss;
@@ -109,21 +146,21 @@ TEST_P(ModelStepTest, LossAndEveryGradientMatchFp64Reference) {
   }
 }
 
-TEST_P(ModelStepTest, AFullStepChangesTheWeightsAndKeepsThemFinite) {
-  WFLOPS_REQUIRE_GPU();
-  const Case p = GetParam();
+// Two whole steps with AdamW: the weights move and stay finite.
+template <class A>
+void check_full_step(const Case& p) {
   Stream stream;
-  ModelStepRunner step({p.impl, p.dtype, small_shape()}, stream.get());
-  const model_ref::Gpt2Config rc = step.reference_config();
-  step.set_parameters(model_ref::gpt2_random_params(rc, 3, 0.02, 0.0));
-  const model_ref::Gpt2Params before = step.master_parameters();
+  ModelStepRunner step(p.config(), stream.get());
+  using Params = typename A::Params;
+  step.set_parameters(A::random(step, 3, 0.0));
+  const Params before = step.tensors<Params>(Tensors::masters);
   std::vector<long> tokens, targets;
-  random_batch(rc, 5, tokens, targets);
+  random_batch(p.config().shape, 5, tokens, targets);
   const double first = step.run_step(tokens, targets);
   const double second = step.run_step(tokens, targets);
   EXPECT_TRUE(std::isfinite(first));
   EXPECT_TRUE(std::isfinite(second));
-  const model_ref::Gpt2Params after = step.master_parameters();
+  const Params after = step.tensors<Params>(Tensors::masters);
   const auto b = model_ref::named_tensors(before);
   const auto a = model_ref::named_tensors(after);
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -134,25 +171,42 @@ TEST_P(ModelStepTest, AFullStepChangesTheWeightsAndKeepsThemFinite) {
       if (x != (*b[i].second)[j]) ++changed;
     }
     EXPECT_EQ(nonfinite, 0u) << a[i].first;
-    // AdamW moves every parameter with a nonzero gradient by about lr per step; only the K part of
-    // b_qkv has an exactly zero gradient (softmax ignores a score shift shared by a query's keys),
-    // and weight decay does not apply to biases, so b_qkv changes in two thirds of its entries.
+    // AdamW moves every parameter with a nonzero gradient by about lr per step, and weight decay
+    // every matrix (Llama's token embedding rows that no token looks up included); only the K part
+    // of GPT-2's b_qkv has an exactly zero gradient (softmax ignores a score shift shared by a
+    // query's keys), and weight decay does not apply to biases, so b_qkv changes in two thirds of
+    // its entries.
     EXPECT_GT(changed, a[i].second->size() / 2) << a[i].first << " barely changed";
   }
+}
+
+class ModelStepTest : public ::testing::TestWithParam<Case> {};
+
+}  // namespace
+
+TEST_P(ModelStepTest, LossAndEveryGradientMatchFp64Reference) {
+  WFLOPS_REQUIRE_GPU();
+  GetParam().arch == "llama" ? check_against_reference<Llama>(GetParam()) : check_against_reference<Gpt2>(GetParam());
+}
+
+TEST_P(ModelStepTest, AFullStepChangesTheWeightsAndKeepsThemFinite) {
+  WFLOPS_REQUIRE_GPU();
+  GetParam().arch == "llama" ? check_full_step<Llama>(GetParam()) : check_full_step<Gpt2>(GetParam());
 }
 
 TEST_P(ModelStepTest, WorkloadVerifiesAndLaunches) {
   WFLOPS_REQUIRE_GPU();
   const Case p = GetParam();
   Stream stream;
-  auto w = make_model_step_workload({p.impl, p.dtype, small_shape()});
+  auto w = make_model_step_workload(p.config());
   EXPECT_TRUE(w->has_phases());
   const Verification r = ::wflops::testing::verify_then_launch(*w, stream.get());
   EXPECT_TRUE(r.ok) << r.detail;
   EXPECT_FALSE(w->describe().empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(BothImplementations, ModelStepTest, ::testing::ValuesIn(all_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(BothArchitecturesAndImplementations, ModelStepTest, ::testing::ValuesIn(all_cases()),
+                         case_name);
 
 TEST(HeadLayout, SplitAndMergeMatchTheHostReference) {
   WFLOPS_REQUIRE_GPU();
@@ -180,6 +234,69 @@ TEST(HeadLayout, SplitAndMergeMatchTheHostReference) {
   }
 }
 
+namespace {
+
+// n fp32 values copied to the device and back after `run` (device in, device out).
+template <class Run>
+std::vector<float> on_device(const std::vector<float>& in, std::size_t out_n, Run run) {
+  DeviceBuffer src(in.size() * sizeof(float)), dst(out_n * sizeof(float));
+  CUDA_CHECK(cudaMemcpy(src.get(), in.data(), in.size() * sizeof(float), cudaMemcpyHostToDevice));
+  run(src.get(), dst.get());
+  CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<float> out(out_n);
+  CUDA_CHECK(cudaMemcpy(out.data(), dst.get(), out_n * sizeof(float), cudaMemcpyDeviceToHost));
+  return out;
+}
+
+std::vector<float> ramp(std::size_t n) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(static_cast<double>(i % 97) / 97.0 - 0.5);
+  return v;
+}
+
+}  // namespace
+
+TEST(Rope, ForwardAndBackwardMatchTheHostReference) {
+  WFLOPS_REQUIRE_GPU();
+  Stream stream;
+  const kernels::RopeDims dims{2, 3, 100, 64};
+  const std::vector<float> x = ramp(dims.rows() * dims.head_dim);
+  const std::vector<double> xd(x.begin(), x.end());
+  for (bool inverse : {false, true}) {
+    std::vector<double> ref(xd.size());
+    kernels::rope_host(xd.data(), ref.data(), dims, 500000, inverse);
+    const std::vector<float> got = on_device(x, x.size(), [&](void* in, void* out) {
+      CUDA_CHECK(kernels::rope(DType::fp32, in, out, dims, 500000, inverse, stream.get()));
+    });
+    // fp32 angles p · theta^(-2i/hd) up to 99 rad carry about 1e-5 rad of rounding; a wrong pairing
+    // or position errs by O(1).
+    const ErrorSum e(std::vector<double>(got.begin(), got.end()), ref);
+    EXPECT_TRUE(e.within(1e-4)) << "inverse " << inverse << ": " << e.relative();
+  }
+}
+
+TEST(RepeatKv, ExpandAndReduceMatchTheHostReference) {
+  WFLOPS_REQUIRE_GPU();
+  Stream stream;
+  const kernels::RepeatKvDims dims{2, 8, 2, 5, 16};
+  const std::size_t head = dims.seq * dims.head_dim, kv_n = dims.batch * dims.kv_heads * head;
+  const std::size_t n = dims.batch * dims.heads * head;
+  const std::vector<float> kv = ramp(kv_n), g = ramp(n);
+  std::vector<double> expanded(n), reduced(kv_n);
+  const std::vector<double> kvd(kv.begin(), kv.end()), gd(g.begin(), g.end());
+  kernels::repeat_kv_forward_host(kvd.data(), expanded.data(), dims);
+  kernels::repeat_kv_backward_host(gd.data(), reduced.data(), dims);
+  const std::vector<float> got_expanded = on_device(kv, n, [&](void* in, void* out) {
+    CUDA_CHECK(kernels::repeat_kv_forward(DType::fp32, in, out, dims, stream.get()));
+  });
+  const std::vector<float> got_reduced = on_device(g, kv_n, [&](void* in, void* out) {
+    CUDA_CHECK(kernels::repeat_kv_backward(DType::fp32, in, out, dims, stream.get()));
+  });
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(got_expanded[i], expanded[i]) << i;  // a copy: exact
+  const ErrorSum e(std::vector<double>(got_reduced.begin(), got_reduced.end()), reduced);
+  EXPECT_TRUE(e.within(1e-6)) << e.relative();
+}
+
 // Host-only: runs without a GPU.
 TEST(ModelStepReasons, RefusesWhatItCannotRun) {
   const flops::ModelStepShape m = small_shape();
@@ -188,7 +305,19 @@ TEST(ModelStepReasons, RefusesWhatItCannotRun) {
   EXPECT_NE(model_step_unsupported_reason({"compiled", DType::bf16, m}), "");
   EXPECT_NE(model_step_unsupported_reason({"eager", DType::fp32, m}), "");
   flops::ModelStepShape llama = flops::llama3_8b_block_shape();
-  EXPECT_EQ(model_step_unsupported_reason({"fused", DType::bf16, llama}), "llama is not implemented yet");
+  for (double batch : {1.0, 2.0}) {
+    llama.batch = batch;
+    for (const char* impl : {"eager", "fused"}) {
+      for (DType t : {DType::bf16, DType::fp16}) EXPECT_EQ(model_step_unsupported_reason({impl, t, llama}), "") << impl;
+    }
+  }
+  EXPECT_EQ(model_step_unsupported_reason({"fused", DType::bf16, small_llama_shape(), true}), "");
+  flops::ModelStepShape groups = small_llama_shape();
+  groups.kv_heads = 3;  // does not divide 4 heads
+  EXPECT_NE(model_step_unsupported_reason({"eager", DType::bf16, groups}), "");
+  groups = small_llama_shape();
+  groups.untied = false;
+  EXPECT_NE(model_step_unsupported_reason({"eager", DType::bf16, groups}), "");
   flops::ModelStepShape odd = m;
   odd.heads = 3;
   EXPECT_NE(model_step_unsupported_reason({"eager", DType::bf16, odd}), "");
@@ -202,7 +331,9 @@ TEST(ModelStepReasons, RefusesWhatItCannotRun) {
 
 // Host-only: the memory the harness checks before allocating, with and without a GPU. Both
 // configurations of docs/model.md must fit an 80 GB GPU, the step and (while it verifies) the
-// other implementation's step beside it: about 24 GB at the reference shape, 28 GB for GPT-2 small.
+// other implementation's step beside it: about 24 GB at the reference shape, 28 GB for GPT-2 small,
+// and for Llama-3-8B's two blocks and head (1.5 G parameters, 27 GB of them with their gradients,
+// moments and compute copy, shared by the two steps) up to about 60 GB at b = 2.
 TEST(ModelStepMemory, TheConfigurationsFitAn80GBGpu) {
   for (const flops::ModelStepShape& s : {flops::gpt2_reference_shape(), flops::gpt2_small_shape()}) {
     for (const char* impl : {"eager", "fused"}) {
@@ -213,7 +344,18 @@ TEST(ModelStepMemory, TheConfigurationsFitAn80GBGpu) {
       }
     }
   }
-  EXPECT_EQ(model_step_memory_bytes({"fused", DType::bf16, flops::llama3_8b_block_shape()}), 0);
+  flops::ModelStepShape llama = flops::llama3_8b_block_shape();
+  for (double batch : {1.0, 2.0}) {
+    llama.batch = batch;
+    for (const char* impl : {"eager", "fused"}) {
+      for (DType t : {DType::bf16, DType::fp16}) {
+        const double bytes = model_step_memory_bytes({impl, t, llama});
+        EXPECT_GT(bytes, 27e9) << impl << " b " << batch;  // 18 bytes per parameter and more
+        EXPECT_LT(bytes, 80e9) << impl << " b " << batch;
+      }
+    }
+  }
+  EXPECT_EQ(model_step_memory_bytes({"fused", DType::fp32, llama}), 0);
 }
 
 }  // namespace wflops
