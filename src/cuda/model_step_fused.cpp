@@ -1,4 +1,5 @@
-// The fused GPT-2 step (model_step_impl.hpp; docs/model-kernels.md, "How a GPT-2 step strings them
+// The fused attention engine both architectures' fused steps run (FusedAttention), and the fused
+// GPT-2 step (model_step_impl.hpp; docs/model-kernels.md, "How a GPT-2 step strings them
 // together"):
 //   embedding_forward; block 0's LN1 as a plain LayerNorm;
 //   per block: QKV GEMM with a BIAS epilogue; split heads, fused attention (cuDNN's SDPA where it

@@ -329,11 +329,12 @@ TEST(ModelStepReasons, RefusesWhatItCannotRun) {
   }
 }
 
-// Host-only: the memory the harness checks before allocating, with and without a GPU. Both
-// configurations of docs/model.md must fit an 80 GB GPU, the step and (while it verifies) the
-// other implementation's step beside it: about 24 GB at the reference shape, 28 GB for GPT-2 small,
-// and for Llama-3-8B's two blocks and head (1.5 G parameters, 27 GB of them with their gradients,
-// moments and compute copy, shared by the two steps) up to about 60 GB at b = 2.
+// Host-only: the memory the harness checks before allocating, with and without a GPU. Every
+// configuration of docs/model.md must fit an 80 GB GPU, the step and (while it verifies) the other
+// implementation's step beside it, which shares the step's masters, moments and compute copy and
+// adds its own gradients and activations: about 20 GB at the GPT-2 reference shape, 26 GB for
+// GPT-2 small, and for Llama-3-8B's two blocks and head (1.5 G parameters, 27 GB with their
+// gradients, moments and compute copy) 45 GB at b = 1 and 57 GB at b = 2.
 TEST(ModelStepMemory, TheConfigurationsFitAn80GBGpu) {
   for (const flops::ModelStepShape& s : {flops::gpt2_reference_shape(), flops::gpt2_small_shape()}) {
     for (const char* impl : {"eager", "fused"}) {
