@@ -93,8 +93,8 @@ TEST(AttentionCases, RegisteredNamesAndSuites) {
   }
   // 2 head shapes x 6 sequences x 2 masks x (bf16, + fp16 at s=4096) x 3 impls x 2 passes.
   EXPECT_EQ(attention, (2 * 6 * 2 + 2) * (3 * 2));
-  // 2 GPT-2 configurations x 2 dtypes x 3 impls x 2 passes, causal.
-  EXPECT_EQ(model, 2 * 2 * 3 * 2);
+  // (2 GPT-2 + 2 Llama configurations) x 2 dtypes x 3 impls x 2 passes, causal.
+  EXPECT_EQ(model, 4 * 2 * 3 * 2);
 }
 
 }  // namespace wflops

@@ -480,9 +480,9 @@ TEST(CudnnSdpa, RegisteredAfterFusedWithFusedAsBaseline) {
     EXPECT_EQ(s.counters.at("matmul_flops"), s.flops) << s.name;
   }
   // Every shape, forward and backward: 2 head shapes x 6 sequences x 2 masks, + fp16 at s=4096,
-  // and the model suite's 2 GPT-2 configurations x 2 dtypes (bench/model_parts.hpp).
-  EXPECT_EQ(cudnn_benchmarks["attention_fwd"], 2 * 6 * 2 + 2 + 2 * 2);
-  EXPECT_EQ(cudnn_benchmarks["attention_bwd"], 2 * 6 * 2 + 2 + 2 * 2);
+  // and the model suite's 2 GPT-2 + 2 Llama configurations x 2 dtypes (bench/model_parts.hpp).
+  EXPECT_EQ(cudnn_benchmarks["attention_fwd"], 2 * 6 * 2 + 2 + 4 * 2);
+  EXPECT_EQ(cudnn_benchmarks["attention_bwd"], 2 * 6 * 2 + 2 + 4 * 2);
   EXPECT_EQ(cudnn_benchmarks.size(), 2u);
 }
 
