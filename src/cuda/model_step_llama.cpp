@@ -20,6 +20,9 @@
 //   summed back by repeat_kv's backward), cross-entropy on the 16-bit logits over the padded
 //   vocabulary, one multi-tensor AdamW. The projections carry no biases, so cuBLASLt epilogues have
 //   nothing to fuse: plain cublasGemmEx as eager.
+#include <stdexcept>
+#include <string>
+
 #include "attention/attention_dims.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/model_step_impl.hpp"
@@ -87,6 +90,11 @@ BufferSizes LlamaStep::sizes() const {
 }
 
 void LlamaStep::allocate_blocks(cudaStream_t) {
+  // The gate/up GEMMs read [w_gate; w_up] as one matrix (and write its gradient so).
+  const std::size_t gate = static_cast<std::size_t>(lay_.ff) * static_cast<std::size_t>(lay_.d);
+  for (const LlamaBlockSlots& k : lay_.blocks) {
+    if (k.w_up != k.w_gate + gate) throw std::logic_error("LlamaLayout: w_up does not follow w_gate");
+  }
   const std::size_t e = dtype_bytes(c_.dtype), T = static_cast<std::size_t>(lay_.T);
   const std::size_t L = static_cast<std::size_t>(lay_.L), tf = slice_bytes(T * static_cast<std::size_t>(lay_.ff), e);
   const std::size_t gu = slice_bytes(2 * T * static_cast<std::size_t>(lay_.ff), e);
