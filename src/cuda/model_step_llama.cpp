@@ -14,12 +14,12 @@
 //   passes (and three backward); attention unfused over the s x s scores (P kept per layer);
 //   cross-entropy on an fp32 copy of the logits; per-tensor AdamW.
 // fused: residual add + RMSNorm in one kernel each way (kernels/model/rmsnorm_residual.cuh), the
-//   SwiGLU kernel (booked to the GEMM phases beside it, as model_phases::fused_into folds the
-//   activation), fused attention (FusedAttention: cuDNN's SDPA or our FlashAttention-2; both take
-//   one head count for Q, K and V, so they run on the expanded K/V and their K/V gradients are
-//   summed back by repeat_kv's backward), cross-entropy on the 16-bit logits over the padded
-//   vocabulary, one multi-tensor AdamW. The projections carry no biases, so cuBLASLt epilogues have
-//   nothing to fuse: plain cublasGemmEx as eager.
+//   SwiGLU kernel (its own activation phase: no cuBLASLt epilogue computes SwiGLU, so unlike GPT-2's
+//   GELU it is not folded into a GEMM's phase; model_phases::fused_into), fused attention (FusedAttention: cuDNN's SDPA
+//   or our FlashAttention-2; both take one head count for Q, K and V, so they run on the expanded K/V and their K/V
+//   gradients are summed back by repeat_kv's backward), cross-entropy on the 16-bit logits over the padded vocabulary,
+//   one multi-tensor AdamW. The projections carry no biases, so cuBLASLt epilogues have nothing to fuse: plain
+//   cublasGemmEx as eager.
 #include <stdexcept>
 #include <string>
 
@@ -235,16 +235,15 @@ void LlamaStep::forward(const int* tokens, const int* targets, cudaStream_t stre
       norm(p.mid, nullptr, nullptr, k.mlp_norm, p.c, 2 * l + 1);
     }
     gemm_rm({false, true, T, 2 * ff, d}, t, p.c, w(k.w_gate), t, p.gu, 0.0f, stream);  // [gate | up] = c [W_g; W_u]^T
+    marks.mark("fwd_mlp_up");
     if (fused) {
       CUDA_CHECK(kernels::swiglu_forward(t, p.gu, p.m, Tu, ffu, stream));
-      marks.mark("fwd_mlp_up");
     } else {
-      marks.mark("fwd_mlp_up");
       const char* up = static_cast<const char*>(p.gu) + ffu * e;
       CUDA_CHECK(kernels::silu_forward_2d(t, p.gu, 2 * ffu, p.silu, ffu, Tu, ffu, stream));
       CUDA_CHECK(kernels::multiply_2d(t, p.silu, ffu, up, 2 * ffu, p.m, ffu, Tu, ffu, stream));
-      marks.mark("fwd_activation");
     }
+    marks.mark("fwd_activation");
     gemm_rm({false, true, T, d, ff}, t, p.m, w(k.w_down), t, branch_.get(), 0.0f, stream);
     marks.mark("fwd_mlp_down");
     if (fused) {
@@ -292,18 +291,17 @@ void LlamaStep::backward(const int* tokens, const int* targets, cudaStream_t str
     gemm_rm({true, false, d, ff, T}, t, ds_.get(), p.m, DType::fp32, g(k.w_down), 0.0f, stream);  // ds^T m
     gemm_rm({false, false, T, ff, d}, t, ds_.get(), w(k.w_down), t, dm_.get(), 0.0f, stream);     // dm = ds W_down
     char* dup = dgu_.as<char>() + ffu * e;
+    marks.mark("bwd_mlp_down");
     if (fused) {
       CUDA_CHECK(kernels::swiglu_backward(t, dm_.get(), p.gu, dgu_.get(), Tu, ffu, stream));
-      marks.mark("bwd_mlp_down");
     } else {
-      marks.mark("bwd_mlp_down");
       // m = silu(gate) * up: d silu = dm * up, d up = dm * silu(gate), d gate = d silu * silu'(gate).
       const char* up = static_cast<const char*>(p.gu) + ffu * e;
       CUDA_CHECK(kernels::multiply_2d(t, dm_.get(), ffu, up, 2 * ffu, dsilu_.get(), ffu, Tu, ffu, stream));
       CUDA_CHECK(kernels::multiply_2d(t, dm_.get(), ffu, p.silu, ffu, dup, 2 * ffu, Tu, ffu, stream));
       CUDA_CHECK(kernels::silu_backward_2d(t, dsilu_.get(), ffu, p.gu, 2 * ffu, dgu_.get(), 2 * ffu, Tu, ffu, stream));
-      marks.mark("bwd_activation");
     }
+    marks.mark("bwd_activation");
     // [dW_gate; dW_up] = dgu^T c, one [2 ff, d] gradient; dc = dgu [W_gate; W_up].
     gemm_rm({true, false, 2 * ff, d, T}, t, dgu_.get(), p.c, DType::fp32, g(k.w_gate), 0.0f, stream);
     gemm_rm({false, false, T, d, 2 * ff}, t, dgu_.get(), w(k.w_gate), t, dtmp_.get(), 0.0f, stream);

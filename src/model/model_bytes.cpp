@@ -71,11 +71,12 @@ std::map<std::string, double> model_phase_bytes(const ModelStepShape& m, double 
   out["bwd_loss"] = loss_backward_bytes(T, m.vocab, elem);
   out[model_phases::kOptimizer] = adamw_bytes(params.total) + cast_bytes(params.total, kFp32, elem);
   if (fused) {
-    // The folded phases are left out (their work is in a GEMM epilogue or in the norm kernels),
+    // The folded phases are left out (their work is in a GEMM epilogue or in the norm kernels;
+    // llama's SwiGLU stays a phase of its own),
     // and the norms are the fused add + norm kernels but for the first forward and the last
     // backward one.
     for (auto it = out.begin(); it != out.end();) {
-      it = model_phases::fused_into(it->first) ? out.erase(it) : std::next(it);
+      it = model_phases::fused_into(it->first, m.arch) ? out.erase(it) : std::next(it);
     }
     out["fwd_norm"] = adds * add_norm_forward_bytes(T, d, elem, norm_params, stats) +
                       norm_forward_bytes(T, d, elem, norm_params, stats);

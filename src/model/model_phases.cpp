@@ -35,9 +35,10 @@ const Phase* find_phase(const std::string& name) {
   return nullptr;
 }
 
-const char* fused_into(const std::string& phase) {
+const char* fused_into(const std::string& phase, flops::ModelArch arch) {
   if (phase == "fwd_residual") return "fwd_norm";
   if (phase == "bwd_residual") return "bwd_norm";
+  if (arch != flops::ModelArch::gpt2) return nullptr;
   if (phase == "fwd_activation") return "fwd_mlp_up";
   if (phase == "bwd_activation") return "bwd_mlp_down";
   return nullptr;

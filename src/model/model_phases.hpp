@@ -81,8 +81,10 @@ const Phase* find_phase(const std::string& name);
 // bias + GELU epilogue does fwd_activation inside fwd_mlp_up and the dGELU epilogue of the
 // d_ff-wide input gradient does bwd_activation inside bwd_mlp_down. Such a phase is left out of the
 // result (absent, not 0), and the breakdown compares it with the phase that holds it.
-// nullptr for a phase that no fused implementation folds into another.
-const char* fused_into(const std::string& phase);
+// llama's activation is SwiGLU, which no cuBLASLt epilogue computes: its fused step runs the
+// SwiGLU kernel as a phase of its own, so only the residual phases fold there.
+// nullptr for a phase that the fused implementation of `arch` does not fold into another.
+const char* fused_into(const std::string& phase, flops::ModelArch arch);
 
 // The benchmark name of a step, "model_step/<impl>/<dtype>/arch:gpt2/d:1600/L:8/h:25/s:256/b:32/V:50257"
 // (llama: ".../arch:llama/d:4096/L:2/h:32/kvh:8/ff:14336/s:4096/b:1/V:128256"), and back.

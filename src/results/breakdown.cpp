@@ -23,8 +23,8 @@ std::optional<double> counter(const BenchmarkResult& b, const std::string& key) 
 }
 
 // Whether a fused implementation puts phase q's work inside phase p's time.
-bool folds_into(const std::string& q, const std::string& p) {
-  const char* host = model_phases::fused_into(q);
+bool folds_into(const std::string& q, const std::string& p, flops::ModelArch arch) {
+  const char* host = model_phases::fused_into(q, arch);
   return host && p == host;
 }
 
@@ -106,7 +106,7 @@ void fill_rows(const ResultFile& file, const BenchmarkResult& step, const Benchm
     r.phase = p.name;
     r.kind = p.kind;
     r.ms = phase_ms(&step, p.name);
-    const char* host = model_phases::fused_into(p.name);
+    const char* host = model_phases::fused_into(p.name, s.shape.arch);
     if (!r.ms) {
       if (!host || !phase_ms(&step, host)) continue;  // neither run nor folded: not part of this step
       r.folded_into = host;
@@ -114,7 +114,7 @@ void fill_rows(const ResultFile& file, const BenchmarkResult& step, const Benchm
       continue;
     }
     for (const model_phases::Phase& q : all) {
-      if (folds_into(q.name, p.name) && !phase_ms(&step, q.name)) {
+      if (folds_into(q.name, p.name, s.shape.arch) && !phase_ms(&step, q.name)) {
         r.holds.push_back(q.name);
       }
     }
@@ -138,7 +138,7 @@ void fill_rows(const ResultFile& file, const BenchmarkResult& step, const Benchm
       } else if (phase_ms(other, p.name)) {
         std::vector<std::string> members = {p.name};
         for (const model_phases::Phase& q : all) {
-          if (!folds_into(q.name, p.name)) continue;
+          if (!folds_into(q.name, p.name, s.shape.arch)) continue;
           if (!phase_ms(&step, q.name) || !phase_ms(other, q.name)) members.push_back(q.name);
         }
         double mine = 0, theirs = 0;

@@ -56,12 +56,16 @@ TEST(ModelPhases, ForwardThenBackwardReversedThenOptimizer) {
 }
 
 TEST(ModelPhases, FusedKernelsFoldResidualAndActivation) {
-  EXPECT_STREQ(model_phases::fused_into("fwd_residual"), "fwd_norm");
-  EXPECT_STREQ(model_phases::fused_into("bwd_residual"), "bwd_norm");
-  EXPECT_STREQ(model_phases::fused_into("fwd_activation"), "fwd_mlp_up");
+  EXPECT_STREQ(model_phases::fused_into("fwd_residual", flops::ModelArch::gpt2), "fwd_norm");
+  EXPECT_STREQ(model_phases::fused_into("bwd_residual", flops::ModelArch::gpt2), "bwd_norm");
+  EXPECT_STREQ(model_phases::fused_into("fwd_activation", flops::ModelArch::gpt2), "fwd_mlp_up");
   // dGELU rides on the epilogue of the d_ff-wide input gradient, which is mlp_down's backward.
-  EXPECT_STREQ(model_phases::fused_into("bwd_activation"), "bwd_mlp_down");
-  EXPECT_EQ(model_phases::fused_into("fwd_norm"), nullptr);
+  EXPECT_STREQ(model_phases::fused_into("bwd_activation", flops::ModelArch::gpt2), "bwd_mlp_down");
+  EXPECT_EQ(model_phases::fused_into("fwd_norm", flops::ModelArch::gpt2), nullptr);
+  // llama: the residual adds fold into its add + RMSNorm kernels, but SwiGLU has no epilogue.
+  EXPECT_STREQ(model_phases::fused_into("fwd_residual", flops::ModelArch::llama), "fwd_norm");
+  EXPECT_EQ(model_phases::fused_into("fwd_activation", flops::ModelArch::llama), nullptr);
+  EXPECT_EQ(model_phases::fused_into("bwd_activation", flops::ModelArch::llama), nullptr);
 }
 
 TEST(ModelPhases, NamesRoundTrip) {

@@ -82,7 +82,7 @@ TEST(ModelBytes, Gpt2ReferenceFusedFoldsAsModelPhasesSays) {
   const auto fused = model_phase_bytes(m, 2, true);
   for (const auto& [phase, bytes] : eager) {
     // Exactly the phases model_phases::fused_into folds are absent.
-    EXPECT_EQ(fused.count(phase), model_phases::fused_into(phase) ? 0u : 1u) << phase;
+    EXPECT_EQ(fused.count(phase), model_phases::fused_into(phase, ModelArch::gpt2) ? 0u : 1u) << phase;
     if (phase != "fwd_norm" && phase != "bwd_norm" && fused.count(phase)) {
       EXPECT_DOUBLE_EQ(fused.at(phase), bytes) << phase;
     }
@@ -124,6 +124,13 @@ TEST(ModelBytes, LlamaRmsNormSwigluNoPositionTable) {
   // the backward reads da, gate and up and writes both gradients: 5 x 2 bytes.
   EXPECT_DOUBLE_EQ(b.at("fwd_activation"), 704643072.0);
   EXPECT_DOUBLE_EQ(b.at("bwd_activation"), 1174405120.0);
+  // Fused, the SwiGLU kernel is its own phase (no cuBLASLt epilogue computes it) with the same least
+  // bytes; only the residual adds fold into the add + RMSNorm kernels.
+  const auto f = model_phase_bytes(m, 2, true);
+  EXPECT_DOUBLE_EQ(f.at("fwd_activation"), 704643072.0);
+  EXPECT_DOUBLE_EQ(f.at("bwd_activation"), 1174405120.0);
+  EXPECT_EQ(f.count("fwd_residual"), 0u);
+  EXPECT_EQ(f.count("bwd_residual"), 0u);
 }
 
 }  // namespace wflops::flops
