@@ -7,8 +7,8 @@ usage: test_peers_cpu.py SOURCE_DIR [WFLOPS_BINARY]
    repetition's calls, the stream hold's logic on a stand-in CUDA clock, an exception becoming
    that benchmark's error, the cv aggregate's unit, file mode 0644); with WFLOPS_BINARY, the
    FLOPs and bytes the MLP, MoE and attention peers compute against `wflops list --json`; the model
-   peer's FLOPs against the hand-checked figures of tests/cpu/test_flops_model.cpp (and against
-   `wflops list` once it lists model_step rows).
+   peer's FLOPs against the hand-checked figures of tests/cpu/test_flops_model.cpp and against
+   `wflops list`'s model_step rows, whose names its configurations must be.
 2. With PyTorch (the Python in $WFLOPS_PEER_PYTHON, else this one): each peer with --device cpu
    (tiny shapes, host timer): it exits 0, its file validates against docs/result.schema.json
    (where jsonschema imports), every benchmark that ran passed its check and carries its calls,
@@ -260,7 +260,14 @@ def formula_checks(peers_dir, wflops):
     for d, e, g, t, r in moe_peer.configs("all"):
         name = f"moe_step/grouped/bf16/d:{d}/E:{e}/G:{g}/tok:{t}/route:{r}"
         missing += [] if name in specs else [name]
-    expect(not missing, "every default MLP and MoE peer configuration (its default dtype) is a wflops benchmark"
+    # The model peer writes our names with its own implementation word: each of its configurations,
+    # in both dtypes, must be one of our eager and fused steps, or compare has nothing to pair it with.
+    for config in model_peer.CONFIGS.values():
+        for impl in ("eager", "fused"):
+            for dtype in ("bf16", "fp16"):
+                name = model_peer.Config(*config).name(impl, dtype)
+                missing += [] if name in specs else [name]
+    expect(not missing, "every default MLP, MoE and model peer configuration (its default dtype) is a wflops benchmark"
            + (f": missing {missing[:3]}" if missing else ""))
 
 
