@@ -112,10 +112,12 @@ std::string llama_unsupported_reason(const flops::ModelStepShape& m) {
   const long d = static_cast<long>(m.hidden), h = static_cast<long>(m.heads), kvh = static_cast<long>(m.kv_heads);
   const long ff = static_cast<long>(m.ffn);
   if (h % kvh != 0) return fmt::format("{} K/V heads do not divide {} query heads", kvh, h);
-  // RoPE pairs the halves of a head; the head-layout copies and the flat buffers' w_q | w_k | w_v
-  // and w_gate | w_up, each without padding between (LlamaLayout), want 8-element multiples.
+  // RoPE pairs the halves of a head, and the head-layout copies move 16-byte vectors: 8-element
+  // multiples.
   if ((d / h) % 8 != 0) return fmt::format("the head size d/h ({}) must be a multiple of 8", d / h);
   if (ff % 8 != 0) return fmt::format("ff ({}) must be a multiple of 8", ff);
+  // w_up must follow w_gate without padding, and tensors start at 128-element boundaries.
+  if ((d * ff) % 128 != 0) return fmt::format("d x ff ({} x {}) must be a multiple of 128 elements", d, ff);
   if (!m.untied) return "llama's LM head is untied from the token embedding";
   if (static_cast<std::size_t>(d) > kernels::kRmsNormMaxDim) {
     return fmt::format("d ({}) is above the RMSNorm kernels' {}", d, kernels::kRmsNormMaxDim);

@@ -36,8 +36,9 @@ class SdpaBackward;
 namespace wflops::model_step_detail {
 
 // One parameter tensor inside the flat parameter buffers (master, compute copy, gradient, m, v all
-// share these offsets). Each tensor starts on a 64-element boundary (256 bytes in fp32, 128 in
-// 16-bit), so every tensor of every buffer is 16-byte aligned for the vector paths of the kernels.
+// share these offsets). Each tensor starts on a 128-element boundary (256 bytes in 16-bit, 512 in
+// fp32): the alignment cuBLASLt's heuristic assumes of its operands by default, and more than the
+// 16 bytes the vector paths of the kernels need.
 enum class TensorKind { matrix, bias, gain };  // matrices and embeddings; biases; norm gains
 
 struct TensorSlot {
@@ -54,7 +55,7 @@ struct TensorSlot {
 struct TensorTable {
   std::vector<TensorSlot> tensors;
   std::size_t total = 0;  // elements of each flat buffer, padding included
-  // Appends a tensor of `count` elements in `region` (0: count) at the next 64-element boundary;
+  // Appends a tensor of `count` elements in `region` (0: count) at the next 128-element boundary;
   // returns its offset.
   std::size_t add(std::string name, std::size_t count, TensorKind kind, std::size_t region = 0);
 };

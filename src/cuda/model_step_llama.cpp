@@ -43,8 +43,8 @@ constexpr double kRopeTheta = 500000;  // Llama 3's base (model_ref::LlamaConfig
 }  // namespace
 
 LlamaLayout::LlamaLayout(const flops::ModelStepShape& m) : StepLayout(m) {
-  // With d, kv and ff multiples of 8 (model_step_unsupported_reason) every matrix is a multiple of
-  // 64 elements, so w_q, w_k, w_v and w_gate, w_up follow one another without padding.
+  // With d·d_ff a multiple of 128 elements (model_step_unsupported_reason), w_up follows w_gate
+  // without padding: the gate/up GEMM reads them as one [2 d_ff, d] matrix.
   const std::size_t du = static_cast<std::size_t>(d), fu = static_cast<std::size_t>(ff);
   const std::size_t kvu = static_cast<std::size_t>(kv);
   tok_emb = add("tok_emb", static_cast<std::size_t>(V) * du, TensorKind::matrix);

@@ -38,7 +38,10 @@ namespace wflops::model_step_detail {
 
 namespace {
 
-constexpr std::size_t kTensorAlign = 64;  // elements: 256 bytes of fp32
+// Elements: 256 bytes of the 16-bit compute copy (512 of fp32). cuBLASLt's heuristic assumes every
+// operand 256-byte aligned unless told otherwise (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*_BYTES default
+// to 256, cuBLAS documentation), and the fused step's epilogue GEMMs read weights from this buffer.
+constexpr std::size_t kTensorAlign = 128;
 
 }  // namespace
 

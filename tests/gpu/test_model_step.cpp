@@ -319,6 +319,11 @@ TEST(ModelStepReasons, RefusesWhatItCannotRun) {
   groups = small_llama_shape();
   groups.untied = false;
   EXPECT_NE(model_step_unsupported_reason({"eager", DType::bf16, groups}), "");
+  // d 8 x ff 8 = 64 elements (one head of 8): w_up could not follow w_gate at a 128-element boundary.
+  groups = small_llama_shape();
+  groups.heads = groups.kv_heads = 1;
+  groups.hidden = groups.ffn = 8;
+  EXPECT_NE(model_step_unsupported_reason({"eager", DType::bf16, groups}), "");
   flops::ModelStepShape odd = m;
   odd.heads = 3;
   EXPECT_NE(model_step_unsupported_reason({"eager", DType::bf16, odd}), "");
