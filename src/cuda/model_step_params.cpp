@@ -6,11 +6,13 @@
 // each step multiplies a bf16/fp16 compute copy of the masters. fp16 also needs a loss scale:
 // the cross-entropy's gradient per logit is (softmax − onehot)/T, about 1/(V·T) = 2.4e-9 at
 // V = 50257 and T = 8192, below fp16's smallest subnormal (6e-8; kernels/model/cross_entropy.cuh).
-// The step scales the loss by S = 8·T, so each logit's gradient is 8·(softmax − onehot): 8/V =
-// 1.6e-4 is a normal fp16 number (the smallest is 6.1e-5), and the largest, 8, leaves a factor of
-// 8000 below fp16's maximum for the growth through the layers (the LayerNorm backward multiplies
-// by rstd, about 1/(0.02·√2) = 35 on GPT-2's initialised residual stream). The fp32 gradients
-// then carry S, and the optimizer unscales them exactly without a pass of its own: AdamW's update
+// The step scales the loss by S = 8·T, so each logit's gradient is 8·(softmax − onehot): at GPT-2's
+// V, 8/V = 1.6e-4 is a normal fp16 number (the smallest is 6.1e-5); at Llama's V = 128256, 8/V =
+// 6.2e-5 sits at that edge and many non-target gradients are subnormal, which costs about 1e-4 of
+// relative precision in the weight gradients they feed, far inside fp16's tolerance. The largest, 8,
+// leaves a factor of 8000 below fp16's maximum for the growth through the layers (the LayerNorm
+// backward multiplies by rstd, about 1/(0.02·√2) = 35 on GPT-2's initialised residual stream).
+// The fp32 gradients then carry S, and the optimizer unscales them exactly without a pass of its own: AdamW's update
 // m̂ / (√v̂ + eps) computed on S·g equals the update on g with eps replaced by S·eps (the moments
 // scale by S and S²; weight decay does not involve g). bf16 has fp32's range and needs no scale.
 #include <fmt/core.h>
