@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/elementwise_vector.cuh"
 #include "elementwise/adamw_multi.cuh"
 #include "elementwise/adamw_update.cuh"
@@ -71,8 +72,6 @@ __global__ void __launch_bounds__(kThreads)
 
 std::size_t aligned_up(std::size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 
-bool aligned(const void* p, std::size_t to) { return reinterpret_cast<std::uintptr_t>(p) % to == 0; }
-
 }  // namespace
 
 std::vector<AdamWChunk> adamw_chunks(const std::vector<std::size_t>& sizes) {
@@ -99,7 +98,7 @@ cudaError_t AdamWMultiTable::prepare(const std::vector<AdamWTensor>& tensors) {
       return cudaErrorInvalidValue;
     // The vector path stores 4 copies at once (8 bytes of fp16/bf16, 16 of fp32): ask for 16.
     const bool vectorised = vec::aligned16(t.param) && vec::aligned16(t.grad) && vec::aligned16(t.m) &&
-                            vec::aligned16(t.v) && aligned(t.copy, 16);
+                            vec::aligned16(t.v) && vec::aligned16(t.copy);
     table.push_back({t.param, t.grad, t.m, t.v, t.copy, t.n, t.decay ? 1.0f : 0.0f, vectorised ? 1 : 0});
     sizes.push_back(t.n);
   }
@@ -137,19 +136,11 @@ cudaError_t adamw_multi_step(const AdamW& opt, int step, DType copy_dtype, const
   const StepConstants k = adamw_detail::step_constants(opt, step);
   const auto* tensors = static_cast<const DeviceTensor*>(table.tensor_table());
   const unsigned blocks = static_cast<unsigned>(table.chunks());
-  switch (copy_dtype) {
-    case DType::fp32:
-      adamw_multi_kernel<float><<<blocks, kThreads, 0, stream>>>(k, tensors, table.chunk_table());
-      break;
-    case DType::fp16:
-      adamw_multi_kernel<__half><<<blocks, kThreads, 0, stream>>>(k, tensors, table.chunk_table());
-      break;
-    case DType::bf16:
-      adamw_multi_kernel<__nv_bfloat16><<<blocks, kThreads, 0, stream>>>(k, tensors, table.chunk_table());
-      break;
-    default: return cudaErrorInvalidValue;
-  }
-  return cudaGetLastError();
+  return dispatch_float_types(copy_dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    adamw_multi_kernel<T><<<blocks, kThreads, 0, stream>>>(k, tensors, table.chunk_table());
+    return cudaGetLastError();
+  });
 }
 
 void adamw_multi_step_host(const AdamW& opt, int step, bool decay, std::vector<double>& param,

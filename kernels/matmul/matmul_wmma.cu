@@ -182,8 +182,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
-
 }  // namespace
 
 std::string matmul_wmma_unsupported_reason(DType dtype, long M, long N, long K) {
@@ -205,9 +203,10 @@ cudaError_t matmul_wmma(DType dtype, const void* A, const void* B, void* C, long
   if (!matmul_wmma_unsupported_reason(dtype, M, N, K).empty()) return cudaErrorInvalidValue;
   // cp.async copies 16 bytes at a time: every row of A and B must start 16-byte aligned, which
   // K % 8 == 0 gives for all rows once the matrices' starts are aligned.
-  if (A == nullptr || B == nullptr || C == nullptr || !aligned16(A) || !aligned16(B)) return cudaErrorInvalidValue;
+  if (A == nullptr || B == nullptr || C == nullptr || !vec::aligned16(A) || !vec::aligned16(B))
+    return cudaErrorInvalidValue;
   // Columns of C start 16-byte aligned only when M % 8 == 0 (and C itself is aligned).
-  const bool vector_store = M % 8 == 0 && aligned16(C);
+  const bool vector_store = M % 8 == 0 && vec::aligned16(C);
   const dim3 grid(static_cast<unsigned>((M + kBM - 1) / kBM), static_cast<unsigned>((N + kBN - 1) / kBN));
   const dim3 block(kThreads);
   // Shared memory is static (40 KiB, under the 48 KiB default): no attribute to set. On a GPU

@@ -286,8 +286,6 @@ __global__ void __launch_bounds__(kMapThreads)
   if (tid == kMapThreads - 1) table[0] = static_cast<int>(min(static_cast<long>(scan[tid]), max_tiles));
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
-
 }  // namespace
 
 long moe_grouped_max_tiles(long total_rows, int experts) {
@@ -335,7 +333,7 @@ cudaError_t moe_grouped_gemm_rows(GroupedGemmKind kind, const void* x, const voi
   if (kind == GroupedGemmKind::wgrad || !moe_grouped_gemm_unsupported_reason(kind, k, n, experts, max_tiles).empty())
     return cudaErrorInvalidValue;
   // 16-byte chunks: every row of x, w and c starts aligned once the bases and the expert stride are.
-  if (!aligned16(x) || !aligned16(w) || !aligned16(c) || weight_stride % 8 || offsets == nullptr ||
+  if (!vec::aligned16(x) || !vec::aligned16(w) || !vec::aligned16(c) || weight_stride % 8 || offsets == nullptr ||
       tile_map == nullptr || x == nullptr || w == nullptr || c == nullptr)
     return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>(max_tiles), static_cast<unsigned>((n + kBN - 1) / kBN));
@@ -354,8 +352,8 @@ cudaError_t moe_grouped_gemm_wgrad(const void* x, const void* y, void* c, const 
                                    cudaStream_t stream) {
   if (!moe_grouped_gemm_unsupported_reason(GroupedGemmKind::wgrad, m, n, experts, 0).empty())
     return cudaErrorInvalidValue;
-  if (x == nullptr || y == nullptr || c == nullptr || offsets == nullptr || !aligned16(x) || !aligned16(y) ||
-      !aligned16(c))
+  if (x == nullptr || y == nullptr || c == nullptr || offsets == nullptr || !vec::aligned16(x) || !vec::aligned16(y) ||
+      !vec::aligned16(c))
     return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>((m + kBM - 1) / kBM), static_cast<unsigned>((n + kBN - 1) / kBN),
                   static_cast<unsigned>(experts));
