@@ -13,25 +13,18 @@
 //   backward passes; the residual gradients added where branches meet; the embedding's
 //   scatter-add; then AdamW, one launch per tensor (PyTorch's for-loop implementation).
 // Linear layers: y = x W^T with W [out, in] (nn.Linear); mlp_gemm.hpp maps them to cuBLAS.
-#include "attention/attention_dims.cuh"
-#include "cuda/attention_unfused.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/model_step_impl.hpp"
 #include "elementwise/activation.cuh"
 #include "elementwise/bias_add.cuh"
 #include "elementwise/bias_grad.cuh"
-#include "elementwise/cast.cuh"
 #include "elementwise/residual_add.cuh"
-#include "model/cross_entropy.cuh"
-#include "model/embedding.cuh"
 #include "model/head_layout.cuh"
 #include "model/layernorm_residual.cuh"
 
 namespace wflops::model_step_detail {
 
 namespace {
-
-constexpr float kLnEps = 1e-5f;  // GPT-2's (model_ref::Gpt2Config::ln_eps)
 
 // y [T, out] = x [T, in] W^T (+ bias as its own pass).
 void linear_forward(DType t, const void* x, const void* weight, const void* bias, void* y, long T, long in, long out,
@@ -40,15 +33,14 @@ void linear_forward(DType t, const void* x, const void* weight, const void* bias
   CUDA_CHECK(kernels::bias_add(t, y, bias, y, T, out, stream));
 }
 
-// dW [out, in] = dy^T x and db = Σ_rows dy, both fp32; dx [T, in] = dy W.
+}  // namespace
+
 void linear_backward(DType t, const void* dy, const void* x, const void* weight, float* dweight, float* dbias, void* dx,
                      long T, long in, long out, cudaStream_t stream) {
   gemm_rm({true, false, out, in, T}, t, dy, x, DType::fp32, dweight, 0.0f, stream);
   CUDA_CHECK(kernels::bias_grad(t, dy, DType::fp32, dbias, T, out, stream));
   gemm_rm({false, false, T, in, out}, t, dy, weight, t, dx, 0.0f, stream);
 }
-
-}  // namespace
 
 void Gpt2Step::eager_forward(const int* tokens, const int* targets, cudaStream_t stream, PhaseMarks& marks) {
   const DType t = c_.dtype;

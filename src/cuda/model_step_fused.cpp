@@ -33,18 +33,12 @@
 #include "cuda/model_step_impl.hpp"
 #include "elementwise/bias_grad.cuh"
 #include "elementwise/cast.cuh"
-#include "model/cross_entropy.cuh"
-#include "model/embedding.cuh"
 #include "model/head_layout.cuh"
 #include "model/layernorm_residual.cuh"
 
 namespace wflops::model_step_detail {
 
-namespace {
-
-constexpr float kLnEps = 1e-5f;  // GPT-2's (model_ref::Gpt2Config::ln_eps)
-
-}  // namespace
+namespace {}  // namespace
 
 FusedAttention::FusedAttention() = default;
 FusedAttention::~FusedAttention() = default;
@@ -194,17 +188,13 @@ void Gpt2Step::fused_backward(const int* tokens, cudaStream_t stream, PhaseMarks
     CUDA_CHECK(kernels::layernorm_backward(t, dtmp_.get(), p.mid, w(k.ln2_g), mean_at(2 * l + 1), rstd_at(2 * l + 1),
                                            ds_.get(), ds_.get(), g(k.ln2_g), g(k.ln2_b), false, ln_ws, Tu, du, stream));
     marks.mark("bwd_norm");
-    gemm_rm({true, false, d, d, T}, t, ds_.get(), p.y, DType::fp32, g(k.w_o), 0.0f, stream);  // ds^T y
-    CUDA_CHECK(kernels::bias_grad(t, ds_.get(), DType::fp32, g(k.b_o), T, d, stream));
-    gemm_rm({false, false, T, d, d}, t, ds_.get(), w(k.w_o), t, dtmp_.get(), 0.0f, stream);  // dy = ds W_o
+    linear_backward(t, ds_.get(), p.y, w(k.w_o), g(k.w_o), g(k.b_o), dtmp_.get(), T, d, d, stream);  // dy = ds W_o
     marks.mark("bwd_out_proj");
     CUDA_CHECK(kernels::split_heads(t, dtmp_.get(), dout_heads_.get(), lay_.heads(1), stream));
     attention_backward(p, stream);
     CUDA_CHECK(kernels::merge_heads(t, dheads_.get(), dqkv_.get(), lay_.heads(3), stream));
     marks.mark("bwd_attention");
-    gemm_rm({true, false, 3 * d, d, T}, t, dqkv_.get(), p.h, DType::fp32, g(k.w_qkv), 0.0f, stream);  // dqkv^T h
-    CUDA_CHECK(kernels::bias_grad(t, dqkv_.get(), DType::fp32, g(k.b_qkv), T, 3 * d, stream));
-    gemm_rm({false, false, T, d, 3 * d}, t, dqkv_.get(), w(k.w_qkv), t, dtmp_.get(), 0.0f, stream);  // dh
+    linear_backward(t, dqkv_.get(), p.h, w(k.w_qkv), g(k.w_qkv), g(k.b_qkv), dtmp_.get(), T, d, 3 * d, stream);  // dh
     marks.mark("bwd_qkv");
     // d s_l = d mid + LN1's backward of dh, in place in ds.
     CUDA_CHECK(kernels::layernorm_backward(t, dtmp_.get(), p.s_in, w(k.ln1_g), mean_at(2 * l), rstd_at(2 * l),

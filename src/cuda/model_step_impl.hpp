@@ -376,6 +376,13 @@ class LlamaStep final : public StepBase {
 // The step of c's architecture (model_step.cpp); allocates nothing.
 std::unique_ptr<StepBase> make_step(const ModelStepConfig& c, Impl impl);
 
+// ---- model_step_eager.cpp, used by both GPT-2 steps ----
+inline constexpr float kLnEps = 1e-5f;  // GPT-2's LayerNorm epsilon (model_ref::Gpt2Config::ln_eps)
+// A linear layer's backward, y = x W^T + b with W [out, in]: dW [out, in] = dy^T x and db = Σ_rows dy,
+// both fp32 (overwritten); dx [T, in] = dy W in the compute dtype.
+void linear_backward(DType t, const void* dy, const void* x, const void* weight, float* dweight, float* dbias, void* dx,
+                     long T, long in, long out, cudaStream_t stream);
+
 // ---- model_step_check.cpp ----
 // GPT-2's initialisation scale of matrices and embeddings (the published model's 0.02).
 inline constexpr float kInitStd = 0.02f;

@@ -22,12 +22,10 @@
 #include <stdexcept>
 #include <vector>
 
-#include "attention/flash_attention_bwd.cuh"
 #include "common/fill_random.cuh"
 #include "cuda/attention_unfused.hpp"
 #include "cuda/blas_handles.hpp"
 #include "cuda/cuda_check.hpp"
-#include "cuda/cudnn_sdpa.hpp"
 #include "cuda/model_step_impl.hpp"
 #include "cuda/rotated_inputs.hpp"
 #include "elementwise/cast.cuh"
