@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/flops_model.hpp"
+#include "registry.hpp"
 
 namespace wflops::model_phases {
 
@@ -49,7 +50,7 @@ inline constexpr const char* kOptimizer = "optimizer";
 inline constexpr const char* kMs = "phase_ms_";
 inline constexpr const char* kPct = "phase_pct_";
 inline constexpr const char* kFlops = "phase_flops_";
-inline constexpr const char* kBytes = "phase_bytes_";
+inline constexpr const char* kBytes = kPhaseBytesPrefix;
 inline constexpr const char* kGbps = "phase_gbps_";
 
 // The model step's own counters beside flops (weight FLOPs, the family's tau): attention FLOPs,

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "errors.hpp"
+#include "json_object.hpp"
 
 namespace wflops::compare {
 
@@ -486,8 +487,6 @@ std::string render_text(const Report& r, bool markdown) {
   return out;
 }
 
-nlohmann::json optional_json(std::optional<double> v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
-
 }  // namespace
 
 nlohmann::json to_json(const Report& r) {
@@ -512,13 +511,13 @@ nlohmann::json to_json(const Report& r) {
         const auto& res = *c.result;
         b["results"].push_back({{"name", res.name},
                                 {"failed", res.failed},
-                                {"tflops", optional_json(res.tflops)},
-                                {"pct_peak", optional_json(res.pct_peak)},
-                                {"tflops_stddev", optional_json(res.tflops_stddev)},
-                                {"clock_ratio", optional_json(clock_ratio(c))},
+                                {"tflops", json_value(res.tflops)},
+                                {"pct_peak", json_value(res.pct_peak)},
+                                {"tflops_stddev", json_value(res.tflops_stddev)},
+                                {"clock_ratio", json_value(clock_ratio(c))},
                                 {"repetitions", res.repetitions}});
       }
-      b["ratio"].push_back(optional_json(row.ratio[i]));
+      b["ratio"].push_back(json_value(row.ratio[i]));
       b["beyond_noise"].push_back(row.noise[i] == Noise::unknown ? nlohmann::json(nullptr)
                                                                  : nlohmann::json(row.noise[i] == Noise::beyond));
     }
